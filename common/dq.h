@@ -1,0 +1,69 @@
+/* A disk queue: append-only segment files in one directory, read in order,
+ * acknowledged by position. Bounded by a capacity; when a push would pass it
+ * the oldest segments are deleted (unread data included) and counted.
+ *
+ * Durability: an entry is on disk (in the page cache) when dq_push returns,
+ * so it survives kill -9 of the process. The acknowledged position is kept in
+ * a small file rewritten atomically; after a crash, reading resumes from the
+ * last acknowledged position, so at most the entries read but not yet
+ * acknowledged are delivered twice. A torn entry at the tail (crash in the
+ * middle of a write) is detected by length and checksum and cut off.
+ *
+ * Thread-safe: one mutex inside; dq_wait lets a consumer sleep until data. */
+#ifndef RUM_DQ_H
+#define RUM_DQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct dq;
+
+struct dq_pos {
+	uint64_t seg; /* segment number */
+	uint64_t off; /* byte offset in it */
+};
+
+struct dq_stats {
+	uint64_t entries;         /* entries not yet acknowledged */
+	uint64_t bytes;           /* bytes on disk */
+	uint64_t dropped_entries; /* evicted unacknowledged, since open */
+	uint64_t dropped_bytes;
+	uint64_t corrupt;         /* entries skipped as corrupt, since open */
+};
+
+#define DQ_MAX_ENTRY ((size_t)1 << 30)
+
+/* Opens (creating the directory if needed) and recovers. capacity_bytes > 0.
+ * On failure returns -1 with a message in err. */
+int dq_open(struct dq **q, const char *dir, uint64_t capacity_bytes, char *err, size_t errlen);
+void dq_close(struct dq *q);
+
+/* Append one entry. -1 on I/O error (errno) or if n > DQ_MAX_ENTRY or
+ * n > capacity. May evict the oldest segments to make room. */
+int dq_push(struct dq *q, const void *p, size_t n);
+/* Append several entries with one write (all or none). */
+int dq_pushv(struct dq *q, const struct buf *entries, size_t count);
+
+/* Read the next entry after the read position into out (replacing its
+ * content); *next is the position just after it, to pass to dq_ack.
+ * 1: got one; 0: nothing unread; -1: I/O error. */
+int dq_read(struct dq *q, struct buf *out, struct dq_pos *next);
+/* Everything before `next` is done with: persisted; segments wholly before
+ * it are deleted. */
+int dq_ack(struct dq *q, struct dq_pos next);
+/* Move the read position back to the acknowledged one (redeliver). */
+void dq_rewind(struct dq *q);
+/* Sleep until there is unread data or timeout_ms passes (or dq_wake).
+ * 1: data; 0: timeout or woken. */
+int dq_wait(struct dq *q, int timeout_ms);
+void dq_wake(struct dq *q);
+void dq_get_stats(struct dq *q, struct dq_stats *st);
+
+/* For fuzzing and checks: scan a segment's bytes, calling fn for each valid
+ * entry; returns the length of the valid prefix. */
+size_t dq_scan_segment(const unsigned char *p, size_t n,
+		       void (*fn)(const unsigned char *entry, size_t len, void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,88 @@
+/* InfluxDB line protocol: parser (a whole request body at a time, string
+ * fields may hold raw newlines inside quotes) and writer (from a record). */
+#ifndef RUM_LP_H
+#define RUM_LP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "record.h"
+
+enum lp_precision { LP_NS, LP_US, LP_MS, LP_S, LP_M, LP_H, LP_GUESS };
+
+/* "ns", "n", "us", "u", "ms", "s", "m", "h" (DataKit's spellings); -1 otherwise. */
+int lp_precision_parse(const char *s, enum lp_precision *p);
+/* Nanoseconds from a timestamp in the given precision; LP_GUESS decides from
+ * the magnitude (< 1e10 s, < 1e13 ms, < 1e16 us, else ns). -1 on overflow. */
+int lp_time_to_ns(int64_t t, enum lp_precision p, int64_t *ns);
+
+enum lp_vtype { LPV_STRING, LPV_INT, LPV_UINT, LPV_FLOAT, LPV_BOOL };
+
+struct lp_kv {
+	const char *key; /* raw, with line-protocol escapes */
+	size_t key_len;
+	const char *val; /* string: between the quotes, escapes kept; int/uint:
+			  * digits without the suffix; float: as written;
+			  * bool: as written */
+	size_t val_len;
+	enum lp_vtype type;
+	int bool_val;
+};
+
+struct lp_point {
+	const char *meas; /* raw, with escapes */
+	size_t meas_len;
+	struct lp_kv *tags;
+	size_t ntags, tags_cap;
+	struct lp_kv *fields;
+	size_t nfields, fields_cap;
+	int64_t time_ns; /* the point's time, or the parser's `now` */
+	size_t line;     /* 1-based line of the body where the point starts */
+};
+
+struct lp_parser {
+	const char *p, *end;
+	size_t line;
+	enum lp_precision precision;
+	int64_t now_ns;
+};
+
+struct lp_error {
+	size_t line;
+	size_t column; /* 1-based */
+	const char *reason;
+};
+
+#define LP_MAX_TAGS 1024
+#define LP_MAX_FIELDS 4096
+
+void lp_parser_init(struct lp_parser *ps, const char *p, size_t n,
+		    enum lp_precision precision, int64_t now_ns);
+/* 1: a point; 0: end of input; -1: error (err filled; the parser stops). */
+int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err);
+void lp_point_free(struct lp_point *pt);
+
+/* Unescape a measurement / key / tag value (is_string 0) or a string field
+ * (is_string 1: only \" and \\ are escapes) into out (appended). */
+int lp_unescape(struct buf *out, const char *s, size_t n, int is_string);
+/* Compare a raw key with a plain name. */
+int lp_key_eq(const char *raw, size_t raw_len, const char *name);
+
+/* An extra tag to set when writing JSON (replaces a tag of that name). */
+struct lp_tag_set {
+	const char *key;
+	const char *val;
+	size_t val_len;
+};
+
+/* Append the point as one JSON record (no newline). */
+int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, size_t nset,
+		     struct buf *out);
+
+/* Append the record as one line of line protocol (with '\n'). Records
+ * without time get default_time_ns. Returns -1 if it cannot be expressed
+ * (no fields: line protocol needs at least one). */
+int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf *out);
+
+#endif

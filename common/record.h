@@ -1,0 +1,111 @@
+/* The record codec: one JSON object per line,
+ *   {"measurement":"m","tags":{"k":"v"},"fields":{"f":1},"time":123}
+ * Parsing yields a view into the caller's bytes (nothing copied); tokens are
+ * kept raw (strings with their quotes and escapes) so that unchanged parts can
+ * be written out byte for byte. Keys may come in any order with any JSON
+ * spacing; unknown top-level keys are skipped (and kept by edits). */
+#ifndef RUM_RECORD_H
+#define RUM_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum rec_vtype { RV_STRING, RV_INT, RV_FLOAT, RV_BOOL };
+
+struct rec_kv {
+	const char *key; /* raw JSON string token, quotes included */
+	size_t key_len;
+	const char *val; /* raw JSON token: "string" | 123 | 1.5 | true | false */
+	size_t val_len;
+	enum rec_vtype type;
+};
+
+struct record {
+	const char *src; /* the object parsed: src[0] == '{', src[len-1] == '}' */
+	size_t len;
+	const char *meas; /* raw JSON string token of "measurement" */
+	size_t meas_len;
+	struct rec_kv *tags;
+	size_t ntags;
+	struct rec_kv *fields;
+	size_t nfields;
+	int64_t time;
+	int has_time;
+	/* Offsets in src of the tags / fields objects, from '{' to just past
+	 * '}'; both 0 when the object is absent. */
+	size_t tags_off, tags_end, fields_off, fields_end;
+	size_t tags_cap, fields_cap; /* storage owned by the record */
+};
+
+struct rec_error {
+	size_t offset;      /* byte offset in the input where it went wrong */
+	const char *reason; /* static string */
+};
+
+/* Limits that keep hostile input from allocating without bound. */
+#define REC_MAX_TAGS 1024
+#define REC_MAX_FIELDS 4096
+#define REC_MAX_DEPTH 64 /* nesting inside skipped unknown keys */
+
+/* Parse the JSON object that starts at p (after optional whitespace).
+ * *consumed gets the number of bytes up to and including its closing '}'.
+ * Returns 0, or -1 with err filled. Requires measurement (a string), tags
+ * (when present) an object of strings, fields (when present) an object of
+ * string | number | boolean, time (when present) an integer. */
+int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed,
+	      struct rec_error *err);
+/* Same, but the object must be all of p[0..n) apart from surrounding
+ * whitespace (a '\r' before the newline is whitespace too). */
+int rec_parse_line(struct record *r, const char *p, size_t n, struct rec_error *err);
+void rec_free(struct record *r);
+
+/* Find a tag / field by its decoded key. NULL when absent. */
+const struct rec_kv *rec_tag(const struct record *r, const char *key);
+const struct rec_kv *rec_field(const struct record *r, const char *key);
+
+/* Decode a raw JSON string token (with quotes) to UTF-8. When the token has
+ * no escapes the result points into the token itself and scratch is unused;
+ * otherwise it is decoded into scratch (reset first). Returns 0 or -1. */
+int rec_str(const char *tok, size_t n, struct buf *scratch, const char **s, size_t *len);
+/* Numeric values of RV_INT / RV_FLOAT tokens. Return 0, or -1 (out of range). */
+int rec_int(const char *tok, size_t n, int64_t *v);
+int rec_double(const char *tok, size_t n, double *v);
+
+/* JSON writers. json_add_str escapes (", \, control characters) and
+ * replaces invalid UTF-8 with U+FFFD. */
+int json_add_str(struct buf *b, const char *s, size_t n);
+/* A float always with a '.' or an exponent; non-finite values are refused. */
+int json_add_double(struct buf *b, double v);
+
+/* Edits: set tags and fields on a record, copying every untouched byte of
+ * it as it was. An existing key's value is replaced in place; a new key is
+ * appended at the end of its object (the object is created if absent). */
+struct rec_edit_op {
+	int is_field;
+	size_t key_off, key_len; /* decoded key, in ops_data */
+	size_t val_off, val_len; /* raw JSON token to write, in ops_data */
+};
+struct rec_edit {
+	struct rec_edit_op *ops;
+	size_t nops, cap;
+	struct buf data;
+};
+
+void rec_edit_init(struct rec_edit *e);
+void rec_edit_reset(struct rec_edit *e);
+void rec_edit_free(struct rec_edit *e);
+int rec_edit_tag(struct rec_edit *e, const char *key, const char *val, size_t val_len);
+int rec_edit_field_str(struct rec_edit *e, const char *key, const char *val, size_t val_len);
+int rec_edit_field_int(struct rec_edit *e, const char *key, int64_t v);
+int rec_edit_field_double(struct rec_edit *e, const char *key, double v);
+int rec_edit_field_bool(struct rec_edit *e, const char *key, int v);
+/* Writes the edited record (no newline) to out. */
+int rec_edit_apply(const struct record *r, const struct rec_edit *e, struct buf *out);
+
+/* Write r in the canonical form (measurement, tags, fields, time; no
+ * spaces), tokens copied raw. time is written when r->has_time. */
+int rec_write(const struct record *r, struct buf *out);
+
+#endif
