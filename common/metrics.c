@@ -26,8 +26,7 @@ struct metric_entry {
 static struct metric_entry *metrics_head;
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
 
-uint64_t *metric_get(const char *name, const char *labels, enum metric_type type,
-		     const char *help)
+uint64_t *metric_get(const char *name, const char *labels, enum metric_type type, const char *help)
 {
 	if (!labels)
 		labels = "";

@@ -9,7 +9,7 @@
 
 #include "log.h"
 
-struct common_opts common_opts = {NULL, DEFAULT_MAX_LINE};
+struct common_opts common_opts = {NULL, DEFAULT_MAX_LINE, 0};
 
 enum {
 	KEY_METRICS_FILE = -100,
@@ -17,16 +17,19 @@ enum {
 	KEY_LOG_LEVEL,
 	KEY_HELP,
 	KEY_VERSION,
+	KEY_CHECK_CONFIG,
 };
 
 static const struct opt common_table[] = {
-	{"metrics-file", 0, 1, KEY_METRICS_FILE, "FILE",
-	 "write counters to FILE (Prometheus text, replaced atomically)"},
-	{"max-line", 0, 1, KEY_MAX_LINE, "BYTES", "longest record line accepted (default 64M)"},
-	{"log-level", 0, 1, KEY_LOG_LEVEL, "LEVEL", "error, warn, info (default) or debug"},
-	{"help", 'h', 0, KEY_HELP, NULL, "show this help and exit"},
-	{"version", 0, 0, KEY_VERSION, NULL, "show the version and exit"},
-	{NULL, 0, 0, 0, NULL, NULL},
+    {"metrics-file", 0, 1, KEY_METRICS_FILE, "FILE",
+     "write counters to FILE (Prometheus text, replaced atomically)"},
+    {"max-line", 0, 1, KEY_MAX_LINE, "BYTES", "longest record line accepted (default 64M)"},
+    {"log-level", 0, 1, KEY_LOG_LEVEL, "LEVEL", "error, warn, info (default) or debug"},
+    {"check-config", 0, 0, KEY_CHECK_CONFIG, NULL,
+     "check the options (and the files they name), then exit 0, or 2 with the reason"},
+    {"help", 'h', 0, KEY_HELP, NULL, "show this help and exit"},
+    {"version", 0, 0, KEY_VERSION, NULL, "show the version and exit"},
+    {NULL, 0, 0, 0, NULL, NULL},
 };
 
 static size_t table_len(const struct opt *t)
@@ -103,6 +106,9 @@ static const char *handle_common(int key, const char *val, const struct prog_inf
 		return NULL;
 	case KEY_LOG_LEVEL:
 		return log_set_level(val) < 0 ? "expected error, warn, info or debug" : NULL;
+	case KEY_CHECK_CONFIG:
+		common_opts.check_config = 1;
+		return NULL;
 	case KEY_HELP:
 		print_help(info, opts);
 		exit(0);
@@ -177,7 +183,8 @@ int opts_parse(int argc, char **argv, const struct prog_info *info, const struct
 
 	for (size_t i = 0; i < total; i++) {
 		const struct opt *o = by_index[i];
-		if (seen[i] || o->key == KEY_HELP || o->key == KEY_VERSION)
+		if (seen[i] || o->key == KEY_HELP || o->key == KEY_VERSION ||
+		    o->key == KEY_CHECK_CONFIG)
 			continue;
 		char name[128];
 		env_name(o->name, name, sizeof name);
@@ -190,7 +197,7 @@ int opts_parse(int argc, char **argv, const struct prog_info *info, const struct
 			val = "1";
 		}
 		const char *why =
-			i < nprog ? handler(o->key, val, ctx) : handle_common(o->key, val, info, opts);
+		    i < nprog ? handler(o->key, val, ctx) : handle_common(o->key, val, info, opts);
 		if (why)
 			die(2, "invalid value '%s' for %s (--%s): %s", val, name, o->name, why);
 	}
@@ -198,6 +205,12 @@ int opts_parse(int argc, char **argv, const struct prog_info *info, const struct
 	free(longopts);
 	free(seen);
 	return optind;
+}
+
+void opts_check_done(void)
+{
+	if (common_opts.check_config)
+		exit(0);
 }
 
 const char *opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -226,9 +239,21 @@ const char *opt_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return "not a size";
 	unsigned shift = 0;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	}
 	if (*end == 'B' || *end == 'b')
 		end++;

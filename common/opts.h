@@ -35,6 +35,7 @@ struct prog_info {
 struct common_opts {
 	const char *metrics_file;
 	size_t max_line;
+	int check_config; /* --check-config: validate the options and exit */
 };
 extern struct common_opts common_opts;
 
@@ -44,6 +45,10 @@ extern struct common_opts common_opts;
 /* Parses argv; returns the index of the first operand. */
 int opts_parse(int argc, char **argv, const struct prog_info *info,
 	       const struct opt *opts, opt_handler handler, void *ctx);
+
+/* Call once the program has validated its configuration (after opening
+ * what it must open at start-up): with --check-config it exits 0 here. */
+void opts_check_done(void);
 
 /* Value parsers for handlers: return NULL when ok, else a reason. */
 const char *opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
