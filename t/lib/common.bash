@@ -1,0 +1,52 @@
+# Helpers shared by the bats tests.
+BIN=${RUMPIPE_BUILD:?run the tests with make check}/bin
+TOOLS=$RUMPIPE_BUILD/tools
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+SHARED=$(cd "$TOP/../shared" 2>/dev/null && pwd || true)
+FIXTURES=${SHARED:+$SHARED/fixtures}
+
+# A TCP port free on 127.0.0.1 right now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+	local port=$1 t=$((${2:-10} * 20))
+	while ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; do
+		((t-- > 0)) || { echo "nothing listens on port $port" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds.
+wait_for() {
+	local t=$(($1 * 10))
+	shift
+	until "$@"; do
+		((t-- > 0)) || { echo "timed out waiting for: $*" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
+# Number of lines in a file (0 when it does not exist).
+lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+
+# Start the fake Dataway; sets FAKE_PORT, FAKE_LOG, FAKE_FAIL, FAKE_PID.
+start_fake_dataway() {
+	FAKE_LOG=$BATS_TEST_TMPDIR/dataway.log
+	FAKE_FAIL=$BATS_TEST_TMPDIR/dataway.fail
+	python3 "$TOP/t/lib/fake-dataway" --port-file "$BATS_TEST_TMPDIR/dataway.port" \
+		--log "$FAKE_LOG" --fail-file "$FAKE_FAIL" 2>"$BATS_TEST_TMPDIR/dataway.err" &
+	FAKE_PID=$!
+	wait_for 10 test -s "$BATS_TEST_TMPDIR/dataway.port"
+	FAKE_PORT=$(cat "$BATS_TEST_TMPDIR/dataway.port")
+	wait_port "$FAKE_PORT"
+}
+
+# Kill a process and wait for it, ignoring "no such process".
+stop_pid() {
+	local pid=$1 sig=${2:-TERM}
+	kill -"$sig" "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
