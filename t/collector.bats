@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# rum-collector: configuration, the running pipeline, restarts, drain.
+
+load lib/common
+
+setup() {
+	PORT=$(free_port)
+	DIR=$BATS_TEST_TMPDIR/c
+	mkdir -p "$DIR"
+	OUT=$DIR/records.ndjson
+	cat >"$DIR/conf" <<CONF
+data_dir = "$DIR/data"
+restart_backoff_max = 2
+drain_timeout = 20
+[listen]
+listen = "127.0.0.1:$PORT"
+[ship]
+sink = "file:$OUT"
+flush_interval = 100
+CONF
+}
+
+teardown() {
+	[ -n "${CPID:-}" ] && stop_pid "$CPID" KILL
+	pkill -KILL -f "$DIR/" 2>/dev/null || true
+}
+
+start_collector() {
+	"$BIN/rum-collector" -c "$DIR/conf" 2>"$DIR/stderr" &
+	CPID=$!
+	wait_port "$PORT" 10
+}
+
+post_view() { # n: one point with field n=N
+	curl -sf -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/write/rum" \
+		--data-binary "view,app_id=a1,sdk_name=df_web_rum_sdk n=${1}i,view_url=\"http://x/\" 1700000000000000000"
+}
+
+stage_pid() { pgrep -f "^$BIN/rum-$1 .*$DIR/" | head -1; }
+
+@test "collector: --help and --version" {
+	run "$BIN/rum-collector" --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"Usage: rum-collector"* ]]
+	run "$BIN/rum-collector" --version
+	[ "$status" -eq 0 ]
+	[[ $output == *"rumpipe"* ]]
+}
+
+@test "collector: unknown option exits 2 naming it" {
+	run "$BIN/rum-collector" --bogus
+	[ "$status" -eq 2 ]
+	[[ $output == *"unknown option --bogus"* ]]
+}
+
+@test "collector: config keys become stage options; DataKit's keys are understood" {
+	cat >"$DIR/dk.conf" <<'CONF'
+[[inputs.rum]]
+  endpoints = ["/v1/write/rum", "/rum/v2"]
+  measurements = ["view", "error"]
+  [inputs.rum.threads]
+    buffer = 100
+    threads = 8
+  [inputs.rum.storage]
+    path = "/tmp/rum_storage"
+    capacity = 5120
+[http_api]
+  listen = "0.0.0.0:9530"
+  disable_404page = true
+  public_apis = ["/v1/write/rum"]
+[dataway]
+  urls = ["https://openway.example.com?token=tkn_abc"]
+CONF
+	run "$BIN/rum-collector" -c "$DIR/dk.conf" --dry-run
+	[ "$status" -eq 0 ]
+	listen=$(grep rum-listen <<<"$output")
+	ship=$(grep rum-ship <<<"$output")
+	[[ $listen == *"--endpoint /v1/write/rum --endpoint /rum/v2"* ]]
+	[[ $listen == *"--measurements view --measurements error"* ]]
+	[[ $listen == *"--queue 100"* ]]
+	[[ $listen == *"--threads 8"* ]]
+	[[ $listen == *"--spool-dir /tmp/rum_storage --spool-capacity-mb 5120"* ]]
+	[[ $listen == *"--listen 0.0.0.0:9530"* ]]
+	[[ $listen == *"--disable-404page"* ]]
+	[[ $listen == *"--public-apis /v1/write/rum"* ]]
+	[[ $ship == *"--sink https://openway.example.com\?token=tkn_abc"* ]]
+}
+
+@test "collector: bad configuration is exit 2 with the reason" {
+	printf 'bogus_key = 1\n' >"$DIR/bad1"
+	run "$BIN/rum-collector" -c "$DIR/bad1"
+	[ "$status" -eq 2 ]
+	[[ $output == *"unknown key 'bogus_key'"* ]]
+
+	printf '[listen]\nlisten = "unterminated\n' >"$DIR/bad2"
+	run "$BIN/rum-collector" -c "$DIR/bad2"
+	[ "$status" -eq 2 ]
+	[[ $output == *"bad2:2: unterminated string"* ]]
+
+	# A value the stage itself refuses stops the start, naming the option.
+	printf '[listen]\nlisten = "127.0.0.1:99999"\n' >"$DIR/bad3"
+	run "$BIN/rum-collector" -c "$DIR/bad3"
+	[ "$status" -eq 2 ]
+	[[ $output == *"--listen"* ]]
+
+	run "$BIN/rum-collector" -c "$DIR/missing.conf"
+	[ "$status" -eq 2 ]
+}
+
+@test "collector: points posted to rum-listen land in the sink file" {
+	start_collector
+	post_view 1
+	post_view 2
+	wait_for 10 test "$(lines "$OUT")" -ge 2
+	run jq -r '.fields.n' "$OUT"
+	[ "$output" = "$(printf '1\n2')" ]
+	run jq -r '.tags.ip' "$OUT"
+	[[ ${lines[0]} == 127.0.0.1 ]]
+}
+
+@test "collector: a killed stage is restarted and points keep flowing" {
+	start_collector
+	post_view 1
+	wait_for 10 test "$(lines "$OUT")" -ge 1
+	for stage in ship listen; do
+		pid=$(stage_pid $stage)
+		[ -n "$pid" ]
+		kill -KILL "$pid"
+		wait_for 15 bash -c "p=\$(pgrep -f '^$BIN/rum-$stage .*$DIR/' | head -1); [ -n \"\$p\" ] && [ \"\$p\" != $pid ]"
+		wait_port "$PORT" 10
+	done
+	post_view 2
+	post_view 3
+	wait_for 10 test "$(lines "$OUT")" -ge 3
+	run jq -r '.fields.n' "$OUT"
+	[[ $output == *2*3* ]]
+	grep -q "rum-ship exited" "$DIR/stderr"
+	grep -q "rum-listen exited" "$DIR/stderr"
+}
+
+@test "collector: SIGTERM delivers every point accepted before it, then exits 0" {
+	start_collector
+	n=200
+	for i in $(seq 1 $n); do post_view "$i" || { echo "post $i failed"; false; }; done
+	kill -TERM "$CPID"
+	wait "$CPID"
+	status=$?
+	CPID=
+	[ "$status" -eq 0 ]
+	[ "$(lines "$OUT")" -eq $n ]
+	[ "$(jq -r .fields.n "$OUT" | sort -n | uniq | wc -l)" -eq $n ]
+	# Nothing left running.
+	! pgrep -f "$DIR/" >/dev/null
+}
+
+@test "collector: SIGHUP is forwarded (the file sink is reopened)" {
+	start_collector
+	post_view 1
+	wait_for 10 test "$(lines "$OUT")" -ge 1
+	mv "$OUT" "$OUT.1"
+	kill -HUP "$CPID"
+	sleep 0.5
+	post_view 2
+	wait_for 10 test -s "$OUT"
+	[ "$(jq -r .fields.n "$OUT")" = 2 ]
+	[ "$(jq -r .fields.n "$OUT.1")" = 1 ]
+}
+
+@test "collector: a second collector on the same run directory is refused" {
+	start_collector
+	run "$BIN/rum-collector" -c "$DIR/conf"
+	[ "$status" -eq 1 ]
+	[[ $output == *"another rum-collector"* ]]
+}
