@@ -28,7 +28,12 @@ struct lp_kv {
 	size_t val_len;
 	enum lp_vtype type;
 	int bool_val;
+	unsigned flags; /* LPF_*: lets writers skip work on plain tokens */
 };
+
+#define LPF_KEY_ESC 1u  /* key holds a backslash: unescape it */
+#define LPF_VAL_ESC 2u  /* tag value / string holds a backslash */
+#define LPF_NUM_JSON 4u /* int/uint/float literal is already JSON as written */
 
 struct lp_point {
 	const char *meas; /* raw, with escapes */
@@ -39,6 +44,15 @@ struct lp_point {
 	size_t nfields, fields_cap;
 	int64_t time_ns; /* the point's time, or the parser's `now` */
 	size_t line;     /* 1-based line of the body where the point starts */
+	unsigned meas_flags; /* LPF_KEY_ESC when meas holds a backslash */
+	uint32_t *dup_tab;   /* scratch for duplicate-key checks */
+	size_t dup_cap;
+};
+
+struct lp_error {
+	size_t line;
+	size_t column; /* 1-based, in bytes */
+	const char *reason;
 };
 
 struct lp_parser {
@@ -46,12 +60,9 @@ struct lp_parser {
 	size_t line;
 	enum lp_precision precision;
 	int64_t now_ns;
-};
-
-struct lp_error {
-	size_t line;
-	size_t column; /* 1-based */
-	const char *reason;
+	const char *line_start; /* of the line p is on: error columns */
+	int failed;             /* after an error every call repeats it */
+	struct lp_error err;
 };
 
 #define LP_MAX_TAGS 1024
@@ -59,7 +70,14 @@ struct lp_error {
 
 void lp_parser_init(struct lp_parser *ps, const char *p, size_t n,
 		    enum lp_precision precision, int64_t now_ns);
-/* 1: a point; 0: end of input; -1: error (err filled; the parser stops). */
+/* 1: a point; 0: end of input; -1: error (err filled; the parser stops).
+ * pt must start zeroed ({0}); its arrays are reused from point to point,
+ * so the views in it are valid until the next call.
+ * Escapes (DataKit's, i.e. InfluxDB 1.x's): in the measurement, keys and
+ * tag values a backslash before ',' '=' or ' ' makes that character
+ * literal, any other backslash is itself literal; in string fields only
+ * \" and \\ are escapes. Keys must be valid UTF-8 and unique within the
+ * point; tag values and strings may hold any bytes (JSON gets U+FFFD). */
 int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err);
 void lp_point_free(struct lp_point *pt);
 
@@ -82,7 +100,12 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 
 /* Append the record as one line of line protocol (with '\n'). Records
  * without time get default_time_ns. Returns -1 if it cannot be expressed
- * (no fields: line protocol needs at least one). */
+ * (no fields: line protocol needs at least one; an empty measurement or one
+ * starting with '#' or a tab), with out unchanged. What line protocol cannot
+ * carry is adapted as InfluxDB writers do: tags with an empty key or value
+ * and fields with an empty key are left out, trailing backslashes of names
+ * and tag values are dropped, a newline in them becomes the two characters
+ * \n. Integers beyond int64 (JSON has no unsigned) are written with 'u'. */
 int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf *out);
 
 #endif

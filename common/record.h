@@ -20,6 +20,7 @@ struct rec_kv {
 	const char *val; /* raw JSON token: "string" | 123 | 1.5 | true | false */
 	size_t val_len;
 	enum rec_vtype type;
+	uint32_t hash; /* of the decoded key: lookups and duplicate checks */
 };
 
 struct record {
@@ -36,6 +37,9 @@ struct record {
 	/* Offsets in src of the tags / fields objects, from '{' to just past
 	 * '}'; both 0 when the object is absent. */
 	size_t tags_off, tags_end, fields_off, fields_end;
+	/* Offset in src just past the value of the last top-level member:
+	 * where edits create an absent tags / fields object. */
+	size_t last_end;
 	size_t tags_cap, fields_cap; /* storage owned by the record */
 };
 
