@@ -31,8 +31,8 @@ struct lp_kv {
 	unsigned flags; /* LPF_*: lets writers skip work on plain tokens */
 };
 
-#define LPF_KEY_ESC 1u  /* key holds a backslash: unescape it */
-#define LPF_VAL_ESC 2u  /* tag value / string holds a backslash */
+#define LPF_KEY_ESC 1u	/* key holds a backslash: unescape it */
+#define LPF_VAL_ESC 2u	/* tag value / string holds a backslash */
 #define LPF_NUM_JSON 4u /* int/uint/float literal is already JSON as written */
 
 struct lp_point {
@@ -42,8 +42,8 @@ struct lp_point {
 	size_t ntags, tags_cap;
 	struct lp_kv *fields;
 	size_t nfields, fields_cap;
-	int64_t time_ns; /* the point's time, or the parser's `now` */
-	size_t line;     /* 1-based line of the body where the point starts */
+	int64_t time_ns;     /* the point's time, or the parser's `now` */
+	size_t line;	     /* 1-based line of the body where the point starts */
 	unsigned meas_flags; /* LPF_KEY_ESC when meas holds a backslash */
 	uint32_t *dup_tab;   /* scratch for duplicate-key checks */
 	size_t dup_cap;
@@ -61,15 +61,15 @@ struct lp_parser {
 	enum lp_precision precision;
 	int64_t now_ns;
 	const char *line_start; /* of the line p is on: error columns */
-	int failed;             /* after an error every call repeats it */
+	int failed;		/* after an error every call repeats it */
 	struct lp_error err;
 };
 
 #define LP_MAX_TAGS 1024
 #define LP_MAX_FIELDS 4096
 
-void lp_parser_init(struct lp_parser *ps, const char *p, size_t n,
-		    enum lp_precision precision, int64_t now_ns);
+void lp_parser_init(struct lp_parser *ps, const char *p, size_t n, enum lp_precision precision,
+		    int64_t now_ns);
 /* 1: a point; 0: end of input; -1: error (err filled; the parser stops).
  * pt must start zeroed ({0}); its arrays are reused from point to point,
  * so the views in it are valid until the next call.

@@ -1,0 +1,1003 @@
+/* InfluxDB line protocol as DataKit's RUM input reads it from the SDKs:
+ * a parser that works on a whole request body (no copy, no allocation per
+ * point once the point's arrays have grown), the conversion of a point to a
+ * JSON record, and the writer of a record back to line protocol. */
+#include "lp.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Byte classes: one table lookup per byte in the scanning loops. */
+enum {
+	CL_NL = 1,
+	CL_SP = 2,
+	CL_COMMA = 4,
+	CL_EQ = 8,
+	CL_BSL = 16,
+	CL_CR = 32,
+	CL_HI = 64, /* non-ASCII: keys are checked for valid UTF-8 */
+	CL_QUOTE = 128,
+};
+
+// clang-format off
+static const unsigned char cls[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 32, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	2, 0, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+};
+// clang-format on
+
+#define CLS(c) cls[(unsigned char)(c)]
+/* The characters a backslash escapes in names and tag values. */
+#define CL_ESCAPABLE (CL_COMMA | CL_EQ | CL_SP)
+
+int lp_precision_parse(const char *s, enum lp_precision *p)
+{
+	static const struct {
+		const char *name;
+		enum lp_precision p;
+	} names[] = {
+	    {"ns", LP_NS}, {"n", LP_NS}, {"us", LP_US}, {"u", LP_US},
+	    {"ms", LP_MS}, {"s", LP_S},	 {"m", LP_M},	{"h", LP_H},
+	};
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(s, names[i].name) == 0) {
+			*p = names[i].p;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int lp_time_to_ns(int64_t t, enum lp_precision p, int64_t *ns)
+{
+	if (p == LP_GUESS) {
+		/* |t| without overflowing on INT64_MIN */
+		uint64_t a = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
+		if (a < 10000000000ull)
+			p = LP_S;
+		else if (a < 10000000000000ull)
+			p = LP_MS;
+		else if (a < 10000000000000000ull)
+			p = LP_US;
+		else
+			p = LP_NS;
+	}
+	int64_t mul;
+	switch (p) {
+	case LP_NS:
+		*ns = t;
+		return 0;
+	case LP_US:
+		mul = 1000;
+		break;
+	case LP_MS:
+		mul = 1000000;
+		break;
+	case LP_S:
+		mul = 1000000000;
+		break;
+	case LP_M:
+		mul = 60ll * 1000000000;
+		break;
+	case LP_H:
+		mul = 3600ll * 1000000000;
+		break;
+	default:
+		return -1;
+	}
+	if (__builtin_mul_overflow(t, mul, ns))
+		return -1;
+	return 0;
+}
+
+void lp_parser_init(struct lp_parser *ps, const char *p, size_t n, enum lp_precision precision,
+		    int64_t now_ns)
+{
+	memset(ps, 0, sizeof *ps);
+	ps->p = p;
+	ps->end = p + n;
+	ps->line = 1;
+	ps->line_start = p;
+	ps->precision = precision;
+	ps->now_ns = now_ns;
+}
+
+void lp_point_free(struct lp_point *pt)
+{
+	free(pt->tags);
+	free(pt->fields);
+	free(pt->dup_tab);
+	memset(pt, 0, sizeof *pt);
+}
+
+/* Where a point started: errors are located from there, and only on the
+ * error path, so the scanners need not track columns. */
+struct pstart {
+	size_t line;
+	const char *line_start;
+};
+
+static int fail(struct lp_parser *ps, const struct pstart *st, const char *at, const char *reason,
+		struct lp_error *err)
+{
+	size_t line = st->line;
+	const char *ls = st->line_start;
+	for (const char *q = ls; q < at; q++) {
+		if (*q == '\n') {
+			line++;
+			ls = q + 1;
+		}
+	}
+	ps->err.line = line;
+	ps->err.column = (size_t)(at - ls) + 1;
+	ps->err.reason = reason;
+	ps->failed = 1;
+	ps->p = ps->end;
+	*err = ps->err;
+	return -1;
+}
+
+/* Scan a name or tag value up to an unescaped byte of class `stop`. A
+ * backslash escapes the next byte only if it is escapable, so "\\," is a
+ * literal backslash then an escaped comma, as DataKit reads it. */
+static const char *scan_name(const char *p, const char *end, unsigned stop, unsigned *esc,
+			     unsigned *hi)
+{
+	unsigned mask = stop | CL_BSL | CL_HI;
+	for (;;) {
+		while (p < end && !(CLS(*p) & mask))
+			p++;
+		if (p >= end)
+			return p;
+		unsigned c = CLS(*p);
+		if (c & CL_BSL) {
+			*esc = 1;
+			p += (p + 1 < end && (CLS(p[1]) & CL_ESCAPABLE)) ? 2 : 1;
+		} else if (c & CL_HI) {
+			*hi = 1;
+			p++;
+		} else {
+			return p;
+		}
+	}
+}
+
+/* Strict UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		unsigned lo = 0x80, hi = 0xBF;
+		if (c >= 0xC2 && c <= 0xDF) {
+			len = 2;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			len = 3;
+			if (c == 0xE0)
+				lo = 0xA0;
+			else if (c == 0xED)
+				hi = 0x9F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			len = 4;
+			if (c == 0xF0)
+				lo = 0x90;
+			else if (c == 0xF4)
+				hi = 0x8F;
+		} else {
+			return 0;
+		}
+		if (n - i < len)
+			return 0;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return 0;
+		for (size_t k = 2; k < len; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+		i += len;
+	}
+	return 1;
+}
+
+static int grow(struct lp_kv **a, size_t *cap, size_t max)
+{
+	size_t ncap = *cap ? *cap * 2 : 16;
+	if (ncap > max)
+		ncap = max;
+	if (ncap <= *cap)
+		return -1;
+	struct lp_kv *n = realloc(*a, ncap * sizeof **a);
+	if (!n)
+		return -1;
+	*a = n;
+	*cap = ncap;
+	return 0;
+}
+
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+/* Index of the first key that repeats an earlier one, or -1. Raw keys can
+ * be compared as they are: ',', '=' and ' ' must be escaped in a key and
+ * nothing else may be, so each key has exactly one spelling. */
+static long find_dup(struct lp_point *pt, const struct lp_kv *kv, size_t n, int *oom)
+{
+	if (n <= 8) {
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (kv[i].key_len == kv[j].key_len &&
+				    memcmp(kv[i].key, kv[j].key, kv[i].key_len) == 0)
+					return (long)i;
+		return -1;
+	}
+	size_t cap = 16;
+	while (cap < n * 2)
+		cap *= 2;
+	if (pt->dup_cap < cap) {
+		uint32_t *t = realloc(pt->dup_tab, cap * sizeof *t);
+		if (!t) {
+			*oom = 1;
+			return -1;
+		}
+		pt->dup_tab = t;
+		pt->dup_cap = cap;
+	}
+	uint32_t *tab = pt->dup_tab;
+	memset(tab, 0, cap * sizeof *tab);
+	for (size_t i = 0; i < n; i++) {
+		size_t h = hash_bytes(kv[i].key, kv[i].key_len) & (cap - 1);
+		while (tab[h]) {
+			const struct lp_kv *o = &kv[tab[h] - 1];
+			if (o->key_len == kv[i].key_len &&
+			    memcmp(o->key, kv[i].key, o->key_len) == 0)
+				return (long)i;
+			h = (h + 1) & (cap - 1);
+		}
+		tab[h] = (uint32_t)i + 1;
+	}
+	return -1;
+}
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* [+-]digits with an i or u suffix already removed. */
+static const char *check_int(const char *v, size_t n, int is_unsigned, unsigned *flags)
+{
+	size_t i = 0;
+	int neg = 0, canon = 1;
+	if (n && (v[0] == '-' || v[0] == '+')) {
+		neg = v[0] == '-';
+		canon = !(v[0] == '+');
+		i++;
+	}
+	if (i == n)
+		return is_unsigned ? "invalid unsigned integer" : "invalid integer";
+	if (neg && is_unsigned)
+		return "negative unsigned integer";
+	if (v[i] == '0' && n - i > 1)
+		canon = 0;
+	uint64_t acc = 0;
+	uint64_t limit = is_unsigned ? UINT64_MAX : neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX;
+	for (; i < n; i++) {
+		if (!is_digit(v[i]))
+			return is_unsigned ? "invalid unsigned integer" : "invalid integer";
+		unsigned d = (unsigned)(v[i] - '0');
+		if (acc > (limit - d) / 10)
+			return is_unsigned ? "unsigned integer out of range (uint64)"
+					   : "integer out of range (int64)";
+		acc = acc * 10 + d;
+	}
+	if (canon)
+		*flags |= LPF_NUM_JSON;
+	return NULL;
+}
+
+static int ieq(const char *s, size_t n, const char *lit)
+{
+	size_t k = strlen(lit);
+	if (n != k)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != lit[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* [+-](digits[.digits*]|.digits)([eE][+-]digits)?; checks the range with
+ * strtod only when the literal could be out of double's range. */
+static const char *check_float(const char *v, size_t n, unsigned *flags)
+{
+	size_t i = 0;
+	int canon = 1;
+	if (v[0] == '+' || v[0] == '-') {
+		canon = v[0] == '-';
+		i++;
+	}
+	size_t int_start = i;
+	while (i < n && is_digit(v[i]))
+		i++;
+	size_t nint = i - int_start;
+	if (nint > 1 && v[int_start] == '0')
+		canon = 0;
+	size_t nfrac = 0;
+	int dot = 0, exp = 0;
+	if (i < n && v[i] == '.') {
+		dot = 1;
+		i++;
+		size_t f = i;
+		while (i < n && is_digit(v[i]))
+			i++;
+		nfrac = i - f;
+		if (nfrac == 0)
+			canon = 0;
+	}
+	if (nint + nfrac == 0)
+		goto bad;
+	if (nint == 0)
+		canon = 0;
+	if (i < n && (v[i] == 'e' || v[i] == 'E')) {
+		exp = 1;
+		i++;
+		if (i < n && (v[i] == '+' || v[i] == '-'))
+			i++;
+		size_t e = i;
+		while (i < n && is_digit(v[i]))
+			i++;
+		if (i == e)
+			goto bad;
+	}
+	if (i != n)
+		goto bad;
+	if (!dot && !exp)
+		canon = 0; /* "1" is a float in line protocol, 1.0 in JSON */
+	size_t lead = int_start;
+	while (lead < int_start + nint && v[lead] == '0')
+		lead++;
+	if (exp || int_start + nint - lead >= 309) {
+		/* Rare: strtod needs a terminated copy. */
+		char stackbuf[128];
+		char *tmp = n < sizeof stackbuf ? stackbuf : malloc(n + 1);
+		if (!tmp)
+			return "out of memory";
+		memcpy(tmp, v, n);
+		tmp[n] = 0;
+		double d = strtod(tmp, NULL);
+		if (tmp != stackbuf)
+			free(tmp);
+		if (isinf(d))
+			return "float out of range";
+	}
+	if (canon)
+		*flags |= LPF_NUM_JSON;
+	return NULL;
+bad : {
+	size_t s = (v[0] == '+' || v[0] == '-') ? 1 : 0;
+	if (ieq(v + s, n - s, "nan") || ieq(v + s, n - s, "inf") || ieq(v + s, n - s, "infinity"))
+		return "NaN and Inf are not supported";
+	return "invalid number";
+}
+}
+
+/* Classify an unquoted field value. NULL, or the reason it is invalid. */
+static const char *classify(struct lp_kv *kv)
+{
+	const char *v = kv->val;
+	size_t n = kv->val_len;
+	char last = v[n - 1];
+	char first = v[0];
+	if (is_digit(first) || first == '-' || first == '+' || first == '.') {
+		if (last == 'i' || last == 'u') {
+			kv->type = last == 'i' ? LPV_INT : LPV_UINT;
+			kv->val_len = n - 1;
+			return check_int(v, n - 1, last == 'u', &kv->flags);
+		}
+		kv->type = LPV_FLOAT;
+		return check_float(v, n, &kv->flags);
+	}
+	kv->type = LPV_BOOL;
+	switch (n) {
+	case 1:
+		if (first == 't' || first == 'T') {
+			kv->bool_val = 1;
+			return NULL;
+		}
+		if (first == 'f' || first == 'F') {
+			kv->bool_val = 0;
+			return NULL;
+		}
+		break;
+	case 4:
+		if (!memcmp(v, "true", 4) || !memcmp(v, "True", 4) || !memcmp(v, "TRUE", 4)) {
+			kv->bool_val = 1;
+			return NULL;
+		}
+		break;
+	case 5:
+		if (!memcmp(v, "false", 5) || !memcmp(v, "False", 5) || !memcmp(v, "FALSE", 5)) {
+			kv->bool_val = 0;
+			return NULL;
+		}
+		break;
+	}
+	if (ieq(v, n, "nan") || ieq(v, n, "inf") || ieq(v, n, "infinity"))
+		return "NaN and Inf are not supported";
+	return "invalid field value";
+}
+
+static int parse_time(const char *t, size_t n, int64_t *v)
+{
+	size_t i = 0;
+	int neg = 0;
+	if (n && t[0] == '-') {
+		neg = 1;
+		i++;
+	}
+	if (i == n)
+		return -1;
+	uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX, acc = 0;
+	for (; i < n; i++) {
+		if (!is_digit(t[i]))
+			return -1;
+		unsigned d = (unsigned)(t[i] - '0');
+		if (acc > (limit - d) / 10)
+			return -2;
+		acc = acc * 10 + d;
+	}
+	*v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+	return 0;
+}
+
+int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
+{
+	if (ps->failed) {
+		*err = ps->err;
+		return -1;
+	}
+	const char *p = ps->p, *end = ps->end;
+
+	/* Blank lines and comments. */
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p < end && *p == '\r' && (p + 1 == end || p[1] == '\n'))
+			p++;
+		if (p >= end) {
+			ps->p = p;
+			return 0;
+		}
+		if (*p == '#') {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			p = nl ? nl : end;
+		}
+		if (p >= end) {
+			ps->p = p;
+			return 0;
+		}
+		if (*p != '\n')
+			break;
+		p++;
+		ps->line++;
+		ps->line_start = p;
+	}
+
+	struct pstart st = {ps->line, ps->line_start};
+	pt->line = ps->line;
+	pt->ntags = pt->nfields = 0;
+	pt->meas_flags = 0;
+
+	unsigned esc = 0, hi = 0;
+	const char *m = p;
+	p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA, &esc, &hi);
+	if (p == m)
+		return fail(ps, &st, p, "empty measurement", err);
+	pt->meas = m;
+	pt->meas_len = (size_t)(p - m);
+	pt->meas_flags = esc ? LPF_KEY_ESC : 0;
+
+	while (p < end && *p == ',') {
+		p++;
+		if (pt->ntags == pt->tags_cap && grow(&pt->tags, &pt->tags_cap, LP_MAX_TAGS) < 0)
+			return fail(ps, &st, p,
+				    pt->tags_cap == LP_MAX_TAGS ? "too many tags" : "out of memory",
+				    err);
+		struct lp_kv *kv = &pt->tags[pt->ntags];
+		esc = hi = 0;
+		const char *k = p;
+		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &esc, &hi);
+		if (p == k)
+			return fail(ps, &st, p, "empty tag key", err);
+		if (p >= end || *p != '=')
+			return fail(ps, &st, p, "tag without value (missing '=')", err);
+		if (hi && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
+			return fail(ps, &st, k, "invalid UTF-8 in tag key", err);
+		kv->key = k;
+		kv->key_len = (size_t)(p - k);
+		kv->flags = esc ? LPF_KEY_ESC : 0;
+		p++;
+		esc = hi = 0;
+		const char *v = p;
+		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &esc, &hi);
+		if (p == v)
+			return fail(ps, &st, p, "empty tag value", err);
+		if (p < end && *p == '=')
+			return fail(ps, &st, p, "unescaped '=' in tag value", err);
+		kv->val = v;
+		kv->val_len = (size_t)(p - v);
+		kv->type = LPV_STRING;
+		kv->bool_val = 0;
+		if (esc)
+			kv->flags |= LPF_VAL_ESC;
+		pt->ntags++;
+	}
+	if (p >= end || *p != ' ')
+		return fail(ps, &st, p, "missing fields", err);
+	while (p < end && *p == ' ')
+		p++;
+	if (p >= end || *p == '\n' || *p == '\r')
+		return fail(ps, &st, p, "missing fields", err);
+
+	size_t line = ps->line; /* advanced by newlines inside strings */
+	const char *line_start = ps->line_start;
+	for (;;) {
+		if (pt->nfields == pt->fields_cap &&
+		    grow(&pt->fields, &pt->fields_cap, LP_MAX_FIELDS) < 0)
+			return fail(ps, &st, p,
+				    pt->fields_cap == LP_MAX_FIELDS ? "too many fields"
+								    : "out of memory",
+				    err);
+		struct lp_kv *kv = &pt->fields[pt->nfields];
+		esc = hi = 0;
+		const char *k = p;
+		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &esc, &hi);
+		if (p == k)
+			return fail(ps, &st, p, "empty field key", err);
+		if (p >= end || *p != '=')
+			return fail(ps, &st, p, "field without value (missing '=')", err);
+		if (hi && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
+			return fail(ps, &st, k, "invalid UTF-8 in field key", err);
+		kv->key = k;
+		kv->key_len = (size_t)(p - k);
+		kv->flags = esc ? LPF_KEY_ESC : 0;
+		kv->bool_val = 0;
+		p++;
+		if (p < end && *p == '"') {
+			const char *q = p++;
+			const char *s = p;
+			for (;;) {
+				while (p < end && !(CLS(*p) & (CL_QUOTE | CL_BSL | CL_NL)))
+					p++;
+				if (p >= end)
+					return fail(ps, &st, q, "unterminated string", err);
+				if (*p == '"')
+					break;
+				if (*p == '\\') {
+					kv->flags |= LPF_VAL_ESC;
+					p += (p + 1 < end && (p[1] == '"' || p[1] == '\\')) ? 2 : 1;
+					continue;
+				}
+				p++;
+				line++;
+				line_start = p;
+			}
+			kv->val = s;
+			kv->val_len = (size_t)(p - s);
+			kv->type = LPV_STRING;
+			p++;
+			if (p < end && !(CLS(*p) & (CL_COMMA | CL_SP | CL_NL | CL_CR)))
+				return fail(ps, &st, p, "expected ',' or ' ' after string field",
+					    err);
+		} else {
+			const char *v = p;
+			while (p < end && !(CLS(*p) & (CL_COMMA | CL_SP | CL_NL | CL_CR)))
+				p++;
+			if (p == v)
+				return fail(ps, &st, p, "missing field value", err);
+			kv->val = v;
+			kv->val_len = (size_t)(p - v);
+			const char *why = classify(kv);
+			if (why)
+				return fail(ps, &st, v, why, err);
+		}
+		pt->nfields++;
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		break;
+	}
+
+	pt->time_ns = ps->now_ns;
+	const char *after = "unexpected text after the fields";
+	if (p < end && *p == ' ') {
+		while (p < end && *p == ' ')
+			p++;
+		const char *t = p;
+		while (p < end && !(CLS(*p) & (CL_SP | CL_NL | CL_CR)) && *p != '\t')
+			p++;
+		if (p > t) {
+			int64_t ts;
+			int r = parse_time(t, (size_t)(p - t), &ts);
+			if (r == -1)
+				return fail(ps, &st, t, "bad timestamp", err);
+			if (r == -2 || lp_time_to_ns(ts, ps->precision, &pt->time_ns) < 0)
+				return fail(ps, &st, t, "timestamp out of range", err);
+			after = "unexpected text after the timestamp";
+		}
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+	}
+	if (p < end && *p == '\r' && (p + 1 == end || p[1] == '\n'))
+		p++;
+	if (p < end) {
+		if (*p != '\n')
+			return fail(ps, &st, p, after, err);
+		p++;
+		line++;
+		line_start = p;
+	}
+
+	int oom = 0;
+	long d = find_dup(pt, pt->tags, pt->ntags, &oom);
+	if (d >= 0)
+		return fail(ps, &st, pt->tags[d].key, "duplicate tag key", err);
+	d = oom ? -1 : find_dup(pt, pt->fields, pt->nfields, &oom);
+	if (d >= 0)
+		return fail(ps, &st, pt->fields[d].key, "duplicate field key", err);
+	if (oom)
+		return fail(ps, &st, m, "out of memory", err);
+
+	ps->p = p;
+	ps->line = line;
+	ps->line_start = line_start;
+	return 1;
+}
+
+int lp_unescape(struct buf *out, const char *s, size_t n, int is_string)
+{
+	size_t i = 0, run = 0;
+	while (i < n) {
+		if (s[i] == '\\' && i + 1 < n &&
+		    (is_string ? (s[i + 1] == '"' || s[i + 1] == '\\')
+			       : (CLS(s[i + 1]) & CL_ESCAPABLE) != 0)) {
+			buf_add(out, s + run, i - run);
+			run = i + 1; /* the escaped byte starts the next run */
+			i += 2;
+			continue;
+		}
+		i++;
+	}
+	buf_add(out, s + run, n - run);
+	return out->err ? -1 : 0;
+}
+
+int lp_key_eq(const char *raw, size_t raw_len, const char *name)
+{
+	size_t i = 0;
+	for (; i < raw_len; i++, name++) {
+		char c = raw[i];
+		if (c == '\\' && i + 1 < raw_len && (CLS(raw[i + 1]) & CL_ESCAPABLE))
+			c = raw[++i];
+		if (*name != c || *name == 0)
+			return 0;
+	}
+	return *name == 0;
+}
+
+/* A name, tag value or string as a JSON string. */
+static int json_raw(struct buf *out, const char *s, size_t n, int escaped, int is_string)
+{
+	if (!escaped)
+		return json_add_str(out, s, n);
+	char stackbuf[512];
+	if (n <= sizeof stackbuf) {
+		/* Unescaping only shrinks. */
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (s[i] == '\\' && i + 1 < n &&
+			    (is_string ? (s[i + 1] == '"' || s[i + 1] == '\\')
+				       : (CLS(s[i + 1]) & CL_ESCAPABLE) != 0))
+				i++;
+			stackbuf[k++] = s[i];
+		}
+		return json_add_str(out, stackbuf, k);
+	}
+	struct buf tmp = BUF_INIT;
+	int r = lp_unescape(&tmp, s, n, is_string);
+	if (r == 0)
+		r = json_add_str(out, tmp.p, tmp.len);
+	buf_free(&tmp);
+	return r;
+}
+
+/* Records carry int64 integers only (record.h): a larger unsigned value
+ * becomes a float, written with all its digits. */
+static int above_int64(const char *d, size_t n)
+{
+	return n > 19 || (n == 19 && memcmp(d, "9223372036854775807", 19) > 0);
+}
+
+/* A line-protocol number as JSON: integers without '+' or leading zeros;
+ * floats with a digit before and after the '.', and a '.' unless there is
+ * an exponent. Done on the text, so no digit of precision is lost. */
+static void json_number(struct buf *out, const struct lp_kv *kv)
+{
+	const char *v = kv->val;
+	size_t n = kv->val_len, i = 0;
+	if (kv->flags & LPF_NUM_JSON) {
+		buf_add(out, v, n);
+		if (kv->type == LPV_UINT && above_int64(v, n))
+			buf_add(out, ".0", 2);
+		return;
+	}
+	if (v[0] == '-' || v[0] == '+') {
+		if (v[0] == '-')
+			buf_addc(out, '-');
+		i++;
+	}
+	size_t s = i;
+	while (i < n && is_digit(v[i]))
+		i++;
+	size_t e = i;
+	while (s + 1 < e && v[s] == '0')
+		s++;
+	if (s == e)
+		buf_addc(out, '0');
+	else
+		buf_add(out, v + s, e - s);
+	if (kv->type == LPV_UINT && above_int64(v + s, e - s))
+		buf_add(out, ".0", 2);
+	if (kv->type != LPV_FLOAT)
+		return;
+	int dot = 0;
+	if (i < n && v[i] == '.') {
+		dot = 1;
+		i++;
+		size_t f = i;
+		while (i < n && is_digit(v[i]))
+			i++;
+		buf_addc(out, '.');
+		if (i == f)
+			buf_addc(out, '0');
+		else
+			buf_add(out, v + f, i - f);
+	}
+	if (i < n) /* the exponent, valid JSON as it is */
+		buf_add(out, v + i, n - i);
+	else if (!dot)
+		buf_add(out, ".0", 2);
+}
+
+static int set_matches(const struct lp_kv *kv, const struct lp_tag_set *s)
+{
+	return lp_key_eq(kv->key, kv->key_len, s->key);
+}
+
+int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, size_t nset,
+		     struct buf *out)
+{
+	size_t start = out->len;
+	buf_add(out, "{\"measurement\":", 15);
+	json_raw(out, pt->meas, pt->meas_len, pt->meas_flags & LPF_KEY_ESC, 0);
+	buf_add(out, ",\"tags\":{", 9);
+	int first = 1;
+	for (size_t i = 0; i < pt->ntags; i++) {
+		const struct lp_kv *kv = &pt->tags[i];
+		if (!first)
+			buf_addc(out, ',');
+		first = 0;
+		json_raw(out, kv->key, kv->key_len, kv->flags & LPF_KEY_ESC, 0);
+		buf_addc(out, ':');
+		const struct lp_tag_set *s = NULL;
+		for (size_t j = 0; j < nset && !s; j++)
+			if (set_matches(kv, &set[j]))
+				s = &set[j];
+		if (s)
+			json_add_str(out, s->val, s->val_len);
+		else
+			json_raw(out, kv->val, kv->val_len, kv->flags & LPF_VAL_ESC, 0);
+	}
+	for (size_t j = 0; j < nset; j++) {
+		int seen = 0;
+		for (size_t i = 0; i < pt->ntags && !seen; i++)
+			seen = set_matches(&pt->tags[i], &set[j]);
+		for (size_t k = 0; k < j && !seen; k++)
+			seen = strcmp(set[k].key, set[j].key) == 0;
+		if (seen)
+			continue;
+		if (!first)
+			buf_addc(out, ',');
+		first = 0;
+		json_add_str(out, set[j].key, strlen(set[j].key));
+		buf_addc(out, ':');
+		json_add_str(out, set[j].val, set[j].val_len);
+	}
+	buf_add(out, "},\"fields\":{", 12);
+	for (size_t i = 0; i < pt->nfields; i++) {
+		const struct lp_kv *kv = &pt->fields[i];
+		if (i)
+			buf_addc(out, ',');
+		json_raw(out, kv->key, kv->key_len, kv->flags & LPF_KEY_ESC, 0);
+		buf_addc(out, ':');
+		switch (kv->type) {
+		case LPV_STRING:
+			json_raw(out, kv->val, kv->val_len, kv->flags & LPF_VAL_ESC, 1);
+			break;
+		case LPV_INT:
+		case LPV_UINT:
+		case LPV_FLOAT:
+			json_number(out, kv);
+			break;
+		case LPV_BOOL:
+			if (kv->bool_val)
+				buf_add(out, "true", 4);
+			else
+				buf_add(out, "false", 5);
+			break;
+		}
+	}
+	buf_add(out, "},\"time\":", 9);
+	buf_add_i64(out, pt->time_ns);
+	buf_addc(out, '}');
+	if (out->err) {
+		if (out->len > start)
+			out->len = start;
+		return -1;
+	}
+	return 0;
+}
+
+/* A name or tag value as line protocol: ',', '=' and ' ' escaped, a
+ * newline (which would end the line) as the two characters \n, trailing
+ * backslashes (which would escape the separator after them) dropped.
+ * Returns the number of bytes of s written, 0 when nothing is left. */
+static size_t lp_add_name(struct buf *out, const char *s, size_t n)
+{
+	while (n && s[n - 1] == '\\')
+		n--;
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = CLS(s[i]);
+		if (!(c & (CL_ESCAPABLE | CL_NL)))
+			continue;
+		buf_add(out, s + run, i - run);
+		if (c & CL_NL)
+			buf_add(out, "\\n", 2);
+		else {
+			buf_addc(out, '\\');
+			buf_addc(out, s[i]);
+		}
+		run = i + 1;
+	}
+	buf_add(out, s + run, n - run);
+	return n;
+}
+
+static size_t trimmed_len(const char *s, size_t n)
+{
+	while (n && s[n - 1] == '\\')
+		n--;
+	return n;
+}
+
+static void lp_add_string(struct buf *out, const char *s, size_t n)
+{
+	buf_addc(out, '"');
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '"' && s[i] != '\\')
+			continue;
+		buf_add(out, s + run, i - run);
+		buf_addc(out, '\\');
+		run = i; /* the byte itself starts the next run */
+	}
+	buf_add(out, s + run, n - run);
+	buf_addc(out, '"');
+}
+
+int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf *out)
+{
+	size_t start = out->len;
+	struct buf sk = BUF_INIT, sv = BUF_INIT;
+	const char *s, *v;
+	size_t n, vn;
+	int ok = 0;
+
+	if (rec_str(r->meas, r->meas_len, &sk, &s, &n) < 0)
+		goto done;
+	n = trimmed_len(s, n);
+	if (n == 0 || s[0] == '#' || s[0] == '\t')
+		goto done;
+	lp_add_name(out, s, n);
+
+	for (size_t i = 0; i < r->ntags; i++) {
+		const struct rec_kv *kv = &r->tags[i];
+		if (rec_str(kv->key, kv->key_len, &sk, &s, &n) < 0 ||
+		    rec_str(kv->val, kv->val_len, &sv, &v, &vn) < 0)
+			goto done;
+		if (!trimmed_len(s, n) || !trimmed_len(v, vn))
+			continue;
+		buf_addc(out, ',');
+		lp_add_name(out, s, n);
+		buf_addc(out, '=');
+		lp_add_name(out, v, vn);
+	}
+
+	size_t written = 0;
+	for (size_t i = 0; i < r->nfields; i++) {
+		const struct rec_kv *kv = &r->fields[i];
+		if (rec_str(kv->key, kv->key_len, &sk, &s, &n) < 0)
+			goto done;
+		if (!trimmed_len(s, n))
+			continue;
+		buf_addc(out, written ? ',' : ' ');
+		written++;
+		lp_add_name(out, s, n);
+		buf_addc(out, '=');
+		switch (kv->type) {
+		case RV_STRING:
+			if (rec_str(kv->val, kv->val_len, &sv, &v, &vn) < 0)
+				goto done;
+			lp_add_string(out, v, vn);
+			break;
+		case RV_INT: {
+			buf_add(out, kv->val, kv->val_len);
+			/* rec_parse admits only int64 integers */
+			buf_addc(out, 'i');
+			break;
+		}
+		case RV_FLOAT:
+		case RV_BOOL:
+			buf_add(out, kv->val, kv->val_len);
+			break;
+		}
+	}
+	if (!written)
+		goto done;
+	buf_addc(out, ' ');
+	buf_add_i64(out, r->has_time ? r->time : default_time_ns);
+	buf_addc(out, '\n');
+	ok = !out->err;
+done:
+	buf_free(&sk);
+	buf_free(&sv);
+	if (!ok) {
+		if (out->len > start)
+			out->len = start;
+		return -1;
+	}
+	return 0;
+}
