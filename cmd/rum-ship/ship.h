@@ -1,0 +1,69 @@
+/* rum-ship internals shared by its source files. */
+#ifndef RUM_SHIP_H
+#define RUM_SHIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum sink_kind { SINK_STDOUT, SINK_FILE, SINK_DATAWAY, SINK_INFLUX };
+
+struct sink {
+	enum sink_kind kind;
+	char *url;     /* HTTP sinks: the URL every batch is POSTed to */
+	char *path;    /* SINK_FILE */
+	int has_token; /* SINK_DATAWAY: a token= query argument was given */
+};
+
+/* Parses a --sink value. 0, or -1 with a reason in err. */
+int sink_parse(const char *s, struct sink *out, char *err, size_t errlen);
+void sink_free(struct sink *s);
+
+struct ship_conf {
+	struct sink sink;
+	uint64_t batch_size;
+	uint64_t batch_bytes;
+	uint64_t flush_interval_ms;
+	uint64_t max_inflight;
+	uint64_t timeout_s;
+	uint64_t memory_queue_bytes;
+	const char *spool_dir;
+	uint64_t spool_capacity_bytes; /* 0: not given */
+	uint64_t drain_timeout_ms;
+	int gzip_level; /* 0: bodies sent uncompressed */
+	uint64_t backoff_min_ms;
+	uint64_t backoff_max_ms;
+};
+
+/* Milliseconds on the monotonic clock. */
+uint64_t mono_ms(void);
+
+/* gzip with one z_stream reused for every batch. */
+struct gz;
+struct gz *gz_new(int level);
+void gz_free(struct gz *g);
+/* Appends the gzip member holding in[0..n) to out. 0 or -1. */
+int gz_compress(struct gz *g, const char *in, size_t n, struct buf *out);
+
+/* The HTTP side: sealed batches in, requests out. */
+struct sender;
+int sender_open(struct sender **s, const struct ship_conf *c, char *err, size_t errlen);
+void sender_close(struct sender *s);
+/* Compresses one batch of line protocol and queues it (memory or spool). */
+int sender_submit(struct sender *s, const char *lp, size_t len, uint32_t npoints);
+/* Makes progress without blocking: completions, retries, new requests. */
+void sender_pump(struct sender *s);
+/* Waits up to timeout_ms for network activity (and for fd to become
+ * readable when fd >= 0), then pumps. 1 when fd is readable (or at EOF). */
+int sender_wait(struct sender *s, int fd, int timeout_ms);
+/* The in-memory queue is full: stop reading input until it is not. */
+int sender_full(const struct sender *s);
+/* Sends what is queued until it is all done or deadline_ms (monotonic)
+ * passes. Returns the number of points not delivered and not kept on disk
+ * (always 0 with a spool). */
+uint64_t sender_drain(struct sender *s, uint64_t deadline_ms);
+/* Refreshes the gauges (in flight, queue, spool). */
+void sender_gauges(struct sender *s);
+
+#endif
