@@ -1,0 +1,685 @@
+/* The HTTP side: routing, access control, CORS, the write endpoints' request
+ * life cycle, /v1/ping and /metrics. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "log.h"
+#include "metrics.h"
+#include "opts.h"
+#include "record.h"
+
+#define CORS_METHODS "POST, GET, OPTIONS"
+#define CORS_HEADERS                                                                               \
+	"Content-Type, Content-Encoding, Content-Length, X-Requested-With, X-Forwarded-For, "      \
+	"X-Real-IP, Authorization, Accept, Origin"
+#define CORS_MAX_AGE "86400"
+#define PROM_FILE_MAX ((size_t)1 << 20)
+
+/* One write request in progress. Kept on a free list so that its body
+ * buffer is reused by the next request. */
+struct req {
+	struct req *next;
+	struct buf body;
+	size_t ep;
+	int64_t now_ns;
+	int too_large;
+	int answered; /* a response was queued before the body ended */
+};
+
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct req *free_reqs;
+static unsigned free_count;
+#define FREE_MAX 256
+#define BODY_KEEP ((size_t)256 << 10)
+
+static unsigned inflight;
+static volatile int stopping;
+static time_t started;
+static struct MHD_Response *resp_ok; /* 200, empty, for requests without Origin */
+
+unsigned http_active_requests(void)
+{
+	return __atomic_load_n(&inflight, __ATOMIC_RELAXED);
+}
+
+void http_stopping(void)
+{
+	stopping = 1;
+}
+
+static struct req *req_get(void)
+{
+	pthread_mutex_lock(&free_lock);
+	struct req *r = free_reqs;
+	if (r) {
+		free_reqs = r->next;
+		free_count--;
+	}
+	pthread_mutex_unlock(&free_lock);
+	if (!r) {
+		r = calloc(1, sizeof *r);
+		if (!r)
+			return NULL;
+	}
+	buf_reset(&r->body);
+	r->next = NULL;
+	r->too_large = 0;
+	r->answered = 0;
+	return r;
+}
+
+static void req_put(struct req *r)
+{
+	if (r->body.cap > BODY_KEEP)
+		buf_free(&r->body);
+	pthread_mutex_lock(&free_lock);
+	if (free_count < FREE_MAX) {
+		r->next = free_reqs;
+		free_reqs = r;
+		free_count++;
+		r = NULL;
+	}
+	pthread_mutex_unlock(&free_lock);
+	if (r) {
+		buf_free(&r->body);
+		free(r);
+	}
+}
+
+/* Per-thread buffers: the records of a request, its decompressed body. */
+struct http_tls {
+	struct buf out;
+	struct buf dec;
+	uint64_t *per_meas;
+};
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_destroy(void *p)
+{
+	struct http_tls *t = p;
+	buf_free(&t->out);
+	buf_free(&t->dec);
+	free(t->per_meas);
+	free(t);
+}
+
+static void tls_key_init(void)
+{
+	if (pthread_key_create(&tls_key, tls_destroy) != 0)
+		abort();
+}
+
+static struct http_tls *tls(void)
+{
+	pthread_once(&tls_once, tls_key_init);
+	struct http_tls *t = pthread_getspecific(tls_key);
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			return NULL;
+		t->per_meas = calloc(cfg.measurements.n + 1, sizeof *t->per_meas);
+		if (!t->per_meas || pthread_setspecific(tls_key, t) != 0) {
+			free(t->per_meas);
+			free(t);
+			return NULL;
+		}
+	}
+	return t;
+}
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+static int is_loopback(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return 0;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+/* First address of a list header: up to the first comma, trimmed, without
+ * a port. */
+static size_t first_addr(const char *v, char *out, size_t outlen)
+{
+	while (*v == ' ' || *v == '\t')
+		v++;
+	size_t n = strcspn(v, ",");
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n && v[0] == '[') {
+		const char *close = memchr(v, ']', n);
+		if (close) {
+			v++;
+			n = (size_t)(close - v);
+		}
+	} else {
+		const char *colon = memchr(v, ':', n);
+		if (colon && !memchr(colon + 1, ':', n - (size_t)(colon - v) - 1))
+			n = (size_t)(colon - v);
+	}
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return n;
+}
+
+static size_t client_ip(struct MHD_Connection *c, char *out, size_t outlen)
+{
+	const char *names[] = {cfg.origin_ip_header, "X-Forwarded-For", "X-Real-IP"};
+	for (size_t i = 0; i < 3; i++) {
+		const char *v = names[i] ? header(c, names[i]) : NULL;
+		size_t n;
+		if (v && (n = first_addr(v, out, outlen)) > 0)
+			return n;
+	}
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	out[0] = '\0';
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET) {
+			const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+			inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outlen);
+		} else if (sa->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 =
+			    (const struct sockaddr_in6 *)(const void *)sa;
+			if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+				inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], out,
+					  (socklen_t)outlen);
+			else
+				inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)outlen);
+		}
+	}
+	return strlen(out);
+}
+
+static int is_sdk_path(const char *url)
+{
+	return strlist_has(&cfg.endpoints, url, strlen(url)) || strcmp(url, "/v1/ping") == 0;
+}
+
+static void add_cors(struct MHD_Response *r, struct MHD_Connection *c)
+{
+	const char *origin = header(c, "Origin");
+	if (origin && *origin) {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+		MHD_add_response_header(r, "Vary", "Origin");
+	} else {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+	}
+	MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+}
+
+/* Queue a response and count it. */
+static enum MHD_Result send_resp(struct MHD_Connection *c, size_t ep, unsigned status,
+				 struct MHD_Response *r, int shared)
+{
+	if (!r)
+		return MHD_NO;
+	if (stopping && !shared)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	enum MHD_Result rc = MHD_queue_response(c, status, r);
+	if (!shared)
+		MHD_destroy_response(r);
+	stats_request(ep, status);
+	return rc;
+}
+
+static enum MHD_Result send_body(struct MHD_Connection *c, size_t ep, unsigned status,
+				 const char *ctype, const char *p, size_t n, int cors)
+{
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(n, (void *)(uintptr_t)p, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	if (ctype)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (cors)
+		add_cors(r, c);
+	if (status == 503)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (status == 405)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+					ep < cfg.endpoints.n ? "POST, OPTIONS"
+							     : "GET, HEAD, OPTIONS");
+	return send_resp(c, ep, status, r, 0);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, size_t ep, unsigned status,
+				  const char *code, int cors, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result send_error(struct MHD_Connection *c, size_t ep, unsigned status,
+				  const char *code, int cors, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	stats_reject(code);
+	log_debug("%u %s: %s", status, code, msg);
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "{\"error_code\":");
+	json_add_str(&b, code, strlen(code));
+	buf_adds(&b, ",\"message\":");
+	json_add_str(&b, msg, strlen(msg));
+	buf_addc(&b, '}');
+	enum MHD_Result rc =
+	    b.err ? MHD_NO : send_body(c, ep, status, "application/json", b.p, b.len, cors);
+	buf_free(&b);
+	return rc;
+}
+
+static enum MHD_Result preflight(struct MHD_Connection *c, size_t ep)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	add_cors(r, c);
+	MHD_add_response_header(r, "Access-Control-Allow-Methods", CORS_METHODS);
+	const char *h = header(c, "Access-Control-Request-Headers");
+	MHD_add_response_header(r, "Access-Control-Allow-Headers", h && *h ? h : CORS_HEADERS);
+	MHD_add_response_header(r, "Access-Control-Max-Age", CORS_MAX_AGE);
+	return send_resp(c, ep, 204, r, 0);
+}
+
+static enum MHD_Result ping(struct MHD_Connection *c)
+{
+	long up = (long)(time(NULL) - started);
+	char body[160];
+	int n;
+	if (up >= 3600)
+		n = snprintf(body, sizeof body,
+			     "{\"content\":{\"version\":\"%s\",\"uptime\":\"%ldh%ldm%lds\"}}",
+			     RUM_VERSION, up / 3600, up / 60 % 60, up % 60);
+	else if (up >= 60)
+		n = snprintf(body, sizeof body,
+			     "{\"content\":{\"version\":\"%s\",\"uptime\":\"%ldm%lds\"}}",
+			     RUM_VERSION, up / 60, up % 60);
+	else
+		n = snprintf(body, sizeof body,
+			     "{\"content\":{\"version\":\"%s\",\"uptime\":\"%lds\"}}", RUM_VERSION,
+			     up);
+	return send_body(c, stats_ep_ping(), 200, "application/json", body, (size_t)n, 1);
+}
+
+static int prom_filter(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".prom") == 0;
+}
+
+/* Other programs' textfile counters, as node_exporter's textfile collector
+ * serves them. Files that vanish or cannot be read are skipped. */
+static void add_prom_files(struct buf *b)
+{
+	struct dirent **names;
+	int n = scandir(cfg.metrics_dir, &names, prom_filter, alphasort);
+	if (n < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		int dfd = open(cfg.metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = dfd < 0 ? -1 : openat(dfd, names[i]->d_name, O_RDONLY | O_CLOEXEC);
+		if (dfd >= 0)
+			close(dfd);
+		free(names[i]);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			size_t start = b->len, got = 0;
+			while (got < PROM_FILE_MAX && buf_reserve(b, 65536) == 0) {
+				ssize_t r = read(fd, b->p + b->len, 65536);
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r <= 0)
+					break;
+				b->len += (size_t)r;
+				got += (size_t)r;
+			}
+			if (b->len > start && b->p[b->len - 1] != '\n')
+				buf_addc(b, '\n');
+		}
+		close(fd);
+	}
+	free(names);
+}
+
+static enum MHD_Result metrics_page(struct MHD_Connection *c)
+{
+	struct buf b = BUF_INIT;
+	/* Counted before formatting so that this request shows itself. */
+	stats_refresh();
+	metrics_format(&b);
+	if (cfg.metrics_dir)
+		add_prom_files(&b);
+	enum MHD_Result rc =
+	    b.err ? send_error(c, stats_ep_metrics(), 500, "rum.internal", 0, "out of memory")
+		  : send_body(c, stats_ep_metrics(), 200, "text/plain; version=0.0.4",
+			      b.p ? b.p : "", b.len, 0);
+	buf_free(&b);
+	return rc;
+}
+
+static int arg_true(struct MHD_Connection *c, const char *name)
+{
+	const char *v = NULL;
+	size_t vlen = 0;
+	if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+					  &vlen) != MHD_YES)
+		return 0;
+	if (!v || !*v)
+		return 1;
+	return !(strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
+		 strcasecmp(v, "off") == 0);
+}
+
+static int is_json(struct MHD_Connection *c)
+{
+	const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; ");
+	/* application/json and its relatives (x-ndjson is not one). */
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0) ||
+	       (n == 9 && strncasecmp(ct, "text/json", 9) == 0);
+}
+
+static int body_encoding(struct MHD_Connection *c, enum body_enc *e, const char **name)
+{
+	const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "encoding");
+	const char *h = header(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
+	*name = q && *q ? q : h;
+	*e = ENC_IDENTITY;
+	if (!*name || !**name)
+		return 0;
+	return decode_name(*name, e);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The request's headers are in: refuse early what can be refused. */
+static enum MHD_Result write_begin(struct MHD_Connection *c, size_t ep, void **con_cls)
+{
+	const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "precision");
+	enum lp_precision prec;
+	if (p && *p && lp_precision_parse(p, &prec) < 0)
+		return send_error(c, ep, 400, "rum.badPrecision", 1,
+				  "bad precision '%.32s' (ns, us, ms, s, m or h)", p);
+	enum body_enc enc;
+	const char *encname;
+	if (body_encoding(c, &enc, &encname) < 0)
+		return send_error(
+		    c, ep, 415, "rum.unsupportedEncoding", 1,
+		    "unsupported encoding '%.32s' (gzip, deflate, zstd, br or identity)", encname);
+	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long len = strtoull(cl, &end, 10);
+		if (errno || end == cl || len > cfg.max_body)
+			return send_error(c, ep, 413, "rum.bodyTooLarge", 1,
+					  "body larger than %zu bytes", cfg.max_body);
+	}
+	if (__atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED) > cfg.queue) {
+		__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
+		return send_error(c, ep, 503, "rum.overloaded", 1,
+				  "too many requests in progress; retry");
+	}
+	struct req *r = req_get();
+	if (!r) {
+		__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
+		return send_error(c, ep, 503, "rum.overloaded", 1, "out of memory; retry");
+	}
+	r->ep = ep;
+	r->now_ns = now_ns();
+	*con_cls = r;
+	return MHD_YES;
+}
+
+static enum MHD_Result write_end(struct MHD_Connection *c, struct req *r)
+{
+	size_t ep = r->ep;
+	if (r->too_large)
+		return send_error(c, ep, 413, "rum.bodyTooLarge", 1, "body larger than %zu bytes",
+				  cfg.max_body);
+	struct http_tls *t = tls();
+	if (!t)
+		return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
+	enum lp_precision prec = LP_GUESS;
+	const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "precision");
+	if (p && *p)
+		lp_precision_parse(p, &prec);
+	enum body_enc enc;
+	const char *encname;
+	body_encoding(c, &enc, &encname);
+
+	const char *body = r->body.p ? r->body.p : "";
+	size_t len = r->body.len;
+	if (len == 0)
+		return send_error(c, ep, 400, "rum.emptyBody", 1, "empty body");
+	if (enc != ENC_IDENTITY) {
+		const char *why;
+		int rc = decode_body(enc, body, len, cfg.max_body, &t->dec, &why);
+		if (rc == DEC_TOOBIG)
+			return send_error(c, ep, 413, "rum.bodyTooLarge", 1,
+					  "decompressed body larger than %zu bytes", cfg.max_body);
+		if (rc == DEC_NOMEM)
+			return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
+		if (rc != DEC_OK)
+			return send_error(c, ep, 400, "rum.badEncoding", 1, "%s body: %s", encname,
+					  why);
+		body = t->dec.p ? t->dec.p : "";
+		len = t->dec.len;
+	}
+	stats_bytes_in(r->body.len, len);
+	char ip[256];
+	struct intake_in in = {
+	    .body = body,
+	    .len = len,
+	    .json = is_json(c),
+	    .precision = prec,
+	    .now_ns = r->now_ns,
+	    .ip = ip,
+	};
+	in.ip_len = client_ip(c, ip, sizeof ip);
+	struct intake_err err;
+	size_t npoints;
+	buf_reset(&t->out);
+	memset(t->per_meas, 0, cfg.measurements.n * sizeof *t->per_meas);
+	if (intake_parse(&in, &t->out, t->per_meas, &npoints, &err) < 0)
+		return send_error(c, ep, err.status, err.code, 1, "%s", err.msg);
+	int dry = arg_true(c, "dry"), echo = arg_true(c, "echo");
+	if (!dry && output_emit(t->out.p, t->out.len) < 0)
+		return send_error(c, ep, 500, "rum.internal", 1, "cannot pass the records on");
+	if (!dry)
+		for (size_t i = 0; i < cfg.measurements.n; i++)
+			stats_points(i, t->per_meas[i]);
+	enum MHD_Result rc;
+	if (echo) {
+		rc = send_body(c, ep, 200, "application/x-ndjson", t->out.p, t->out.len, 1);
+	} else if (!header(c, "Origin") && !stopping) {
+		rc = send_resp(c, ep, 200, resp_ok, 1);
+	} else {
+		struct MHD_Response *resp =
+		    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		if (resp)
+			add_cors(resp, c);
+		rc = send_resp(c, ep, 200, resp, 0);
+	}
+	if (t->out.cap > ((size_t)4 << 20))
+		buf_free(&t->out);
+	if (t->dec.cap > ((size_t)4 << 20))
+		buf_free(&t->dec);
+	return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct req *r = *con_cls;
+	if (r) {
+		if (*upload_size) {
+			size_t n = *upload_size;
+			*upload_size = 0;
+			if (r->answered)
+				return MHD_YES;
+			if (!r->too_large && r->body.len + n > cfg.max_body) {
+				r->too_large = 1;
+				buf_free(&r->body);
+				/* Answer now; MHD closes the connection after it. */
+				if (send_error(c, r->ep, 413, "rum.bodyTooLarge", 1,
+					       "body larger than %zu bytes",
+					       cfg.max_body) == MHD_YES)
+					r->answered = 1;
+			}
+			if (!r->too_large && buf_add(&r->body, upload, n) < 0) {
+				r->too_large = 1;
+				buf_free(&r->body);
+			}
+			return MHD_YES;
+		}
+		if (r->answered)
+			return MHD_YES;
+		return write_end(c, r);
+	}
+
+	int loopback = is_loopback(c);
+	size_t urllen = strlen(url);
+	long wi = strlist_find(&cfg.endpoints, url, urllen);
+	size_t ep = wi >= 0			   ? (size_t)wi
+		    : strcmp(url, "/v1/ping") == 0 ? stats_ep_ping()
+		    : strcmp(url, "/metrics") == 0 ? stats_ep_metrics()
+						   : stats_ep_other();
+	int sdk = is_sdk_path(url);
+	if (!loopback && !strlist_has(&cfg.public_apis, url, urllen))
+		return send_error(c, ep, 403, "rum.forbidden", sdk, "%s is not a public API", url);
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (sdk && strcmp(method, "OPTIONS") == 0)
+		return preflight(c, ep);
+	if (wi >= 0) {
+		if (strcmp(method, "POST") == 0)
+			return write_begin(c, ep, con_cls);
+		return send_error(c, ep, 405, "rum.methodNotAllowed", 1,
+				  "%s takes POST (and OPTIONS), not %s", url, method);
+	}
+	if (ep == stats_ep_ping() || ep == stats_ep_metrics()) {
+		if (!get)
+			return send_error(c, ep, 405, "rum.methodNotAllowed", sdk,
+					  "%s takes GET, not %s", url, method);
+		return ep == stats_ep_ping() ? ping(c) : metrics_page(c);
+	}
+	if (cfg.disable_404) {
+		stats_reject("rum.notFound");
+		return send_resp(c, ep, 404,
+				 MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+				 0);
+	}
+	return send_error(c, ep, 404, "rum.notFound", 0, "no such path: %s", url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	req_put(r);
+	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	stats_conn(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_debug("microhttpd: %s", msg);
+}
+
+struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit)
+{
+	started = time(NULL);
+	resp_ok = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!resp_ok)
+		return NULL;
+	MHD_add_response_header(resp_ok, "Access-Control-Allow-Origin", "*");
+	MHD_add_response_header(resp_ok, "Access-Control-Allow-Credentials", "true");
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			 MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem ops[] = {
+	    {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+	    {MHD_OPTION_CONNECTION_LIMIT, conn_limit, NULL},
+	    {cfg.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg.threads, NULL},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY, ops,
+				MHD_OPTION_END);
+}
+
+void http_free(void)
+{
+	if (resp_ok)
+		MHD_destroy_response(resp_ok);
+	resp_ok = NULL;
+	while (free_reqs) {
+		struct req *r = free_reqs;
+		free_reqs = r->next;
+		buf_free(&r->body);
+		free(r);
+	}
+}

@@ -1,0 +1,236 @@
+/* A write request's body → validated JSON record lines. All or nothing: the
+ * first bad point fails the request and the caller emits none of it. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonbody.h"
+#include "listen.h"
+#include "log.h"
+
+/* Parser state kept per thread so that its arrays are reused. */
+struct intake_tls {
+	struct lp_point pt;
+	struct record rec;
+	struct buf scratch;
+	struct buf scratch2;
+};
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_destroy(void *p)
+{
+	struct intake_tls *t = p;
+	lp_point_free(&t->pt);
+	rec_free(&t->rec);
+	buf_free(&t->scratch);
+	buf_free(&t->scratch2);
+	free(t);
+}
+
+static void tls_key_init(void)
+{
+	if (pthread_key_create(&tls_key, tls_destroy) != 0)
+		abort();
+}
+
+static struct intake_tls *tls(void)
+{
+	pthread_once(&tls_once, tls_key_init);
+	struct intake_tls *t = pthread_getspecific(tls_key);
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			return NULL;
+		if (pthread_setspecific(tls_key, t) != 0) {
+			free(t);
+			return NULL;
+		}
+	}
+	return t;
+}
+
+static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	err->status = status;
+	err->code = code;
+	return -1;
+}
+
+/* A short, printable excerpt of a value for messages. */
+static void excerpt(char *out, size_t outlen, const char *s, size_t n)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n && j + 4 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	if (n && j + 4 >= outlen && j + 3 < outlen) {
+		memcpy(out + j, "...", 3);
+		j += 3;
+	}
+	out[j] = '\0';
+}
+
+/* The checks every point goes through, on decoded names. */
+static int check_point(const char *meas, size_t meas_len, const char *app, size_t app_len,
+		       int has_app, size_t index, size_t line, long *meas_idx,
+		       struct intake_err *err)
+{
+	char ex[80];
+	*meas_idx = strlist_find(&cfg.measurements, meas, meas_len);
+	if (*meas_idx < 0) {
+		excerpt(ex, sizeof ex, meas, meas_len);
+		return fail(err, 400, "rum.badMeasurement",
+			    "point %zu (line %zu): measurement '%s' is not accepted", index, line,
+			    ex);
+	}
+	if (!has_app)
+		return fail(err, 400, "rum.missingAppId", "point %zu (line %zu): no app_id tag",
+			    index, line);
+	if (app_len == 0)
+		return fail(err, 400, "rum.missingAppId", "point %zu (line %zu): empty app_id tag",
+			    index, line);
+	if (cfg.app_allow.n && !strlist_has(&cfg.app_allow, app, app_len)) {
+		excerpt(ex, sizeof ex, app, app_len);
+		return fail(err, 400, "rum.appIdNotAllowed",
+			    "point %zu (line %zu): app_id '%s' is not allowed", index, line, ex);
+	}
+	return 0;
+}
+
+/* Decoded view of a raw line-protocol name: the bytes themselves when they
+ * hold no escape, else unescaped into scratch. */
+static int lp_name(const char *raw, size_t n, struct buf *scratch, const char **s, size_t *len)
+{
+	if (!memchr(raw, '\\', n)) {
+		*s = raw;
+		*len = n;
+		return 0;
+	}
+	buf_reset(scratch);
+	if (lp_unescape(scratch, raw, n, 0) < 0)
+		return -1;
+	*s = scratch->p ? scratch->p : "";
+	*len = scratch->len;
+	return 0;
+}
+
+static int intake_lp(const struct intake_in *in, struct intake_tls *t, struct buf *out,
+		     uint64_t *per_meas, size_t *npoints, struct intake_err *err)
+{
+	struct lp_parser ps;
+	lp_parser_init(&ps, in->body, in->len, in->precision, in->now_ns);
+	struct lp_tag_set ip = {"ip", in->ip, in->ip_len};
+	size_t n = 0;
+	for (;;) {
+		struct lp_error le = {0, 0, NULL};
+		int rc = lp_next(&ps, &t->pt, &le);
+		if (rc == 0)
+			break;
+		if (rc < 0)
+			return fail(err, 400, "rum.badLine", "line %zu, column %zu: %s", le.line,
+				    le.column, le.reason ? le.reason : "malformed line");
+		n++;
+		const char *meas, *app = NULL;
+		size_t meas_len, app_len = 0;
+		int has_app = 0;
+		if (lp_name(t->pt.meas, t->pt.meas_len, &t->scratch, &meas, &meas_len) < 0)
+			return fail(err, 500, "rum.internal", "out of memory");
+		for (size_t i = 0; i < t->pt.ntags; i++) {
+			const struct lp_kv *kv = &t->pt.tags[i];
+			if (lp_key_eq(kv->key, kv->key_len, "app_id")) {
+				if (lp_name(kv->val, kv->val_len, &t->scratch2, &app, &app_len) < 0)
+					return fail(err, 500, "rum.internal", "out of memory");
+				has_app = 1;
+				break;
+			}
+		}
+		long mi;
+		if (check_point(meas, meas_len, app, app_len, has_app, n, t->pt.line, &mi, err) < 0)
+			return -1;
+		if (lp_point_to_json(&t->pt, &ip, 1, out) < 0 || buf_addc(out, '\n') < 0)
+			return fail(err, 500, "rum.internal", "out of memory");
+		per_meas[mi]++;
+	}
+	*npoints = n;
+	return 0;
+}
+
+static int intake_json(const struct intake_in *in, struct intake_tls *t, struct buf *out,
+		       uint64_t *per_meas, size_t *npoints, struct intake_err *err)
+{
+	struct jsonbody jb;
+	jsonbody_init(&jb, in->body, in->len);
+	struct lp_tag_set ip = {"ip", in->ip, in->ip_len};
+	struct record *r = &t->rec;
+	size_t n = 0;
+	for (;;) {
+		struct jb_error je = {0, NULL};
+		int rc = jsonbody_next(&jb, r, &je);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			if (jb.index == 0 && strcmp(je.reason, "empty body") == 0)
+				break;
+			return fail(err, 400, "rum.badJSON", "point %zu (line %zu, byte %zu): %s",
+				    jb.index ? jb.index : 1, jsonbody_line(in->body, je.offset),
+				    je.offset + 1, je.reason);
+		}
+		n++;
+		size_t line = jsonbody_line(in->body, (size_t)(r->src - in->body));
+		const char *meas, *app = NULL;
+		size_t meas_len, app_len = 0;
+		if (rec_str(r->meas, r->meas_len, &t->scratch, &meas, &meas_len) < 0)
+			return fail(err, 400, "rum.badJSON",
+				    "point %zu (line %zu): bad measurement", n, line);
+		const struct rec_kv *a = rec_tag(r, "app_id");
+		if (a && rec_str(a->val, a->val_len, &t->scratch2, &app, &app_len) < 0)
+			return fail(err, 400, "rum.badJSON", "point %zu (line %zu): bad app_id", n,
+				    line);
+		long mi;
+		if (check_point(meas, meas_len, app, app_len, a != NULL, n, line, &mi, err) < 0)
+			return -1;
+		if (r->nfields == 0)
+			return fail(err, 400, "rum.noFields", "point %zu (line %zu): no fields", n,
+				    line);
+		int64_t ns = in->now_ns;
+		if (r->has_time && lp_time_to_ns(r->time, in->precision, &ns) < 0)
+			return fail(err, 400, "rum.badTime",
+				    "point %zu (line %zu): time out of range", n, line);
+		if (jsonbody_write(r, &ip, 1, ns, out, &t->scratch) < 0 || buf_addc(out, '\n') < 0)
+			return fail(err, 500, "rum.internal", "out of memory");
+		per_meas[mi]++;
+	}
+	*npoints = n;
+	return 0;
+}
+
+int intake_parse(const struct intake_in *in, struct buf *out, uint64_t *per_meas, size_t *npoints,
+		 struct intake_err *err)
+{
+	struct intake_tls *t = tls();
+	if (!t)
+		return fail(err, 500, "rum.internal", "out of memory");
+	*npoints = 0;
+	int rc = in->json ? intake_json(in, t, out, per_meas, npoints, err)
+			  : intake_lp(in, t, out, per_meas, npoints, err);
+	if (rc == 0 && *npoints == 0)
+		return fail(err, 400, "rum.emptyBody", "no points in the body");
+	/* One huge request must not pin its memory in every thread. */
+	if (t->scratch.cap > ((size_t)1 << 20))
+		buf_free(&t->scratch);
+	if (t->scratch2.cap > ((size_t)1 << 20))
+		buf_free(&t->scratch2);
+	return rc;
+}

@@ -1,0 +1,108 @@
+/* rum-listen: the pieces shared between its files. */
+#ifndef RUM_LISTEN_H
+#define RUM_LISTEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "lp.h"
+
+struct strlist {
+	char **v;
+	size_t n, cap;
+};
+
+struct listen_cfg {
+	const char *listen;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct strlist endpoints;
+	struct strlist measurements;
+	struct strlist app_allow; /* empty: every app_id */
+	const char *origin_ip_header;
+	struct strlist public_apis;
+	int public_apis_set;
+	int disable_404;
+	const char *spool_dir;
+	uint64_t spool_capacity_mb;
+	size_t max_body; /* bytes, raw and decompressed */
+	const char *metrics_dir;
+	unsigned threads;
+	unsigned queue;
+};
+
+extern struct listen_cfg cfg;
+
+int strlist_has(const struct strlist *l, const char *s, size_t n);
+/* Index of s in l, or -1. */
+long strlist_find(const struct strlist *l, const char *s, size_t n);
+
+/* ---- counters (stats.c) ---- */
+enum { EP_WRITE_FIRST = 0 }; /* endpoint index: 0..n-1 the write endpoints, then: */
+size_t stats_ep_ping(void);
+size_t stats_ep_metrics(void);
+size_t stats_ep_other(void);
+void stats_init(void);
+void stats_request(size_t ep, unsigned code);
+void stats_reject(const char *error_code);
+void stats_points(size_t meas_index, uint64_t n);
+void stats_bytes_in(uint64_t raw, uint64_t decoded);
+void stats_conn(int delta);
+/* Spool gauges, refreshed before the metrics are formatted. */
+void stats_refresh(void);
+
+/* ---- output (output.c): stdout, or the spool in front of it ---- */
+int output_start(void);
+/* Emits one request's records (complete lines). 0 ok, -1 failure. */
+int output_emit(const char *p, size_t n);
+/* Drains the spool for at most timeout_ms; stops the consumer. */
+void output_stop(int timeout_ms);
+struct dq;
+struct dq *output_spool(void); /* NULL without --spool-dir */
+/* Set when stdout is gone (EPIPE...): the daemon stops with status 1. */
+extern volatile int output_failed;
+
+/* ---- request bodies (decode.c) ---- */
+enum body_enc { ENC_IDENTITY, ENC_GZIP, ENC_DEFLATE, ENC_ZSTD, ENC_BR };
+enum { DEC_OK = 0, DEC_TOOBIG = 1, DEC_CORRUPT = 2, DEC_NOMEM = 3 };
+/* Case-insensitive name (gzip, x-gzip, deflate, zstd, br, identity). */
+int decode_name(const char *s, enum body_enc *e);
+/* Decompress in[0..n) into out (reset first), at most limit bytes. */
+int decode_body(enum body_enc e, const char *in, size_t n, size_t limit, struct buf *out,
+		const char **why);
+
+/* ---- validation and conversion (intake.c) ---- */
+struct intake_in {
+	const char *body;
+	size_t len;
+	int json;
+	enum lp_precision precision;
+	int64_t now_ns;
+	const char *ip;
+	size_t ip_len;
+};
+
+struct intake_err {
+	unsigned status;
+	const char *code;
+	char msg[512];
+};
+
+/* Appends one JSON record line per point to out; counts points per
+ * measurement into per_meas (cfg.measurements.n cells, zeroed by the caller).
+ * 0 when every point is good; -1 with err filled (out then holds garbage). */
+int intake_parse(const struct intake_in *in, struct buf *out, uint64_t *per_meas, size_t *npoints,
+		 struct intake_err *err);
+
+/* ---- HTTP (http.c) ---- */
+struct MHD_Daemon;
+struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit);
+/* From now on responses close their connection. */
+void http_stopping(void);
+void http_free(void);
+/* Requests between their first byte and their answer. */
+unsigned http_active_requests(void);
+
+#endif

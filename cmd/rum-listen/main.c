@@ -1,0 +1,406 @@
+/* rum-listen: HTTP intake of RUM SDK data; one JSON record per point on
+ * stdout. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "log.h"
+#include "metrics.h"
+#include "opts.h"
+#include "sig.h"
+
+struct listen_cfg cfg;
+
+enum {
+	O_LISTEN = 1,
+	O_ENDPOINT,
+	O_MEASUREMENTS,
+	O_APP_ID_ALLOW,
+	O_ORIGIN_IP_HEADER,
+	O_PUBLIC_APIS,
+	O_DISABLE_404,
+	O_SPOOL_DIR,
+	O_SPOOL_CAPACITY,
+	O_MAX_BODY,
+	O_METRICS_DIR,
+	O_THREADS,
+	O_QUEUE,
+};
+
+static const struct opt options[] = {
+    {"listen", 0, 1, O_LISTEN, "HOST:PORT",
+     "address to listen on (default 127.0.0.1:9529; [::1]:9529 for IPv6)"},
+    {"endpoint", 0, 1, O_ENDPOINT, "PATH",
+     "RUM write endpoint; repeatable or a comma list (default /v1/write/rum)"},
+    {"measurements", 0, 1, O_MEASUREMENTS, "LIST",
+     "measurements accepted (default view,resource,action,long_task,error,telemetry)"},
+    {"app-id-allow", 0, 1, O_APP_ID_ALLOW, "LIST", "app_id values accepted (default: any)"},
+    {"origin-ip-header", 0, 1, O_ORIGIN_IP_HEADER, "NAME",
+     "header holding the client address (default X-Forwarded-For)"},
+    {"public-apis", 0, 1, O_PUBLIC_APIS, "LIST",
+     "paths served to non-loopback clients (default: the write endpoints and /v1/ping)"},
+    {"disable-404page", 0, 0, O_DISABLE_404, NULL,
+     "answer unknown paths with an empty 404 instead of a JSON error"},
+    {"spool-dir", 0, 1, O_SPOOL_DIR, "DIR",
+     "accept requests to a disk queue in DIR first (needs --spool-capacity-mb)"},
+    {"spool-capacity-mb", 0, 1, O_SPOOL_CAPACITY, "N",
+     "size of the disk queue; the oldest requests are dropped past it"},
+    {"max-body-mb", 0, 1, O_MAX_BODY, "N",
+     "largest request body, as sent and decompressed (default 10)"},
+    {"metrics-dir", 0, 1, O_METRICS_DIR, "DIR", "also serve every DIR/*.prom on /metrics"},
+    {"threads", 0, 1, O_THREADS, "N", "HTTP worker threads (default 2)"},
+    {"queue", 0, 1, O_QUEUE, "N", "write requests in progress at once; past it 503 (default 1024)"},
+    {NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct prog_info info = {
+    "rum-listen",
+    "[OPTION]...",
+    "HTTP intake for RUM SDKs: POST line protocol or JSON to the write endpoints;\n"
+    "every accepted point is written to stdout as one JSON record line, with the\n"
+    "client address in the tag `ip`. Also serves /v1/ping and /metrics.",
+};
+
+static int strlist_add(struct strlist *l, const char *s, size_t n)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		char **v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	char *c = strndup(s, n);
+	if (!c)
+		return -1;
+	l->v[l->n++] = c;
+	return 0;
+}
+
+static void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+long strlist_find(const struct strlist *l, const char *s, size_t n)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strncmp(l->v[i], s, n) == 0 && l->v[i][n] == '\0')
+			return (long)i;
+	return -1;
+}
+
+int strlist_has(const struct strlist *l, const char *s, size_t n)
+{
+	return strlist_find(l, s, n) >= 0;
+}
+
+static const char *add_item(const char *s, size_t n, void *ctx)
+{
+	return strlist_add(ctx, s, n) < 0 ? "out of memory" : NULL;
+}
+
+static const char *add_path(const char *s, size_t n, void *ctx)
+{
+	if (s[0] != '/')
+		return "a path must start with '/'";
+	return add_item(s, n, ctx);
+}
+
+static const char *parse_listen(const char *s)
+{
+	char host[256];
+	const char *port;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return "expected [IPV6]:PORT";
+		size_t n = (size_t)(close - s - 1);
+		if (n == 0 || n >= sizeof host)
+			return "bad address";
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(s, ':');
+		if (!colon)
+			return "expected HOST:PORT";
+		if (strchr(s, ':') != colon)
+			return "an IPv6 address needs brackets: [ADDR]:PORT";
+		size_t n = (size_t)(colon - s);
+		if (n >= sizeof host)
+			return "bad address";
+		memcpy(host, s, n);
+		host[n] = '\0';
+		port = colon + 1;
+	}
+	uint64_t p;
+	if (opt_u64(port, 0, 65535, &p))
+		return "port must be a number from 0 to 65535";
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	const char *h = host[0] && strcmp(host, "*") != 0 ? host : "0.0.0.0";
+	char portstr[8];
+	snprintf(portstr, sizeof portstr, "%u", (unsigned)p);
+	if (getaddrinfo(h, portstr, &hints, &res) != 0 || !res)
+		return "cannot parse or resolve the address";
+	memcpy(&cfg.addr, res->ai_addr, res->ai_addrlen);
+	cfg.addrlen = (socklen_t)res->ai_addrlen;
+	freeaddrinfo(res);
+	return NULL;
+}
+
+static const char *handle(int key, const char *val, void *ctx)
+{
+	(void)ctx;
+	uint64_t v;
+	const char *why;
+	switch (key) {
+	case O_LISTEN:
+		cfg.listen = val;
+		return parse_listen(val);
+	case O_ENDPOINT:
+		return opt_list(val, add_path, &cfg.endpoints);
+	case O_MEASUREMENTS:
+		return opt_list(val, add_item, &cfg.measurements);
+	case O_APP_ID_ALLOW:
+		return opt_list(val, add_item, &cfg.app_allow);
+	case O_ORIGIN_IP_HEADER:
+		if (!*val || strpbrk(val, " \t\r\n:"))
+			return "not a header name";
+		cfg.origin_ip_header = val;
+		return NULL;
+	case O_PUBLIC_APIS:
+		cfg.public_apis_set = 1;
+		return opt_list(val, add_path, &cfg.public_apis);
+	case O_DISABLE_404:
+		cfg.disable_404 = 1;
+		return NULL;
+	case O_SPOOL_DIR:
+		if (!*val)
+			return "empty directory name";
+		cfg.spool_dir = val;
+		return NULL;
+	case O_SPOOL_CAPACITY:
+		why = opt_u64(val, 1, (uint64_t)1 << 24, &v);
+		cfg.spool_capacity_mb = v;
+		return why;
+	case O_MAX_BODY:
+		why = opt_u64(val, 1, 4096, &v);
+		cfg.max_body = (size_t)v << 20;
+		return why;
+	case O_METRICS_DIR:
+		if (!*val)
+			return "empty directory name";
+		cfg.metrics_dir = val;
+		return NULL;
+	case O_THREADS:
+		why = opt_u64(val, 1, 256, &v);
+		cfg.threads = (unsigned)v;
+		return why;
+	case O_QUEUE:
+		why = opt_u64(val, 1, 1000000, &v);
+		cfg.queue = (unsigned)v;
+		return why;
+	}
+	return "unknown option";
+}
+
+static void defaults(void)
+{
+	if (!cfg.listen) {
+		const char *why = parse_listen("127.0.0.1:9529");
+		if (why)
+			die(1, "default address: %s", why);
+		cfg.listen = "127.0.0.1:9529";
+	}
+	if (!cfg.endpoints.n && strlist_add(&cfg.endpoints, "/v1/write/rum", 13) < 0)
+		die(1, "out of memory");
+	if (!cfg.measurements.n &&
+	    opt_list("view,resource,action,long_task,error,telemetry", add_item, &cfg.measurements))
+		die(1, "out of memory");
+	if (!cfg.origin_ip_header)
+		cfg.origin_ip_header = "X-Forwarded-For";
+	if (!cfg.public_apis_set) {
+		for (size_t i = 0; i < cfg.endpoints.n; i++)
+			if (strlist_add(&cfg.public_apis, cfg.endpoints.v[i],
+					strlen(cfg.endpoints.v[i])) < 0)
+				die(1, "out of memory");
+		if (strlist_add(&cfg.public_apis, "/v1/ping", 8) < 0)
+			die(1, "out of memory");
+	}
+	if (!cfg.max_body)
+		cfg.max_body = (size_t)10 << 20;
+	if (!cfg.threads)
+		cfg.threads = 2;
+	if (!cfg.queue)
+		cfg.queue = 1024;
+	if (!!cfg.spool_dir != !!cfg.spool_capacity_mb)
+		die(2, "--spool-dir and --spool-capacity-mb go together: give both or neither");
+}
+
+static void addr_str(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		port = ntohs(in->sin_port);
+		snprintf(out, outlen, "%s:%u", host, port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		port = ntohs(in6->sin6_port);
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	}
+}
+
+static int open_listener(void)
+{
+	int fd = socket(cfg.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die(1, "socket: %s", strerror(errno));
+	int one = 1, zero = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		die(1, "setsockopt: %s", strerror(errno));
+	/* "[::]" takes IPv4 clients too. */
+	if (cfg.addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	if (bind(fd, (struct sockaddr *)&cfg.addr, cfg.addrlen) < 0)
+		die(1, "cannot listen on %s (--listen): %s", cfg.listen, strerror(errno));
+	if (listen(fd, 4096) < 0)
+		die(1, "listen on %s: %s", cfg.listen, strerror(errno));
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char where[INET6_ADDRSTRLEN + 16];
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		addr_str(&ss, where, sizeof where);
+	else
+		snprintf(where, sizeof where, "%s", cfg.listen);
+	log_info("listening on %s", where);
+	return fd;
+}
+
+/* Many keep-alive connections need descriptors. */
+static unsigned raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1000;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t n = rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur;
+	return n > 128 ? (unsigned)(n - 64) : 64;
+}
+
+static void write_metrics_file(int force)
+{
+	if (!common_opts.metrics_file)
+		return;
+	stats_refresh();
+	if (force) {
+		if (metrics_write_file(common_opts.metrics_file) < 0)
+			log_warn("--metrics-file %s: %s", common_opts.metrics_file,
+				 strerror(errno));
+	} else {
+		metrics_maybe_write(common_opts.metrics_file, 5000);
+	}
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	int first = opts_parse(argc, argv, &info, options, handle, NULL);
+	if (first < argc)
+		die(2, "unexpected argument '%s' (rum-listen takes options only)", argv[first]);
+	defaults();
+	if (sig_setup() < 0)
+		die(1, "cannot set up signals: %s", strerror(errno));
+	/* Signals are taken synchronously by the main thread only; the
+	 * threads started below inherit the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	unsigned conn_limit = raise_fd_limit();
+	stats_init();
+	int fd = open_listener();
+	if (output_start() < 0)
+		return 1;
+	struct MHD_Daemon *d = http_start(fd, conn_limit);
+	if (!d)
+		die(1, "cannot start the HTTP server on %s", cfg.listen);
+
+	while (!output_failed) {
+		struct timespec ts = {0, 200 * 1000000L};
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP)
+			log_debug("SIGHUP: nothing to reload");
+		write_metrics_file(0);
+	}
+
+	/* Stop taking connections, let the requests in progress finish, then
+	 * pass on what was accepted. */
+	http_stopping();
+	int lfd = MHD_quiesce_daemon(d);
+	if (lfd >= 0)
+		close(lfd);
+	int waited = 0;
+	while (http_active_requests() && !output_failed && waited < 10000) {
+		sleep_ms(10);
+		waited += 10;
+	}
+	if (http_active_requests() && !output_failed) {
+		log_error("%u requests still in progress after 10 s; exiting",
+			  http_active_requests());
+		write_metrics_file(1);
+		_exit(1);
+	}
+	if (!output_failed)
+		MHD_stop_daemon(d);
+	output_stop(5000);
+	write_metrics_file(1);
+	if (output_failed) {
+		fflush(stderr);
+		_exit(1);
+	}
+	http_free();
+	strlist_free(&cfg.endpoints);
+	strlist_free(&cfg.measurements);
+	strlist_free(&cfg.app_allow);
+	strlist_free(&cfg.public_apis);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,173 @@
+/* rum-listen's counters. Every cell is looked up once at start-up, so the
+ * request path only does atomic adds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dq.h"
+#include "listen.h"
+#include "log.h"
+#include "metrics.h"
+
+static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 413, 415, 500, 503};
+#define NCODES (sizeof codes / sizeof codes[0])
+
+static uint64_t **requests; /* [endpoint * NCODES + code index] */
+static size_t nendpoints;
+static uint64_t **points; /* per measurement */
+static uint64_t *bytes_raw, *bytes_decoded, *conns;
+static uint64_t *spool_entries, *spool_bytes, *spool_dropped, *spool_dropped_bytes;
+static uint64_t *spool_corrupt;
+
+static const char *const reasons[] = {
+    "rum.badLine",
+    "rum.badJSON",
+    "rum.badMeasurement",
+    "rum.missingAppId",
+    "rum.appIdNotAllowed",
+    "rum.noFields",
+    "rum.badTime",
+    "rum.emptyBody",
+    "rum.bodyTooLarge",
+    "rum.badEncoding",
+    "rum.unsupportedEncoding",
+    "rum.badPrecision",
+    "rum.forbidden",
+    "rum.notFound",
+    "rum.methodNotAllowed",
+    "rum.overloaded",
+    "rum.internal",
+    "rum.badRequest",
+};
+#define NREASONS (sizeof reasons / sizeof reasons[0])
+static uint64_t *rejected[NREASONS];
+
+size_t stats_ep_ping(void)
+{
+	return cfg.endpoints.n;
+}
+size_t stats_ep_metrics(void)
+{
+	return cfg.endpoints.n + 1;
+}
+size_t stats_ep_other(void)
+{
+	return cfg.endpoints.n + 2;
+}
+
+static void esc_label(char *out, size_t outlen, const char *s)
+{
+	size_t j = 0;
+	for (; *s && j + 3 < outlen; s++) {
+		if (*s == '"' || *s == '\\')
+			out[j++] = '\\';
+		out[j++] = *s == '\n' ? ' ' : *s;
+	}
+	out[j] = '\0';
+}
+
+void stats_init(void)
+{
+	nendpoints = cfg.endpoints.n + 3;
+	requests = calloc(nendpoints * NCODES, sizeof *requests);
+	points = calloc(cfg.measurements.n ? cfg.measurements.n : 1, sizeof *points);
+	if (!requests || !points)
+		die(1, "out of memory");
+	char labels[600], esc[512];
+	for (size_t e = 0; e < nendpoints; e++) {
+		const char *name = e < cfg.endpoints.n	     ? cfg.endpoints.v[e]
+				   : e == stats_ep_ping()    ? "/v1/ping"
+				   : e == stats_ep_metrics() ? "/metrics"
+							     : "other";
+		esc_label(esc, sizeof esc, name);
+		for (size_t c = 0; c < NCODES; c++) {
+			snprintf(labels, sizeof labels, "endpoint=\"%s\",code=\"%u\"", esc,
+				 codes[c]);
+			requests[e * NCODES + c] =
+			    metric_get("rum_listen_requests_total", labels, METRIC_COUNTER,
+				       "HTTP requests answered, by endpoint and status");
+		}
+	}
+	for (size_t m = 0; m < cfg.measurements.n; m++) {
+		esc_label(esc, sizeof esc, cfg.measurements.v[m]);
+		snprintf(labels, sizeof labels, "measurement=\"%s\"", esc);
+		points[m] = metric_get("rum_listen_points_total", labels, METRIC_COUNTER,
+				       "points accepted, by measurement");
+	}
+	for (size_t r = 0; r < NREASONS; r++) {
+		snprintf(labels, sizeof labels, "reason=\"%s\"", reasons[r]);
+		rejected[r] = metric_get("rum_listen_rejected_total", labels, METRIC_COUNTER,
+					 "requests refused, by error code");
+	}
+	bytes_raw = metric_get("rum_listen_body_bytes_total", "form=\"raw\"", METRIC_COUNTER,
+			       "request body bytes received, as sent and decompressed");
+	bytes_decoded =
+	    metric_get("rum_listen_body_bytes_total", "form=\"decoded\"", METRIC_COUNTER, NULL);
+	conns = metric_get("rum_listen_connections", NULL, METRIC_GAUGE, "open HTTP connections");
+	if (cfg.spool_dir) {
+		spool_entries = metric_get("rum_listen_spool_entries", NULL, METRIC_GAUGE,
+					   "requests in the spool not yet written to stdout");
+		spool_bytes = metric_get("rum_listen_spool_bytes", NULL, METRIC_GAUGE,
+					 "bytes of the spool on disk");
+		spool_dropped = metric_get("rum_listen_spool_dropped_total", NULL, METRIC_COUNTER,
+					   "requests evicted unsent from the full spool");
+		spool_dropped_bytes =
+		    metric_get("rum_listen_spool_dropped_bytes_total", NULL, METRIC_COUNTER,
+			       "bytes evicted unsent from the full spool");
+		spool_corrupt = metric_get("rum_listen_spool_corrupt_total", NULL, METRIC_COUNTER,
+					   "spool entries skipped as corrupt");
+	}
+}
+
+void stats_request(size_t ep, unsigned code)
+{
+	if (ep >= nendpoints)
+		ep = stats_ep_other();
+	for (size_t c = 0; c < NCODES; c++) {
+		if (codes[c] == code) {
+			metric_inc(requests[ep * NCODES + c]);
+			return;
+		}
+	}
+}
+
+void stats_reject(const char *code)
+{
+	for (size_t r = 0; r < NREASONS; r++) {
+		if (strcmp(reasons[r], code) == 0) {
+			metric_inc(rejected[r]);
+			return;
+		}
+	}
+}
+
+void stats_points(size_t m, uint64_t n)
+{
+	if (m < cfg.measurements.n && n)
+		metric_add(points[m], n);
+}
+
+void stats_bytes_in(uint64_t raw, uint64_t decoded)
+{
+	metric_add(bytes_raw, raw);
+	metric_add(bytes_decoded, decoded);
+}
+
+void stats_conn(int delta)
+{
+	metric_add(conns, (uint64_t)(int64_t)delta);
+}
+
+void stats_refresh(void)
+{
+	struct dq *q = output_spool();
+	if (!q || !spool_entries)
+		return;
+	struct dq_stats st;
+	dq_get_stats(q, &st);
+	metric_set(spool_entries, st.entries);
+	metric_set(spool_bytes, st.bytes);
+	metric_set(spool_dropped, st.dropped_entries);
+	metric_set(spool_dropped_bytes, st.dropped_bytes);
+	metric_set(spool_corrupt, st.corrupt);
+}
