@@ -1,10 +1,12 @@
 /* Drives common/dq.c from the shell for t/dq.bats.
  *   dqtool push DIR CAP                  push each stdin line as one entry
  *   dqtool pushv DIR CAP K               the same, K lines per dq_pushv
- *   dqtool pushslow DIR CAP PROGRESS [SIZE]
- *                                        push "i:xxx…" for i = 1, 2, … forever,
- *                                        appending i to PROGRESS after each push
- *   dqtool pop DIR CAP N                 read up to N entries, print, ack each
+ *   dqtool pushstats DIR CAP             push, then print the counters
+ *   dqtool pushslow DIR CAP PROGRESS SIZE DELAY_US START
+ *                                        push "i:xxx…" for i = START, … forever,
+ *                                        appending i to PROGRESS after each push,
+ *                                        sleeping DELAY_US between pushes
+ *   dqtool pop DIR CAP N [DELAY_US]      read up to N entries, print, ack each
  *   dqtool peek DIR CAP N                read up to N entries, print, no ack
  *   dqtool script DIR CAP CMD...         r: read and print; aK: ack the end of
  *                                        the K-th read; w: rewind; s: stats
@@ -112,13 +114,14 @@ static int cmd_push(struct dq *q, size_t batch)
 	return 0;
 }
 
-static _Noreturn void cmd_pushslow(struct dq *q, const char *progress, size_t size)
+static _Noreturn void cmd_pushslow(struct dq *q, const char *progress, size_t size,
+				   uint64_t delay_us, uint64_t start)
 {
 	int pfd = open(progress, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
 	if (pfd < 0)
 		fail("%s: cannot open", progress);
 	struct buf b = BUF_INIT;
-	for (uint64_t i = 1;; i++) {
+	for (uint64_t i = start;; i++) {
 		buf_reset(&b);
 		buf_printf(&b, "%" PRIu64 ":", i);
 		/* sizes vary so entries straddle segment ends at odd places */
@@ -133,10 +136,12 @@ static _Noreturn void cmd_pushslow(struct dq *q, const char *progress, size_t si
 		int n = snprintf(line, sizeof line, "%" PRIu64 "\n", i);
 		if (write(pfd, line, (size_t)n) != n)
 			fail("%s: write failed", progress);
+		if (delay_us)
+			usleep((useconds_t)delay_us);
 	}
 }
 
-static int cmd_read(struct dq *q, uint64_t n, int ack)
+static int cmd_read(struct dq *q, uint64_t n, int ack, uint64_t delay_us)
 {
 	struct buf b = BUF_INIT;
 	struct dq_pos next;
@@ -147,8 +152,12 @@ static int cmd_read(struct dq *q, uint64_t n, int ack)
 		if (r == 0)
 			break;
 		print_entry(&b);
-		if (ack && dq_ack(q, next) < 0)
+		/* printed before acked: a kill in between shows as a
+		 * duplicate, never as a loss */
+		if (ack && (fflush(stdout) != 0 || dq_ack(q, next) < 0))
 			fail("ack: %s", strerror(errno));
+		if (delay_us)
+			usleep((useconds_t)delay_us);
 	}
 	buf_free(&b);
 	return 0;
@@ -361,14 +370,17 @@ int main(int argc, char **argv)
 	int r = 0;
 	if (strcmp(cmd, "push") == 0 && argc == 4)
 		r = cmd_push(q, 1);
-	else if (strcmp(cmd, "pushv") == 0 && argc == 5)
+	else if (strcmp(cmd, "pushstats") == 0 && argc == 4) {
+		r = cmd_push(q, 1);
+		print_stats(q);
+	} else if (strcmp(cmd, "pushv") == 0 && argc == 5)
 		r = cmd_push(q, num(argv[4]) ? num(argv[4]) : 1);
-	else if (strcmp(cmd, "pushslow") == 0 && (argc == 5 || argc == 6))
-		cmd_pushslow(q, argv[4], argc == 6 ? num(argv[5]) : 100);
-	else if (strcmp(cmd, "pop") == 0 && argc == 5)
-		r = cmd_read(q, num(argv[4]), 1);
+	else if (strcmp(cmd, "pushslow") == 0 && argc == 8)
+		cmd_pushslow(q, argv[4], num(argv[5]), num(argv[6]), num(argv[7]));
+	else if (strcmp(cmd, "pop") == 0 && (argc == 5 || argc == 6))
+		r = cmd_read(q, num(argv[4]), 1, argc == 6 ? num(argv[5]) : 0);
 	else if (strcmp(cmd, "peek") == 0 && argc == 5)
-		r = cmd_read(q, num(argv[4]), 0);
+		r = cmd_read(q, num(argv[4]), 0, 0);
 	else if (strcmp(cmd, "script") == 0)
 		r = cmd_script(q, argc - 4, argv + 4);
 	else if (strcmp(cmd, "stats") == 0 && argc == 4)
