@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* Byte classes: one table lookup per byte in the scanning loops. */
 enum {
 	CL_NL = 1,
@@ -19,12 +23,13 @@ enum {
 	CL_CR = 32,
 	CL_HI = 64, /* non-ASCII: keys are checked for valid UTF-8 */
 	CL_QUOTE = 128,
+	CL_CTL = 256, /* control characters but '\n': JSON escapes them */
 };
 
 // clang-format off
-static const unsigned char cls[256] = {
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 32, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+static const unsigned short cls[256] = {
+	256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 1, 256, 256, 288, 256, 256,
+	256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256,
 	2, 0, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0,
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -155,28 +160,67 @@ static int fail(struct lp_parser *ps, const struct pstart *st, const char *at, c
 	return -1;
 }
 
+/* What a scan saw besides plain bytes. */
+enum { SF_ESC = 1, SF_HI = 2, SF_CTL = 4 };
+
+/* The bytes a name scan must look at: its terminators, backslashes, and
+ * what JSON cannot take as it is ('"', control and non-ASCII bytes). */
+#define NAME_CAND (CL_NL | CL_SP | CL_COMMA | CL_EQ | CL_BSL | CL_HI | CL_QUOTE | CL_CTL)
+/* The same for a string field. */
+#define STR_CAND (CL_QUOTE | CL_BSL | CL_NL | CL_CTL | CL_HI)
+
+/* The first byte at or after p with a class in cand (NAME_CAND or
+ * STR_CAND), 16 bytes at a time where SSE2 is there. */
+static inline const char *find_cand(const char *p, const char *end, unsigned cand)
+{
+#if defined(__SSE2__)
+	int name = cand == NAME_CAND;
+	const __m128i c1 = _mm_set1_epi8('"');
+	const __m128i c2 = _mm_set1_epi8('\\');
+	const __m128i c3 = _mm_set1_epi8(name ? ',' : '"');
+	const __m128i c4 = _mm_set1_epi8(name ? '=' : '"');
+	const __m128i c5 = _mm_set1_epi8(name ? ' ' : '"');
+	const __m128i sp = _mm_set1_epi8(0x20);
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* signed compare: non-ASCII bytes are below 0x20 too */
+		__m128i m =
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, c1), _mm_cmpeq_epi8(v, c2)),
+				 _mm_or_si128(_mm_cmpeq_epi8(v, c3), _mm_cmplt_epi8(v, sp)));
+		m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, c4), _mm_cmpeq_epi8(v, c5)));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		if (bits)
+			return p + __builtin_ctz(bits);
+		p += 16;
+	}
+#endif
+	while (p < end && !(CLS(*p) & cand))
+		p++;
+	return p;
+}
+
 /* Scan a name or tag value up to an unescaped byte of class `stop`. A
  * backslash escapes the next byte only if it is escapable, so "\\," is a
  * literal backslash then an escaped comma, as DataKit reads it. */
-static const char *scan_name(const char *p, const char *end, unsigned stop, unsigned *esc,
-			     unsigned *hi)
+static inline const char *scan_name(const char *p, const char *end, unsigned stop, unsigned *sf)
 {
-	unsigned mask = stop | CL_BSL | CL_HI;
 	for (;;) {
-		while (p < end && !(CLS(*p) & mask))
-			p++;
+		p = find_cand(p, end, NAME_CAND);
 		if (p >= end)
 			return p;
 		unsigned c = CLS(*p);
-		if (c & CL_BSL) {
-			*esc = 1;
-			p += (p + 1 < end && (CLS(p[1]) & CL_ESCAPABLE)) ? 2 : 1;
-		} else if (c & CL_HI) {
-			*hi = 1;
-			p++;
-		} else {
+		if (c & stop)
 			return p;
+		if (c & CL_BSL) {
+			*sf |= SF_ESC;
+			p += (p + 1 < end && (CLS(p[1]) & CL_ESCAPABLE)) ? 2 : 1;
+			continue;
 		}
+		if (c & CL_HI)
+			*sf |= SF_HI;
+		else if (c & (CL_CTL | CL_QUOTE))
+			*sf |= SF_CTL;
+		p++; /* '=' in a measurement */
 	}
 }
 
@@ -236,12 +280,45 @@ static int grow(struct lp_kv **a, size_t *cap, size_t max)
 	return 0;
 }
 
-static uint32_t hash_bytes(const char *s, size_t n)
+/* A word-at-a-time hash, seeded per table (an address) so that keys made
+ * to collide cannot be prepared in advance. */
+static inline uint64_t load64(const char *s)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
+	uint64_t w;
+	memcpy(&w, s, 8);
+	return w;
+}
+
+static inline uint64_t load32(const char *s)
+{
+	uint32_t w;
+	memcpy(&w, s, 4);
+	return w;
+}
+
+static uint32_t hash_key(const char *s, size_t n, uint64_t seed)
+{
+	const uint64_t k = 0x9E3779B97F4A7C15ull;
+	uint64_t h = (seed ^ n) * k, w;
+	size_t i = 0;
+	for (; i + 8 < n; i += 8) {
+		h = (h ^ load64(s + i)) * k;
+		h ^= h >> 29;
+	}
+	/* The last 1..8 bytes, in fixed-size loads (overlapping when the key
+	 * allows: n is in the hash already). */
+	if (n >= 8)
+		w = load64(s + n - 8);
+	else if (n >= 4)
+		w = load32(s) | load32(s + n - 4) << 32;
+	else if (n)
+		w = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+		    (uint64_t)(unsigned char)s[n - 1] << 16;
+	else
+		w = 0;
+	h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 32;
+	return (uint32_t)h;
 }
 
 /* Index of the first key that repeats an earlier one, or -1. Raw keys can
@@ -270,9 +347,10 @@ static long find_dup(struct lp_point *pt, const struct lp_kv *kv, size_t n, int 
 		pt->dup_cap = cap;
 	}
 	uint32_t *tab = pt->dup_tab;
+	uint64_t seed = (uint64_t)(uintptr_t)tab;
 	memset(tab, 0, cap * sizeof *tab);
 	for (size_t i = 0; i < n; i++) {
-		size_t h = hash_bytes(kv[i].key, kv[i].key_len) & (cap - 1);
+		size_t h = hash_key(kv[i].key, kv[i].key_len, seed) & (cap - 1);
 		while (tab[h]) {
 			const struct lp_kv *o = &kv[tab[h] - 1];
 			if (o->key_len == kv[i].key_len &&
@@ -519,14 +597,14 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 	pt->ntags = pt->nfields = 0;
 	pt->meas_flags = 0;
 
-	unsigned esc = 0, hi = 0;
+	unsigned sf = 0;
 	const char *m = p;
-	p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA, &esc, &hi);
+	p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA, &sf);
 	if (p == m)
 		return fail(ps, &st, p, "empty measurement", err);
 	pt->meas = m;
 	pt->meas_len = (size_t)(p - m);
-	pt->meas_flags = esc ? LPF_KEY_ESC : 0;
+	pt->meas_flags = (sf & SF_ESC ? LPF_KEY_ESC : 0) | (sf ? 0 : LPF_KEY_SAFE);
 
 	while (p < end && *p == ',') {
 		p++;
@@ -535,22 +613,22 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 				    pt->tags_cap == LP_MAX_TAGS ? "too many tags" : "out of memory",
 				    err);
 		struct lp_kv *kv = &pt->tags[pt->ntags];
-		esc = hi = 0;
+		sf = 0;
 		const char *k = p;
-		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &esc, &hi);
+		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 		if (p == k)
 			return fail(ps, &st, p, "empty tag key", err);
 		if (p >= end || *p != '=')
 			return fail(ps, &st, p, "tag without value (missing '=')", err);
-		if (hi && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
+		if ((sf & SF_HI) && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
 			return fail(ps, &st, k, "invalid UTF-8 in tag key", err);
 		kv->key = k;
 		kv->key_len = (size_t)(p - k);
-		kv->flags = esc ? LPF_KEY_ESC : 0;
+		kv->flags = (sf & SF_ESC ? LPF_KEY_ESC : 0) | (sf ? 0 : LPF_KEY_SAFE);
 		p++;
-		esc = hi = 0;
+		sf = 0;
 		const char *v = p;
-		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &esc, &hi);
+		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 		if (p == v)
 			return fail(ps, &st, p, "empty tag value", err);
 		if (p < end && *p == '=')
@@ -559,8 +637,7 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 		kv->val_len = (size_t)(p - v);
 		kv->type = LPV_STRING;
 		kv->bool_val = 0;
-		if (esc)
-			kv->flags |= LPF_VAL_ESC;
+		kv->flags |= (sf & SF_ESC ? LPF_VAL_ESC : 0) | (sf ? 0 : LPF_VAL_SAFE);
 		pt->ntags++;
 	}
 	if (p >= end || *p != ' ')
@@ -580,39 +657,42 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 								    : "out of memory",
 				    err);
 		struct lp_kv *kv = &pt->fields[pt->nfields];
-		esc = hi = 0;
+		sf = 0;
 		const char *k = p;
-		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &esc, &hi);
+		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 		if (p == k)
 			return fail(ps, &st, p, "empty field key", err);
 		if (p >= end || *p != '=')
 			return fail(ps, &st, p, "field without value (missing '=')", err);
-		if (hi && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
+		if ((sf & SF_HI) && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
 			return fail(ps, &st, k, "invalid UTF-8 in field key", err);
 		kv->key = k;
 		kv->key_len = (size_t)(p - k);
-		kv->flags = esc ? LPF_KEY_ESC : 0;
+		kv->flags = (sf & SF_ESC ? LPF_KEY_ESC : 0) | (sf ? 0 : LPF_KEY_SAFE);
 		kv->bool_val = 0;
 		p++;
 		if (p < end && *p == '"') {
 			const char *q = p++;
 			const char *s = p;
+			sf = 0;
 			for (;;) {
-				while (p < end && !(CLS(*p) & (CL_QUOTE | CL_BSL | CL_NL)))
-					p++;
+				p = find_cand(p, end, STR_CAND);
 				if (p >= end)
 					return fail(ps, &st, q, "unterminated string", err);
 				if (*p == '"')
 					break;
 				if (*p == '\\') {
-					kv->flags |= LPF_VAL_ESC;
+					sf |= SF_ESC;
 					p += (p + 1 < end && (p[1] == '"' || p[1] == '\\')) ? 2 : 1;
 					continue;
 				}
-				p++;
-				line++;
-				line_start = p;
+				sf |= SF_CTL;
+				if (*p++ == '\n') {
+					line++;
+					line_start = p;
+				}
 			}
+			kv->flags |= (sf & SF_ESC ? LPF_VAL_ESC : 0) | (sf ? 0 : LPF_VAL_SAFE);
 			kv->val = s;
 			kv->val_len = (size_t)(p - s);
 			kv->type = LPV_STRING;
@@ -717,10 +797,76 @@ int lp_key_eq(const char *raw, size_t raw_len, const char *name)
 	return *name == 0;
 }
 
-/* A name, tag value or string as a JSON string. */
-static int json_raw(struct buf *out, const char *s, size_t n, int escaped, int is_string)
+/* Room for n more bytes; the common case without a call. */
+static inline int room(struct buf *b, size_t n)
 {
-	if (!escaped)
+	if (!b->err && b->cap - b->len >= n)
+		return 0;
+	return buf_reserve(b, n);
+}
+
+/* True when s[0..n) can go into a JSON string as it is: no '"', '\\',
+ * control or non-ASCII byte (those take json_add_str's careful path). */
+static inline int json_plain(const char *s, size_t n)
+{
+	size_t i = 0;
+#if defined(__SSE2__)
+	if (n >= 16) {
+		const __m128i quote = _mm_set1_epi8('"');
+		const __m128i bsl = _mm_set1_epi8('\\');
+		const __m128i sp = _mm_set1_epi8(0x20);
+		for (;; i += 16) {
+			if (i + 16 > n)
+				i = n - 16; /* the last block overlaps the one before */
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+			/* signed: non-ASCII bytes are below 0x20 too */
+			__m128i m = _mm_or_si128(
+			    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)),
+			    _mm_cmplt_epi8(v, sp));
+			if (_mm_movemask_epi8(m))
+				return 0;
+			if (i + 16 == n)
+				return 1;
+		}
+	}
+#endif
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+static int json_put(struct buf *out, const char *s, size_t n)
+{
+	if (!json_plain(s, n))
+		return json_add_str(out, s, n);
+	if (room(out, n + 2) < 0)
+		return -1;
+	char *o = out->p + out->len;
+	*o++ = '"';
+	memcpy(o, s, n);
+	o[n] = '"';
+	out->len += n + 2;
+	return 0;
+}
+
+/* A name, tag value or string as a JSON string; flags as for a key
+ * (LPF_KEY_ESC, LPF_KEY_SAFE; values shift theirs down to these). */
+static int json_raw(struct buf *out, const char *s, size_t n, unsigned flags, int is_string)
+{
+	if (flags & LPF_KEY_SAFE) {
+		if (room(out, n + 2) < 0)
+			return -1;
+		char *o = out->p + out->len;
+		*o++ = '"';
+		memcpy(o, s, n);
+		o[n] = '"';
+		out->len += n + 2;
+		return 0;
+	}
+	if (!(flags & LPF_KEY_ESC))
 		return json_add_str(out, s, n);
 	char stackbuf[512];
 	if (n <= sizeof stackbuf) {
@@ -733,12 +879,12 @@ static int json_raw(struct buf *out, const char *s, size_t n, int escaped, int i
 				i++;
 			stackbuf[k++] = s[i];
 		}
-		return json_add_str(out, stackbuf, k);
+		return json_put(out, stackbuf, k);
 	}
 	struct buf tmp = BUF_INIT;
 	int r = lp_unescape(&tmp, s, n, is_string);
 	if (r == 0)
-		r = json_add_str(out, tmp.p, tmp.len);
+		r = json_put(out, tmp.p, tmp.len);
 	buf_free(&tmp);
 	return r;
 }
@@ -753,19 +899,27 @@ static int above_int64(const char *d, size_t n)
 /* A line-protocol number as JSON: integers without '+' or leading zeros;
  * floats with a digit before and after the '.', and a '.' unless there is
  * an exponent. Done on the text, so no digit of precision is lost. */
-static void json_number(struct buf *out, const struct lp_kv *kv)
+static int json_number(struct buf *out, const struct lp_kv *kv)
 {
 	const char *v = kv->val;
 	size_t n = kv->val_len, i = 0;
+	/* At most: the literal, a '0' before and after the '.', the '.'. */
+	if (room(out, n + 4) < 0)
+		return -1;
+	char *o = out->p + out->len;
 	if (kv->flags & LPF_NUM_JSON) {
-		buf_add(out, v, n);
-		if (kv->type == LPV_UINT && above_int64(v, n))
-			buf_add(out, ".0", 2);
-		return;
+		memcpy(o, v, n);
+		o += n;
+		if (kv->type == LPV_UINT && above_int64(v, n)) {
+			*o++ = '.';
+			*o++ = '0';
+		}
+		out->len = (size_t)(o - out->p);
+		return 0;
 	}
 	if (v[0] == '-' || v[0] == '+') {
 		if (v[0] == '-')
-			buf_addc(out, '-');
+			*o++ = '-';
 		i++;
 	}
 	size_t s = i;
@@ -774,31 +928,47 @@ static void json_number(struct buf *out, const struct lp_kv *kv)
 	size_t e = i;
 	while (s + 1 < e && v[s] == '0')
 		s++;
-	if (s == e)
-		buf_addc(out, '0');
-	else
-		buf_add(out, v + s, e - s);
-	if (kv->type == LPV_UINT && above_int64(v + s, e - s))
-		buf_add(out, ".0", 2);
-	if (kv->type != LPV_FLOAT)
-		return;
+	if (s == e) {
+		*o++ = '0';
+	} else {
+		memcpy(o, v + s, e - s);
+		o += e - s;
+	}
 	int dot = 0;
-	if (i < n && v[i] == '.') {
+	if (kv->type == LPV_UINT && above_int64(v + s, e - s))
+		dot = 2; /* as a float: add ".0" */
+	if (kv->type == LPV_FLOAT && i < n && v[i] == '.') {
 		dot = 1;
 		i++;
 		size_t f = i;
 		while (i < n && is_digit(v[i]))
 			i++;
-		buf_addc(out, '.');
-		if (i == f)
-			buf_addc(out, '0');
-		else
-			buf_add(out, v + f, i - f);
+		*o++ = '.';
+		if (i == f) {
+			*o++ = '0';
+		} else {
+			memcpy(o, v + f, i - f);
+			o += i - f;
+		}
 	}
-	if (i < n) /* the exponent, valid JSON as it is */
-		buf_add(out, v + i, n - i);
-	else if (!dot)
-		buf_add(out, ".0", 2);
+	if (kv->type == LPV_FLOAT && i < n) { /* the exponent, valid JSON as it is */
+		memcpy(o, v + i, n - i);
+		o += n - i;
+	} else if (dot == 2 || (kv->type == LPV_FLOAT && !dot)) {
+		*o++ = '.';
+		*o++ = '0';
+	}
+	out->len = (size_t)(o - out->p);
+	return 0;
+}
+
+static inline int put_lit(struct buf *out, const char *s, size_t n)
+{
+	if (room(out, n) < 0)
+		return -1;
+	memcpy(out->p + out->len, s, n);
+	out->len += n;
+	return 0;
 }
 
 static int set_matches(const struct lp_kv *kv, const struct lp_tag_set *s)
@@ -810,17 +980,17 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 		     struct buf *out)
 {
 	size_t start = out->len;
-	buf_add(out, "{\"measurement\":", 15);
-	json_raw(out, pt->meas, pt->meas_len, pt->meas_flags & LPF_KEY_ESC, 0);
-	buf_add(out, ",\"tags\":{", 9);
+	put_lit(out, "{\"measurement\":", 15);
+	json_raw(out, pt->meas, pt->meas_len, pt->meas_flags, 0);
+	put_lit(out, ",\"tags\":{", 9);
 	int first = 1;
 	for (size_t i = 0; i < pt->ntags; i++) {
 		const struct lp_kv *kv = &pt->tags[i];
 		if (!first)
-			buf_addc(out, ',');
+			put_lit(out, ",", 1);
 		first = 0;
-		json_raw(out, kv->key, kv->key_len, kv->flags & LPF_KEY_ESC, 0);
-		buf_addc(out, ':');
+		json_raw(out, kv->key, kv->key_len, kv->flags, 0);
+		put_lit(out, ":", 1);
 		const struct lp_tag_set *s = NULL;
 		for (size_t j = 0; j < nset && !s; j++)
 			if (set_matches(kv, &set[j]))
@@ -828,7 +998,7 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 		if (s)
 			json_add_str(out, s->val, s->val_len);
 		else
-			json_raw(out, kv->val, kv->val_len, kv->flags & LPF_VAL_ESC, 0);
+			json_raw(out, kv->val, kv->val_len, kv->flags >> 1, 0);
 	}
 	for (size_t j = 0; j < nset; j++) {
 		int seen = 0;
@@ -839,22 +1009,22 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 		if (seen)
 			continue;
 		if (!first)
-			buf_addc(out, ',');
+			put_lit(out, ",", 1);
 		first = 0;
 		json_add_str(out, set[j].key, strlen(set[j].key));
-		buf_addc(out, ':');
+		put_lit(out, ":", 1);
 		json_add_str(out, set[j].val, set[j].val_len);
 	}
-	buf_add(out, "},\"fields\":{", 12);
+	put_lit(out, "},\"fields\":{", 12);
 	for (size_t i = 0; i < pt->nfields; i++) {
 		const struct lp_kv *kv = &pt->fields[i];
 		if (i)
-			buf_addc(out, ',');
-		json_raw(out, kv->key, kv->key_len, kv->flags & LPF_KEY_ESC, 0);
-		buf_addc(out, ':');
+			put_lit(out, ",", 1);
+		json_raw(out, kv->key, kv->key_len, kv->flags, 0);
+		put_lit(out, ":", 1);
 		switch (kv->type) {
 		case LPV_STRING:
-			json_raw(out, kv->val, kv->val_len, kv->flags & LPF_VAL_ESC, 1);
+			json_raw(out, kv->val, kv->val_len, kv->flags >> 1, 1);
 			break;
 		case LPV_INT:
 		case LPV_UINT:
@@ -863,15 +1033,15 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 			break;
 		case LPV_BOOL:
 			if (kv->bool_val)
-				buf_add(out, "true", 4);
+				put_lit(out, "true", 4);
 			else
-				buf_add(out, "false", 5);
+				put_lit(out, "false", 5);
 			break;
 		}
 	}
-	buf_add(out, "},\"time\":", 9);
+	put_lit(out, "},\"time\":", 9);
 	buf_add_i64(out, pt->time_ns);
-	buf_addc(out, '}');
+	put_lit(out, "}", 1);
 	if (out->err) {
 		if (out->len > start)
 			out->len = start;

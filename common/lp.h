@@ -34,6 +34,10 @@ struct lp_kv {
 #define LPF_KEY_ESC 1u	/* key holds a backslash: unescape it */
 #define LPF_VAL_ESC 2u	/* tag value / string holds a backslash */
 #define LPF_NUM_JSON 4u /* int/uint/float literal is already JSON as written */
+/* Key / value goes into a JSON string as it is: no backslash, '"', control
+ * or non-ASCII byte. LPF_VAL_* is LPF_KEY_* << 1 (writers rely on it). */
+#define LPF_KEY_SAFE 8u
+#define LPF_VAL_SAFE 16u
 
 struct lp_point {
 	const char *meas; /* raw, with escapes */

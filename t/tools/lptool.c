@@ -2,7 +2,7 @@
  *   lptool tojson [-p PREC] [--now NS] [--set KEY=VAL]...  LP body on stdin → NDJSON
  *   lptool fromjson [--now NS]                             NDJSON → LP
  *   lptool roundtrip [-p PREC] [--now NS]   LP → JSON → LP → JSON, both JSON equal
- *   lptool bench [-p PREC] [-n ITER]        parse + JSON of stdin ITER times: MB/s
+ *   lptool bench [-p PREC] [-n ITER] [--parse-only]  parse + JSON of stdin ITER times: MB/s
  * Errors go to stderr as "lptool: line L, column C: reason"; exit 1. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 static enum lp_precision prec = LP_NS;
 static int64_t now_ns = 0;
 static long iters = 1000;
+static int parse_only;
 static struct lp_tag_set sets[MAX_SET];
 static size_t nsets;
 
@@ -205,8 +206,8 @@ static int cmd_bench(const struct buf *in)
 		lp_parser_init(&ps, in->p, in->len, prec, now_ns);
 		while ((r = lp_next(&ps, &pt, &e)) == 1) {
 			points++;
-			if (lp_point_to_json(&pt, sets, nsets, &out) < 0 ||
-			    buf_addc(&out, '\n') < 0)
+			if (!parse_only && (lp_point_to_json(&pt, sets, nsets, &out) < 0 ||
+					    buf_addc(&out, '\n') < 0))
 				return 1;
 		}
 		if (r < 0) {
@@ -244,6 +245,8 @@ int main(int argc, char **argv)
 			iters = strtol(argv[++i], NULL, 10);
 			if (iters < 1)
 				usage();
+		} else if (!strcmp(a, "--parse-only")) {
+			parse_only = 1;
 		} else if (!strcmp(a, "--set") && i + 1 < argc && nsets < MAX_SET) {
 			char *kv = argv[++i], *eq = strchr(kv, '=');
 			if (!eq)
