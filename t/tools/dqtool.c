@@ -30,7 +30,7 @@
 #include "buf.h"
 #include "dq.h"
 
-static void fail(const char *fmt, const char *arg)
+static _Noreturn void fail(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "dqtool: ");
 	fprintf(stderr, fmt, arg);

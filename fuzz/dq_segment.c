@@ -1,0 +1,156 @@
+/* The disk queue's segment reader: dq_scan_segment on arbitrary bytes, then
+ * the same bytes as segment files (and maybe an ack file) in a queue
+ * directory that is opened, read to the end and appended to. It must not
+ * crash, must terminate, and must agree with dq_scan_segment.
+ *
+ * Input: byte 0 selects the mode, the rest is segment data.
+ *   bit 0: split the data into two segments at the offset in bytes 1-2
+ *   bit 1: write a valid ack file pointing at (segment 1, offset in bytes 3-4)
+ *   bit 2: a small capacity, so opening evicts
+ *   bit 3: acknowledge every other entry read
+ *   bit 4: rewind once in the middle */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "buf.h"
+#include "dq.h"
+#include "log.h"
+
+static char dir[64];
+
+static void count_cb(const unsigned char *e, size_t len, void *ctx)
+{
+	(void)e;
+	(void)len;
+	(*(size_t *)ctx)++;
+}
+
+static void write_file(const char *name, const void *p, size_t n)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		abort();
+	if (n > 0 && write(fd, p, n) != (ssize_t)n)
+		abort();
+	close(fd);
+}
+
+static void clear_dir(void)
+{
+	static const char *const names[] = {"lock", "ack", "00000000000000000001.seg",
+					    "00000000000000000002.seg", "00000000000000000003.seg"};
+	char path[128];
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The ack file's layout, as common/dq.c writes it. */
+static void write_ack(uint64_t seg, uint64_t off)
+{
+	unsigned char b[32];
+	put64(b, 0x4b415144u); /* magic in the low 4 bytes; the crc goes over it */
+	put64(b + 8, 1);
+	put64(b + 16, seg);
+	put64(b + 24, off);
+	uint32_t c = (uint32_t)crc32(0L, b + 8, 24);
+	for (int i = 0; i < 4; i++)
+		b[4 + i] = (unsigned char)(c >> (8 * i));
+	write_file("ack", b, sizeof b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t n_scan = 0;
+	size_t valid = dq_scan_segment(data, size, count_cb, &n_scan);
+	if (valid > size)
+		abort();
+	if (size < 5)
+		return 0;
+
+	if (!dir[0]) {
+		log_level = RLOG_ERROR;
+		snprintf(dir, sizeof dir, "/tmp/dq_fuzz.XXXXXX");
+		if (!mkdtemp(dir))
+			abort();
+	}
+	clear_dir();
+	unsigned mode = data[0];
+	size_t split = (size_t)(data[1] | data[2] << 8);
+	uint64_t ackoff = (uint64_t)(data[3] | data[4] << 8);
+	const uint8_t *seg = data + 5;
+	size_t len = size - 5;
+	int two = (mode & 1) && split < len;
+	if (two) {
+		write_file("00000000000000000001.seg", seg, split);
+		write_file("00000000000000000002.seg", seg + split, len - split);
+	} else {
+		write_file("00000000000000000001.seg", seg, len);
+	}
+	if (mode & 2)
+		write_ack(1, ackoff);
+	uint64_t cap = (mode & 4) ? 64 + len / 2 : (uint64_t)1 << 30;
+
+	struct dq *q;
+	char err[256];
+	if (dq_open(&q, dir, cap, err, sizeof err) < 0) {
+		fprintf(stderr, "dq_open: %s\n", err);
+		abort();
+	}
+	size_t ours = 0;
+	size_t plain_ours = dq_scan_segment(seg, len, count_cb, &ours);
+	(void)plain_ours;
+	struct buf b = BUF_INIT;
+	struct dq_pos next;
+	size_t got = 0, limit = 2 * (len / 12 + 4);
+	int rewound = 0;
+	for (;;) {
+		int r = dq_read(q, &b, &next);
+		if (r < 0)
+			abort();
+		if (r == 0)
+			break;
+		if (++got > limit)
+			abort(); /* reads must end */
+		if ((mode & 8) && got % 2 == 0 && dq_ack(q, next) < 0)
+			abort();
+		if ((mode & 16) && !rewound && got == 3) {
+			dq_rewind(q);
+			rewound = 1;
+		}
+	}
+	/* one segment, nothing acked, nothing evicted, no rewind: exactly the
+	 * entries dq_scan_segment finds */
+	if (!two && !(mode & (2 | 4 | 16)) && got != ours)
+		abort();
+
+	static const char probe[] = "probe";
+	if (dq_push(q, probe, sizeof probe - 1) < 0)
+		abort();
+	if (dq_read(q, &b, &next) != 1 || b.len != sizeof probe - 1 ||
+	    memcmp(b.p, probe, b.len) != 0)
+		abort();
+	if (dq_ack(q, next) < 0)
+		abort();
+	struct dq_stats st;
+	dq_get_stats(q, &st);
+	if (st.entries != 0)
+		abort();
+	dq_close(q);
+	buf_free(&b);
+	return 0;
+}
