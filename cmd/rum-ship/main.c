@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,12 @@ static void idle_http(void *ctx)
 		if (sh->npoints)
 			wait = sh->deadline > now ? sh->deadline - now : 0;
 		periodic(sh, now);
+		if (common_opts.metrics_file) {
+			uint64_t next = sh->last_metrics + METRICS_EVERY_MS;
+			uint64_t left = next > now ? next - now : 0;
+			if (left < wait)
+				wait = left;
+		}
 		/* curl reports POLLIN of extra descriptors but not POLLHUP (EOF
 		 * of a pipe): ask poll(2) directly as well. */
 		if (sender_wait(sh->sender, sh->lr.fd, (int)wait) || readable_now(sh->lr.fd))
@@ -441,7 +448,7 @@ static _Noreturn void run_http(struct ship *sh)
 				if (sh->batch.err)
 					die(1, "out of memory building a batch");
 				sh->batch.len = before;
-				bad_line(sh, sh->m_bad_lp, "a record with no fields", 0);
+				bad_line(sh, sh->m_bad_lp, "a record with no fields", SIZE_MAX);
 				continue;
 			}
 			if (sh->npoints++ == 0)
