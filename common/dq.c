@@ -1021,6 +1021,10 @@ int dq_open(struct dq **qp, const char *dir, uint64_t capacity_bytes, char *err,
 		q->seg_max = SEG_MIN;
 	if (q->seg_max > SEG_MAX)
 		q->seg_max = SEG_MAX;
+	/* eviction goes a segment at a time: keep at least two in a small
+	 * queue, or one eviction would empty it */
+	if (q->seg_max > capacity_bytes / 2)
+		q->seg_max = capacity_bytes / 2 > HDR ? capacity_bytes / 2 : HDR;
 	q->dir = strdup(dir);
 	q->win = malloc(WIN);
 	pthread_condattr_t ca;

@@ -56,7 +56,9 @@ int dq_ack(struct dq *q, struct dq_pos next);
 /* Move the read position back to the acknowledged one (redeliver). */
 void dq_rewind(struct dq *q);
 /* Sleep until there is unread data or timeout_ms passes (or dq_wake).
- * 1: data; 0: timeout or woken. */
+ * 1: data; 0: timeout or woken. timeout_ms < 0: no timeout. A dq_wake that
+ * comes while nobody waits makes the next dq_wait return 0 at once (so a
+ * shutdown request cannot slip in between a check and the wait). */
 int dq_wait(struct dq *q, int timeout_ms);
 void dq_wake(struct dq *q);
 void dq_get_stats(struct dq *q, struct dq_stats *st);

@@ -351,3 +351,14 @@ segs() { ls "$D" | grep -c '\.seg$'; }
 	[[ $RUMPIPE_BUILD == *san* ]] && limit=5000
 	[ "$push_ms" -lt $limit ]
 }
+
+@test "a queue smaller than a segment keeps its newest entries" {
+	CAP=4096
+	run --separate-stderr "$DQ" pushstats "$D" $CAP < <(lines_n 200 100)
+	eval "${output// /;}"
+	[ "$bytes" -le $CAP ]
+	[ "$entries" -ge 18 ] # at least half the capacity is kept
+	[ $((entries + dropped_entries)) -eq 200 ]
+	run --separate-stderr "$DQ" peek "$D" $CAP 1000
+	[ "$output" = "$(lines_n 200 100 | tail -n "$entries")" ]
+}
