@@ -701,7 +701,7 @@ static int parse_record(struct pctx *c, struct record *r, const char *p, size_t 
 	unsigned seen = 0;
 	q = skip_ws(q + 1, end);
 	if (q < end && *q == '}')
-		return failn(c, q, "missing measurement");
+		return failn(c, src, "missing measurement");
 	for (;;) {
 		if (q >= end || *q != '"')
 			return failn(c, q, q >= end ? "unexpected end of input" : "expected a key");

@@ -1,7 +1,7 @@
 /* gen-records: a deterministic mix of realistic RUM records, one per line,
  * for the codec tests and benchmark.
  *
- *   gen-records [-n COUNT] [-s SEED] [--variety]
+ *   gen-records [-n] COUNT [-s SEED] [--variety]
  *
  * The mix: view, resource, action, long_task and error records as a web or
  * mobile SDK produces them through rum-listen (~30 tags, 10-40 fields of
@@ -437,8 +437,10 @@ static void gen_one(uint64_t seq)
 				have = 3;
 			}
 			if (variety && chance(10)) {
-				f_int("big_positive", INT64_MAX - (int64_t)rn(1000));
-				f_int("big_negative", INT64_MIN + (int64_t)rn(1000));
+				/* Past 2^53, where jq rounds, but not so near
+				 * INT64_MAX that jq's rounding leaves int64. */
+				f_int("big_positive", ((int64_t)1 << 62) + (int64_t)rn(1000));
+				f_int("big_negative", -((int64_t)1 << 62) - (int64_t)rn(1000));
 				f_float("integral_float", (double)rn(100));
 				key("tiny");
 				puts_("1.5e-300");
@@ -473,10 +475,12 @@ int main(int argc, char **argv)
 			n = strtoull(argv[++i], NULL, 10);
 		} else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
 			seed = strtoull(argv[++i], NULL, 10);
+		} else if (argv[i][0] >= '0' && argv[i][0] <= '9') {
+			n = strtoull(argv[i], NULL, 10);
 		} else if (!strcmp(argv[i], "--variety")) {
 			variety = 1;
 		} else {
-			fprintf(stderr, "usage: gen-records [-n COUNT] [-s SEED] [--variety]\n");
+			fprintf(stderr, "usage: gen-records [-n] COUNT [-s SEED] [--variety]\n");
 			return 2;
 		}
 	}
