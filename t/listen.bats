@@ -540,6 +540,13 @@ while True:
 	[[ "$output" == *RUM_QUEUE* ]]
 	run "$BIN/rum-listen" stray-operand
 	[ "$status" -eq 2 ]
+	run "$BIN/rum-listen" --listen 127.0.0.1:1 --spool-dir "$BATS_TEST_TMPDIR/s" \
+		--spool-capacity-mb 1 --check-config
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run "$BIN/rum-listen" --listen 127.0.0.1:1 --queue 0 --check-config
+	[ "$status" -eq 2 ]
+	[[ "$output" == *--queue* ]]
 }
 
 @test "--help lists every option; --version; environment fallback" {
@@ -547,7 +554,7 @@ while True:
 	[ "$status" -eq 0 ]
 	for o in listen endpoint measurements app-id-allow origin-ip-header public-apis \
 		disable-404page spool-dir spool-capacity-mb max-body-mb metrics-dir threads queue \
-		metrics-file max-line log-level help version; do
+		metrics-file max-line log-level check-config help version; do
 		[[ "$output" == *"--$o"* ]] || { echo "missing --$o"; return 1; }
 	done
 	run "$BIN/rum-listen" --version

@@ -341,6 +341,7 @@ int main(int argc, char **argv)
 	if (first < argc)
 		die(2, "unexpected argument '%s' (rum-listen takes options only)", argv[first]);
 	defaults();
+	opts_check_done();
 	if (sig_setup() < 0)
 		die(1, "cannot set up signals: %s", strerror(errno));
 	/* Signals are taken synchronously by the main thread only; the
