@@ -23,6 +23,8 @@ struct rec_kv {
 	uint32_t hash; /* of the decoded key: lookups and duplicate checks */
 };
 
+/* Start from {0}; the tags/fields arrays grow once and are reused by later
+ * parses (up to REC_MAX_TAGS / REC_MAX_FIELDS), and rec_free frees them. */
 struct record {
 	const char *src; /* the object parsed: src[0] == '{', src[len-1] == '}' */
 	size_t len;
@@ -85,7 +87,10 @@ int json_add_double(struct buf *b, double v);
 
 /* Edits: set tags and fields on a record, copying every untouched byte of
  * it as it was. An existing key's value is replaced in place; a new key is
- * appended at the end of its object (the object is created if absent). */
+ * appended at the end of its object (the object is created if absent).
+ * Keys are plain (decoded) non-empty C strings; of two edits of one key the
+ * later wins. One rec_edit can be applied to many records. After a failed
+ * allocation every call fails until rec_edit_reset. */
 struct rec_edit_op {
 	int is_field;
 	size_t key_off, key_len; /* decoded key, in ops_data */
