@@ -231,11 +231,12 @@ static int writev_all(int fd, struct iovec *iov, size_t cnt)
 }
 
 /* Header at `off` through the read-ahead window: 1 got it, 0 end of file,
- * -1 error. */
-static int win_hdr(struct dq *q, int fd, uint64_t off, unsigned char *h)
+ * -1 error. After a big entry the next header is read alone: reading ahead
+ * would fetch payload only. */
+static int win_hdr(struct dq *q, int fd, uint64_t off, unsigned char *h, int big)
 {
 	if (q->win_fd != fd || off < q->win_off || off - q->win_off + HDR > q->win_len) {
-		ssize_t r = pread_full(fd, q->win, WIN, off);
+		ssize_t r = pread_full(fd, q->win, big ? HDR : WIN, off);
 		q->win_fd = -1;
 		if (r < 0)
 			return -1;
@@ -256,9 +257,10 @@ static int walk(struct dq *q, int fd, uint64_t size, uint64_t stop, uint64_t *of
 {
 	uint64_t off = *offp, ord = *ordp;
 	unsigned char h[HDR];
+	int big = 0;
 	q->win_fd = -1; /* the fd number may have been reused for another file */
 	while (off < stop && size - off >= HDR) {
-		int r = win_hdr(q, fd, off, h);
+		int r = win_hdr(q, fd, off, h, big);
 		if (r < 0)
 			return -1;
 		if (r == 0)
@@ -268,6 +270,7 @@ static int walk(struct dq *q, int fd, uint64_t size, uint64_t stop, uint64_t *of
 			break;
 		off += HDR + (uint64_t)len;
 		ord++;
+		big = (uint64_t)len >= WIN / 4;
 	}
 	*offp = off;
 	*ordp = ord;

@@ -35,6 +35,8 @@ stat_of() { # stat_of NAME: one counter from `dqtool stats`
 	"$DQ" stats "$D" "$CAP" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 
+has_lines() { [ "$(lines "$1")" -ge "$2" ]; }
+
 segs() { ls "$D" | grep -c '\.seg$'; }
 
 @test "entries come back in order, across reopen; acks persist" {
@@ -177,7 +179,8 @@ segs() { ls "$D" | grep -c '\.seg$'; }
 	lines_n 3000 | "$DQ" push "$D" $CAP
 	"$DQ" pop "$D" $CAP 100000 1000 >"$BATS_TEST_TMPDIR/out1" &
 	BGPID=$!
-	sleep 0.5
+	wait_for 20 has_lines "$BATS_TEST_TMPDIR/out1" 20
+	sleep 0.$((RANDOM % 3 + 1))
 	kill -KILL $BGPID
 	wait $BGPID || true
 	BGPID=
@@ -361,4 +364,16 @@ segs() { ls "$D" | grep -c '\.seg$'; }
 	[ $((entries + dropped_entries)) -eq 200 ]
 	run --separate-stderr "$DQ" peek "$D" $CAP 1000
 	[ "$output" = "$(lines_n 200 100 | tail -n "$entries")" ]
+}
+
+@test "acking positions far behind the read position (rum-ship's window) counts right" {
+	CAP=524288 # 64 KiB segments, 585 entries each
+	lines_n 2000 100 | "$DQ" push "$D" $CAP
+	reads=$(printf 'r %.0s' $(seq 1000))
+	run --separate-stderr "$DQ" script "$D" $CAP $reads a1 a5 s a700 s a1000 s
+	[ "${lines[1000]}" = "entries=1995 bytes=224000 dropped_entries=0 dropped_bytes=0 corrupt=0" ]
+	[[ "${lines[1001]}" == entries=1300\ * ]]
+	[[ "${lines[1002]}" == entries=1000\ * ]]
+	run --separate-stderr "$DQ" peek "$D" $CAP 1
+	[ "$output" = "$(lines_n 1001 100 | tail -n 1)" ]
 }
