@@ -117,6 +117,10 @@ void lp_parser_init(struct lp_parser *ps, const char *p, size_t n, enum lp_preci
 		    int64_t now_ns)
 {
 	memset(ps, 0, sizeof *ps);
+	if (!p) { /* an empty body may come as NULL: no arithmetic on it */
+		p = "";
+		n = 0;
+	}
 	ps->p = p;
 	ps->end = p + n;
 	ps->line = 1;
@@ -769,6 +773,8 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 int lp_unescape(struct buf *out, const char *s, size_t n, int is_string)
 {
 	size_t i = 0, run = 0;
+	if (n == 0)
+		return out->err ? -1 : 0;
 	while (i < n) {
 		if (s[i] == '\\' && i + 1 < n &&
 		    (is_string ? (s[i + 1] == '"' || s[i + 1] == '\\')

@@ -47,7 +47,7 @@ static void read_all(struct buf *in)
 
 static void write_out(struct buf *out)
 {
-	if (out->err || fwrite(out->p, 1, out->len, stdout) != out->len) {
+	if (out->err || (out->len && fwrite(out->p, 1, out->len, stdout) != out->len)) {
 		fputs("lptool: write failed\n", stderr);
 		exit(1);
 	}
@@ -94,6 +94,8 @@ static int json_to_lp(const char *p, size_t n, struct buf *out, int verbose)
 	struct rec_error re;
 	size_t line = 0;
 	int rc = 0;
+	if (n == 0)
+		return 0;
 	const char *end = p + n;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -167,7 +169,7 @@ static int cmd_roundtrip(const struct buf *in)
 		fwrite(lp.p, 1, lp.len, stderr);
 		goto out;
 	}
-	if (n1 != n2 || j1.len != j2.len || memcmp(j1.p, j2.p, j1.len) != 0) {
+	if (n1 != n2 || j1.len != j2.len || (j1.len && memcmp(j1.p, j2.p, j1.len) != 0)) {
 		fputs("lptool: round trip differs\n--- first\n", stderr);
 		fwrite(j1.p, 1, j1.len, stderr);
 		fputs("--- line protocol\n", stderr);
