@@ -30,7 +30,7 @@ reason() {
 		want="error $3: $2"
 	else
 		want="error $2"
-		got=$(sed 's/^error [0-9]*: /error /' <<<"$got")
+		[[ $got != error* ]] || got="error ${got#*: }"
 	fi
 	if [ "$got" != "$want" ]; then
 		echo "input:  $1"
@@ -73,7 +73,7 @@ edit() {
 
 @test "the generator is deterministic and its records are valid JSON and valid records" {
 	"$TOOLS/gen-records" -n 3000 -s 42 | cmp - "$MIX"
-	! "$TOOLS/gen-records" -n 3000 -s 41 | cmp -s - "$MIX"
+	if "$TOOLS/gen-records" -n 3000 -s 41 | cmp -s - "$MIX"; then false; fi
 	[ "$(jq -c . "$MIX" | wc -l)" -eq 3000 ]
 	[ "$(jq -c . "$VAR" | wc -l)" -eq 3000 ]
 	run "$R" parse "$MIX"
@@ -128,7 +128,13 @@ edit() {
 	# Canonical: key order, no spaces, no unknown keys, tags and fields always.
 	jq -e -s 'all(.[]; keys_unsorted[0:3] == ["measurement","tags","fields"]
 		and (keys_unsorted | length) <= 4)' "$BATS_TEST_TMPDIR/canon"
-	! grep -q '"_meta"\|": \|, ' "$BATS_TEST_TMPDIR/canon"
+	python3 - "$BATS_TEST_TMPDIR/canon" <<'EOF'
+import re, sys
+for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
+    bare = re.sub(r'"(\\.|[^"\\])*"', '""', line.rstrip("\n"))
+    assert not re.search(r"\s", bare), (n, bare)
+    assert '"_meta"' not in line, n
+EOF
 	# The canonical form of the canonical form is itself.
 	"$R" canon "$BATS_TEST_TMPDIR/canon" | cmp - "$BATS_TEST_TMPDIR/canon"
 }
