@@ -173,32 +173,65 @@ enum { SF_ESC = 1, SF_HI = 2, SF_CTL = 4 };
 /* The same for a string field. */
 #define STR_CAND (CL_QUOTE | CL_BSL | CL_NL | CL_CTL | CL_HI)
 
-/* The first byte at or after p with a class in cand (NAME_CAND or
- * STR_CAND), 16 bytes at a time where SSE2 is there. */
-static inline const char *find_cand(const char *p, const char *end, unsigned cand)
+/* The first byte at or after p of a string field that is not plain
+ * (STR_CAND), 16 bytes at a time where SSE2 is there. */
+static inline const char *find_str_cand(const char *p, const char *end)
 {
 #if defined(__SSE2__)
-	int name = cand == NAME_CAND;
-	const __m128i c1 = _mm_set1_epi8('"');
-	const __m128i c2 = _mm_set1_epi8('\\');
-	const __m128i c3 = _mm_set1_epi8(name ? ',' : '"');
-	const __m128i c4 = _mm_set1_epi8(name ? '=' : '"');
-	const __m128i c5 = _mm_set1_epi8(name ? ' ' : '"');
+	const __m128i quote = _mm_set1_epi8('"');
+	const __m128i bsl = _mm_set1_epi8('\\');
 	const __m128i sp = _mm_set1_epi8(0x20);
 	while (end - p >= 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
 		/* signed compare: non-ASCII bytes are below 0x20 too */
 		__m128i m =
-		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, c1), _mm_cmpeq_epi8(v, c2)),
-				 _mm_or_si128(_mm_cmpeq_epi8(v, c3), _mm_cmplt_epi8(v, sp)));
-		m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, c4), _mm_cmpeq_epi8(v, c5)));
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)),
+				 _mm_cmplt_epi8(v, sp));
 		unsigned bits = (unsigned)_mm_movemask_epi8(m);
 		if (bits)
 			return p + __builtin_ctz(bits);
 		p += 16;
 	}
 #endif
-	while (p < end && !(CLS(*p) & cand))
+	while (p < end && !(CLS(*p) & STR_CAND))
+		p++;
+	return p;
+}
+
+/* Name scans go through the line a token at a time, and tokens are
+ * shorter than a 16-byte block: each block is classified once and its
+ * candidate bits kept for the tokens that follow in it. */
+struct names {
+	const char *blk; /* start of the classified block, or NULL */
+	unsigned bits;	 /* its NAME_CAND bytes, bit i for blk[i] */
+};
+
+static inline const char *next_name_cand(struct names *nc, const char *p, const char *end)
+{
+#if defined(__SSE2__)
+	for (;;) {
+		if (nc->blk && p >= nc->blk && p < nc->blk + 16) {
+			unsigned m = nc->bits >> (p - nc->blk);
+			if (m)
+				return p + __builtin_ctz(m);
+			p = nc->blk + 16;
+		}
+		if (end - p < 16)
+			break;
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+					 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+						      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+		m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')),
+						 _mm_cmpeq_epi8(v, _mm_set1_epi8(' '))));
+		nc->blk = p;
+		nc->bits = (unsigned)_mm_movemask_epi8(m);
+	}
+#else
+	(void)nc;
+#endif
+	while (p < end && !(CLS(*p) & NAME_CAND))
 		p++;
 	return p;
 }
@@ -206,10 +239,11 @@ static inline const char *find_cand(const char *p, const char *end, unsigned can
 /* Scan a name or tag value up to an unescaped byte of class `stop`. A
  * backslash escapes the next byte only if it is escapable, so "\\," is a
  * literal backslash then an escaped comma, as DataKit reads it. */
-static inline const char *scan_name(const char *p, const char *end, unsigned stop, unsigned *sf)
+static inline const char *scan_name(struct names *nc, const char *p, const char *end, unsigned stop,
+				    unsigned *sf)
 {
 	for (;;) {
-		p = find_cand(p, end, NAME_CAND);
+		p = next_name_cand(nc, p, end);
 		if (p >= end)
 			return p;
 		unsigned c = CLS(*p);
@@ -602,8 +636,9 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 	pt->meas_flags = 0;
 
 	unsigned sf = 0;
+	struct names nc = {NULL, 0};
 	const char *m = p;
-	p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA, &sf);
+	p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA, &sf);
 	if (p == m)
 		return fail(ps, &st, p, "empty measurement", err);
 	pt->meas = m;
@@ -619,7 +654,7 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 		struct lp_kv *kv = &pt->tags[pt->ntags];
 		sf = 0;
 		const char *k = p;
-		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
+		p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 		if (p == k)
 			return fail(ps, &st, p, "empty tag key", err);
 		if (p >= end || *p != '=')
@@ -632,7 +667,7 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 		p++;
 		sf = 0;
 		const char *v = p;
-		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
+		p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 		if (p == v)
 			return fail(ps, &st, p, "empty tag value", err);
 		if (p < end && *p == '=')
@@ -663,7 +698,7 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 		struct lp_kv *kv = &pt->fields[pt->nfields];
 		sf = 0;
 		const char *k = p;
-		p = scan_name(p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
+		p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 		if (p == k)
 			return fail(ps, &st, p, "empty field key", err);
 		if (p >= end || *p != '=')
@@ -680,7 +715,7 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 			const char *s = p;
 			sf = 0;
 			for (;;) {
-				p = find_cand(p, end, STR_CAND);
+				p = find_str_cand(p, end);
 				if (p >= end)
 					return fail(ps, &st, q, "unterminated string", err);
 				if (*p == '"')
