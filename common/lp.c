@@ -909,7 +909,7 @@ static int json_raw(struct buf *out, const char *s, size_t n, unsigned flags, in
 	}
 	if (!(flags & LPF_KEY_ESC))
 		return json_add_str(out, s, n);
-	char stackbuf[512];
+	char stackbuf[4096];
 	if (n <= sizeof stackbuf) {
 		/* Unescaping only shrinks. */
 		size_t k = 0;
@@ -1012,38 +1012,74 @@ static inline int put_lit(struct buf *out, const char *s, size_t n)
 	return 0;
 }
 
-static int set_matches(const struct lp_kv *kv, const struct lp_tag_set *s)
+static inline int set_matches(const struct lp_kv *kv, const struct lp_tag_set *s)
 {
+	/* Most tags differ at the first byte (unless it is a backslash). */
+	if (kv->key[0] != s->key[0] && kv->key[0] != '\\')
+		return 0;
 	return lp_key_eq(kv->key, kv->key_len, s->key);
+}
+
+/* "key":"value" of a tag whose key and value need neither unescaping nor
+ * JSON escapes: the common case, in one reservation. */
+static inline int json_plain_pair(struct buf *out, const struct lp_kv *kv, int comma)
+{
+	size_t kn = kv->key_len, vn = kv->val_len;
+	if (room(out, kn + vn + 6) < 0)
+		return -1;
+	char *o = out->p + out->len;
+	if (comma)
+		*o++ = ',';
+	*o++ = '"';
+	memcpy(o, kv->key, kn);
+	o += kn;
+	memcpy(o, "\":\"", 3);
+	o += 3;
+	memcpy(o, kv->val, vn);
+	o += vn;
+	*o++ = '"';
+	out->len = (size_t)(o - out->p);
+	return 0;
 }
 
 int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, size_t nset,
 		     struct buf *out)
 {
 	size_t start = out->len;
+	uint64_t matched = 0; /* set entries that replaced a tag (the first 64) */
 	put_lit(out, "{\"measurement\":", 15);
 	json_raw(out, pt->meas, pt->meas_len, pt->meas_flags, 0);
 	put_lit(out, ",\"tags\":{", 9);
 	int first = 1;
 	for (size_t i = 0; i < pt->ntags; i++) {
 		const struct lp_kv *kv = &pt->tags[i];
+		const struct lp_tag_set *s = NULL;
+		for (size_t j = 0; j < nset && !s; j++) {
+			if (set_matches(kv, &set[j])) {
+				s = &set[j];
+				if (j < 64)
+					matched |= 1ull << j;
+			}
+		}
+		if (!s &&
+		    (kv->flags & (LPF_KEY_SAFE | LPF_VAL_SAFE)) == (LPF_KEY_SAFE | LPF_VAL_SAFE)) {
+			json_plain_pair(out, kv, !first);
+			first = 0;
+			continue;
+		}
 		if (!first)
 			put_lit(out, ",", 1);
 		first = 0;
 		json_raw(out, kv->key, kv->key_len, kv->flags, 0);
 		put_lit(out, ":", 1);
-		const struct lp_tag_set *s = NULL;
-		for (size_t j = 0; j < nset && !s; j++)
-			if (set_matches(kv, &set[j]))
-				s = &set[j];
 		if (s)
 			json_add_str(out, s->val, s->val_len);
 		else
 			json_raw(out, kv->val, kv->val_len, kv->flags >> 1, 0);
 	}
 	for (size_t j = 0; j < nset; j++) {
-		int seen = 0;
-		for (size_t i = 0; i < pt->ntags && !seen; i++)
+		int seen = j < 64 ? (matched >> j) & 1 : 0;
+		for (size_t i = 0; i < pt->ntags && !seen && j >= 64; i++)
 			seen = set_matches(&pt->tags[i], &set[j]);
 		for (size_t k = 0; k < j && !seen; k++)
 			seen = strcmp(set[k].key, set[j].key) == 0;
