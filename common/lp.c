@@ -1129,9 +1129,10 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 
 /* A name or tag value as line protocol: ',', '=' and ' ' escaped, a
  * newline (which would end the line) as the two characters \n, trailing
- * backslashes (which would escape the separator after them) dropped.
- * Returns the number of bytes of s written, 0 when nothing is left. */
-static size_t lp_add_name(struct buf *out, const char *s, size_t n)
+ * backslashes (which would escape the separator after them) dropped. In a
+ * measurement '=' is no separator and stays as it is, as InfluxDB writes
+ * it, unless a backslash before it would make "\=" of it. */
+static void lp_add_name(struct buf *out, const char *s, size_t n, int is_meas)
 {
 	while (n && s[n - 1] == '\\')
 		n--;
@@ -1140,17 +1141,18 @@ static size_t lp_add_name(struct buf *out, const char *s, size_t n)
 		unsigned c = CLS(s[i]);
 		if (!(c & (CL_ESCAPABLE | CL_NL)))
 			continue;
+		if (is_meas && s[i] == '=' && (i == 0 || s[i - 1] != '\\'))
+			continue;
 		buf_add(out, s + run, i - run);
-		if (c & CL_NL)
+		if (c & CL_NL) {
 			buf_add(out, "\\n", 2);
-		else {
+		} else {
 			buf_addc(out, '\\');
 			buf_addc(out, s[i]);
 		}
 		run = i + 1;
 	}
 	buf_add(out, s + run, n - run);
-	return n;
 }
 
 static size_t trimmed_len(const char *s, size_t n)
@@ -1188,7 +1190,7 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 	n = trimmed_len(s, n);
 	if (n == 0 || s[0] == '#' || s[0] == '\t')
 		goto done;
-	lp_add_name(out, s, n);
+	lp_add_name(out, s, n, 1);
 
 	for (size_t i = 0; i < r->ntags; i++) {
 		const struct rec_kv *kv = &r->tags[i];
@@ -1198,9 +1200,9 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 		if (!trimmed_len(s, n) || !trimmed_len(v, vn))
 			continue;
 		buf_addc(out, ',');
-		lp_add_name(out, s, n);
+		lp_add_name(out, s, n, 0);
 		buf_addc(out, '=');
-		lp_add_name(out, v, vn);
+		lp_add_name(out, v, vn, 0);
 	}
 
 	size_t written = 0;
@@ -1212,7 +1214,7 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 			continue;
 		buf_addc(out, written ? ',' : ' ');
 		written++;
-		lp_add_name(out, s, n);
+		lp_add_name(out, s, n, 0);
 		buf_addc(out, '=');
 		switch (kv->type) {
 		case RV_STRING:

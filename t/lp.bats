@@ -254,7 +254,8 @@ fromjson_is() {
 	fromjson_is '{"measurement":"m","tags":{"a":"x y","b":"p,q=r"},"fields":{"i":1,"f":1.5,"b":true,"c":false,"s":"a\"b\\c\nd"},"time":5}' \
 		$'m,a=x\\ y,b=p\\,q\\=r i=1i,f=1.5,b=true,c=false,s="a\\"b\\\\c\nd" 5'
 	fromjson_is '{"measurement":"m x,y=z","tags":{"k =,":"v"},"fields":{"f g":1e5}}' \
-		'm\ x\,y\=z,k\ \=\,=v f\ g=1e5 42'
+		'm\ x\,y=z,k\ \=\,=v f\ g=1e5 42'
+	fromjson_is '{"measurement":"a=b\\=c","fields":{"f":1}}' 'a=b\\=c f=1i 42'
 	# Backslashes stay, and one before an escaped byte survives the trip.
 	fromjson_is '{"measurement":"m","tags":{"k":"a\\ b","p":"C:\\dir"},"fields":{"f":1}}' \
 		'm,k=a\\ b,p=C:\dir f=1i 42'
