@@ -2,7 +2,11 @@
  * that rec_parse_line accepts, be written back as line protocol by
  * lp_write_record, and read back as one point with the same tags and fields
  * and the same JSON, byte for byte. The precision comes from the input's
- * length, so every one gets exercised. */
+ * length, so every one gets exercised.
+ * Input that starts with '{' is also read as NDJSON records: whatever
+ * lp_write_record writes of one must parse as one point (a duplicate key is
+ * the one thing allowed to fail: the writer's adaptations can make two
+ * keys one) with no more tags or fields than the record. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,37 @@
 static const enum lp_precision precs[] = {LP_NS, LP_US, LP_MS, LP_S, LP_M, LP_H, LP_GUESS};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void json_lines(const char *p, size_t n, struct record *rec, struct buf *lp,
+		       struct lp_point *pt)
+{
+	const char *end = p + n;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		struct rec_error rerr;
+		if (rec_parse_line(rec, p, (size_t)(le - p), &rerr) == 0) {
+			buf_reset(lp);
+			if (lp_write_record(rec, -5, lp) == 0) {
+				struct lp_parser ps;
+				struct lp_error err;
+				lp_parser_init(&ps, lp->p, lp->len, LP_NS, 0);
+				int r = lp_next(&ps, pt, &err);
+				if (r == 1) {
+					if (pt->ntags > rec->ntags || pt->nfields > rec->nfields ||
+					    pt->nfields == 0 ||
+					    pt->time_ns != (rec->has_time ? rec->time : -5))
+						abort();
+					if (lp_next(&ps, pt, &err) != 0)
+						abort();
+				} else if (r != -1 || !strstr(err.reason, "duplicate")) {
+					abort();
+				}
+			}
+		}
+		p = nl ? nl + 1 : end;
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -73,5 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r < 0 && (!err.reason || err.line == 0 || err.column == 0))
 		abort();
+	if (size && data[0] == '{')
+		json_lines((const char *)data, size, &rec, &lp, &pt2);
 	return 0;
 }
