@@ -14,7 +14,8 @@ enum lp_precision { LP_NS, LP_US, LP_MS, LP_S, LP_M, LP_H, LP_GUESS };
 /* "ns", "n", "us", "u", "ms", "s", "m", "h" (DataKit's spellings); -1 otherwise. */
 int lp_precision_parse(const char *s, enum lp_precision *p);
 /* Nanoseconds from a timestamp in the given precision; LP_GUESS decides from
- * the magnitude (< 1e10 s, < 1e13 ms, < 1e16 us, else ns). -1 on overflow. */
+ * the magnitude of |t| (< 1e10 s, < 1e13 ms, < 1e16 us, else ns). -1 on
+ * overflow. */
 int lp_time_to_ns(int64_t t, enum lp_precision p, int64_t *ns);
 
 enum lp_vtype { LPV_STRING, LPV_INT, LPV_UINT, LPV_FLOAT, LPV_BOOL };
