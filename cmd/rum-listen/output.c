@@ -49,35 +49,52 @@ static int stdout_write(const char *p, size_t n)
 	return rc;
 }
 
+/* Entries are copied out in batches: one write(2) and one acknowledgement
+ * for up to BATCH bytes. A crash repeats at most the batch in hand. */
+#define BATCH ((size_t)256 << 10)
+
 static void *consume(void *arg)
 {
 	(void)arg;
-	struct buf entry = BUF_INIT;
+	struct buf entry = BUF_INIT, batch = BUF_INIT;
 	while (consumer_stop != 2 && !output_failed) {
-		struct dq_pos next;
-		int rc = dq_read(spool, &entry, &next);
+		struct dq_pos next, last = {0, 0};
+		int rc = 0, got = 0;
+		buf_reset(&batch);
+		while (batch.len < BATCH && (rc = dq_read(spool, &entry, &next)) == 1) {
+			if (buf_add(&batch, entry.p, entry.len) < 0) {
+				rc = -1;
+				errno = ENOMEM;
+				break;
+			}
+			last = next;
+			got = 1;
+		}
 		if (rc < 0) {
 			log_error("reading the spool: %s", strerror(errno));
 			output_failed = 1;
 			break;
 		}
-		if (rc == 0) {
+		if (!got) {
 			if (consumer_stop)
 				break;
 			dq_wait(spool, 200);
 			continue;
 		}
-		if (stdout_write(entry.p, entry.len) < 0)
+		if (stdout_write(batch.p, batch.len) < 0)
 			break;
-		if (dq_ack(spool, next) < 0) {
+		if (dq_ack(spool, last) < 0) {
 			log_error("acknowledging the spool: %s", strerror(errno));
 			output_failed = 1;
 			break;
 		}
 		if (entry.cap > ((size_t)4 << 20))
 			buf_free(&entry);
+		if (batch.cap > ((size_t)4 << 20))
+			buf_free(&batch);
 	}
 	buf_free(&entry);
+	buf_free(&batch);
 	pthread_mutex_lock(&drain_lock);
 	consumer_done = 1;
 	pthread_cond_broadcast(&drain_cond);
