@@ -258,6 +258,18 @@ PY
 	[ ! -s "$D/resp" ]
 }
 
+@test "one keep-alive connection across preflight, ping, errors and writes" {
+	start_listen
+	curl -sv -X OPTIONS -H 'Origin: https://a.test' "$URL/v1/write/rum" --next "$URL/v1/ping" \
+		--next "$URL/nowhere" --next --data-binary 'x' "$URL/v1/write/rum?precision=zz" \
+		--next --data-binary 'bad' "$URL/v1/write/rum" \
+		--next --data-binary @"$BATCH" "$URL/v1/write/rum?precision=ms" 2>"$D/v" >/dev/null
+	[ "$(grep -c '^< HTTP/1.1' "$D/v")" = 6 ]
+	[ "$(grep -c 'Re-using existing connection' "$D/v")" = 5 ]
+	! grep -qi '^< Connection: close' "$D/v"
+	[ "$(lines "$OUT")" -eq 9 ]
+}
+
 @test "dry validates without emitting; echo answers the records" {
 	start_listen
 	req POST "/v1/write/rum?precision=ms&dry" --data-binary @"$BATCH"

@@ -442,17 +442,6 @@ static int64_t now_ns(void)
 /* The request's headers are in: refuse early what can be refused. */
 static enum MHD_Result write_begin(struct MHD_Connection *c, size_t ep, void **con_cls)
 {
-	const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "precision");
-	enum lp_precision prec;
-	if (p && *p && lp_precision_parse(p, &prec) < 0)
-		return send_error(c, ep, 400, "rum.badPrecision", 1,
-				  "bad precision '%.32s' (ns, us, ms, s, m or h)", p);
-	enum body_enc enc;
-	const char *encname;
-	if (body_encoding(c, &enc, &encname) < 0)
-		return send_error(
-		    c, ep, 415, "rum.unsupportedEncoding", 1,
-		    "unsupported encoding '%.32s' (gzip, deflate, zstd, br or identity)", encname);
 	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end;
@@ -489,11 +478,15 @@ static enum MHD_Result write_end(struct MHD_Connection *c, struct req *r)
 		return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
 	enum lp_precision prec = LP_GUESS;
 	const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "precision");
-	if (p && *p)
-		lp_precision_parse(p, &prec);
+	if (p && *p && lp_precision_parse(p, &prec) < 0)
+		return send_error(c, ep, 400, "rum.badPrecision", 1,
+				  "bad precision '%.32s' (ns, us, ms, s, m or h)", p);
 	enum body_enc enc;
 	const char *encname;
-	body_encoding(c, &enc, &encname);
+	if (body_encoding(c, &enc, &encname) < 0)
+		return send_error(
+		    c, ep, 415, "rum.unsupportedEncoding", 1,
+		    "unsupported encoding '%.32s' (gzip, deflate, zstd, br or identity)", encname);
 
 	const char *body = r->body.p ? r->body.p : "";
 	size_t len = r->body.len;
@@ -555,10 +548,61 @@ static enum MHD_Result write_end(struct MHD_Connection *c, struct req *r)
 	return rc;
 }
 
+/* Every path but a write: answered once the request (and any body, which is
+ * discarded) is complete. MHD closes the connection after a response
+ * queued at the first call, so waiting for the end keeps it alive. */
+static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, const char *method,
+				     size_t ep, long wi)
+{
+	size_t urllen = strlen(url);
+	int sdk = is_sdk_path(url);
+	if (!is_loopback(c) && !strlist_has(&cfg.public_apis, url, urllen))
+		return send_error(c, ep, 403, "rum.forbidden", sdk, "%s is not a public API", url);
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (sdk && strcmp(method, "OPTIONS") == 0)
+		return preflight(c, ep);
+	if (wi >= 0)
+		return send_error(c, ep, 405, "rum.methodNotAllowed", 1,
+				  "%s takes POST (and OPTIONS), not %s", url, method);
+	if (ep == stats_ep_ping() || ep == stats_ep_metrics()) {
+		if (!get)
+			return send_error(c, ep, 405, "rum.methodNotAllowed", sdk,
+					  "%s takes GET, not %s", url, method);
+		return ep == stats_ep_ping() ? ping(c) : metrics_page(c);
+	}
+	if (cfg.disable_404) {
+		stats_reject("rum.notFound");
+		return send_resp(c, ep, 404,
+				 MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+				 0);
+	}
+	return send_error(c, ep, 404, "rum.notFound", 0, "no such path: %s", url);
+}
+
+static char other_marker; /* con_cls of a request that is not a write */
+
+static size_t endpoint_of(const char *url, long *wi)
+{
+	*wi = strlist_find(&cfg.endpoints, url, strlen(url));
+	return *wi >= 0			      ? (size_t)*wi
+	       : strcmp(url, "/v1/ping") == 0 ? stats_ep_ping()
+	       : strcmp(url, "/metrics") == 0 ? stats_ep_metrics()
+					      : stats_ep_other();
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
+	if (*con_cls == &other_marker) {
+		if (*upload_size) {
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		long wi;
+		size_t ep = endpoint_of(url, &wi);
+		return other_request(c, url, method, ep, wi);
+	}
 	struct req *r = *con_cls;
 	if (r) {
 		if (*upload_size) {
@@ -586,45 +630,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return write_end(c, r);
 	}
 
-	int loopback = is_loopback(c);
-	size_t urllen = strlen(url);
-	long wi = strlist_find(&cfg.endpoints, url, urllen);
-	size_t ep = wi >= 0			   ? (size_t)wi
-		    : strcmp(url, "/v1/ping") == 0 ? stats_ep_ping()
-		    : strcmp(url, "/metrics") == 0 ? stats_ep_metrics()
-						   : stats_ep_other();
-	int sdk = is_sdk_path(url);
-	if (!loopback && !strlist_has(&cfg.public_apis, url, urllen))
-		return send_error(c, ep, 403, "rum.forbidden", sdk, "%s is not a public API", url);
-	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	if (sdk && strcmp(method, "OPTIONS") == 0)
-		return preflight(c, ep);
-	if (wi >= 0) {
-		if (strcmp(method, "POST") == 0)
-			return write_begin(c, ep, con_cls);
-		return send_error(c, ep, 405, "rum.methodNotAllowed", 1,
-				  "%s takes POST (and OPTIONS), not %s", url, method);
-	}
-	if (ep == stats_ep_ping() || ep == stats_ep_metrics()) {
-		if (!get)
-			return send_error(c, ep, 405, "rum.methodNotAllowed", sdk,
-					  "%s takes GET, not %s", url, method);
-		return ep == stats_ep_ping() ? ping(c) : metrics_page(c);
-	}
-	if (cfg.disable_404) {
-		stats_reject("rum.notFound");
-		return send_resp(c, ep, 404,
-				 MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
-				 0);
-	}
-	return send_error(c, ep, 404, "rum.notFound", 0, "no such path: %s", url);
+	long wi;
+	size_t ep = endpoint_of(url, &wi);
+	if (wi >= 0 && strcmp(method, "POST") == 0 &&
+	    (is_loopback(c) || strlist_has(&cfg.public_apis, url, strlen(url))))
+		return write_begin(c, ep, con_cls);
+	*con_cls = &other_marker;
+	return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct req *r = *con_cls;
-	if (!r)
+	if (!r || *con_cls == &other_marker)
 		return;
 	*con_cls = NULL;
 	req_put(r);
