@@ -168,9 +168,10 @@ static int zstd_run(struct decoders *d, const char *in, size_t n, size_t limit, 
 		int wlog = 20;
 		while (wlog < 27 && ((size_t)1 << wlog) < limit)
 			wlog++;
-		ZSTD_DCtx_setParameter(d->zstd, ZSTD_d_windowLogMax, wlog);
-	} else {
-		ZSTD_DCtx_reset(d->zstd, ZSTD_reset_session_only);
+		if (ZSTD_isError(ZSTD_DCtx_setParameter(d->zstd, ZSTD_d_windowLogMax, wlog)))
+			return DEC_NOMEM;
+	} else if (ZSTD_isError(ZSTD_DCtx_reset(d->zstd, ZSTD_reset_session_only))) {
+		return DEC_NOMEM;
 	}
 	ZSTD_inBuffer ib = {in, n, 0};
 	size_t last = 1;
@@ -186,7 +187,6 @@ static int zstd_run(struct decoders *d, const char *in, size_t n, size_t limit, 
 		out->len += ob.pos;
 		if (ZSTD_isError(last)) {
 			*why = ZSTD_getErrorName(last);
-			ZSTD_DCtx_reset(d->zstd, ZSTD_reset_session_only);
 			return DEC_CORRUPT;
 		}
 		if (ib.pos == ib.size && ob.pos < ob.size) {

@@ -37,7 +37,8 @@ struct req {
 	size_t ep;
 	int64_t now_ns;
 	int too_large;
-	int answered; /* a response was queued before the body ended */
+	int answered;	/* a response was queued before the body ended */
+	size_t counted; /* bytes of this body in `buffered` */
 };
 
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -47,6 +48,11 @@ static unsigned free_count;
 #define BODY_KEEP ((size_t)256 << 10)
 
 static unsigned inflight;
+/* Bytes of request bodies held at once, across requests: --queue times
+ * --max-body-mb could be a lot of memory, so past a budget new data is
+ * refused with 503 instead. */
+static uint64_t buffered;
+static uint64_t buffered_budget;
 static volatile int stopping;
 static time_t started;
 static struct MHD_Response *resp_ok; /* 200, empty, for requests without Origin */
@@ -79,6 +85,7 @@ static struct req *req_get(void)
 	r->next = NULL;
 	r->too_large = 0;
 	r->answered = 0;
+	r->counted = 0;
 	return r;
 }
 
@@ -346,15 +353,13 @@ static int prom_filter(const struct dirent *d)
  * serves them. Files that vanish or cannot be read are skipped. */
 static void add_prom_files(struct buf *b)
 {
-	struct dirent **names;
-	int n = scandir(cfg.metrics_dir, &names, prom_filter, alphasort);
-	if (n < 0)
+	int dfd = open(cfg.metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return;
+	struct dirent **names;
+	int n = scandirat(dfd, ".", &names, prom_filter, alphasort);
 	for (int i = 0; i < n; i++) {
-		int dfd = open(cfg.metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		int fd = dfd < 0 ? -1 : openat(dfd, names[i]->d_name, O_RDONLY | O_CLOEXEC);
-		if (dfd >= 0)
-			close(dfd);
+		int fd = openat(dfd, names[i]->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		free(names[i]);
 		if (fd < 0)
 			continue;
@@ -375,7 +380,9 @@ static void add_prom_files(struct buf *b)
 		}
 		close(fd);
 	}
-	free(names);
+	if (n >= 0)
+		free(names);
+	close(dfd);
 }
 
 static enum MHD_Result metrics_page(struct MHD_Connection *c)
@@ -619,7 +626,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					       cfg.max_body) == MHD_YES)
 					r->answered = 1;
 			}
-			if (!r->too_large && buf_add(&r->body, upload, n) < 0) {
+			if (r->too_large)
+				return MHD_YES;
+			if (__atomic_add_fetch(&buffered, n, __ATOMIC_RELAXED) > buffered_budget) {
+				__atomic_sub_fetch(&buffered, n, __ATOMIC_RELAXED);
+				buf_free(&r->body);
+				r->too_large = 1;
+				if (send_error(c, r->ep, 503, "rum.overloaded", 1,
+					       "too much request data in progress; retry") ==
+				    MHD_YES)
+					r->answered = 1;
+				return MHD_YES;
+			}
+			r->counted += n;
+			if (buf_add(&r->body, upload, n) < 0) {
 				r->too_large = 1;
 				buf_free(&r->body);
 			}
@@ -646,6 +666,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r || *con_cls == &other_marker)
 		return;
 	*con_cls = NULL;
+	__atomic_sub_fetch(&buffered, r->counted, __ATOMIC_RELAXED);
 	req_put(r);
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
 }
@@ -669,6 +690,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit)
 {
 	started = time(NULL);
+	buffered_budget = (uint64_t)cfg.max_body * 8;
+	if (buffered_budget < ((uint64_t)256 << 20))
+		buffered_budget = (uint64_t)256 << 20;
 	resp_ok = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (!resp_ok)
 		return NULL;

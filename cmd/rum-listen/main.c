@@ -283,8 +283,10 @@ static int open_listener(void)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		die(1, "setsockopt: %s", strerror(errno));
 	/* "[::]" takes IPv4 clients too. */
-	if (cfg.addr.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	if (cfg.addr.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0)
+		log_warn("--listen %s: IPv4 clients may not reach it: %s", cfg.listen,
+			 strerror(errno));
 	if (bind(fd, (struct sockaddr *)&cfg.addr, cfg.addrlen) < 0)
 		die(1, "cannot listen on %s (--listen): %s", cfg.listen, strerror(errno));
 	if (listen(fd, 4096) < 0)
@@ -307,9 +309,10 @@ static unsigned raise_fd_limit(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 1000;
 	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
+		struct rlimit want = rl;
+		want.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
 	}
 	rlim_t n = rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur;
 	return n > 128 ? (unsigned)(n - 64) : 64;
@@ -351,7 +354,8 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		die(1, "cannot block signals");
 
 	unsigned conn_limit = raise_fd_limit();
 	stats_init();
