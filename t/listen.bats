@@ -136,6 +136,11 @@ PY
 	post_batch -H 'X-Client-Addr: [2001:db8::7]:443' -H 'X-Forwarded-For: 203.0.113.7'
 	post_batch -H 'X-Forwarded-For: 2001:db8::8'
 	[ "$(jq -r .tags.ip "$OUT" | uniq | xargs)" = "198.51.100.9 2001:db8::7 2001:db8::8" ]
+	# An ip tag of the point's own is replaced, not doubled.
+	: >"$OUT"
+	req POST /v1/write/rum --data-binary 'view,ip=6.6.6.6,app_id=a f=1'
+	[ "$(cat "$OUT" | grep -o '"ip":' | wc -l)" = 1 ]
+	[ "$(jq -r .tags.ip "$OUT")" = 127.0.0.1 ]
 	stop_pid "$LPID"
 	"$BIN/rum-listen" --listen '[::1]:0' >"$OUT" 2>"$ERR" &
 	LPID=$!
@@ -580,6 +585,25 @@ PY
 	# Complete records from the pipe plus the restart: all 270, give or
 	# take the one batch being written at the stop.
 	wait_for 10 bash -c "[ \$(cat '$D/piped' '$OUT' | grep -c '}\$') -ge 270 ]"
+}
+
+@test "spool full: the oldest requests are dropped and counted, new ones accepted" {
+	mkfifo "$D/fifo"
+	sleep 600 <"$D/fifo" &
+	READER=$!
+	"$BIN/rum-listen" --listen 127.0.0.1:0 --spool-dir "$D/spool" --spool-capacity-mb 1 \
+		>"$D/fifo" 2>"$ERR" &
+	LPID=$!
+	wait_for 10 grep -q 'listening on' "$ERR"
+	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR")
+	URL=http://127.0.0.1:$PORT
+	seq 1 200 | xargs -P 4 -I{} curl -s -o /dev/null -w '%{http_code}\n' -m 5 \
+		--data-binary @"$BATCH" "$URL/v1/write/rum?precision=ms" >"$D/codes"
+	[ "$(sort -u "$D/codes")" = 200 ]
+	req GET /metrics
+	grep -qE '^rum_listen_spool_dropped_total [1-9]' "$D/resp"
+	bytes=$(sed -n 's/^rum_listen_spool_bytes //p' "$D/resp")
+	[ "$bytes" -le $((1 << 20)) ]
 }
 
 @test "bad options and values exit 2 naming the option" {
