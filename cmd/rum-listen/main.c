@@ -379,9 +379,12 @@ int main(int argc, char **argv)
 	/* Stop taking connections, let the requests in progress finish, then
 	 * pass on what was accepted. */
 	http_stopping();
+	/* The quiesced socket may still be looked at by the pool threads
+	 * until the daemon stops, so it is only shut down (new connections
+	 * are refused) and closed after. */
 	int lfd = MHD_quiesce_daemon(d);
 	if (lfd >= 0)
-		close(lfd);
+		shutdown(lfd, SHUT_RDWR);
 	int waited = 0;
 	while (http_active_requests() && !output_failed && waited < 10000) {
 		sleep_ms(10);
@@ -393,8 +396,11 @@ int main(int argc, char **argv)
 		write_metrics_file(1);
 		_exit(1);
 	}
-	if (!output_failed)
+	if (!output_failed) {
 		MHD_stop_daemon(d);
+		if (lfd >= 0)
+			close(lfd);
+	}
 	output_stop(5000);
 	write_metrics_file(1);
 	if (output_failed) {
