@@ -481,6 +481,9 @@ PY
 	slow=$!
 	sleep 0.3
 	kill -TERM "$LPID"
+	sleep 0.2
+	# Draining: new connections are refused, the slow request goes on.
+	! curl -s -m 2 -o /dev/null "$URL/v1/ping"
 	wait "$slow"
 	st=0
 	wait "$LPID" || st=$?
