@@ -17,6 +17,7 @@ setup() {
 teardown() {
 	[ -n "$LPID" ] && stop_pid "$LPID" KILL
 	[ -n "${READER:-}" ] && stop_pid "$READER" KILL
+	for ns in ${NETNS:-}; do ip netns del "$ns" 2>/dev/null; done
 	true
 }
 
@@ -395,6 +396,7 @@ PY
 	# the client in the other; nothing changes outside them.
 	srv=rls$$ cli=rlc$$
 	ip netns add "$srv" 2>/dev/null || skip "ip netns unavailable"
+	NETNS="$srv $cli"
 	if ! { ip netns add "$cli" &&
 		ip -n "$srv" link add vs type veth peer name vc netns "$cli" &&
 		ip -n "$srv" addr add 198.18.71.1/30 dev vs && ip -n "$srv" link set vs up &&
@@ -419,8 +421,6 @@ PY
 	c_lo=$(ip netns exec "$srv" curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics" || true)
 	stop_pid "$LPID"
 	LPID=
-	ip netns del "$cli"
-	ip netns del "$srv"
 	[ "$c_metrics" = 403 ]
 	jq -e '.error_code == "rum.forbidden"' "$D/resp.metrics"
 	[ "$c_ping" = 200 ]
