@@ -1,0 +1,470 @@
+#!/usr/bin/env bats
+# rum-ship against the fake Dataway (t/lib/fake-dataway), a real HTTP peer.
+
+load lib/common
+bats_require_minimum_version 1.5.0
+
+setup() {
+	SHIP=$BIN/rum-ship
+	CHECK=$TOP/t/lib/dataway-check
+	SEQ=$TOP/t/lib/seq-records
+	T=$BATS_TEST_TMPDIR
+	M=$T/metrics.prom
+}
+
+teardown() {
+	[ -n "${SHIP_PID:-}" ] && stop_pid "$SHIP_PID" KILL
+	[ -n "${FEED_PID:-}" ] && stop_pid "$FEED_PID" KILL
+	[ -n "${BG_PID:-}" ] && stop_pid "$BG_PID" KILL
+	[ -n "${SHIP2_PID:-}" ] && stop_pid "$SHIP2_PID" KILL
+	[ -n "${FAKE_PID:-}" ] && stop_pid "$FAKE_PID" KILL
+	true
+}
+
+dw() { echo "http://127.0.0.1:$FAKE_PORT/?token=tkn_test${1:-}"; }
+
+# metric NAME: its value in the metrics file (labels included in NAME).
+metric() { sed -n "s/^$1 //p" "$M"; }
+
+# The points the fake accepted, as NDJSON records (independent reader:
+# lptool's parser).
+accepted_json() {
+	"$CHECK" bodies "$FAKE_LOG" | "$TOOLS/lptool" tojson
+}
+
+requests() { "$CHECK" count "$FAKE_LOG"; }
+
+# Records as line protocol can carry them: no empty tag values.
+lp_expressible() {
+	python3 -c 'import json, sys
+for l in sys.stdin:
+    o = json.loads(l)
+    o["tags"] = {k: v for k, v in (o.get("tags") or {}).items() if v != ""}
+    print(json.dumps(o, ensure_ascii=False))'
+}
+
+# For wait_for, which runs its command again and again.
+lines_are() { [ "$(lines "$1")" = "$2" ]; }
+metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
+
+# Bodies the fake accepted, back to records, equal in meaning to the input.
+@test "Dataway sink: path, token, headers, gzip, and the points themselves" {
+	start_fake_dataway
+	"$TOOLS/gen-records" -n 2000 >"$T/in.ndjson"
+	run -0 "$SHIP" --sink "http://127.0.0.1:$FAKE_PORT?token=tkn_test&extra=1" \
+		--batch-size 500 --metrics-file "$M" <"$T/in.ndjson"
+	[ "$(requests)" = 4 ]
+	python3 - "$FAKE_LOG" <<-'EOF'
+		import json, sys
+		for l in open(sys.argv[1]):
+		    e = json.loads(l)
+		    h = e["headers"]
+		    assert e["method"] == "POST", e["method"]
+		    assert e["path"] == "/v1/write/rum", e["path"]
+		    assert e["query"] == "token=tkn_test&extra=1", e["query"]
+		    assert h["Content-Encoding"] == "gzip", h
+		    assert h["Content-Type"] == "text/plain", h
+		    assert h["X-Points"] == "500", h
+		    assert h["User-Agent"].startswith("rumpipe-rum-ship/"), h
+		    assert e["raw_len"] * 2 < len(e["body"].encode()), "not compressed"
+		    assert "error" not in e, e
+	EOF
+	accepted_json >"$T/out.ndjson"
+	lp_expressible <"$T/in.ndjson" >"$T/want.ndjson"
+	python3 "$TOP/t/lib/rec-meaning" "$T/want.ndjson" "$T/out.ndjson"
+	[ "$(metric rum_ship_points_sent_total)" = 2000 ]
+	[ "$(metric rum_ship_batches_sent_total)" = 4 ]
+	[ "$(metric 'rum_ship_responses_total{class="2xx"}')" = 4 ]
+	[ "$(metric rum_ship_records_in_total)" = 2000 ]
+	bytes=$(metric rum_ship_bytes_sent_total)
+	[ "$bytes" -gt 0 ]
+	[ "$bytes" = "$(jq -s 'map(.raw_len) | add' "$FAKE_LOG")" ]
+}
+
+@test "Dataway sink: a path prefix is kept, /v1/write/rum added once" {
+	start_fake_dataway
+	"$SEQ" --count 3 | "$SHIP" --sink "http://127.0.0.1:$FAKE_PORT/dw/?token=tkn_a"
+	"$SEQ" --count 3 | "$SHIP" --sink "http://127.0.0.1:$FAKE_PORT/dw/v1/write/rum?token=tkn_a"
+	run -0 jq -r '.path + "?" + .query' "$FAKE_LOG"
+	[ "${lines[0]}" = "/dw/v1/write/rum?token=tkn_a" ]
+	[ "${lines[1]}" = "/dw/v1/write/rum?token=tkn_a" ]
+}
+
+@test "influx+http sink: line protocol to the path and query given" {
+	start_fake_dataway
+	"$TOOLS/gen-records" -n 300 >"$T/in.ndjson"
+	run -0 "$SHIP" --sink "influx+http://127.0.0.1:$FAKE_PORT/api/v2/write?org=o&bucket=rum" \
+		<"$T/in.ndjson"
+	[ "$(requests)" = 1 ]
+	run -0 jq -r '.path, .query, .headers["Content-Encoding"], .headers["Content-Type"]' \
+		"$FAKE_LOG"
+	[ "${lines[*]}" = "/api/v2/write org=o&bucket=rum gzip text/plain" ]
+	accepted_json >"$T/out.ndjson"
+	lp_expressible <"$T/in.ndjson" >"$T/want.ndjson"
+	python3 "$TOP/t/lib/rec-meaning" "$T/want.ndjson" "$T/out.ndjson"
+}
+
+@test "--gzip-level 0 sends plain line protocol; 9 compresses too" {
+	start_fake_dataway
+	"$SEQ" --count 200 | "$SHIP" --sink "$(dw)" --gzip-level 0
+	"$SEQ" --count 200 | "$SHIP" --sink "$(dw)" --gzip-level 9
+	run -0 jq -r '.headers["Content-Encoding"] // "none"' "$FAKE_LOG"
+	[ "${lines[*]}" = "none gzip" ]
+	run -0 jq -r '.raw_len' "$FAKE_LOG"
+	[ "${lines[1]}" -lt $((lines[0] / 3)) ]
+	"$CHECK" seq "$FAKE_LOG" 200 --dups 200
+}
+
+@test "file: sink appends the records byte for byte; stdout is the default" {
+	"$TOOLS/gen-records" -n 3000 --variety >"$T/in.ndjson"
+	echo "already here" >"$T/out.ndjson"
+	run -0 "$SHIP" --sink "file:$T/out.ndjson" --metrics-file "$M" <"$T/in.ndjson"
+	{ echo "already here"; cat "$T/in.ndjson"; } | cmp - "$T/out.ndjson"
+	[ "$(metric rum_ship_records_out_total)" = 3000 ]
+	"$SHIP" <"$T/in.ndjson" | cmp - "$T/in.ndjson"
+	"$SHIP" --sink - <"$T/in.ndjson" | cmp - "$T/in.ndjson"
+	RUM_SINK="file:$T/env.ndjson" "$SHIP" <"$T/in.ndjson"
+	cmp "$T/in.ndjson" "$T/env.ndjson"
+}
+
+@test "file: sink reopens its file on SIGHUP (logrotate)" {
+	mkfifo "$T/in"
+	"$SHIP" --sink "file:$T/out.ndjson" <"$T/in" &
+	SHIP_PID=$!
+	exec 7>"$T/in"
+	"$SEQ" --count 10 >&7
+	wait_for 5 lines_are "$T/out.ndjson" 10
+	mv "$T/out.ndjson" "$T/out.ndjson.1"
+	kill -HUP "$SHIP_PID"
+	sleep 0.2
+	"$SEQ" --count 5 --start 10 >&7
+	exec 7>&-
+	wait "$SHIP_PID"
+	SHIP_PID=
+	[ "$(lines "$T/out.ndjson.1")" = 10 ]
+	[ "$(lines "$T/out.ndjson")" = 5 ]
+	grep -q '"seq":14' "$T/out.ndjson"
+}
+
+@test "a lone record is written while input stays open (file and Dataway sinks)" {
+	start_fake_dataway
+	mkfifo "$T/in" "$T/in2"
+	"$SHIP" --sink "file:$T/out.ndjson" <"$T/in" &
+	SHIP_PID=$!
+	"$SHIP" --sink "$(dw)" --flush-interval 300 <"$T/in2" &
+	SHIP2_PID=$!
+	exec 7>"$T/in" 8>"$T/in2"
+	"$SEQ" --count 1 >&7
+	"$SEQ" --count 1 >&8
+	start=$(date +%s%N)
+	wait_for 3 lines_are "$T/out.ndjson" 1
+	wait_for 3 lines_are "$FAKE_LOG" 1
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	# within the flush interval, give or take scheduling
+	[ "$elapsed" -lt 1500 ]
+	kill -0 "$SHIP_PID" "$SHIP2_PID"
+	exec 7>&- 8>&-
+	wait "$SHIP_PID"
+	wait "$SHIP2_PID"
+	SHIP_PID= SHIP2_PID=
+}
+
+@test "batches by count, by bytes and by time" {
+	start_fake_dataway
+	"$SEQ" --count 2500 | "$SHIP" --sink "$(dw)" --batch-size 1000
+	run -0 "$CHECK" xpoints "$FAKE_LOG"
+	[ "${lines[*]}" = "1000 1000 500" ]
+	"$CHECK" seq "$FAKE_LOG" 2500
+
+	rm "$FAKE_LOG"
+	"$SEQ" --count 1000 >"$T/in.ndjson"
+	"$SHIP" --sink "$(dw)" --gzip-level 0 --batch-bytes 64K <"$T/in.ndjson"
+	n=$(requests)
+	lpsize=$("$CHECK" bodies "$FAKE_LOG" | wc -c)
+	[ "$n" -ge $((lpsize / 65536)) ]
+	[ "$n" -le $((lpsize / 65536 + 2)) ]
+	# every batch stops at the first record that reaches 64K
+	run -0 jq -r '.raw_len' "$FAKE_LOG"
+	for len in "${lines[@]}"; do [ "$len" -lt $((65536 + 2000)) ]; done
+	"$CHECK" seq "$FAKE_LOG" 1000
+
+	# 10 records a second for 2 s: with a 500 ms interval, batches of about 5
+	rm "$FAKE_LOG"
+	"$SEQ" --count 20 --over 2 | "$SHIP" --sink "$(dw)" --flush-interval 500
+	n=$(requests)
+	[ "$n" -ge 3 ] && [ "$n" -le 7 ]
+	"$CHECK" seq "$FAKE_LOG" 20
+}
+
+@test "invalid and over-long lines are counted, reported with their line number, skipped" {
+	start_fake_dataway
+	{
+		"$SEQ" --count 2
+		echo 'not json'
+		"$SEQ" --count 1 --start 2
+		echo '{"measurement":"view","tags":{},"fields":{}}'
+		python3 -c 'print("{\"measurement\":\"view\",\"fields\":{\"x\":\"" + "a" * 5000 + "\"}}")'
+		echo '{"measurement":"view","tags":{"a":1},"fields":{"x":1}}'
+		"$SEQ" --count 2 --start 3
+	} >"$T/in.ndjson"
+	run --separate-stderr -0 "$SHIP" --sink "$(dw)" --max-line 4096 --metrics-file "$M" \
+		<"$T/in.ndjson"
+	[[ "$stderr" == *"line 3:"* ]]
+	[[ "$stderr" == *"line 5:"* ]]
+	[[ "$stderr" == *"line 6:"*"--max-line"* ]]
+	[[ "$stderr" == *"line 7:"* ]]
+	"$CHECK" seq "$FAKE_LOG" 5
+	[ "$(metric 'rum_ship_invalid_lines_total{reason="record"}')" = 2 ]
+	[ "$(metric 'rum_ship_invalid_lines_total{reason="too_long"}')" = 1 ]
+	[ "$(metric 'rum_ship_invalid_lines_total{reason="no_fields"}')" = 1 ]
+	[ "$(metric rum_ship_records_in_total)" = 6 ]
+	[ "$(metric rum_ship_points_sent_total)" = 5 ]
+}
+
+@test "a 4xx answer is logged with its body and counted, the batch dropped, not retried" {
+	start_fake_dataway
+	echo 400 >"$FAKE_FAIL"
+	run --separate-stderr -0 "$SHIP" --sink "$(dw)" --batch-size 100 --metrics-file "$M" \
+		< <("$SEQ" --count 300)
+	[ "$(requests)" = 3 ]
+	[[ "$stderr" == *"HTTP 400"*"fake.400"* ]]
+	[ "$(metric rum_ship_rejected_batches_total)" = 3 ]
+	[ "$(metric rum_ship_rejected_points_total)" = 300 ]
+	[ "$(metric 'rum_ship_responses_total{class="4xx"}')" = 3 ]
+	[ "$(metric rum_ship_retries_total)" = 0 ]
+	[ "$(metric rum_ship_points_sent_total)" = 0 ]
+}
+
+@test "5xx, 429 and dropped connections are retried until the sink takes the batch" {
+	start_fake_dataway
+	for how in 503 429 close; do
+		rm -f "$FAKE_LOG"
+		echo "$how" >"$FAKE_FAIL"
+		(sleep 1.5 && rm -f "$FAKE_FAIL") &
+		BG_PID=$!
+		run -0 "$SHIP" --sink "$(dw)" --batch-size 100 --backoff-max 400 \
+			--metrics-file "$M" < <("$SEQ" --count 1000)
+		wait "$BG_PID"
+		"$CHECK" seq "$FAKE_LOG" 1000
+		[ "$(jq -s 'map(select(.status != 200)) | length' "$FAKE_LOG")" -ge 2 ]
+		[ "$(metric rum_ship_retries_total)" -ge 2 ]
+		[ "$(metric rum_ship_points_sent_total)" = 1000 ]
+	done
+	[ "$(metric rum_ship_network_errors_total)" -ge 2 ]
+}
+
+@test "the sink refuses for 30 s under load: every point arrives once, in order, after it recovers" {
+	start_fake_dataway
+	echo 503 >"$FAKE_FAIL"
+	mkfifo "$T/pipe"
+	"$SEQ" --count 50000 --over 30 >"$T/pipe" &
+	FEED_PID=$!
+	"$SHIP" --sink "$(dw)" --backoff-max 3000 --metrics-file "$M" <"$T/pipe" 2>"$T/err" &
+	SHIP_PID=$!
+	sleep 30
+	# still refusing: nothing accepted, the points wait in memory
+	[ "$(jq -s 'map(select(.status == 200)) | length' "$FAKE_LOG")" = 0 ]
+	[ "$(jq -s 'length' "$FAKE_LOG")" -ge 5 ]
+	rm "$FAKE_FAIL"
+	wait "$FEED_PID"
+	FEED_PID=
+	wait "$SHIP_PID"
+	SHIP_PID=
+	grep -q "sink is back" "$T/err"
+	# in flight together, up to 4 requests may land in any order
+	run -0 "$CHECK" seq "$FAKE_LOG" 50000 --window 3
+	echo "$output"
+	[ "$(metric rum_ship_points_sent_total)" = 50000 ]
+	[ "$(metric rum_ship_lost_points_total)" = 0 ]
+}
+
+@test "one request in flight: strictly in order through an outage" {
+	start_fake_dataway
+	echo close >"$FAKE_FAIL"
+	(sleep 2 && echo 503 >"$FAKE_FAIL" && sleep 2 && rm -f "$FAKE_FAIL") &
+	BG_PID=$!
+	"$SEQ" --count 5000 --over 5 |
+		"$SHIP" --sink "$(dw)" --max-inflight 1 --batch-size 200 --backoff-max 500
+	wait "$BG_PID"
+	"$CHECK" seq "$FAKE_LOG" 5000
+}
+
+@test "without a spool, a full memory queue stops the input (back-pressure)" {
+	start_fake_dataway
+	echo 503 >"$FAKE_FAIL"
+	mkfifo "$T/pipe"
+	"$SEQ" --count 40000 >"$T/pipe" &
+	FEED_PID=$!
+	"$SHIP" --sink "$(dw)" --memory-queue-mb 1 --gzip-level 0 --backoff-max 300 \
+		--metrics-file "$M" <"$T/pipe" &
+	SHIP_PID=$!
+	sleep 3
+	# 40000 records are ~28 MB of line protocol: far more than 1 MB
+	wait_for 5 test -s "$M"
+	in=$(metric rum_ship_records_in_total)
+	[ "$in" -lt 20000 ]
+	[ "$(metric rum_ship_memory_queue_bytes)" -ge 1048576 ]
+	kill -0 "$FEED_PID" # the feeder is blocked on the pipe
+	rm "$FAKE_FAIL"
+	wait "$FEED_PID"
+	FEED_PID=
+	wait "$SHIP_PID"
+	SHIP_PID=
+	"$CHECK" seq "$FAKE_LOG" 40000
+}
+
+@test "without a spool, the sink still down after --drain-timeout: exit 1 with the loss" {
+	start_fake_dataway
+	echo 503 >"$FAKE_FAIL"
+	run --separate-stderr -1 "$SHIP" --sink "$(dw)" --drain-timeout 1 --batch-size 100 \
+		--metrics-file "$M" < <("$SEQ" --count 250)
+	[[ "$stderr" == *"250 points lost"* ]]
+	[ "$(metric rum_ship_lost_points_total)" = 250 ]
+}
+
+@test "SIGTERM: the batch in hand is sent, exit 0" {
+	start_fake_dataway
+	mkfifo "$T/pipe"
+	"$SHIP" --sink "$(dw)" --flush-interval 60000 <"$T/pipe" &
+	SHIP_PID=$!
+	exec 7>"$T/pipe"
+	"$SEQ" --count 123 >&7
+	sleep 0.5
+	[ "$(lines "$FAKE_LOG")" = 0 ]
+	kill -TERM "$SHIP_PID"
+	rc=0
+	wait "$SHIP_PID" || rc=$?
+	SHIP_PID=
+	[ "$rc" = 0 ]
+	exec 7>&-
+	"$CHECK" seq "$FAKE_LOG" 123
+}
+
+@test "spool: batches wait on disk while the sink is down, sent in order when it is back" {
+	start_fake_dataway
+	echo close >"$FAKE_FAIL"
+	(sleep 3 && rm -f "$FAKE_FAIL") &
+	BG_PID=$!
+	"$SEQ" --count 20000 --over 4 |
+		"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
+			--backoff-max 500 --metrics-file "$M"
+	wait "$BG_PID"
+	run -0 "$CHECK" seq "$FAKE_LOG" 20000 --window 3
+	[ "$(metric rum_ship_spool_entries)" = 0 ]
+	[ "$(metric rum_ship_spool_dropped_batches_total)" = 0 ]
+}
+
+@test "spool: the oldest batches are dropped and counted when it is full" {
+	start_fake_dataway
+	echo 503 >"$FAKE_FAIL"
+	# ~700 bytes a point, 500 points a batch, gzip-level 0: ~350 KB a batch
+	"$SEQ" --count 20000 | "$SHIP" --sink "$(dw)" --spool-dir "$T/spool" \
+		--spool-capacity-mb 4 --batch-size 500 --gzip-level 0 --drain-timeout 0 \
+		--metrics-file "$M"
+	dropped=$(metric rum_ship_spool_dropped_batches_total)
+	[ "$dropped" -gt 0 ]
+	rm "$FAKE_FAIL"
+	"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 4 </dev/null
+	# what is left is the newest batches, in order, up to the last point
+	"$CHECK" bodies "$FAKE_LOG" | grep -o 'seq=[0-9]*i' | tr -dc '0-9\n' >"$T/got"
+	[ "$(tail -1 "$T/got")" = 19999 ]
+	sort -n -c "$T/got"
+	[ "$(head -1 "$T/got")" -ge $((dropped * 500)) ]
+}
+
+@test "kill -9 with a queue on disk: restarted with the same spool, everything delivered" {
+	start_fake_dataway
+	echo 503 >"$FAKE_FAIL"
+	mkfifo "$T/pipe"
+	"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
+		--batch-size 500 --flush-interval 100 --metrics-file "$M" <"$T/pipe" &
+	SHIP_PID=$!
+	exec 7>"$T/pipe"
+	"$SEQ" --count 10000 >&7
+	# every point read and its batch on disk (the pipe stays open)
+	wait_for 10 metric_is rum_ship_spool_entries 20
+	kill -9 "$SHIP_PID"
+	wait "$SHIP_PID" || true
+	SHIP_PID=
+	exec 7>&-
+	rm "$FAKE_FAIL"
+	run -0 "$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
+		--metrics-file "$M" </dev/null
+	"$CHECK" seq "$FAKE_LOG" 10000
+	[ "$(metric rum_ship_spool_entries)" = 0 ]
+}
+
+@test "kill -9 while sending: restarted, everything delivered, duplicates at most one window" {
+	start_fake_dataway
+	echo "slow 0.3" >"$FAKE_FAIL" # 4 requests in flight: ~13 batches a second
+	mkfifo "$T/pipe"
+	"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
+		--batch-size 500 --flush-interval 100 --metrics-file "$M" <"$T/pipe" &
+	SHIP_PID=$!
+	exec 7>"$T/pipe"
+	"$SEQ" --count 30000 >&7
+	# all read and on disk (60 batches), some sent, some in flight
+	wait_for 10 metric_is rum_ship_records_in_total 30000
+	[ "$(lines "$FAKE_LOG")" -lt 60 ]
+	kill -9 "$SHIP_PID"
+	wait "$SHIP_PID" || true
+	SHIP_PID=
+	exec 7>&-
+	before=$(lines "$FAKE_LOG")
+	[ "$before" -ge 4 ]
+	rm "$FAKE_FAIL"
+	run -0 "$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 </dev/null
+	# at least once; sent twice at most the 4 batches that were in flight
+	run -0 "$CHECK" seq "$FAKE_LOG" 30000 --dups 2000 --window 4
+	echo "$output"
+}
+
+@test "bad options exit 2 naming the option" {
+	run -2 "$SHIP" --batch-size 0
+	[[ "$output" == *"--batch-size"* ]]
+	run -2 "$SHIP" --batch-size lots
+	[[ "$output" == *"--batch-size"* ]]
+	run -2 "$SHIP" --sink ftp://example.com/
+	[[ "$output" == *"--sink"* ]]
+	run -2 "$SHIP" --sink "http://"
+	[[ "$output" == *"--sink"* ]]
+	run -2 "$SHIP" --sink "http://127.0.0.1:99999/?token=x"
+	[[ "$output" == *"--sink"* ]]
+	run -2 "$SHIP" --sink "file:"
+	[[ "$output" == *"--sink"* ]]
+	run -2 "$SHIP" --spool-dir "$T/s"
+	[[ "$output" == *"--spool-capacity-mb"* ]]
+	run -2 "$SHIP" --spool-capacity-mb 10
+	[[ "$output" == *"--spool-dir"* ]]
+	run -2 "$SHIP" --gzip-level 10
+	[[ "$output" == *"--gzip-level"* ]]
+	run -2 "$SHIP" --max-inflight 0
+	[[ "$output" == *"--max-inflight"* ]]
+	run -2 "$SHIP" --flush-interval -5
+	[[ "$output" == *"--flush-interval"* ]]
+	run -2 "$SHIP" --no-such-option
+	[[ "$output" == *"--no-such-option"* ]]
+	RUM_BATCH_BYTES=huge run -2 "$SHIP"
+	[[ "$output" == *"RUM_BATCH_BYTES"* ]]
+	run -2 "$SHIP" extra-operand
+	[[ "$output" == *"extra-operand"* ]]
+	run -0 "$SHIP" --sink "http://127.0.0.1:1/?token=x" --check-config
+	run -2 "$SHIP" --sink "gopher://x" --check-config
+}
+
+@test "--help and the man page name every option" {
+	run -0 "$SHIP" --help
+	opts=$(grep -o -- '--[a-z][a-z-]*' <<<"$output" | sort -u)
+	[ -n "$opts" ]
+	for o in $opts; do
+		grep -q -- "$(sed 's/-/\\\\-/g' <<<"$o")" "$TOP/share/man/rum-ship.1" ||
+			{ echo "man page lacks $o"; false; }
+	done
+	for o in --sink --batch-size --batch-bytes --flush-interval --spool-dir \
+		--spool-capacity-mb --max-inflight --timeout --drain-timeout --memory-queue-mb \
+		--metrics-file --max-line --log-level --version; do
+		grep -q -- "$o" <<<"$opts"
+	done
+	run -0 "$SHIP" --version
+	[[ "$output" == "rum-ship "* ]]
+}
