@@ -418,7 +418,14 @@ PY
 	c_write=$(remote --data-binary @"$BATCH" "$base/v1/write/rum?precision=ms")
 	c_other=$(remote "$base/nowhere")
 	c_self=$(ip netns exec "$srv" curl -s -m 5 -o /dev/null -w '%{http_code}' "$base/metrics")
-	c_lo=$(ip netns exec "$srv" curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics" || true)
+	stop_pid "$LPID"
+	# An empty list opens every path, as DataKit's empty public_apis does.
+	ip netns exec "$srv" "$BIN/rum-listen" --listen 198.18.71.1:0 --public-apis '' \
+		>>"$OUT" 2>"$ERR.2" &
+	LPID=$!
+	wait_for 10 grep -q 'listening on' "$ERR.2"
+	port=$(sed -n 's/.*listening on 198\.18\.71\.1:\([0-9]*\).*/\1/p' "$ERR.2")
+	c_open=$(remote "http://198.18.71.1:$port/metrics")
 	stop_pid "$LPID"
 	LPID=
 	[ "$c_metrics" = 403 ]
@@ -429,6 +436,7 @@ PY
 	[ "$(jq -r .tags.ip "$OUT" | sort -u)" = 198.18.71.2 ]
 	# The server's own non-loopback address is not loopback either.
 	[ "$c_self" = 403 ]
+	[ "$c_open" = 200 ]
 }
 
 @test "concurrent requests never interleave on stdout" {

@@ -175,6 +175,15 @@ static int is_loopback(struct MHD_Connection *c)
 	return 0;
 }
 
+/* DataKit's public_apis: loopback clients get every path; others only the
+ * listed ones, or every path when the list was given empty. */
+static int is_public(struct MHD_Connection *c, const char *url, size_t urllen)
+{
+	if (cfg.public_apis_set && cfg.public_apis.n == 0)
+		return 1;
+	return is_loopback(c) || strlist_has(&cfg.public_apis, url, urllen);
+}
+
 /* First address of a list header: up to the first comma, trimmed, without
  * a port. */
 static size_t first_addr(const char *v, char *out, size_t outlen)
@@ -563,7 +572,7 @@ static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, 
 {
 	size_t urllen = strlen(url);
 	int sdk = is_sdk_path(url);
-	if (!is_loopback(c) && !strlist_has(&cfg.public_apis, url, urllen))
+	if (!is_public(c, url, urllen))
 		return send_error(c, ep, 403, "rum.forbidden", sdk, "%s is not a public API", url);
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	if (sdk && strcmp(method, "OPTIONS") == 0)
@@ -652,8 +661,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	long wi;
 	size_t ep = endpoint_of(url, &wi);
-	if (wi >= 0 && strcmp(method, "POST") == 0 &&
-	    (is_loopback(c) || strlist_has(&cfg.public_apis, url, strlen(url))))
+	if (wi >= 0 && strcmp(method, "POST") == 0 && is_public(c, url, strlen(url)))
 		return write_begin(c, ep, con_cls);
 	*con_cls = &other_marker;
 	return MHD_YES;

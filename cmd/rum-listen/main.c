@@ -50,7 +50,8 @@ static const struct opt options[] = {
     {"origin-ip-header", 0, 1, O_ORIGIN_IP_HEADER, "NAME",
      "header holding the client address (default X-Forwarded-For)"},
     {"public-apis", 0, 1, O_PUBLIC_APIS, "LIST",
-     "paths served to non-loopback clients (default: the write endpoints and /v1/ping)"},
+     "paths served to non-loopback clients (default: the write endpoints and /v1/ping;"
+     " empty: every path, as in DataKit)"},
     {"disable-404page", 0, 0, O_DISABLE_404, NULL,
      "answer unknown paths with an empty 404 instead of a JSON error"},
     {"spool-dir", 0, 1, O_SPOOL_DIR, "DIR",
