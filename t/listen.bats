@@ -172,6 +172,16 @@ PY
 	[ "$CODE" = 200 ]
 	[ "$(cat "$OUT")" = \
 		'{"measurement":"view","tags":{"ip":"127.0.0.1","app_id":"a1"},"fields":{"f":1.0,"i":2,"e":1e3,"s":"a\nb","b":true},"time":1700000000123000000}' ]
+	# NDJSON: records rum-listen wrote can be posted again, byte for byte.
+	post_batch
+	tail -9 "$OUT" >"$D/records.ndjson"
+	: >"$OUT"
+	req POST /v1/write/rum -H 'Content-Type: application/x-ndjson' --data-binary @"$D/records.ndjson"
+	[ "$CODE" = 200 ]
+	diff "$OUT" "$D/records.ndjson"
+	req POST /v1/write/rum -H 'Content-Type: application/json' \
+		--data-binary '{"measurement":"view","tags":{"app_id":"a1"},"fields":{"f":1}} 7'
+	expect_error 400 rum.badJSON "after the object"
 }
 
 @test "precision: each unit, guessed by magnitude, and the receive time for points without one" {

@@ -431,8 +431,10 @@ static int is_json(struct MHD_Connection *c)
 	while (*ct == ' ')
 		ct++;
 	size_t n = strcspn(ct, "; ");
-	/* application/json and its relatives (x-ndjson is not one). */
+	/* application/json and its relatives, NDJSON included. */
 	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n == 20 && strncasecmp(ct, "application/x-ndjson", 20) == 0) ||
+	       (n == 17 && strncasecmp(ct, "application/jsonl", 17) == 0) ||
 	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0) ||
 	       (n == 9 && strncasecmp(ct, "text/json", 9) == 0);
 }

@@ -62,10 +62,13 @@ int jsonbody_next(struct jsonbody *jb, struct record *r, struct jb_error *err)
 			return fail(jb, err, p, "expected ',' or ']' after an element");
 		p = skip_ws(p + 1, jb->end);
 	} else {
-		if (p != jb->end)
+		/* Objects one after another (NDJSON) are a body too. */
+		if (p == jb->end) {
+			jb->state = 2;
+			return 0;
+		}
+		if (*p != '{')
 			return fail(jb, err, p, "data after the object");
-		jb->state = 2;
-		return 0;
 	}
 	if (p == jb->end)
 		return fail(jb, err, p, "unterminated array");

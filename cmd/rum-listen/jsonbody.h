@@ -1,6 +1,6 @@
 /* The JSON body of a RUM write: an array of {measurement,tags,fields,time}
- * objects, or one such object. Depends on common/ only, so the fuzz target
- * can link it alone. */
+ * objects, or such objects one after another (one, or NDJSON). Depends on common/ only, so the fuzz
+ * target can link it alone. */
 #ifndef RUM_JSONBODY_H
 #define RUM_JSONBODY_H
 
