@@ -201,7 +201,10 @@ int sender_open(struct sender **out, const struct ship_conf *c, char *err, size_
 	}
 	s->nslots = c->max_inflight;
 	s->slots = calloc(s->nslots, sizeof *s->slots);
-	s->nwin = s->nslots * 8;
+	/* No batch is started more than max-inflight batches after the oldest
+	 * one not done: what the sink sees is in order up to the requests in
+	 * flight together. */
+	s->nwin = s->nslots;
 	s->win = calloc(s->nwin, sizeof *s->win);
 	if (!s->slots || !s->win) {
 		snprintf(err, errlen, "out of memory");
