@@ -463,14 +463,16 @@ PY
 @test "--queue: past it, 503 with Retry-After" {
 	start_listen --queue 1
 	# A request whose body never finishes holds the only slot.
-	python3 - "$PORT" <<'PY' &
+	python3 - "$PORT" "$D/held" <<'PY' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"POST /v1/write/rum HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nview,")
-time.sleep(5)
+open(sys.argv[2], "w").close()
+time.sleep(10)
 PY
 	hold=$!
-	sleep 0.5
+	wait_for 5 test -e "$D/held"
+	wait_for 5 bash -c "curl -s -o /dev/null -w '%{http_code}' --data-binary @'$BATCH' '$URL/v1/write/rum' | grep -q 503"
 	post_batch
 	stop_pid "$hold" KILL
 	expect_error 503 rum.overloaded
@@ -486,17 +488,19 @@ PY
 	post_batch
 	[ "$CODE" = 200 ]
 	# A slow upload in progress when the signal comes is still answered.
-	python3 - "$PORT" "$BATCH" >"$D/slow" <<'PY' &
+	python3 - "$PORT" "$BATCH" "$D/started" >"$D/slow" <<'PY' &
 import socket, sys, time
 body = open(sys.argv[2], "rb").read()
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"POST /v1/write/rum?precision=ms HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
 s.sendall(body[:100])
+open(sys.argv[3], "w").close()
 time.sleep(1)
 s.sendall(body[100:])
 print(s.recv(4096).split(b"\r\n")[0].decode())
 PY
 	slow=$!
+	wait_for 5 test -e "$D/started"
 	sleep 0.3
 	kill -TERM "$LPID"
 	sleep 0.2
