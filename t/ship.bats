@@ -354,6 +354,34 @@ metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 	[ "$(metric rum_ship_spool_dropped_batches_total)" = 0 ]
 }
 
+@test "spool: at the end with the sink down, exit 0 at once; the next run sends the rest" {
+	start_fake_dataway
+	echo 503 >"$FAKE_FAIL"
+	start=$(date +%s)
+	run --separate-stderr -0 "$SHIP" --sink "$(dw)" --spool-dir "$T/spool" \
+		--spool-capacity-mb 100 < <("$SEQ" --count 3000)
+	[ $(($(date +%s) - start)) -lt 10 ] # not the 30 s of --drain-timeout
+	[[ "$stderr" == *"3 batches left"* ]]
+	rm "$FAKE_FAIL"
+	"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 </dev/null
+	"$CHECK" seq "$FAKE_LOG" 3000 --window 3
+}
+
+@test "file: sink, SIGTERM: what was read is written, exit 0" {
+	mkfifo "$T/pipe"
+	"$SHIP" --sink "file:$T/out.ndjson" --flush-interval 60000 <"$T/pipe" &
+	SHIP_PID=$!
+	exec 7>"$T/pipe"
+	"$SEQ" --count 100 >&7
+	wait_for 5 lines_are "$T/out.ndjson" 100
+	kill -TERM "$SHIP_PID"
+	rc=0
+	wait "$SHIP_PID" || rc=$?
+	SHIP_PID=
+	exec 7>&-
+	[ "$rc" = 0 ]
+}
+
 @test "spool: the oldest batches are dropped and counted when it is full" {
 	start_fake_dataway
 	echo 503 >"$FAKE_FAIL"

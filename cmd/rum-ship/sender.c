@@ -672,13 +672,22 @@ static int idle_now(struct sender *s)
 uint64_t sender_drain(struct sender *s, uint64_t deadline_ms)
 {
 	sender_pump(s);
+	uint64_t last_metrics = 0;
 	while (!idle_now(s)) {
 		uint64_t now = mono_ms();
 		if (now >= deadline_ms)
 			break;
+		/* With a spool the rest is safe on disk: no use waiting out the
+		 * backoff of a sink that is down. */
+		if (s->dq && s->degraded && !s->inflight)
+			break;
 		uint64_t left = deadline_ms - now;
 		sender_wait(s, -1, left > 200 ? 200 : (int)left);
-		metrics_maybe_write(common_opts.metrics_file, 2000);
+		if (common_opts.metrics_file && now - last_metrics >= 2000) {
+			last_metrics = now;
+			sender_gauges(s);
+			metrics_maybe_write(common_opts.metrics_file, 0);
+		}
 	}
 	if (idle_now(s))
 		return 0;
@@ -695,8 +704,13 @@ uint64_t sender_drain(struct sender *s, uint64_t deadline_ms)
 			lost += sl->npoints;
 		sl->state = SLOT_FREE;
 	}
-	if (s->dq)
+	if (s->dq) {
+		struct dq_stats st;
+		dq_get_stats(s->dq, &st);
+		log_warn("sink %s: %" PRIu64 " batches left in --spool-dir %s for the next run",
+			 s->degraded ? "failing" : "slow", st.entries, s->c->spool_dir);
 		return 0;
+	}
 	for (struct mbatch *b = s->head; b; b = b->next)
 		lost += b->npoints;
 	metric_add(s->m_lost, lost);
