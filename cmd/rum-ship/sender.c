@@ -596,6 +596,12 @@ static void completed(struct sender *s, struct slot *sl, CURLcode cc)
 		finish(s, sl);
 		return;
 	}
+	if (code < 200) {
+		/* not an HTTP answer we understand: as good as none */
+		metric_inc(s->m_neterr);
+		failed(s, sl, "no HTTP status");
+		return;
+	}
 	if (code >= 500 || code == 429) {
 		metric_inc(code == 429 ? s->m_4xx : s->m_5xx);
 		char why[32];
