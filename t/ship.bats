@@ -344,9 +344,9 @@ metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 @test "spool: batches wait on disk while the sink is down, sent in order when it is back" {
 	start_fake_dataway
 	echo close >"$FAKE_FAIL"
-	(sleep 3 && rm -f "$FAKE_FAIL") &
+	(sleep 2 && rm -f "$FAKE_FAIL") &
 	BG_PID=$!
-	"$SEQ" --count 20000 --over 4 |
+	"$SEQ" --count 20000 --over 5 |
 		"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
 			--backoff-max 500 --metrics-file "$M"
 	wait "$BG_PID"
