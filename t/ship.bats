@@ -197,6 +197,38 @@ metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 	"$CHECK" seq "$FAKE_LOG" 20
 }
 
+@test "records without a time get the time they were read; session_replay is not sent to a Dataway" {
+	start_fake_dataway
+	before=$(date +%s%N)
+	run --separate-stderr -0 "$SHIP" --sink "$(dw)" --metrics-file "$M" <<-'EOF'
+		{"measurement":"view","tags":{"app_id":"a"},"fields":{"seq":0}}
+		{"measurement":"session_replay","tags":{"app_id":"a"},"fields":{"body":"eA=="}}
+		{"fields":{"seq":1},"measurement":"error","time":1636524715601000000}
+	EOF
+	after=$(date +%s%N)
+	"$CHECK" seq "$FAKE_LOG" 2
+	t=$("$CHECK" bodies "$FAKE_LOG" | "$TOOLS/lptool" tojson | jq -s '.[0].time')
+	[ "$t" -ge "$before" ] && [ "$t" -le "$after" ]
+	[ "$("$CHECK" bodies "$FAKE_LOG" | "$TOOLS/lptool" tojson | jq -s '.[1].time')" = 1636524715601000000 ]
+	[ "$(metric rum_ship_replay_skipped_total)" = 1 ]
+	[[ "$stderr" == *"line 2: session_replay"* ]]
+}
+
+@test "a sink that does not answer within --timeout is retried" {
+	start_fake_dataway
+	echo "slow 3" >"$FAKE_FAIL"
+	(sleep 1.5 && rm -f "$FAKE_FAIL") &
+	BG_PID=$!
+	run --separate-stderr -0 "$SHIP" --sink "$(dw)" --timeout 1 --backoff-max 300 \
+		--metrics-file "$M" < <("$SEQ" --count 100)
+	wait "$BG_PID"
+	[[ "$stderr" == *"imed out"* ]]
+	[ "$(metric rum_ship_network_errors_total)" -ge 1 ]
+	# the slow answers were logged by the fake too: delivered at least once
+	"$CHECK" seq "$FAKE_LOG" 100 --dups 200
+	[ "$(metric rum_ship_points_sent_total)" = 100 ]
+}
+
 @test "invalid and over-long lines are counted, reported with their line number, skipped" {
 	start_fake_dataway
 	{
