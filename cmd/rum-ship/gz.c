@@ -1,12 +1,16 @@
-/* gzip of whole batches. One z_stream is kept and reset per batch, so the
- * deflate state (a few hundred KB) is allocated once. */
+/* gzip of whole batches with libdeflate: a batch is in memory whole anyway,
+ * and libdeflate's one-shot compressor is about twice as fast as zlib's
+ * streaming deflate at level 1 with a better ratio (measured on RUM line
+ * protocol: 334 against 150-180 MB/s), which matters because compression is
+ * the largest cost of rum-ship. The compressor (its hash tables) is allocated
+ * once. Levels 1-12; 10-12 are libdeflate's slow optimal ones. */
+#include <libdeflate.h>
 #include <stdlib.h>
-#include <zlib.h>
 
 #include "ship.h"
 
 struct gz {
-	z_stream zs;
+	struct libdeflate_compressor *c;
 };
 
 struct gz *gz_new(int level)
@@ -14,8 +18,8 @@ struct gz *gz_new(int level)
 	struct gz *g = calloc(1, sizeof *g);
 	if (!g)
 		return NULL;
-	/* windowBits 15 + 16: a gzip header and trailer rather than zlib's. */
-	if (deflateInit2(&g->zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+	g->c = libdeflate_alloc_compressor(level);
+	if (!g->c) {
 		free(g);
 		return NULL;
 	}
@@ -26,43 +30,18 @@ void gz_free(struct gz *g)
 {
 	if (!g)
 		return;
-	deflateEnd(&g->zs);
+	libdeflate_free_compressor(g->c);
 	free(g);
 }
 
 int gz_compress(struct gz *g, const char *in, size_t n, struct buf *out)
 {
-	if (deflateReset(&g->zs) != Z_OK)
+	size_t bound = libdeflate_gzip_compress_bound(g->c, n);
+	if (buf_reserve(out, bound) < 0)
 		return -1;
-	/* deflateBound takes a uLong; feed at most 1 GiB per call so the
-	 * uInt counters never wrap, and grow the output as needed. */
-	const size_t chunk = (size_t)1 << 30;
-	size_t done = 0;
-	int flush;
-	do {
-		size_t take = n - done > chunk ? chunk : n - done;
-		flush = done + take == n ? Z_FINISH : Z_NO_FLUSH;
-		g->zs.next_in = (Bytef *)(in + done);
-		g->zs.avail_in = (uInt)take;
-		done += take;
-		int zr;
-		do {
-			size_t want = deflateBound(&g->zs, g->zs.avail_in) + 64;
-			if (want > chunk)
-				want = chunk;
-			if (buf_reserve(out, want) < 0)
-				return -1;
-			g->zs.next_out = (Bytef *)(out->p + out->len);
-			g->zs.avail_out =
-			    (uInt)(out->cap - out->len > chunk ? chunk : out->cap - out->len);
-			uInt before = g->zs.avail_out;
-			zr = deflate(&g->zs, flush);
-			if (zr == Z_STREAM_ERROR)
-				return -1;
-			out->len += before - g->zs.avail_out;
-			if (flush == Z_FINISH && zr == Z_STREAM_END)
-				break;
-		} while (g->zs.avail_in > 0 || g->zs.avail_out == 0 || (flush == Z_FINISH));
-	} while (flush != Z_FINISH);
+	size_t got = libdeflate_gzip_compress(g->c, in, n, out->p + out->len, out->cap - out->len);
+	if (got == 0)
+		return -1;
+	out->len += got;
 	return 0;
 }
