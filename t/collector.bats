@@ -4,7 +4,9 @@
 load lib/common
 
 setup() {
-	PORT=$(free_port)
+	# Port 0: rum-listen picks a free port and logs it, so tests running at
+	# the same time never collide; listen_port reads the latest one.
+	PORT=0
 	DIR=$BATS_TEST_TMPDIR/c
 	mkdir -p "$DIR"
 	OUT=$DIR/records.ndjson
@@ -25,14 +27,24 @@ teardown() {
 	pkill -KILL -f "$DIR/" 2>/dev/null || true
 }
 
+listen_port() {
+	sed -n 's/^rum-listen: info: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$DIR/stderr" | tail -1
+}
+
+# Wait until the number of "listening on" lines reaches $1 and that port accepts.
+wait_listening() {
+	wait_for 15 count_at_least "$1" grep -c 'rum-listen: info: listening on' "$DIR/stderr"
+	wait_port "$(listen_port)" 10
+}
+
 start_collector() {
 	"$BIN/rum-collector" -c "$DIR/conf" 2>"$DIR/stderr" &
 	CPID=$!
-	wait_port "$PORT" 10
+	wait_listening 1
 }
 
 post_view() { # n: one point with field n=N
-	curl -sf -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/write/rum" \
+	curl -sf -o /dev/null -X POST "http://127.0.0.1:$(listen_port)/v1/write/rum" \
 		--data-binary "view,app_id=a1,sdk_name=df_web_rum_sdk n=${1}i,view_url=\"http://x/\" 1700000000000000000"
 }
 
@@ -111,7 +123,7 @@ CONF
 	start_collector
 	post_view 1
 	post_view 2
-	wait_for 10 test "$(lines "$OUT")" -ge 2
+	wait_for 10 count_at_least 2 lines "$OUT"
 	run jq -r '.fields.n' "$OUT"
 	[ "$output" = "$(printf '1\n2')" ]
 	run jq -r '.tags.ip' "$OUT"
@@ -121,17 +133,17 @@ CONF
 @test "collector: a killed stage is restarted and points keep flowing" {
 	start_collector
 	post_view 1
-	wait_for 10 test "$(lines "$OUT")" -ge 1
+	wait_for 10 count_at_least 1 lines "$OUT"
 	for stage in ship listen; do
 		pid=$(stage_pid $stage)
 		[ -n "$pid" ]
 		kill -KILL "$pid"
 		wait_for 15 bash -c "p=\$(pgrep -f '^$BIN/rum-$stage .*$DIR/' | head -1); [ -n \"\$p\" ] && [ \"\$p\" != $pid ]"
-		wait_port "$PORT" 10
 	done
+	wait_listening 2
 	post_view 2
 	post_view 3
-	wait_for 10 test "$(lines "$OUT")" -ge 3
+	wait_for 10 count_at_least 3 lines "$OUT"
 	run jq -r '.fields.n' "$OUT"
 	[[ $output == *2*3* ]]
 	grep -q "rum-ship exited" "$DIR/stderr"
@@ -156,7 +168,7 @@ CONF
 @test "collector: SIGHUP is forwarded (the file sink is reopened)" {
 	start_collector
 	post_view 1
-	wait_for 10 test "$(lines "$OUT")" -ge 1
+	wait_for 10 count_at_least 1 lines "$OUT"
 	mv "$OUT" "$OUT.1"
 	kill -HUP "$CPID"
 	sleep 0.5

@@ -29,6 +29,15 @@ wait_for() {
 	done
 }
 
+# count_at_least N COMMAND...: COMMAND prints a number >= N (for wait_for,
+# which must re-run the count each time rather than take it once).
+count_at_least() {
+	local n=$1 got
+	shift
+	got=$("$@" 2>/dev/null) || true
+	[ "${got:-0}" -ge "$n" ]
+}
+
 # Number of lines in a file (0 when it does not exist).
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
