@@ -16,14 +16,16 @@ struct buf {
 	int err;      /* sticky: 1 after a failed append */
 };
 
-#define BUF_INIT {0}
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		0                                                                                  \
+	}
 
 int buf_reserve(struct buf *b, size_t extra);
 int buf_add(struct buf *b, const void *p, size_t n);
 int buf_addc(struct buf *b, char c);
 int buf_adds(struct buf *b, const char *s);
-int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 int buf_add_u64(struct buf *b, uint64_t v);
 int buf_add_i64(struct buf *b, int64_t v);

@@ -26,11 +26,11 @@ struct dq_pos {
 };
 
 struct dq_stats {
-	uint64_t entries;         /* entries not yet acknowledged */
-	uint64_t bytes;           /* bytes on disk */
+	uint64_t entries;	  /* entries not yet acknowledged */
+	uint64_t bytes;		  /* bytes on disk */
 	uint64_t dropped_entries; /* evicted unacknowledged, since open */
 	uint64_t dropped_bytes;
-	uint64_t corrupt;         /* entries skipped as corrupt, since open */
+	uint64_t corrupt; /* entries skipped as corrupt, since open */
 };
 
 #define DQ_MAX_ENTRY ((size_t)1 << 30)

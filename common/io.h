@@ -12,7 +12,7 @@ struct outbuf {
 	int fd;
 	struct buf b;
 	size_t flush_at; /* flush when this many bytes are buffered */
-	int err;         /* sticky errno of a failed write (EPIPE, ...) */
+	int err;	 /* sticky errno of a failed write (EPIPE, ...) */
 };
 
 void out_init(struct outbuf *o, int fd);
@@ -21,9 +21,9 @@ int out_flush(struct outbuf *o);
 void out_free(struct outbuf *o);
 
 enum lr_status {
-	LR_LINE = 1,     /* *line, *len: one line without its '\n' (a trailing '\r' is kept) */
+	LR_LINE = 1, /* *line, *len: one line without its '\n' (a trailing '\r' is kept) */
 	LR_EOF = 0,
-	LR_ERROR = -1,   /* read failed; errno set (EINTR when a signal came: look at sig_term) */
+	LR_ERROR = -1,	 /* read failed; errno set (EINTR when a signal came: look at sig_term) */
 	LR_TOOLONG = -2, /* a line passed max_line; it was skipped up to its '\n' */
 };
 
@@ -34,7 +34,7 @@ struct linereader {
 	size_t max_line;
 	uint64_t lineno; /* number of the line last returned (1-based) */
 	int eof;
-	int skipping;      /* inside an over-long line */
+	int skipping;		 /* inside an over-long line */
 	void (*idle)(void *ctx); /* called before a read that would block */
 	void *idle_ctx;
 };

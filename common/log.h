@@ -12,8 +12,7 @@ extern const char *log_prog;
 void log_init(const char *prog);
 /* "error", "warn", "info", "debug"; returns -1 on anything else. */
 int log_set_level(const char *name);
-void log_msg(enum log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(RLOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(RLOG_WARN, __VA_ARGS__)
@@ -28,13 +27,15 @@ struct log_ratelimit {
 	unsigned long suppressed;
 	unsigned burst;
 };
-#define LOG_RATELIMIT_INIT(burst_) {0, 0, 0, (burst_)}
+#define LOG_RATELIMIT_INIT(burst_)                                                                 \
+	{                                                                                          \
+		0, 0, 0, (burst_)                                                                  \
+	}
 
 void log_rl(struct log_ratelimit *rl, enum log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Print "prog: error: message" and exit(status). */
-_Noreturn void die(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+_Noreturn void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

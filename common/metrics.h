@@ -14,8 +14,7 @@ enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
 /* name: e.g. "rum_listen_requests_total"; labels: NULL or e.g.
  * "endpoint=\"/v1/write/rum\",code=\"200\"". Returns the value cell (never
  * NULL: exits on allocation failure, which at start-up is fatal anyway). */
-uint64_t *metric_get(const char *name, const char *labels, enum metric_type type,
-		     const char *help);
+uint64_t *metric_get(const char *name, const char *labels, enum metric_type type, const char *help);
 
 static inline void metric_add(uint64_t *m, uint64_t n)
 {

@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 struct opt {
-	const char *name; /* long name without "--"; NULL ends the table */
-	int short_name;   /* 0 for none */
-	int has_arg;      /* 0: flag, 1: takes a value */
-	int key;          /* passed to the handler */
+	const char *name;     /* long name without "--"; NULL ends the table */
+	int short_name;	      /* 0 for none */
+	int has_arg;	      /* 0: flag, 1: takes a value */
+	int key;	      /* passed to the handler */
 	const char *arg_name; /* for --help, e.g. "HOST:PORT" */
 	const char *help;
 };
@@ -43,8 +43,8 @@ extern struct common_opts common_opts;
 #define DEFAULT_MAX_LINE ((size_t)64 << 20)
 
 /* Parses argv; returns the index of the first operand. */
-int opts_parse(int argc, char **argv, const struct prog_info *info,
-	       const struct opt *opts, opt_handler handler, void *ctx);
+int opts_parse(int argc, char **argv, const struct prog_info *info, const struct opt *opts,
+	       opt_handler handler, void *ctx);
 
 /* Call once the program has validated its configuration (after opening
  * what it must open at start-up): with --check-config it exits 0 here. */

@@ -46,7 +46,7 @@ struct record {
 };
 
 struct rec_error {
-	size_t offset;      /* byte offset in the input where it went wrong */
+	size_t offset;	    /* byte offset in the input where it went wrong */
 	const char *reason; /* static string */
 };
 
@@ -60,8 +60,7 @@ struct rec_error {
  * Returns 0, or -1 with err filled. Requires measurement (a string), tags
  * (when present) an object of strings, fields (when present) an object of
  * string | number | boolean, time (when present) an integer. */
-int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed,
-	      struct rec_error *err);
+int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed, struct rec_error *err);
 /* Same, but the object must be all of p[0..n) apart from surrounding
  * whitespace (a '\r' before the newline is whitespace too). */
 int rec_parse_line(struct record *r, const char *p, size_t n, struct rec_error *err);
