@@ -184,3 +184,15 @@ CONF
 	[ "$status" -eq 1 ]
 	[[ $output == *"another rum-collector"* ]]
 }
+
+@test "collector: with sink '-' records go to the collector's own stdout, which is not reopened" {
+	sed -i 's|^sink = .*|sink = "-"|' "$DIR/conf"
+	echo "line before" >"$DIR/stdout"
+	"$BIN/rum-collector" -c "$DIR/conf" >>"$DIR/stdout" 2>"$DIR/stderr" &
+	CPID=$!
+	wait_listening 1
+	post_view 7
+	wait_for 10 count_at_least 2 lines "$DIR/stdout"
+	[ "$(head -1 "$DIR/stdout")" = "line before" ]
+	[ "$(tail -1 "$DIR/stdout" | jq -r .fields.n)" = 7 ]
+}
