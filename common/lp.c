@@ -1177,68 +1177,217 @@ static void lp_add_string(struct buf *out, const char *s, size_t n)
 	buf_addc(out, '"');
 }
 
+/* The writer looks at a record's bytes once, 16 at a time: one bit per byte
+ * for backslashes (the token must be decoded first) and one for what a name
+ * escapes (',', '=', ' ', a newline). A token with neither is copied as it
+ * is, which is nearly every token. Longer records, whose bitmaps would not
+ * fit on the stack, take the byte-by-byte path for every token. */
+#define LPW_MAX 8192
+
+struct lpw {
+	const char *src;
+	int mapped; /* the bitmaps below cover src */
+	uint64_t bsl[LPW_MAX / 64], esc[LPW_MAX / 64];
+};
+
+static void lpw_map(struct lpw *w, const char *s, size_t n)
+{
+	size_t i = 0;
+#if defined(__SSE2__)
+	const __m128i bsl = _mm_set1_epi8('\\');
+	const __m128i comma = _mm_set1_epi8(',');
+	const __m128i eq = _mm_set1_epi8('=');
+	const __m128i sp = _mm_set1_epi8(' ');
+	const __m128i nl = _mm_set1_epi8('\n');
+	for (; i + 64 <= n; i += 64) {
+		uint64_t b = 0, e = 0;
+		for (unsigned k = 0; k < 4; k++) {
+			__m128i v =
+			    _mm_loadu_si128((const __m128i *)(const void *)(s + i + 16 * k));
+			__m128i m = _mm_or_si128(
+			    _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, eq)),
+			    _mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, nl)));
+			b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bsl))
+			     << (16 * k);
+			e |= (uint64_t)(unsigned)_mm_movemask_epi8(m) << (16 * k);
+		}
+		w->bsl[i / 64] = b;
+		w->esc[i / 64] = e;
+	}
+#endif
+	for (; i < n; i += 64) {
+		uint64_t b = 0, e = 0;
+		for (size_t j = 0; j < 64 && i + j < n; j++) {
+			unsigned c = CLS(s[i + j]);
+			if (c & CL_BSL)
+				b |= 1ull << j;
+			if (c & (CL_ESCAPABLE | CL_NL))
+				e |= 1ull << j;
+		}
+		w->bsl[i / 64] = b;
+		w->esc[i / 64] = e;
+	}
+	w->src = s;
+	w->mapped = 1;
+}
+
+/* Any bit set for the bytes [a, b) of the record? */
+static inline int lpw_any(const uint64_t *bm, size_t a, size_t b)
+{
+	if (a >= b)
+		return 0;
+	size_t wa = a / 64, wb = (b - 1) / 64;
+	uint64_t first = ~0ull << (a % 64), last = ~0ull >> (63 - (b - 1) % 64);
+	if (wa == wb)
+		return (bm[wa] & first & last) != 0;
+	if (bm[wa] & first)
+		return 1;
+	for (size_t i = wa + 1; i < wb; i++)
+		if (bm[i])
+			return 1;
+	return (bm[wb] & last) != 0;
+}
+
+enum { TOK_COPY, TOK_ESCAPE, TOK_DECODED };
+
+/* The content of a string token, decoded: in place when it has no
+ * backslash (TOK_COPY, or TOK_ESCAPE when a name would need escapes),
+ * else in scratch (TOK_DECODED; a name's trailing backslashes trimmed). -1 when
+ * it cannot be decoded. */
+static int lpw_str(const struct lpw *w, const char *tok, size_t n, int name, struct buf *scratch,
+		   const char **s, size_t *len)
+{
+	if (w->mapped && n >= 2) {
+		size_t a = (size_t)(tok - w->src) + 1, b = a + n - 2;
+		if (!lpw_any(w->bsl, a, b)) {
+			*s = tok + 1;
+			*len = n - 2;
+			return lpw_any(w->esc, a, b) ? TOK_ESCAPE : TOK_COPY;
+		}
+	}
+	if (rec_str(tok, n, scratch, s, len) < 0)
+		return -1;
+	if (name)
+		*len = trimmed_len(*s, *len);
+	return TOK_DECODED;
+}
+
+/* Callers have made room for 2 * n bytes. */
+static inline void lpw_put_name(struct buf *out, const char *s, size_t n, int how, int is_meas)
+{
+	if (how == TOK_COPY) {
+		memcpy(out->p + out->len, s, n);
+		out->len += n;
+	} else {
+		lp_add_name(out, s, n, is_meas);
+	}
+}
+
+static inline void lpw_put_u64(struct buf *out, uint64_t v)
+{
+	char tmp[20];
+	size_t i = sizeof tmp;
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(out->p + out->len, tmp + i, sizeof tmp - i);
+	out->len += sizeof tmp - i;
+}
+
 int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf *out)
 {
 	size_t start = out->len;
 	struct buf sk = BUF_INIT, sv = BUF_INIT;
+	struct lpw w;
 	const char *s, *v;
 	size_t n, vn;
-	int ok = 0;
+	int how, vhow, ok = 0;
 
-	if (rec_str(r->meas, r->meas_len, &sk, &s, &n) < 0)
+	w.mapped = 0;
+	if (r->len <= LPW_MAX)
+		lpw_map(&w, r->src, r->len);
+
+	/* Decoding never makes a string longer, and escaping at most doubles
+	 * it: each token needs twice its raw length and a few bytes. */
+	if ((how = lpw_str(&w, r->meas, r->meas_len, 1, &sk, &s, &n)) < 0)
 		goto done;
-	n = trimmed_len(s, n);
 	if (n == 0 || s[0] == '#' || s[0] == '\t')
 		goto done;
-	lp_add_name(out, s, n, 1);
+	if (room(out, 2 * n) < 0)
+		goto done;
+	lpw_put_name(out, s, n, how, 1);
 
 	for (size_t i = 0; i < r->ntags; i++) {
 		const struct rec_kv *kv = &r->tags[i];
-		if (rec_str(kv->key, kv->key_len, &sk, &s, &n) < 0 ||
-		    rec_str(kv->val, kv->val_len, &sv, &v, &vn) < 0)
+		if ((how = lpw_str(&w, kv->key, kv->key_len, 1, &sk, &s, &n)) < 0 ||
+		    (vhow = lpw_str(&w, kv->val, kv->val_len, 1, &sv, &v, &vn)) < 0)
 			goto done;
-		if (!trimmed_len(s, n) || !trimmed_len(v, vn))
+		if (!n || !vn)
 			continue;
-		buf_addc(out, ',');
-		lp_add_name(out, s, n, 0);
-		buf_addc(out, '=');
-		lp_add_name(out, v, vn, 0);
+		if (room(out, 2 * (n + vn) + 2) < 0)
+			goto done;
+		out->p[out->len++] = ',';
+		lpw_put_name(out, s, n, how, 0);
+		out->p[out->len++] = '=';
+		lpw_put_name(out, v, vn, vhow, 0);
 	}
 
 	size_t written = 0;
 	for (size_t i = 0; i < r->nfields; i++) {
 		const struct rec_kv *kv = &r->fields[i];
-		if (rec_str(kv->key, kv->key_len, &sk, &s, &n) < 0)
+		if ((how = lpw_str(&w, kv->key, kv->key_len, 1, &sk, &s, &n)) < 0)
 			goto done;
-		if (!trimmed_len(s, n))
+		if (!n)
 			continue;
-		buf_addc(out, written ? ',' : ' ');
+		/* a value is never longer in line protocol than twice its token */
+		if (room(out, 2 * (n + kv->val_len) + 4) < 0)
+			goto done;
+		out->p[out->len++] = written ? ',' : ' ';
 		written++;
-		lp_add_name(out, s, n, 0);
-		buf_addc(out, '=');
+		lpw_put_name(out, s, n, how, 0);
+		out->p[out->len++] = '=';
 		switch (kv->type) {
 		case RV_STRING:
-			if (rec_str(kv->val, kv->val_len, &sv, &v, &vn) < 0)
+			if ((vhow = lpw_str(&w, kv->val, kv->val_len, 0, &sv, &v, &vn)) < 0)
 				goto done;
-			lp_add_string(out, v, vn);
+			if (vhow == TOK_DECODED) {
+				lp_add_string(out, v, vn);
+			} else {
+				/* no backslash and (JSON) no '"': nothing to escape */
+				char *o = out->p + out->len;
+				*o++ = '"';
+				memcpy(o, v, vn);
+				o[vn] = '"';
+				out->len += vn + 2;
+			}
 			break;
-		case RV_INT: {
-			buf_add(out, kv->val, kv->val_len);
+		case RV_INT:
+			memcpy(out->p + out->len, kv->val, kv->val_len);
+			out->len += kv->val_len;
 			/* rec_parse admits only int64 integers */
-			buf_addc(out, 'i');
+			out->p[out->len++] = 'i';
 			break;
-		}
 		case RV_FLOAT:
 		case RV_BOOL:
-			buf_add(out, kv->val, kv->val_len);
+			memcpy(out->p + out->len, kv->val, kv->val_len);
+			out->len += kv->val_len;
 			break;
 		}
 	}
 	if (!written)
 		goto done;
-	buf_addc(out, ' ');
-	buf_add_i64(out, r->has_time ? r->time : default_time_ns);
-	buf_addc(out, '\n');
+	if (room(out, 24) < 0)
+		goto done;
+	int64_t t = r->has_time ? r->time : default_time_ns;
+	out->p[out->len++] = ' ';
+	if (t < 0) {
+		out->p[out->len++] = '-';
+		lpw_put_u64(out, (uint64_t)0 - (uint64_t)t);
+	} else {
+		lpw_put_u64(out, (uint64_t)t);
+	}
+	out->p[out->len++] = '\n';
 	ok = !out->err;
 done:
 	buf_free(&sk);
