@@ -1,0 +1,282 @@
+/* rum-enrich: records on stdin → the same records with city, province,
+ * country and isp tags from the client's ip (MaxMind DB files) → stdout. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enrich.h"
+#include "io.h"
+#include "log.h"
+#include "metrics.h"
+#include "opts.h"
+#include "sig.h"
+
+#define METRICS_EVERY_MS 2000
+
+enum {
+	O_CITY_DB = 1,
+	O_ISP_DB,
+	O_CITY_DB_TYPE,
+	O_ISP_DB_TYPE,
+	O_LANG,
+	O_CACHE_SIZE,
+	O_CHECK_INTERVAL,
+};
+
+static const struct opt options[] = {
+    {"city-db", 0, 1, O_CITY_DB, "FILE",
+     "location database: GeoIP2/GeoLite2 City or Country, DB-IP, ip-location-db city "
+     "(none: city, province and country are unknown)"},
+    {"isp-db", 0, 1, O_ISP_DB, "FILE",
+     "ISP database: GeoIP2 ISP or GeoLite2 ASN (none: isp is unknown)"},
+    {"city-db-type", 0, 1, O_CITY_DB_TYPE, "auto|city|country|flat",
+     "schema of --city-db; auto (default) reads the database's metadata"},
+    {"isp-db-type", 0, 1, O_ISP_DB_TYPE, "auto|isp|asn",
+     "schema of --isp-db; auto (default) reads the database's metadata"},
+    {"lang", 0, 1, O_LANG, "LANG",
+     "language of city and province names (default en; en when "
+     "the database has no name in LANG)"},
+    {"cache-size", 0, 1, O_CACHE_SIZE, "N", "recent addresses remembered (default 4096; 0: none)"},
+    {"check-interval", 0, 1, O_CHECK_INTERVAL, "MS",
+     "how often the database files are looked at for a new version (default 1000; 0: only "
+     "on SIGHUP)"},
+    {NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct prog_info info = {
+    "rum-enrich",
+    "[OPTION]...",
+    "Reads records (one JSON object a line) on standard input and writes them to standard "
+    "output with the tags city, province, country and isp set from the address in their ip "
+    "tag, looked up in MaxMind DB files (GeoIP2, GeoLite2, DB-IP, ip-location-db). Records "
+    "without an ip tag pass unchanged. A database replaced on disk, or SIGHUP, reopens it.",
+};
+
+struct cli {
+	struct enricher *en;
+	uint64_t cache_size;
+	uint64_t check_ms;
+};
+
+static const char *shape_opt(const char *val, int for_isp, enum geo_shape *out)
+{
+	static const struct {
+		const char *name;
+		enum geo_shape shape;
+		int for_isp;
+	} names[] = {
+	    {"auto", SHAPE_AUTO, 0}, {"city", SHAPE_CITY, 0}, {"country", SHAPE_CITY, 0},
+	    {"flat", SHAPE_FLAT, 0}, {"auto", SHAPE_AUTO, 1}, {"isp", SHAPE_ISP, 1},
+	    {"asn", SHAPE_ASN, 1},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].for_isp == for_isp && strcmp(val, names[i].name) == 0) {
+			*out = names[i].shape;
+			return NULL;
+		}
+	return for_isp ? "not one of auto, isp, asn" : "not one of auto, city, country, flat";
+}
+
+static const char *on_opt(int key, const char *val, void *ctx)
+{
+	struct cli *cl = ctx;
+	struct enricher *en = cl->en;
+	switch (key) {
+	case O_CITY_DB:
+		/* Empty: no database, so a config file can leave the key blank. */
+		en->db[DB_CITY].path = *val ? val : NULL;
+		return NULL;
+	case O_ISP_DB:
+		en->db[DB_ISP].path = *val ? val : NULL;
+		return NULL;
+	case O_CITY_DB_TYPE:
+		return shape_opt(val, 0, &en->db[DB_CITY].forced);
+	case O_ISP_DB_TYPE:
+		return shape_opt(val, 1, &en->db[DB_ISP].forced);
+	case O_LANG:
+		if (!*val || strlen(val) > 16)
+			return "not a language code";
+		en->db[DB_CITY].lang = val;
+		return NULL;
+	case O_CACHE_SIZE:
+		return opt_u64(val, 0, 1 << 20, &cl->cache_size);
+	case O_CHECK_INTERVAL:
+		return opt_u64(val, 0, 86400000, &cl->check_ms);
+	}
+	return "unknown option";
+}
+
+struct stage {
+	struct enricher en;
+	struct linereader lr;
+	struct outbuf out;
+	struct log_ratelimit rl_bad;
+	uint64_t *m_bad_record, *m_bad_long;
+	uint64_t check_ms, next_check;
+	int failed;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void maybe_reload(struct stage *s)
+{
+	if (sig_hup) {
+		sig_hup = 0;
+		log_info("SIGHUP: reopening the databases");
+		enrich_reload(&s->en, 1);
+		s->next_check = mono_ms() + s->check_ms;
+		return;
+	}
+	if (!s->check_ms)
+		return;
+	uint64_t now = mono_ms();
+	if (now < s->next_check)
+		return;
+	s->next_check = now + s->check_ms;
+	enrich_reload(&s->en, 0);
+}
+
+/* Input would block: flush what is in hand, then wait for input while still
+ * noticing a new database, SIGHUP and the metrics' turn. */
+static void idle(void *ctx)
+{
+	struct stage *s = ctx;
+	if (out_flush(&s->out) < 0)
+		return; /* the main loop reports it */
+	for (;;) {
+		maybe_reload(s);
+		metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
+		if (sig_term)
+			return;
+		int wait = s->check_ms && s->check_ms < METRICS_EVERY_MS ? (int)s->check_ms
+									 : METRICS_EVERY_MS;
+		struct pollfd p = {.fd = s->lr.fd, .events = POLLIN};
+		if (poll(&p, 1, wait) > 0)
+			return;
+	}
+}
+
+static void bad_line(struct stage *s, const struct rec_error *err)
+{
+	metric_inc(s->m_bad_record);
+	log_rl(&s->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped", s->lr.lineno,
+	       err->reason, err->offset);
+}
+
+static int one_line(struct stage *s, const char *line, size_t len)
+{
+	struct rec_error err;
+	switch (enrich_line(&s->en, line, len, &s->out.b, &err)) {
+	case ENRICH_PASS:
+		if (out_write(&s->out, line, len) < 0 || out_write(&s->out, "\n", 1) < 0)
+			return -1;
+		return 0;
+	case ENRICH_EDITED:
+		if (s->out.b.len >= s->out.flush_at)
+			return out_flush(&s->out);
+		return 0;
+	case ENRICH_BAD:
+		bad_line(s, &err);
+		return 0;
+	case ENRICH_NOMEM:
+		break;
+	}
+	s->out.err = ENOMEM;
+	return -1;
+}
+
+static void run(struct stage *s)
+{
+	for (;;) {
+		const char *line;
+		size_t len;
+		enum lr_status st = lr_next(&s->lr, &line, &len);
+		if (st == LR_LINE) {
+			maybe_reload(s);
+			if (one_line(s, line, len) < 0)
+				break;
+			continue;
+		}
+		if (st == LR_TOOLONG) {
+			metric_inc(s->m_bad_long);
+			log_rl(&s->rl_bad, RLOG_WARN,
+			       "line %" PRIu64 ": longer than --max-line %zu; dropped",
+			       s->lr.lineno, common_opts.max_line);
+			continue;
+		}
+		if (st == LR_EOF)
+			break;
+		if (errno == EINTR) {
+			if (sig_term)
+				break;
+			maybe_reload(s);
+			continue;
+		}
+		log_error("reading standard input: %s", strerror(errno));
+		s->failed = 1;
+		break;
+	}
+	if (!s->out.err)
+		out_flush(&s->out);
+	if (s->out.err) {
+		log_error("writing standard output: %s", strerror(s->out.err));
+		s->failed = 1;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct stage s;
+	struct cli cl = {.en = &s.en, .cache_size = 4096, .check_ms = 1000};
+	s.en.db[DB_CITY].option = "--city-db";
+	s.en.db[DB_ISP].option = "--isp-db";
+	s.en.db[DB_CITY].lang = "en";
+	int first = opts_parse(argc, argv, &info, options, on_opt, &cl);
+	if (first < argc)
+		die(2, "unexpected argument '%s' (records are read from standard input)",
+		    argv[first]);
+	s.en.db[DB_ISP].lang = s.en.db[DB_CITY].lang;
+	if (enrich_init(&s.en, cl.cache_size) < 0)
+		die(1, "out of memory");
+	char err[512];
+	if (enrich_open(&s.en, err, sizeof err) < 0)
+		die(2, "cannot open %s", err);
+	if (!s.en.db[DB_CITY].path && !s.en.db[DB_ISP].path)
+		log_info("no --city-db or --isp-db: every address is tagged unknown");
+	opts_check_done();
+
+	if (sig_setup() < 0)
+		die(1, "cannot install signal handlers: %s", strerror(errno));
+	s.m_bad_record = metric_get("rum_enrich_invalid_lines_total", "reason=\"record\"",
+				    METRIC_COUNTER, "Input lines dropped as invalid, by reason.");
+	s.m_bad_long = metric_get("rum_enrich_invalid_lines_total", "reason=\"too_long\"",
+				  METRIC_COUNTER, NULL);
+	s.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
+	s.check_ms = cl.check_ms;
+	s.next_check = mono_ms() + s.check_ms;
+	if (lr_init(&s.lr, STDIN_FILENO, common_opts.max_line) < 0)
+		die(1, "out of memory");
+	s.lr.idle = idle;
+	s.lr.idle_ctx = &s;
+	out_init(&s.out, STDOUT_FILENO);
+
+	run(&s);
+
+	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
+		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
+			 strerror(errno));
+	lr_free(&s.lr);
+	out_free(&s.out);
+	enrich_free(&s.en);
+	return s.failed ? 1 : 0;
+}
