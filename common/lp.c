@@ -1187,7 +1187,9 @@ static void lp_add_string(struct buf *out, const char *s, size_t n)
 struct lpw {
 	const char *src;
 	int mapped; /* the bitmaps below cover src */
-	uint64_t bsl[LPW_MAX / 64], esc[LPW_MAX / 64];
+	/* bit i of word w: byte 64 * w + i is a backslash (bsl), is either
+	 * a backslash or one a name escapes (any) */
+	uint64_t bsl[LPW_MAX / 64], any[LPW_MAX / 64];
 };
 
 static void lpw_map(struct lpw *w, const char *s, size_t n)
@@ -1212,7 +1214,7 @@ static void lpw_map(struct lpw *w, const char *s, size_t n)
 			e |= (uint64_t)(unsigned)_mm_movemask_epi8(m) << (16 * k);
 		}
 		w->bsl[i / 64] = b;
-		w->esc[i / 64] = e;
+		w->any[i / 64] = b | e;
 	}
 #endif
 	for (; i < n; i += 64) {
@@ -1225,7 +1227,7 @@ static void lpw_map(struct lpw *w, const char *s, size_t n)
 				e |= 1ull << j;
 		}
 		w->bsl[i / 64] = b;
-		w->esc[i / 64] = e;
+		w->any[i / 64] = b | e;
 	}
 	w->src = s;
 	w->mapped = 1;
@@ -1254,16 +1256,18 @@ enum { TOK_COPY, TOK_ESCAPE, TOK_DECODED };
  * backslash (TOK_COPY, or TOK_ESCAPE when a name would need escapes),
  * else in scratch (TOK_DECODED; a name's trailing backslashes trimmed). -1 when
  * it cannot be decoded. */
-static int lpw_str(const struct lpw *w, const char *tok, size_t n, int name, struct buf *scratch,
-		   const char **s, size_t *len)
+static inline __attribute__((always_inline)) int lpw_str(const struct lpw *w, const char *tok,
+							 size_t n, int name, struct buf *scratch,
+							 const char **s, size_t *len)
 {
 	if (w->mapped && n >= 2) {
 		size_t a = (size_t)(tok - w->src) + 1, b = a + n - 2;
-		if (!lpw_any(w->bsl, a, b)) {
-			*s = tok + 1;
-			*len = n - 2;
-			return lpw_any(w->esc, a, b) ? TOK_ESCAPE : TOK_COPY;
-		}
+		*s = tok + 1;
+		*len = n - 2;
+		if (!lpw_any(w->any, a, b))
+			return TOK_COPY;
+		if (!lpw_any(w->bsl, a, b))
+			return TOK_ESCAPE;
 	}
 	if (rec_str(tok, n, scratch, s, len) < 0)
 		return -1;
@@ -1273,11 +1277,27 @@ static int lpw_str(const struct lpw *w, const char *tok, size_t n, int name, str
 }
 
 /* Callers have made room for 2 * n bytes. */
-static inline void lpw_put_name(struct buf *out, const char *s, size_t n, int how, int is_meas)
+/* Tokens are short: copied in one or two fixed 16-byte moves (no call)
+ * when the record goes on far enough past them; the bytes stored past n
+ * land in the LPW_SLACK reserved and are overwritten by what follows. */
+#define LPW_SLACK 32
+static inline void lpw_copy(struct buf *out, const char *s, size_t n, const char *lim)
+{
+	char *o = out->p + out->len;
+	if (n <= 16 && lim - s >= 16)
+		memcpy(o, s, 16);
+	else if (n <= 32 && lim - s >= 32)
+		memcpy(o, s, 32);
+	else
+		memcpy(o, s, n);
+	out->len += n;
+}
+
+static inline void lpw_put_name(struct buf *out, const char *s, size_t n, int how, int is_meas,
+				const char *lim)
 {
 	if (how == TOK_COPY) {
-		memcpy(out->p + out->len, s, n);
-		out->len += n;
+		lpw_copy(out, s, n, lim);
 	} else {
 		lp_add_name(out, s, n, is_meas);
 	}
@@ -1304,6 +1324,7 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 	size_t n, vn;
 	int how, vhow, ok = 0;
 
+	const char *lim = r->src + r->len;
 	w.mapped = 0;
 	if (r->len <= LPW_MAX)
 		lpw_map(&w, r->src, r->len);
@@ -1314,9 +1335,9 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 		goto done;
 	if (n == 0 || s[0] == '#' || s[0] == '\t')
 		goto done;
-	if (room(out, 2 * n) < 0)
+	if (room(out, 2 * n + LPW_SLACK) < 0)
 		goto done;
-	lpw_put_name(out, s, n, how, 1);
+	lpw_put_name(out, s, n, how, 1, lim);
 
 	for (size_t i = 0; i < r->ntags; i++) {
 		const struct rec_kv *kv = &r->tags[i];
@@ -1325,12 +1346,12 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 			goto done;
 		if (!n || !vn)
 			continue;
-		if (room(out, 2 * (n + vn) + 2) < 0)
+		if (room(out, 2 * (n + vn) + 2 + LPW_SLACK) < 0)
 			goto done;
 		out->p[out->len++] = ',';
-		lpw_put_name(out, s, n, how, 0);
+		lpw_put_name(out, s, n, how, 0, lim);
 		out->p[out->len++] = '=';
-		lpw_put_name(out, v, vn, vhow, 0);
+		lpw_put_name(out, v, vn, vhow, 0, lim);
 	}
 
 	size_t written = 0;
@@ -1341,11 +1362,11 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 		if (!n)
 			continue;
 		/* a value is never longer in line protocol than twice its token */
-		if (room(out, 2 * (n + kv->val_len) + 4) < 0)
+		if (room(out, 2 * (n + kv->val_len) + 4 + LPW_SLACK) < 0)
 			goto done;
 		out->p[out->len++] = written ? ',' : ' ';
 		written++;
-		lpw_put_name(out, s, n, how, 0);
+		lpw_put_name(out, s, n, how, 0, lim);
 		out->p[out->len++] = '=';
 		switch (kv->type) {
 		case RV_STRING:
@@ -1355,23 +1376,19 @@ int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf 
 				lp_add_string(out, v, vn);
 			} else {
 				/* no backslash and (JSON) no '"': nothing to escape */
-				char *o = out->p + out->len;
-				*o++ = '"';
-				memcpy(o, v, vn);
-				o[vn] = '"';
-				out->len += vn + 2;
+				out->p[out->len++] = '"';
+				lpw_copy(out, v, vn, lim);
+				out->p[out->len++] = '"';
 			}
 			break;
 		case RV_INT:
-			memcpy(out->p + out->len, kv->val, kv->val_len);
-			out->len += kv->val_len;
+			lpw_copy(out, kv->val, kv->val_len, lim);
 			/* rec_parse admits only int64 integers */
 			out->p[out->len++] = 'i';
 			break;
 		case RV_FLOAT:
 		case RV_BOOL:
-			memcpy(out->p + out->len, kv->val, kv->val_len);
-			out->len += kv->val_len;
+			lpw_copy(out, kv->val, kv->val_len, lim);
 			break;
 		}
 	}
