@@ -80,6 +80,8 @@ struct sender {
 	struct dq *dq;
 	struct buf entry;
 
+	struct buf zbuf; /* compression output, reused (memory queue) */
+
 	/* ordering and acknowledgement window, indexed by seq % nwin */
 	struct ackent *win;
 	size_t nwin;
@@ -278,6 +280,7 @@ void sender_close(struct sender *s)
 		dq_close(s->dq);
 	gz_free(s->gz);
 	buf_free(&s->entry);
+	buf_free(&s->zbuf);
 	free(s->slots);
 	free(s->win);
 	free(s);
@@ -321,6 +324,31 @@ static int encode(struct sender *s, const char *lp, size_t len, struct buf *out)
 	return buf_add(out, lp, len);
 }
 
+/* A batch for the memory queue, in a buffer of its exact size. Compressed
+ * first into one kept from batch to batch: a fresh buffer of the
+ * compression bound (about the batch's size) for every batch comes from
+ * mmap(2), and its pages were faulted in and zeroed each time, for a body
+ * a tenth that size. */
+static int encode_queued(struct sender *s, const char *lp, size_t len, struct buf *out)
+{
+	if (!s->gz)
+		return buf_add(out, lp, len);
+	buf_reset(&s->zbuf);
+	int rc = gz_compress(s->gz, lp, len, &s->zbuf);
+	if (rc == 0) {
+		size_t n = s->zbuf.len;
+		if (!(out->p = malloc(n ? n : 1)))
+			rc = -1;
+		else {
+			memcpy(out->p, s->zbuf.p, n);
+			out->len = out->cap = n;
+		}
+	}
+	if (s->zbuf.cap > ((size_t)8 << 20))
+		buf_free(&s->zbuf);
+	return rc;
+}
+
 int sender_submit(struct sender *s, const char *lp, size_t len, uint32_t npoints)
 {
 	if (s->dq) {
@@ -349,7 +377,7 @@ int sender_submit(struct sender *s, const char *lp, size_t len, uint32_t npoints
 		return 0;
 	}
 	struct mbatch *b = calloc(1, sizeof *b);
-	if (!b || encode(s, lp, len, &b->body) < 0) {
+	if (!b || encode_queued(s, lp, len, &b->body) < 0) {
 		if (b)
 			buf_free(&b->body);
 		free(b);
