@@ -208,9 +208,10 @@ int geo_open(struct geo_db *db, char *err, size_t errlen)
 	MMDB_s m;
 	char why[256];
 	file_sig_of(db->path, &sig);
+	errno = 0;
 	int st = MMDB_open(db->path, MMDB_MODE_MMAP, &m);
 	if (st != MMDB_SUCCESS) {
-		if (st == MMDB_IO_ERROR)
+		if ((st == MMDB_IO_ERROR || st == MMDB_FILE_OPEN_ERROR) && errno)
 			snprintf(why, sizeof why, "%s: %s", MMDB_strerror(st), strerror(errno));
 		else
 			snprintf(why, sizeof why, "%s", MMDB_strerror(st));

@@ -146,18 +146,21 @@ static void maybe_reload(struct stage *s)
 	enrich_reload(&s->en, 0);
 }
 
+static _Noreturn void finish(struct stage *s);
+
 /* Input would block: flush what is in hand, then wait for input while still
- * noticing a new database, SIGHUP and the metrics' turn. */
+ * noticing a new database, SIGHUP, SIGTERM and the metrics' turn. */
 static void idle(void *ctx)
 {
 	struct stage *s = ctx;
 	if (out_flush(&s->out) < 0)
 		return; /* the main loop reports it */
 	for (;;) {
+		/* Returning would block in read(2) with the writer still there. */
+		if (sig_term)
+			finish(s);
 		maybe_reload(s);
 		metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
-		if (sig_term)
-			return;
 		int wait = s->check_ms && s->check_ms < METRICS_EVERY_MS ? (int)s->check_ms
 									 : METRICS_EVERY_MS;
 		struct pollfd p = {.fd = s->lr.fd, .events = POLLIN};
@@ -195,7 +198,7 @@ static int one_line(struct stage *s, const char *line, size_t len)
 	return -1;
 }
 
-static void run(struct stage *s)
+static _Noreturn void run(struct stage *s)
 {
 	for (;;) {
 		const char *line;
@@ -226,12 +229,24 @@ static void run(struct stage *s)
 		s->failed = 1;
 		break;
 	}
+	finish(s);
+}
+
+static _Noreturn void finish(struct stage *s)
+{
 	if (!s->out.err)
 		out_flush(&s->out);
 	if (s->out.err) {
 		log_error("writing standard output: %s", strerror(s->out.err));
 		s->failed = 1;
 	}
+	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
+		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
+			 strerror(errno));
+	lr_free(&s->lr);
+	out_free(&s->out);
+	enrich_free(&s->en);
+	exit(s->failed ? 1 : 0);
 }
 
 int main(int argc, char **argv)
@@ -271,12 +286,4 @@ int main(int argc, char **argv)
 	out_init(&s.out, STDOUT_FILENO);
 
 	run(&s);
-
-	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
-		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
-			 strerror(errno));
-	lr_free(&s.lr);
-	out_free(&s.out);
-	enrich_free(&s.en);
-	return s.failed ? 1 : 0;
 }
