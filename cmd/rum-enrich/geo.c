@@ -13,6 +13,11 @@
 #define VERIFY_DATA_MAX 16384
 #define VERIFY_SET_SLOTS (VERIFY_DATA_MAX * 2)
 
+struct geo_rec_cache {
+	uint32_t offset_plus1; /* 0: empty */
+	struct geo_vals v;
+};
+
 const char *geo_shape_name(enum geo_shape s)
 {
 	switch (s) {
@@ -221,6 +226,10 @@ int geo_open(struct geo_db *db, char *err, size_t errlen)
 		MMDB_close(&m);
 		goto fail;
 	}
+	if (!db->rcache)
+		db->rcache = calloc(GEO_REC_CACHE, sizeof *db->rcache);
+	else
+		memset(db->rcache, 0, GEO_REC_CACHE * sizeof *db->rcache);
 	if (db->is_open)
 		MMDB_close(&db->mmdb);
 	db->mmdb = m;
@@ -241,6 +250,8 @@ void geo_close(struct geo_db *db)
 	if (db->is_open)
 		MMDB_close(&db->mmdb);
 	db->is_open = 0;
+	free(db->rcache);
+	db->rcache = NULL;
 }
 
 /* 1 found, 0 absent, -1 corrupt data. */
@@ -316,6 +327,18 @@ enum geo_status geo_lookup(struct geo_db *db, const struct sockaddr *sa, struct 
 		return GEO_ERROR;
 	if (!r.found_entry)
 		return GEO_NOT_FOUND;
+	struct geo_rec_cache *rc = NULL;
+	int first = db->for_isp ? GEO_ISP : GEO_CITY, last = db->for_isp ? GEO_ISP : GEO_COUNTRY;
+	if (db->rcache) {
+		rc = &db->rcache[(r.entry.offset * 2654435761u >> 7) & (GEO_REC_CACHE - 1)];
+		if (rc->offset_plus1 == r.entry.offset + 1) {
+			for (int i = first; i <= last; i++) {
+				v->len[i] = rc->v.len[i];
+				memcpy(v->s[i], rc->v.s[i], rc->v.len[i]);
+			}
+			return GEO_FOUND;
+		}
+	}
 	enum geo_shape shape = db->shape;
 	if (shape == SHAPE_AUTO)
 		shape = sniff(&r.entry, db->for_isp);
@@ -347,5 +370,14 @@ enum geo_status geo_lookup(struct geo_db *db, const struct sockaddr *sa, struct 
 		break;
 	}
 	}
-	return bad ? GEO_ERROR : GEO_FOUND;
+	if (bad)
+		return GEO_ERROR;
+	if (rc) {
+		rc->offset_plus1 = r.entry.offset + 1;
+		for (int i = first; i <= last; i++) {
+			rc->v.len[i] = v->len[i];
+			memcpy(rc->v.s[i], v->s[i], v->len[i]);
+		}
+	}
+	return GEO_FOUND;
 }

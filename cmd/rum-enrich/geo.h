@@ -45,9 +45,14 @@ struct geo_db {
 	struct file_sig failed_sig; /* of the last file that failed: not retried */
 	int has_failed;
 	const char *lang; /* names language; "en" is the fallback */
+	/* Values decoded from a data record, by its offset: many networks
+	 * share a record (one city), and decoding is most of a lookup. */
+	struct geo_rec_cache *rcache;
 };
 
 enum geo_status { GEO_FOUND, GEO_NOT_FOUND, GEO_ERROR };
+
+#define GEO_REC_CACHE 1024 /* entries, a power of two */
 
 /* Opens db->path (checking the whole search tree and a bounded number of
  * its data records), replacing the database in use only on success.

@@ -41,7 +41,7 @@ static const struct opt options[] = {
     {"lang", 0, 1, O_LANG, "LANG",
      "language of city and province names (default en; en when "
      "the database has no name in LANG)"},
-    {"cache-size", 0, 1, O_CACHE_SIZE, "N", "recent addresses remembered (default 4096; 0: none)"},
+    {"cache-size", 0, 1, O_CACHE_SIZE, "N", "recent addresses remembered (default 1024; 0: none)"},
     {"check-interval", 0, 1, O_CHECK_INTERVAL, "MS",
      "how often the database files are looked at for a new version (default 1000; 0: only "
      "on SIGHUP)"},
@@ -252,7 +252,7 @@ static _Noreturn void finish(struct stage *s)
 int main(int argc, char **argv)
 {
 	static struct stage s;
-	struct cli cl = {.en = &s.en, .cache_size = 4096, .check_ms = 1000};
+	struct cli cl = {.en = &s.en, .cache_size = 1024, .check_ms = 1000};
 	s.en.db[DB_CITY].option = "--city-db";
 	s.en.db[DB_ISP].option = "--isp-db";
 	s.en.db[DB_CITY].lang = "en";
