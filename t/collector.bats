@@ -199,3 +199,13 @@ CONF
 	[ "$(head -1 "$DIR/stdout")" = "line before" ]
 	[ "$(tail -1 "$DIR/stdout" | jq -r .fields.n)" = 7 ]
 }
+
+@test "collector: the sample configuration is valid for every stage" {
+	run "$BIN/rum-collector" -c "$TOP/share/rum-collector.conf" --dry-run
+	[ "$status" -eq 0 ]
+	[ "$(grep -c . <<<"$output")" -ge 2 ]
+	while read -r line; do
+		eval "cmd=($line)"
+		"${cmd[@]}" --check-config
+	done <<<"$output"
+}
