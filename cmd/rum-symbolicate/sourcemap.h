@@ -35,6 +35,10 @@ struct sm_original {
 	const char *name;   /* names[i] of a 5-field segment, else NULL */
 	uint32_t line;	    /* 0-based */
 	uint32_t column;    /* 0-based */
+	int mapped;	    /* 1 when the segment found has an original
+			       position (4 or 5 fields), even when its
+			       source is null in "sources"; line and column
+			       are then filled in */
 };
 
 /* The original position of a generated one: the segment on that generated
@@ -43,6 +47,13 @@ struct sm_original {
  * Returns 0 and fills out when a segment with a source is found, -1
  * otherwise (out->source is then NULL). The strings live as long as the map. */
 int sm_lookup(const struct sourcemap *map, uint32_t line, uint32_t column, struct sm_original *out);
+
+/* Segments in the map (after flattening sections), and the generated
+ * position of the i-th in (line, column) order: for tools and benchmarks
+ * that want real mapped positions. sm_segment returns -1 when i is out of
+ * range. */
+size_t sm_segment_count(const struct sourcemap *map);
+int sm_segment(const struct sourcemap *map, size_t i, uint32_t *line, uint32_t *column);
 
 /* The "file" member, or NULL. */
 const char *sm_file(const struct sourcemap *map);
