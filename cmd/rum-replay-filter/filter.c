@@ -1,0 +1,248 @@
+/* Per-record filtering and the counters of dropped records by app_id. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+#include "metrics.h"
+
+#define APP_SLOTS 2048 /* a power of two, at least twice RF_MAX_APPS */
+
+struct rf_app {
+	char *name; /* NULL: empty slot */
+	size_t len;
+	uint32_t hash;
+	uint64_t *dropped, *bytes, *body_bytes;
+};
+
+static uint32_t fnv1a(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	uint32_t min;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2, min = 0x80;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3, min = 0x800;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4, min = 0x10000;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	uint32_t cp = c & (0x7F >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
+		return 0;
+	return len;
+}
+
+/* app_id="VALUE" with the text format's escapes; control bytes and
+ * invalid UTF-8 become '?', and long values are cut at a character
+ * boundary. */
+static int app_label(struct buf *b, const char *s, size_t n)
+{
+	buf_reset(b);
+	buf_adds(b, "app_id=\"");
+	size_t i = 0;
+	while (i < n && i < RF_APP_LABEL_MAX) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+		if (k > 1) {
+			if (i + k > RF_APP_LABEL_MAX)
+				break;
+			buf_add(b, s + i, k);
+			i += k;
+			continue;
+		}
+		if (c == '\\')
+			buf_adds(b, "\\\\");
+		else if (c == '"')
+			buf_adds(b, "\\\"");
+		else if (c == '\n')
+			buf_adds(b, "\\n");
+		else if (k == 0 || c < 0x20 || c == 0x7f)
+			buf_addc(b, '?');
+		else
+			buf_addc(b, (char)c);
+		i++;
+	}
+	buf_addc(b, '"');
+	return b->err ? -1 : 0;
+}
+
+static int app_metrics(struct rf_app *a, struct buf *label)
+{
+	const char *l = buf_cstr(label);
+	if (!l)
+		return -1;
+	a->dropped = metric_get("rum_replay_filter_dropped_total", l, METRIC_COUNTER,
+				"Records dropped because a rule matched them, by app_id.");
+	a->bytes = metric_get("rum_replay_filter_dropped_bytes_total", l, METRIC_COUNTER,
+			      "Bytes of the dropped records as read (without the newline).");
+	a->body_bytes =
+	    metric_get("rum_replay_filter_dropped_body_bytes_total", l, METRIC_COUNTER,
+		       "Bytes of the uploads the dropped session replay records carried (their "
+		       "body field, decoded).");
+	return 0;
+}
+
+int rf_init(struct replay_filter *f)
+{
+	if (rule_eval_init(&f->ev) < 0)
+		return -1;
+	f->apps = calloc(APP_SLOTS, sizeof *f->apps);
+	f->other = calloc(1, sizeof *f->other);
+	if (!f->apps || !f->other) {
+		rf_free(f);
+		return -1;
+	}
+	f->apps_cap = APP_SLOTS;
+	f->m_records = metric_get("rum_replay_filter_records_total", NULL, METRIC_COUNTER,
+				  "Valid records read from standard input.");
+	f->m_checked = metric_get("rum_replay_filter_checked_total", NULL, METRIC_COUNTER,
+				  "Records the rules were applied to (session_replay ones, or "
+				  "every record with --all).");
+	f->m_regex_errors =
+	    metric_get("rum_replay_filter_regex_errors_total", NULL, METRIC_COUNTER,
+		       "Regular expression matches that hit PCRE2's limits (taken as no match).");
+	buf_reset(&f->scratch);
+	buf_adds(&f->scratch, "app_id=\"(other)\"");
+	if (app_metrics(f->other, &f->scratch) < 0) {
+		rf_free(f);
+		return -1;
+	}
+	return 0;
+}
+
+void rf_free(struct replay_filter *f)
+{
+	if (f->apps)
+		for (size_t i = 0; i < f->apps_cap; i++)
+			free(f->apps[i].name);
+	free(f->apps);
+	free(f->other);
+	f->apps = f->other = NULL;
+	f->napps = f->apps_cap = 0;
+	rule_eval_free(&f->ev);
+	rec_free(&f->rec);
+	buf_free(&f->scratch);
+}
+
+static struct rf_app *app_for(struct replay_filter *f, const char *s, size_t n)
+{
+	uint32_t h = fnv1a(s, n);
+	size_t i = h & (f->apps_cap - 1);
+	for (;; i = (i + 1) & (f->apps_cap - 1)) {
+		struct rf_app *a = &f->apps[i];
+		if (!a->name)
+			break;
+		if (a->hash == h && a->len == n && memcmp(a->name, s, n) == 0)
+			return a;
+	}
+	if (f->napps >= RF_MAX_APPS)
+		return f->other;
+	struct rf_app *a = &f->apps[i];
+	char *name = malloc(n + 1);
+	if (!name || app_label(&f->scratch, s, n) < 0) {
+		free(name);
+		return f->other;
+	}
+	memcpy(name, s, n);
+	name[n] = 0;
+	if (app_metrics(a, &f->scratch) < 0) {
+		free(name);
+		return f->other;
+	}
+	a->name = name;
+	a->len = n;
+	a->hash = h;
+	f->napps++;
+	return a;
+}
+
+size_t rf_base64_len(const char *s, size_t n)
+{
+	size_t pad = 0;
+	while (n > 0 && pad < 2 && s[n - 1] == '=')
+		n--, pad++;
+	return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+static int is_replay(struct replay_filter *f)
+{
+	static const char tok[] = "\"session_replay\"";
+	const struct record *r = &f->rec;
+	if (r->meas_len == sizeof tok - 1 && memcmp(r->meas, tok, sizeof tok - 1) == 0)
+		return 1;
+	if (!memchr(r->meas, '\\', r->meas_len))
+		return 0;
+	const char *s;
+	size_t n;
+	return rec_str(r->meas, r->meas_len, &f->scratch, &s, &n) == 0 && n == 14 &&
+	       memcmp(s, "session_replay", 14) == 0;
+}
+
+/* The decoded text of a tag (or else field) for counting. */
+static void text_of(struct replay_filter *f, const char *key, const char **s, size_t *n)
+{
+	const struct rec_kv *kv = rec_tag(&f->rec, key);
+	if (!kv)
+		kv = rec_field(&f->rec, key);
+	*s = "";
+	*n = 0;
+	if (!kv)
+		return;
+	if (kv->type != RV_STRING || rec_str(kv->val, kv->val_len, &f->scratch, s, n) < 0) {
+		*s = kv->val;
+		*n = kv->val_len;
+	}
+}
+
+static void count_drop(struct replay_filter *f, size_t len)
+{
+	const char *s;
+	size_t n;
+	text_of(f, "body", &s, &n);
+	size_t body = rf_base64_len(s, n);
+	text_of(f, "app_id", &s, &n);
+	struct rf_app *a = app_for(f, s, n);
+	metric_inc(a->dropped);
+	metric_add(a->bytes, len);
+	metric_add(a->body_bytes, body);
+}
+
+enum rf_result rf_line(struct replay_filter *f, const char *line, size_t len, struct rec_error *err)
+{
+	if (rec_parse_line(&f->rec, line, len, err) < 0)
+		return RF_BAD;
+	metric_inc(f->m_records);
+	if (!f->all && !is_replay(f))
+		return RF_PASS;
+	metric_inc(f->m_checked);
+	int hit = ruleset_match(f->fixed, &f->rec, &f->ev) >= 0 ||
+		  ruleset_match(f->file, &f->rec, &f->ev) >= 0;
+	if (f->ev.regex_errors != f->regex_errors_seen) {
+		metric_add(f->m_regex_errors, f->ev.regex_errors - f->regex_errors_seen);
+		f->regex_errors_seen = f->ev.regex_errors;
+	}
+	if (!hit)
+		return RF_PASS;
+	count_drop(f, len);
+	return RF_DROP;
+}

@@ -1,0 +1,375 @@
+/* rum-replay-filter: records on stdin → stdout, minus the session_replay
+ * records (every record with --all) that match a filter rule in DataKit's
+ * syntax. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "filter.h"
+#include "io.h"
+#include "log.h"
+#include "metrics.h"
+#include "opts.h"
+#include "sig.h"
+
+#define METRICS_EVERY_MS 2000
+#define RULES_FILE_MAX ((off_t)16 << 20)
+#define RULE_SHOWN_MAX 160 /* bytes of a rule quoted in a message */
+
+enum { O_RULE = 1, O_RULES_FILE, O_ALL };
+
+static const struct opt options[] = {
+    {"rule", 0, 1, O_RULE, "RULE",
+     "a filter rule in DataKit's syntax, e.g. \"{ service = 'xxx' or version IN ['v1', 'v2'] "
+     "}\"; repeatable (rules are ORed)"},
+    {"rules-file", 0, 1, O_RULES_FILE, "FILE",
+     "more rules, one a line (blank lines and lines starting with # skipped); read again "
+     "on SIGHUP"},
+    {"all", 0, 0, O_ALL, NULL,
+     "apply the rules to every record, not only session_replay ones (a general drop list)"},
+    {NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct prog_info info = {
+    "rum-replay-filter",
+    "[OPTION]...",
+    "Reads records (one JSON object a line) on standard input and writes them to standard "
+    "output, except the session_replay records that match one of the filter rules, which "
+    "are dropped and counted by app_id. Rules are in DataKit's filter syntax and see a "
+    "record's tags, then its fields. Records that do not match pass byte for byte. SIGHUP "
+    "reads --rules-file again.",
+};
+
+struct cli {
+	struct ruleset *fixed;
+	const char *rules_file;
+	int all;
+};
+
+/* "line 2, column 7: expected ..." (the line only when the rule has
+ * several) into out. */
+static void where(char *out, size_t outlen, const char *text, size_t n, const struct rule_error *e)
+{
+	size_t line, col;
+	rule_position(text, n, e->offset, &line, &col);
+	if (memchr(text, '\n', n))
+		snprintf(out, outlen, "line %zu, column %zu: %s", line, col, e->msg);
+	else
+		snprintf(out, outlen, "column %zu: %s", col, e->msg);
+}
+
+static const char *on_opt(int key, const char *val, void *ctx)
+{
+	struct cli *cl = ctx;
+	static char why[640];
+	switch (key) {
+	case O_RULE: {
+		struct rule_error e;
+		if (ruleset_add(cl->fixed, val, strlen(val), &e) < 0) {
+			where(why, sizeof why, val, strlen(val), &e);
+			return why;
+		}
+		return NULL;
+	}
+	case O_RULES_FILE:
+		cl->rules_file = *val ? val : NULL;
+		return NULL;
+	case O_ALL:
+		cl->all = 1;
+		return NULL;
+	}
+	return "unknown option";
+}
+
+static int read_file(const char *path, char **out, size_t *outlen, char *msg, size_t msglen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(msg, msglen, "--rules-file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	const char *bad = NULL;
+	if (fstat(fd, &st) < 0)
+		bad = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		bad = "not a regular file";
+	else if (st.st_size > RULES_FILE_MAX)
+		bad = "larger than 16 MiB";
+	if (bad) {
+		snprintf(msg, msglen, "--rules-file %s: %s", path, bad);
+		close(fd);
+		return -1;
+	}
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	char *p = malloc(cap);
+	if (!p) {
+		snprintf(msg, msglen, "--rules-file %s: out of memory", path);
+		close(fd);
+		return -1;
+	}
+	/* The file may grow between fstat and read: read what fits. */
+	for (;;) {
+		ssize_t r = read(fd, p + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(msg, msglen, "--rules-file %s: %s", path, strerror(errno));
+			free(p);
+			close(fd);
+			return -1;
+		}
+		if (r == 0 || (len += (size_t)r) == cap)
+			break;
+	}
+	close(fd);
+	*out = p;
+	*outlen = len;
+	return 0;
+}
+
+/* Compiles every rule of the file into a new ruleset. */
+static int load_rules_file(const char *path, struct ruleset **out, char *msg, size_t msglen)
+{
+	char *text;
+	size_t len;
+	if (read_file(path, &text, &len, msg, msglen) < 0)
+		return -1;
+	struct ruleset *rs = ruleset_new();
+	if (!rs) {
+		free(text);
+		snprintf(msg, msglen, "--rules-file %s: out of memory", path);
+		return -1;
+	}
+	size_t lineno = 0;
+	for (size_t at = 0; at < len;) {
+		const char *line = text + at;
+		const char *nl = memchr(line, '\n', len - at);
+		size_t n = nl ? (size_t)(nl - line) : len - at;
+		at += n + 1;
+		lineno++;
+		if (n && line[n - 1] == '\r')
+			n--;
+		size_t i = 0;
+		while (i < n && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == n || line[i] == '#')
+			continue;
+		struct rule_error e;
+		if (ruleset_add(rs, line, n, &e) < 0) {
+			char w[512], shown[RULE_SHOWN_MAX + 4];
+			where(w, sizeof w, line, n, &e);
+			size_t k = n < RULE_SHOWN_MAX ? n : RULE_SHOWN_MAX;
+			memcpy(shown, line, k);
+			strcpy(shown + k, n > k ? "..." : "");
+			snprintf(msg, msglen, "--rules-file %s line %zu: rule '%s': %s", path,
+				 lineno, shown, w);
+			ruleset_free(rs);
+			free(text);
+			return -1;
+		}
+	}
+	free(text);
+	*out = rs;
+	return 0;
+}
+
+struct stage {
+	struct replay_filter f;
+	struct linereader lr;
+	struct outbuf out;
+	struct log_ratelimit rl_bad, rl_regex;
+	const char *rules_file;
+	uint64_t *m_bad_record, *m_bad_long, *m_rules, *m_reloads, *m_reload_failures;
+	uint64_t regex_errors_logged;
+	int failed;
+};
+
+static void set_rules_gauge(struct stage *s)
+{
+	metric_set(s->m_rules, ruleset_count(s->f.fixed) + ruleset_count(s->f.file));
+}
+
+static void maybe_reload(struct stage *s)
+{
+	if (!sig_hup)
+		return;
+	sig_hup = 0;
+	if (!s->rules_file) {
+		log_info("SIGHUP: no --rules-file to read again; the %zu --rule rules stay",
+			 ruleset_count(s->f.fixed));
+		return;
+	}
+	struct ruleset *rs;
+	char msg[1024];
+	if (load_rules_file(s->rules_file, &rs, msg, sizeof msg) < 0) {
+		metric_inc(s->m_reload_failures);
+		log_error("SIGHUP: %s; keeping the %zu rules in use", msg,
+			  ruleset_count(s->f.fixed) + ruleset_count(s->f.file));
+		return;
+	}
+	ruleset_free(s->f.file);
+	s->f.file = rs;
+	metric_inc(s->m_reloads);
+	set_rules_gauge(s);
+	log_info("SIGHUP: %zu rules from --rules-file %s (%zu in all)", ruleset_count(rs),
+		 s->rules_file, ruleset_count(s->f.fixed) + ruleset_count(rs));
+}
+
+static _Noreturn void finish(struct stage *s);
+
+/* Input would block: flush what is in hand, then wait for input while still
+ * noticing SIGHUP, SIGTERM and the metrics' turn. */
+static void idle(void *ctx)
+{
+	struct stage *s = ctx;
+	if (out_flush(&s->out) < 0)
+		return; /* the main loop reports it */
+	for (;;) {
+		if (sig_term)
+			finish(s);
+		maybe_reload(s);
+		metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
+		struct pollfd p = {.fd = s->lr.fd, .events = POLLIN};
+		if (poll(&p, 1, METRICS_EVERY_MS) > 0)
+			return;
+	}
+}
+
+static int one_line(struct stage *s, const char *line, size_t len)
+{
+	struct rec_error err;
+	switch (rf_line(&s->f, line, len, &err)) {
+	case RF_PASS:
+		if (out_write(&s->out, line, len) < 0 || out_write(&s->out, "\n", 1) < 0)
+			return -1;
+		break;
+	case RF_DROP:
+		break;
+	case RF_BAD:
+		metric_inc(s->m_bad_record);
+		log_rl(&s->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped",
+		       s->lr.lineno, err.reason, err.offset);
+		break;
+	}
+	if (s->f.ev.regex_errors != s->regex_errors_logged) {
+		s->regex_errors_logged = s->f.ev.regex_errors;
+		log_rl(&s->rl_regex, RLOG_WARN,
+		       "line %" PRIu64 ": a regular expression hit PCRE2's match limit; taken "
+		       "as not matching",
+		       s->lr.lineno);
+	}
+	return 0;
+}
+
+static _Noreturn void run(struct stage *s)
+{
+	for (;;) {
+		const char *line;
+		size_t len;
+		enum lr_status st = lr_next(&s->lr, &line, &len);
+		if (st == LR_LINE) {
+			maybe_reload(s);
+			if (one_line(s, line, len) < 0)
+				break;
+			continue;
+		}
+		if (st == LR_TOOLONG) {
+			metric_inc(s->m_bad_long);
+			log_rl(&s->rl_bad, RLOG_WARN,
+			       "line %" PRIu64 ": longer than --max-line %zu; dropped",
+			       s->lr.lineno, common_opts.max_line);
+			continue;
+		}
+		if (st == LR_EOF)
+			break;
+		if (errno == EINTR) {
+			if (sig_term)
+				break;
+			maybe_reload(s);
+			continue;
+		}
+		log_error("reading standard input: %s", strerror(errno));
+		s->failed = 1;
+		break;
+	}
+	finish(s);
+}
+
+static _Noreturn void finish(struct stage *s)
+{
+	if (!s->out.err)
+		out_flush(&s->out);
+	if (s->out.err) {
+		log_error("writing standard output: %s", strerror(s->out.err));
+		s->failed = 1;
+	}
+	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
+		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
+			 strerror(errno));
+	lr_free(&s->lr);
+	out_free(&s->out);
+	ruleset_free(s->f.fixed);
+	ruleset_free(s->f.file);
+	rf_free(&s->f);
+	exit(s->failed ? 1 : 0);
+}
+
+int main(int argc, char **argv)
+{
+	static struct stage s;
+	struct cli cl = {.fixed = ruleset_new()};
+	if (!cl.fixed)
+		die(1, "out of memory");
+	int first = opts_parse(argc, argv, &info, options, on_opt, &cl);
+	if (first < argc)
+		die(2, "unexpected argument '%s' (records are read from standard input)",
+		    argv[first]);
+	s.f.fixed = cl.fixed;
+	s.f.all = cl.all;
+	s.rules_file = cl.rules_file;
+	if (s.rules_file) {
+		char msg[1024];
+		if (load_rules_file(s.rules_file, &s.f.file, msg, sizeof msg) < 0)
+			die(2, "%s", msg);
+	}
+	size_t nrules = ruleset_count(s.f.fixed) + ruleset_count(s.f.file);
+	if (nrules == 0)
+		log_info("no rules: every record passes");
+	else
+		log_info("%zu rule%s (%zu from --rules-file), applied to %s", nrules,
+			 nrules == 1 ? "" : "s", ruleset_count(s.f.file),
+			 cl.all ? "every record" : "session_replay records");
+	opts_check_done();
+
+	if (sig_setup() < 0)
+		die(1, "cannot install signal handlers: %s", strerror(errno));
+	if (rf_init(&s.f) < 0)
+		die(1, "out of memory");
+	s.m_bad_record = metric_get("rum_replay_filter_invalid_lines_total", "reason=\"record\"",
+				    METRIC_COUNTER, "Input lines dropped as invalid, by reason.");
+	s.m_bad_long = metric_get("rum_replay_filter_invalid_lines_total", "reason=\"too_long\"",
+				  METRIC_COUNTER, NULL);
+	s.m_rules = metric_get("rum_replay_filter_rules", NULL, METRIC_GAUGE, "Rules in use.");
+	s.m_reloads = metric_get("rum_replay_filter_reloads_total", NULL, METRIC_COUNTER,
+				 "Times --rules-file was read again (SIGHUP).");
+	s.m_reload_failures =
+	    metric_get("rum_replay_filter_reload_failures_total", NULL, METRIC_COUNTER,
+		       "Readings of --rules-file that failed (the rules in use were kept).");
+	set_rules_gauge(&s);
+	s.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
+	s.rl_regex = (struct log_ratelimit)LOG_RATELIMIT_INIT(1);
+	if (lr_init(&s.lr, STDIN_FILENO, common_opts.max_line) < 0)
+		die(1, "out of memory");
+	s.lr.idle = idle;
+	s.lr.idle_ctx = &s;
+	out_init(&s.out, STDOUT_FILENO);
+
+	run(&s);
+}
