@@ -1,5 +1,6 @@
-/* The HTTP side: routing, access control, CORS, the write endpoints' request
- * life cycle, /v1/ping and /metrics. */
+/* The HTTP side: routing, access control, CORS, the life cycle of requests
+ * with a body (writes, session replay uploads, sourcemap uploads), /v1/ping,
+ * /metrics and the rest of the sourcemap API. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -29,16 +31,26 @@
 #define CORS_MAX_AGE "86400"
 #define PROM_FILE_MAX ((size_t)1 << 20)
 
-/* One write request in progress. Kept on a free list so that its body
+enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP };
+
+/* One request with a body in progress. Kept on a free list so that its body
  * buffer is reused by the next request. */
 struct req {
 	struct req *next;
 	struct buf body;
 	size_t ep;
+	enum req_kind kind;
+	size_t limit; /* of the body */
 	int64_t now_ns;
 	int too_large;
 	int answered;	/* a response was queued before the body ended */
 	size_t counted; /* bytes of this body in `buffered` */
+	/* A sourcemap upload goes to a file, not to memory. */
+	int fd;
+	size_t fd_len;
+	struct sm_target *sm;
+	int refused; /* answer `refusal` once the body is in (and dropped) */
+	struct intake_err refusal;
 };
 
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -86,11 +98,20 @@ static struct req *req_get(void)
 	r->too_large = 0;
 	r->answered = 0;
 	r->counted = 0;
+	r->fd = -1;
+	r->fd_len = 0;
+	r->sm = NULL;
+	r->refused = 0;
 	return r;
 }
 
 static void req_put(struct req *r)
 {
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	free(r->sm);
+	r->sm = NULL;
 	if (r->body.cap > BODY_KEEP)
 		buf_free(&r->body);
 	pthread_mutex_lock(&free_lock);
@@ -243,7 +264,23 @@ static size_t client_ip(struct MHD_Connection *c, char *out, size_t outlen)
 
 static int is_sdk_path(const char *url)
 {
-	return strlist_has(&cfg.endpoints, url, strlen(url)) || strcmp(url, "/v1/ping") == 0;
+	size_t n = strlen(url);
+	return strlist_has(&cfg.endpoints, url, n) || strlist_has(&cfg.replay_endpoints, url, n) ||
+	       strcmp(url, "/v1/ping") == 0;
+}
+
+static int is_replay_ep(size_t ep)
+{
+	return ep >= stats_ep_replay(0) && ep < stats_ep_replay(cfg.replay_endpoints.n);
+}
+
+static const char *allowed_methods(size_t ep)
+{
+	if (ep < cfg.endpoints.n || is_replay_ep(ep))
+		return "POST, OPTIONS";
+	if (ep == stats_ep_sourcemap())
+		return "PUT, DELETE";
+	return "GET, HEAD, OPTIONS";
 }
 
 static void add_cors(struct MHD_Response *r, struct MHD_Connection *c)
@@ -287,9 +324,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, size_t ep, unsigned s
 	if (status == 503)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (status == 405)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-					ep < cfg.endpoints.n ? "POST, OPTIONS"
-							     : "GET, HEAD, OPTIONS");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allowed_methods(ep));
 	return send_resp(c, ep, status, r, 0);
 }
 
@@ -315,6 +350,43 @@ static enum MHD_Result send_error(struct MHD_Connection *c, size_t ep, unsigned 
 	buf_addc(&b, '}');
 	enum MHD_Result rc =
 	    b.err ? MHD_NO : send_body(c, ep, status, "application/json", b.p, b.len, cors);
+	buf_free(&b);
+	return rc;
+}
+
+/* The sourcemap API answers as DataKit's does ({"success","errorMsg",
+ * "content"}, which its clients read), and its errors also carry the
+ * error_code and message of rum-listen's other errors, with a status that
+ * says what went wrong (DataKit answers 200 to everything). */
+static enum MHD_Result sm_error(struct MHD_Connection *c, size_t ep, const struct intake_err *e)
+{
+	stats_reject(e->code);
+	log_debug("%u %s: %s", e->status, e->code, e->msg);
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "{\"success\":false,\"errorMsg\":");
+	json_add_str(&b, e->msg, strlen(e->msg));
+	buf_adds(&b, ",\"error_code\":");
+	json_add_str(&b, e->code, strlen(e->code));
+	buf_adds(&b, ",\"message\":");
+	json_add_str(&b, e->msg, strlen(e->msg));
+	buf_addc(&b, '}');
+	enum MHD_Result rc =
+	    b.err ? MHD_NO : send_body(c, ep, e->status, "application/json", b.p, b.len, 0);
+	buf_free(&b);
+	return rc;
+}
+
+static enum MHD_Result sm_ok(struct MHD_Connection *c, size_t ep, const char *what,
+			     const char *path)
+{
+	struct buf b = BUF_INIT;
+	char msg[4500];
+	snprintf(msg, sizeof msg, "%s [%s]!", what, path);
+	buf_adds(&b, "{\"success\":true,\"errorMsg\":\"\",\"content\":");
+	json_add_str(&b, msg, strlen(msg));
+	buf_addc(&b, '}');
+	enum MHD_Result rc =
+	    b.err ? MHD_NO : send_body(c, ep, 200, "application/json", b.p, b.len, 0);
 	buf_free(&b);
 	return rc;
 }
@@ -457,17 +529,32 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void sm_begin(struct MHD_Connection *c, struct req *r);
+
 /* The request's headers are in: refuse early what can be refused. */
-static enum MHD_Result write_begin(struct MHD_Connection *c, size_t ep, void **con_cls)
+static enum MHD_Result body_begin(struct MHD_Connection *c, size_t ep, enum req_kind kind,
+				  void **con_cls)
 {
+	size_t limit = kind == REQ_WRITE    ? cfg.max_body
+		       : kind == REQ_REPLAY ? REPLAY_MAX_BODY
+					    : SOURCEMAP_MAX_BODY;
+	int cors = kind != REQ_SOURCEMAP;
 	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end;
 		errno = 0;
 		unsigned long long len = strtoull(cl, &end, 10);
-		if (errno || end == cl || len > cfg.max_body)
-			return send_error(c, ep, 413, "rum.bodyTooLarge", 1,
-					  "body larger than %zu bytes", cfg.max_body);
+		if (errno || end == cl || len > limit) {
+			if (kind == REQ_SOURCEMAP) {
+				struct intake_err e = {413, "rum.bodyTooLarge", ""};
+				snprintf(e.msg, sizeof e.msg,
+					 "upload larger than %zu bytes (the file may be %zu)",
+					 limit, SOURCEMAP_MAX_FILE);
+				return sm_error(c, ep, &e);
+			}
+			return send_error(c, ep, 413, "rum.bodyTooLarge", cors,
+					  "body larger than %zu bytes", limit);
+		}
 	}
 	if (__atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED) > cfg.queue) {
 		__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
@@ -480,9 +567,25 @@ static enum MHD_Result write_begin(struct MHD_Connection *c, size_t ep, void **c
 		return send_error(c, ep, 503, "rum.overloaded", 1, "out of memory; retry");
 	}
 	r->ep = ep;
+	r->kind = kind;
+	r->limit = limit;
 	r->now_ns = now_ns();
 	*con_cls = r;
+	if (kind == REQ_SOURCEMAP)
+		sm_begin(c, r);
 	return MHD_YES;
+}
+
+/* 200 with an empty body and CORS headers. */
+static enum MHD_Result answer_ok(struct MHD_Connection *c, size_t ep)
+{
+	if (!header(c, "Origin") && !stopping)
+		return send_resp(c, ep, 200, resp_ok, 1);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (resp)
+		add_cors(resp, c);
+	return send_resp(c, ep, 200, resp, 0);
 }
 
 static enum MHD_Result write_end(struct MHD_Connection *c, struct req *r)
@@ -490,7 +593,7 @@ static enum MHD_Result write_end(struct MHD_Connection *c, struct req *r)
 	size_t ep = r->ep;
 	if (r->too_large)
 		return send_error(c, ep, 413, "rum.bodyTooLarge", 1, "body larger than %zu bytes",
-				  cfg.max_body);
+				  r->limit);
 	struct http_tls *t = tls();
 	if (!t)
 		return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
@@ -548,17 +651,10 @@ static enum MHD_Result write_end(struct MHD_Connection *c, struct req *r)
 		for (size_t i = 0; i < cfg.measurements.n; i++)
 			stats_points(i, t->per_meas[i]);
 	enum MHD_Result rc;
-	if (echo) {
+	if (echo)
 		rc = send_body(c, ep, 200, "application/x-ndjson", t->out.p, t->out.len, 1);
-	} else if (!header(c, "Origin") && !stopping) {
-		rc = send_resp(c, ep, 200, resp_ok, 1);
-	} else {
-		struct MHD_Response *resp =
-		    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-		if (resp)
-			add_cors(resp, c);
-		rc = send_resp(c, ep, 200, resp, 0);
-	}
+	else
+		rc = answer_ok(c, ep);
 	if (t->out.cap > ((size_t)4 << 20))
 		buf_free(&t->out);
 	if (t->dec.cap > ((size_t)4 << 20))
@@ -566,11 +662,179 @@ static enum MHD_Result write_end(struct MHD_Connection *c, struct req *r)
 	return rc;
 }
 
+/* The request headers forwarded with a replay upload (rum-ship sends them on
+ * to Dataway with the body). User-Agent and Accept-Language describe the
+ * browser that recorded it, Origin and Referer the site it was recorded on,
+ * and the address headers (with --origin-ip-header's) let the backend see the
+ * client as it would behind any proxy. Not forwarded: what belongs to this
+ * one connection (Host, Connection, Content-Length, Transfer-Encoding,
+ * Expect), what is a field of its own (Content-Type), and credentials for
+ * this collector's site (Cookie, Authorization), which must not leak to
+ * another service. */
+static const char *const forwarded[] = {
+    "User-Agent", "Accept-Language", "Origin", "Referer", "X-Forwarded-For", "X-Real-IP",
+};
+#define NFORWARDED (sizeof forwarded / sizeof forwarded[0])
+
+static enum MHD_Result replay_end(struct MHD_Connection *c, struct req *r)
+{
+	size_t ep = r->ep;
+	if (r->too_large)
+		return send_error(c, ep, 413, "rum.bodyTooLarge", 1, "body larger than %zu bytes",
+				  r->limit);
+	struct http_tls *t = tls();
+	if (!t)
+		return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
+	enum body_enc enc;
+	const char *encname;
+	if (body_encoding(c, &enc, &encname) < 0 || enc != ENC_IDENTITY)
+		return send_error(c, ep, 415, "rum.unsupportedEncoding", 1,
+				  "encoding '%.32s': replay uploads are taken uncompressed, as the "
+				  "SDKs send them",
+				  encname);
+	if (r->body.len == 0)
+		return send_error(c, ep, 400, "rum.emptyBody", 1, "empty body");
+	stats_bytes_in(r->body.len, r->body.len);
+	struct replay_header hs[NFORWARDED + 1];
+	size_t nh = 0;
+	int own_ip_header = 0;
+	for (size_t i = 0; i < NFORWARDED; i++) {
+		const char *v = header(c, forwarded[i]);
+		if (v)
+			hs[nh++] = (struct replay_header){forwarded[i], v};
+		if (strcasecmp(forwarded[i], cfg.origin_ip_header) == 0)
+			own_ip_header = 1;
+	}
+	const char *v = own_ip_header ? NULL : header(c, cfg.origin_ip_header);
+	if (v)
+		hs[nh++] = (struct replay_header){cfg.origin_ip_header, v};
+	char ip[256];
+	struct replay_in in = {
+	    .body = r->body.p,
+	    .len = r->body.len,
+	    .ctype = header(c, MHD_HTTP_HEADER_CONTENT_TYPE),
+	    .headers = hs,
+	    .nheaders = nh,
+	    .ip = ip,
+	    .now_ns = r->now_ns,
+	};
+	in.ip_len = client_ip(c, ip, sizeof ip);
+	struct intake_err err;
+	buf_reset(&t->out);
+	if (replay_record(&in, &t->out, &err) < 0)
+		return send_error(c, ep, err.status, err.code, 1, "%s", err.msg);
+	if (output_emit(t->out.p, t->out.len) < 0)
+		return send_error(c, ep, 500, "rum.internal", 1, "cannot pass the record on");
+	stats_replay(r->body.len);
+	enum MHD_Result rc = answer_ok(c, ep);
+	if (t->out.cap > ((size_t)4 << 20))
+		buf_free(&t->out);
+	return rc;
+}
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* A sourcemap upload's headers are in: check what can be checked now, so
+ * that a refused upload writes nothing; its body is then dropped. */
+static void sm_begin(struct MHD_Connection *c, struct req *r)
+{
+	r->sm = malloc(sizeof *r->sm);
+	if (!r->sm) {
+		r->refused = 1;
+		r->refusal = (struct intake_err){500, "rum.internal", "out of memory"};
+		return;
+	}
+	if (sm_token_check(arg(c, "token"), &r->refusal) < 0 ||
+	    sm_target_of(arg(c, "platform"), arg(c, "app_id"), arg(c, "env"), arg(c, "version"),
+			 r->sm, &r->refusal) < 0 ||
+	    (r->fd = sm_upload_begin(r->sm, &r->refusal)) < 0)
+		r->refused = 1;
+}
+
+static enum MHD_Result sm_upload_end(struct MHD_Connection *c, struct req *r)
+{
+	if (r->refused)
+		return sm_error(c, r->ep, &r->refusal);
+	if (r->too_large) {
+		struct intake_err e = {413, "rum.bodyTooLarge", ""};
+		snprintf(e.msg, sizeof e.msg, "upload larger than %zu bytes (the file may be %zu)",
+			 r->limit, SOURCEMAP_MAX_FILE);
+		return sm_error(c, r->ep, &e);
+	}
+	struct intake_err e;
+	if (sm_upload_finish(r->fd, r->fd_len, header(c, MHD_HTTP_HEADER_CONTENT_TYPE), r->sm, &e) <
+	    0)
+		return sm_error(c, r->ep, &e);
+	stats_bytes_in(r->fd_len, r->fd_len);
+	stats_sourcemap(1);
+	log_info("sourcemap stored: %s", r->sm->path);
+	return sm_ok(c, r->ep, "uploaded to", r->sm->path);
+}
+
+static enum MHD_Result sm_delete_req(struct MHD_Connection *c, size_t ep)
+{
+	struct intake_err e;
+	struct sm_target t;
+	if (sm_token_check(arg(c, "token"), &e) < 0 ||
+	    sm_target_of(arg(c, "platform"), arg(c, "app_id"), arg(c, "env"), arg(c, "version"), &t,
+			 &e) < 0 ||
+	    sm_delete(&t, &e) < 0)
+		return sm_error(c, ep, &e);
+	stats_sourcemap(0);
+	log_info("sourcemap deleted: %s", t.path);
+	return sm_ok(c, ep, "deleted", t.path);
+}
+
+static enum MHD_Result sm_check_req(struct MHD_Connection *c, size_t ep)
+{
+	struct intake_err e;
+	struct sm_target t;
+	struct sm_check_in in = {
+	    .platform = arg(c, "platform"),
+	    .app_id = arg(c, "app_id"),
+	    .env = arg(c, "env"),
+	    .version = arg(c, "version"),
+	    .error_type = arg(c, "error_type"),
+	    .stack = arg(c, "error_stack"),
+	};
+	/* The same checks as an upload's, so that the child is only ever
+	 * asked about a name the API could have stored. */
+	if (sm_target_of(in.platform, in.app_id, in.env, in.version, &t, &e) < 0)
+		return sm_error(c, ep, &e);
+	if (!in.stack || !*in.stack) {
+		e = (struct intake_err){400, "rum.missingErrorStack",
+					"no error_stack (query argument)"};
+		return sm_error(c, ep, &e);
+	}
+	struct buf restored = BUF_INIT, b = BUF_INIT;
+	int rc = sm_check(&in, &restored, &e);
+	if (rc < 0) {
+		buf_free(&restored);
+		return sm_error(c, ep, &e);
+	}
+	buf_adds(&b, rc ? "{\"success\":true,\"errorMsg\":" : "{\"success\":false,\"errorMsg\":");
+	json_add_str(&b, rc ? "" : e.msg, rc ? 0 : strlen(e.msg));
+	buf_adds(&b, ",\"content\":{\"error_stack\":");
+	json_add_str(&b, rc ? restored.p : "", rc ? restored.len : 0);
+	buf_adds(&b, ",\"original_error_stack\":");
+	json_add_str(&b, in.stack, strlen(in.stack));
+	buf_adds(&b, "}}");
+	enum MHD_Result r = b.err || restored.err
+				? send_error(c, ep, 500, "rum.internal", 0, "out of memory")
+				: send_body(c, ep, 200, "application/json", b.p, b.len, 0);
+	buf_free(&b);
+	buf_free(&restored);
+	return r;
+}
+
 /* Every path but a write: answered once the request (and any body, which is
  * discarded) is complete. MHD closes the connection after a response
  * queued at the first call, so waiting for the end keeps it alive. */
 static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, const char *method,
-				     size_t ep, long wi)
+				     size_t ep, int post_only)
 {
 	size_t urllen = strlen(url);
 	int sdk = is_sdk_path(url);
@@ -579,9 +843,21 @@ static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, 
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	if (sdk && strcmp(method, "OPTIONS") == 0)
 		return preflight(c, ep);
-	if (wi >= 0)
+	if (post_only)
 		return send_error(c, ep, 405, "rum.methodNotAllowed", 1,
 				  "%s takes POST (and OPTIONS), not %s", url, method);
+	if (ep == stats_ep_sourcemap()) {
+		if (strcmp(method, "DELETE") == 0)
+			return sm_delete_req(c, ep);
+		return send_error(c, ep, 405, "rum.methodNotAllowed", 0,
+				  "%s takes PUT and DELETE, not %s", url, method);
+	}
+	if (ep == stats_ep_sourcemap_check()) {
+		if (!get)
+			return send_error(c, ep, 405, "rum.methodNotAllowed", 0,
+					  "%s takes GET, not %s", url, method);
+		return sm_check_req(c, ep);
+	}
 	if (ep == stats_ep_ping() || ep == stats_ep_metrics()) {
 		if (!get)
 			return send_error(c, ep, 405, "rum.methodNotAllowed", sdk,
@@ -597,15 +873,58 @@ static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, 
 	return send_error(c, ep, 404, "rum.notFound", 0, "no such path: %s", url);
 }
 
-static char other_marker; /* con_cls of a request that is not a write */
+static char other_marker; /* con_cls of a request without a body we keep */
 
-static size_t endpoint_of(const char *url, long *wi)
+/* A piece of a sourcemap upload: to its file, unless it was refused. */
+static enum MHD_Result sm_chunk(struct MHD_Connection *c, struct req *r, const char *p, size_t n)
 {
-	*wi = strlist_find(&cfg.endpoints, url, strlen(url));
-	return *wi >= 0			      ? (size_t)*wi
-	       : strcmp(url, "/v1/ping") == 0 ? stats_ep_ping()
-	       : strcmp(url, "/metrics") == 0 ? stats_ep_metrics()
-					      : stats_ep_other();
+	if (r->refused || r->too_large)
+		return MHD_YES;
+	if (r->fd_len + n > r->limit) {
+		r->too_large = 1;
+		struct intake_err e = {413, "rum.bodyTooLarge", ""};
+		snprintf(e.msg, sizeof e.msg, "upload larger than %zu bytes (the file may be %zu)",
+			 r->limit, SOURCEMAP_MAX_FILE);
+		if (sm_error(c, r->ep, &e) == MHD_YES)
+			r->answered = 1;
+		return MHD_YES;
+	}
+	if (write_all(r->fd, p, n) < 0) {
+		r->refused = 1;
+		r->refusal.status = 500;
+		r->refusal.code = "rum.internal";
+		snprintf(r->refusal.msg, sizeof r->refusal.msg, "writing the upload in %.300s: %s",
+			 r->sm->dir, strerror(errno));
+		return MHD_YES;
+	}
+	r->fd_len += n;
+	return MHD_YES;
+}
+
+/* The counters' index of a path; *kind the kind of body it takes by
+ * POST/PUT, or -1. */
+static size_t endpoint_of(const char *url, int *kind)
+{
+	size_t n = strlen(url);
+	long i = strlist_find(&cfg.endpoints, url, n);
+	*kind = -1;
+	if (i >= 0) {
+		*kind = REQ_WRITE;
+		return (size_t)i;
+	}
+	i = strlist_find(&cfg.replay_endpoints, url, n);
+	if (i >= 0) {
+		*kind = REQ_REPLAY;
+		return stats_ep_replay((size_t)i);
+	}
+	if (strcmp(url, "/v1/sourcemap") == 0) {
+		*kind = REQ_SOURCEMAP;
+		return stats_ep_sourcemap();
+	}
+	return strcmp(url, "/v1/ping") == 0		 ? stats_ep_ping()
+	       : strcmp(url, "/metrics") == 0		 ? stats_ep_metrics()
+	       : strcmp(url, "/v1/sourcemap/check") == 0 ? stats_ep_sourcemap_check()
+							 : stats_ep_other();
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -617,9 +936,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			*upload_size = 0;
 			return MHD_YES;
 		}
-		long wi;
-		size_t ep = endpoint_of(url, &wi);
-		return other_request(c, url, method, ep, wi);
+		int kind;
+		size_t ep = endpoint_of(url, &kind);
+		return other_request(c, url, method, ep, kind == REQ_WRITE || kind == REQ_REPLAY);
 	}
 	struct req *r = *con_cls;
 	if (r) {
@@ -628,13 +947,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			*upload_size = 0;
 			if (r->answered)
 				return MHD_YES;
-			if (!r->too_large && r->body.len + n > cfg.max_body) {
+			if (r->kind == REQ_SOURCEMAP)
+				return sm_chunk(c, r, upload, n);
+			if (!r->too_large && r->body.len + n > r->limit) {
 				r->too_large = 1;
 				buf_free(&r->body);
 				/* Answer now; MHD closes the connection after it. */
 				if (send_error(c, r->ep, 413, "rum.bodyTooLarge", 1,
-					       "body larger than %zu bytes",
-					       cfg.max_body) == MHD_YES)
+					       "body larger than %zu bytes", r->limit) == MHD_YES)
 					r->answered = 1;
 			}
 			if (r->too_large)
@@ -658,13 +978,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		if (r->answered)
 			return MHD_YES;
-		return write_end(c, r);
+		return r->kind == REQ_WRITE    ? write_end(c, r)
+		       : r->kind == REQ_REPLAY ? replay_end(c, r)
+					       : sm_upload_end(c, r);
 	}
 
-	long wi;
-	size_t ep = endpoint_of(url, &wi);
-	if (wi >= 0 && strcmp(method, "POST") == 0 && is_public(c, url, strlen(url)))
-		return write_begin(c, ep, con_cls);
+	int kind;
+	size_t ep = endpoint_of(url, &kind);
+	if (kind >= 0 && strcmp(method, kind == REQ_SOURCEMAP ? "PUT" : "POST") == 0 &&
+	    is_public(c, url, strlen(url)))
+		return body_begin(c, ep, (enum req_kind)kind, con_cls);
 	*con_cls = &other_marker;
 	return MHD_YES;
 }

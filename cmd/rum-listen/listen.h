@@ -31,6 +31,12 @@ struct listen_cfg {
 	const char *metrics_dir;
 	unsigned threads;
 	unsigned queue;
+	struct strlist replay_endpoints;
+	const char *data_dir;
+	const char *token;	      /* NULL: the sourcemap upload and delete refuse */
+	const char *symbolicate;      /* --symbolicate, or NULL */
+	char symbolicate_auto[4096];  /* rum-symbolicate next to our executable */
+	unsigned symbolicate_timeout; /* seconds */
 };
 
 extern struct listen_cfg cfg;
@@ -44,6 +50,11 @@ enum { EP_WRITE_FIRST = 0 }; /* endpoint index: 0..n-1 the write endpoints, then
 size_t stats_ep_ping(void);
 size_t stats_ep_metrics(void);
 size_t stats_ep_other(void);
+size_t stats_ep_replay(size_t i); /* i-th --replay-endpoint */
+size_t stats_ep_sourcemap(void);
+size_t stats_ep_sourcemap_check(void);
+void stats_replay(uint64_t bytes);
+void stats_sourcemap(int uploaded); /* 1 an upload stored, 0 a deletion */
 void stats_init(void);
 void stats_request(size_t ep, unsigned code);
 void stats_reject(const char *error_code);
@@ -95,6 +106,65 @@ struct intake_err {
  * 0 when every point is good; -1 with err filled (out then holds garbage). */
 int intake_parse(const struct intake_in *in, struct buf *out, uint64_t *per_meas, size_t *npoints,
 		 struct intake_err *err);
+
+/* ---- session replay uploads (replay.c) ---- */
+#define REPLAY_MAX_BODY ((size_t)32 << 20)
+#define REPLAY_MAX_FIELDS 1000 /* tags of a record stay below REC_MAX_TAGS */
+
+struct replay_header {
+	const char *name; /* as it is forwarded */
+	const char *value;
+};
+
+struct replay_in {
+	const char *body;
+	size_t len;
+	const char *ctype; /* the request's Content-Type, or NULL */
+	const struct replay_header *headers;
+	size_t nheaders;
+	const char *ip;
+	size_t ip_len;
+	int64_t now_ns;
+};
+
+/* Appends the session_replay record line of an upload to out. 0, or -1
+ * with err filled (out then holds garbage). */
+int replay_record(const struct replay_in *in, struct buf *out, struct intake_err *err);
+
+/* ---- sourcemap API (sourcemap_api.c) ---- */
+#define SOURCEMAP_MAX_FILE ((size_t)100 << 20)
+/* The body may carry the form's framing around the file. */
+#define SOURCEMAP_MAX_BODY (SOURCEMAP_MAX_FILE + ((size_t)1 << 20))
+
+struct sm_target {
+	char platform[8];
+	char dir[4096];	 /* <data-dir>/rum/<platform> */
+	char name[256];	 /* <app_id>-<env>-<version>.zip */
+	char path[4352]; /* dir/name */
+};
+
+/* The token check, in constant time. 0 or -1 with err. */
+int sm_token_check(const char *given, struct intake_err *err);
+/* Checks the arguments and names the archive. platform may be NULL or ""
+ * (web). 0 or -1 with err. */
+int sm_target_of(const char *platform, const char *app_id, const char *env, const char *version,
+		 struct sm_target *t, struct intake_err *err);
+/* A nameless file in the target's directory (created if needed) to take an
+ * upload's body. The descriptor, or -1 with err. */
+int sm_upload_begin(const struct sm_target *t, struct intake_err *err);
+/* The body is in fd (len bytes): finds the part `file`, checks it is a zip
+ * and puts it in place atomically. 0 or -1 with err. Closes nothing. */
+int sm_upload_finish(int fd, size_t len, const char *ctype, const struct sm_target *t,
+		     struct intake_err *err);
+int sm_delete(const struct sm_target *t, struct intake_err *err);
+
+struct sm_check_in {
+	const char *platform, *app_id, *env, *version, *error_type;
+	const char *stack;
+};
+/* Runs `rum-symbolicate stack` on the stack. 1: restored (into out);
+ * 0: not restored (the reason in err->msg); -1: could not run, err filled. */
+int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *err);
 
 /* ---- HTTP (http.c) ---- */
 struct MHD_Daemon;

@@ -37,6 +37,11 @@ enum {
 	O_METRICS_DIR,
 	O_THREADS,
 	O_QUEUE,
+	O_REPLAY_ENDPOINT,
+	O_DATA_DIR,
+	O_TOKEN,
+	O_SYMBOLICATE,
+	O_SYMBOLICATE_TIMEOUT,
 };
 
 static const struct opt options[] = {
@@ -44,6 +49,8 @@ static const struct opt options[] = {
      "address to listen on (default 127.0.0.1:9529; [::1]:9529 for IPv6)"},
     {"endpoint", 0, 1, O_ENDPOINT, "PATH",
      "RUM write endpoint; repeatable or a comma list (default /v1/write/rum)"},
+    {"replay-endpoint", 0, 1, O_REPLAY_ENDPOINT, "PATH",
+     "session replay upload endpoint; repeatable or a comma list (default /v1/write/rum/replay)"},
     {"measurements", 0, 1, O_MEASUREMENTS, "LIST",
      "measurements accepted (default view,resource,action,long_task,error,telemetry)"},
     {"app-id-allow", 0, 1, O_APP_ID_ALLOW, "LIST", "app_id values accepted (default: any)"},
@@ -61,6 +68,15 @@ static const struct opt options[] = {
     {"max-body-mb", 0, 1, O_MAX_BODY, "N",
      "largest request body, as sent and decompressed (default 10)"},
     {"metrics-dir", 0, 1, O_METRICS_DIR, "DIR", "also serve every DIR/*.prom on /metrics"},
+    {"data-dir", 0, 1, O_DATA_DIR, "DIR",
+     "sourcemap archives go to DIR/rum/PLATFORM/ (default /var/lib/rumpipe as root,"
+     " else $XDG_STATE_HOME/rumpipe)"},
+    {"token", 0, 1, O_TOKEN, "TOKEN",
+     "token of the sourcemap upload and delete API (without it the API refuses)"},
+    {"symbolicate", 0, 1, O_SYMBOLICATE, "PATH",
+     "rum-symbolicate for /v1/sourcemap/check (default: next to rum-listen, else in PATH)"},
+    {"symbolicate-timeout", 0, 1, O_SYMBOLICATE_TIMEOUT, "SECONDS",
+     "longest a /v1/sourcemap/check may take (default 10)"},
     {"threads", 0, 1, O_THREADS, "N", "HTTP worker threads (default 2)"},
     {"queue", 0, 1, O_QUEUE, "N", "write requests in progress at once; past it 503 (default 1024)"},
     {NULL, 0, 0, 0, NULL, NULL},
@@ -71,7 +87,8 @@ static const struct prog_info info = {
     "[OPTION]...",
     "HTTP intake for RUM SDKs: POST line protocol or JSON to the write endpoints;\n"
     "every accepted point is written to stdout as one JSON record line, with the\n"
-    "client address in the tag `ip`. Also serves /v1/ping and /metrics.",
+    "client address in the tag `ip`. Session replay uploads become session_replay\n"
+    "records. Also serves the sourcemap API, /v1/ping and /metrics.",
 };
 
 static int strlist_add(struct strlist *l, const char *s, size_t n)
@@ -180,6 +197,27 @@ static const char *handle(int key, const char *val, void *ctx)
 		return parse_listen(val);
 	case O_ENDPOINT:
 		return opt_list(val, add_path, &cfg.endpoints);
+	case O_REPLAY_ENDPOINT:
+		return opt_list(val, add_path, &cfg.replay_endpoints);
+	case O_DATA_DIR:
+		if (!*val)
+			return "empty directory name";
+		cfg.data_dir = val;
+		return NULL;
+	case O_TOKEN:
+		if (!*val)
+			return "an empty token";
+		cfg.token = val;
+		return NULL;
+	case O_SYMBOLICATE:
+		if (!*val)
+			return "empty path";
+		cfg.symbolicate = val;
+		return NULL;
+	case O_SYMBOLICATE_TIMEOUT:
+		why = opt_u64(val, 1, 3600, &v);
+		cfg.symbolicate_timeout = (unsigned)v;
+		return why;
 	case O_MEASUREMENTS:
 		return opt_list(val, add_item, &cfg.measurements);
 	case O_APP_ID_ALLOW:
@@ -225,6 +263,21 @@ static const char *handle(int key, const char *val, void *ctx)
 	return "unknown option";
 }
 
+/* rum-collector's default data_dir, so that rum-listen alone stores
+ * archives where the collector's rum-symbolicate reads them. */
+static const char *default_data_dir(void)
+{
+	static char dir[4096];
+	if (geteuid() == 0)
+		return "/var/lib/rumpipe";
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	if (state && *state)
+		snprintf(dir, sizeof dir, "%s/rumpipe", state);
+	else
+		snprintf(dir, sizeof dir, "%s/.local/state/rumpipe", home && *home ? home : ".");
+	return dir;
+}
+
 static void defaults(void)
 {
 	if (!cfg.listen) {
@@ -235,6 +288,14 @@ static void defaults(void)
 	}
 	if (!cfg.endpoints.n && strlist_add(&cfg.endpoints, "/v1/write/rum", 13) < 0)
 		die(1, "out of memory");
+	if (!cfg.replay_endpoints.n &&
+	    strlist_add(&cfg.replay_endpoints, "/v1/write/rum/replay", 20) < 0)
+		die(1, "out of memory");
+	for (size_t i = 0; i < cfg.replay_endpoints.n; i++)
+		if (strlist_has(&cfg.endpoints, cfg.replay_endpoints.v[i],
+				strlen(cfg.replay_endpoints.v[i])))
+			die(2, "--replay-endpoint %s is also a --endpoint",
+			    cfg.replay_endpoints.v[i]);
 	if (!cfg.measurements.n &&
 	    opt_list("view,resource,action,long_task,error,telemetry", add_item, &cfg.measurements))
 		die(1, "out of memory");
@@ -245,8 +306,26 @@ static void defaults(void)
 			if (strlist_add(&cfg.public_apis, cfg.endpoints.v[i],
 					strlen(cfg.endpoints.v[i])) < 0)
 				die(1, "out of memory");
+		for (size_t i = 0; i < cfg.replay_endpoints.n; i++)
+			if (strlist_add(&cfg.public_apis, cfg.replay_endpoints.v[i],
+					strlen(cfg.replay_endpoints.v[i])) < 0)
+				die(1, "out of memory");
 		if (strlist_add(&cfg.public_apis, "/v1/ping", 8) < 0)
 			die(1, "out of memory");
+	}
+	if (!cfg.data_dir)
+		cfg.data_dir = default_data_dir();
+	if (!cfg.symbolicate_timeout)
+		cfg.symbolicate_timeout = 10;
+	/* rum-symbolicate installed with us, wherever that is. */
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash && (size_t)(slash - self) + 17 < sizeof cfg.symbolicate_auto)
+			snprintf(cfg.symbolicate_auto, sizeof cfg.symbolicate_auto,
+				 "%.*s/rum-symbolicate", (int)(slash - self), self);
 	}
 	if (!cfg.max_body)
 		cfg.max_body = (size_t)10 << 20;
@@ -410,6 +489,7 @@ int main(int argc, char **argv)
 	}
 	http_free();
 	strlist_free(&cfg.endpoints);
+	strlist_free(&cfg.replay_endpoints);
 	strlist_free(&cfg.measurements);
 	strlist_free(&cfg.app_allow);
 	strlist_free(&cfg.public_apis);

@@ -18,6 +18,7 @@ static uint64_t **points; /* per measurement */
 static uint64_t *bytes_raw, *bytes_decoded, *conns;
 static uint64_t *spool_entries, *spool_bytes, *spool_dropped, *spool_dropped_bytes;
 static uint64_t *spool_corrupt;
+static uint64_t *replays, *replay_bytes, *sm_uploads, *sm_deletes;
 
 static const char *const reasons[] = {
     "rum.badLine",
@@ -38,6 +39,17 @@ static const char *const reasons[] = {
     "rum.overloaded",
     "rum.internal",
     "rum.badRequest",
+    "rum.notMultipart",
+    "rum.badMultipart",
+    "rum.missingFile",
+    "rum.notZip",
+    "rum.badPlatform",
+    "rum.badName",
+    "rum.badToken",
+    "rum.tokenNotConfigured",
+    "rum.sourcemapNotFound",
+    "rum.missingErrorStack",
+    "rum.symbolicateFailed",
 };
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 static uint64_t *rejected[NREASONS];
@@ -54,6 +66,33 @@ size_t stats_ep_other(void)
 {
 	return cfg.endpoints.n + 2;
 }
+size_t stats_ep_replay(size_t i)
+{
+	return cfg.endpoints.n + 3 + i;
+}
+size_t stats_ep_sourcemap(void)
+{
+	return cfg.endpoints.n + 3 + cfg.replay_endpoints.n;
+}
+size_t stats_ep_sourcemap_check(void)
+{
+	return cfg.endpoints.n + 4 + cfg.replay_endpoints.n;
+}
+
+static const char *ep_name(size_t e)
+{
+	if (e < cfg.endpoints.n)
+		return cfg.endpoints.v[e];
+	if (e == stats_ep_ping())
+		return "/v1/ping";
+	if (e == stats_ep_metrics())
+		return "/metrics";
+	if (e == stats_ep_other())
+		return "other";
+	if (e < stats_ep_sourcemap())
+		return cfg.replay_endpoints.v[e - stats_ep_replay(0)];
+	return e == stats_ep_sourcemap() ? "/v1/sourcemap" : "/v1/sourcemap/check";
+}
 
 static void esc_label(char *out, size_t outlen, const char *s)
 {
@@ -68,18 +107,14 @@ static void esc_label(char *out, size_t outlen, const char *s)
 
 void stats_init(void)
 {
-	nendpoints = cfg.endpoints.n + 3;
+	nendpoints = stats_ep_sourcemap_check() + 1;
 	requests = calloc(nendpoints * NCODES, sizeof *requests);
 	points = calloc(cfg.measurements.n ? cfg.measurements.n : 1, sizeof *points);
 	if (!requests || !points)
 		die(1, "out of memory");
 	char labels[600], esc[512];
 	for (size_t e = 0; e < nendpoints; e++) {
-		const char *name = e < cfg.endpoints.n	     ? cfg.endpoints.v[e]
-				   : e == stats_ep_ping()    ? "/v1/ping"
-				   : e == stats_ep_metrics() ? "/metrics"
-							     : "other";
-		esc_label(esc, sizeof esc, name);
+		esc_label(esc, sizeof esc, ep_name(e));
 		for (size_t c = 0; c < NCODES; c++) {
 			snprintf(labels, sizeof labels, "endpoint=\"%s\",code=\"%u\"", esc,
 				 codes[c]);
@@ -103,6 +138,14 @@ void stats_init(void)
 			       "request body bytes received, as sent and decompressed");
 	bytes_decoded =
 	    metric_get("rum_listen_body_bytes_total", "form=\"decoded\"", METRIC_COUNTER, NULL);
+	replays = metric_get("rum_listen_replays_total", NULL, METRIC_COUNTER,
+			     "session replay uploads accepted");
+	replay_bytes = metric_get("rum_listen_replay_bytes_total", NULL, METRIC_COUNTER,
+				  "bytes of the session replay uploads accepted");
+	sm_uploads = metric_get("rum_listen_sourcemap_total", "op=\"upload\"", METRIC_COUNTER,
+				"sourcemap archives stored and deleted");
+	sm_deletes =
+	    metric_get("rum_listen_sourcemap_total", "op=\"delete\"", METRIC_COUNTER, NULL);
 	conns = metric_get("rum_listen_connections", NULL, METRIC_GAUGE, "open HTTP connections");
 	if (cfg.spool_dir) {
 		spool_entries = metric_get("rum_listen_spool_entries", NULL, METRIC_GAUGE,
@@ -145,6 +188,17 @@ void stats_points(size_t m, uint64_t n)
 {
 	if (m < cfg.measurements.n && n)
 		metric_add(points[m], n);
+}
+
+void stats_replay(uint64_t bytes)
+{
+	metric_inc(replays);
+	metric_add(replay_bytes, bytes);
+}
+
+void stats_sourcemap(int uploaded)
+{
+	metric_inc(uploaded ? sm_uploads : sm_deletes);
 }
 
 void stats_bytes_in(uint64_t raw, uint64_t decoded)

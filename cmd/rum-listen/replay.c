@@ -1,0 +1,213 @@
+/* A session replay upload → one session_replay record: the form's text
+ * fields as tags (plus ip), and the request itself (Content-Type, body in
+ * base64, forwarded headers) as fields, so that rum-ship can send the upload
+ * on exactly as it came. The body is read in place and encoded straight into
+ * the output: it is never copied otherwise. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "listen.h"
+#include "multipart.h"
+#include "record.h"
+
+/* The names of the fields seen so far in one upload, to keep the first of
+ * duplicates as DataKit does. Per thread so that it is allocated once. */
+struct replay_tls {
+	struct buf names;
+	size_t off[REPLAY_MAX_FIELDS + 1];
+	struct buf headers;
+};
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_destroy(void *p)
+{
+	struct replay_tls *t = p;
+	buf_free(&t->names);
+	buf_free(&t->headers);
+	free(t);
+}
+
+static void tls_key_init(void)
+{
+	if (pthread_key_create(&tls_key, tls_destroy) != 0)
+		abort();
+}
+
+static struct replay_tls *tls(void)
+{
+	pthread_once(&tls_once, tls_key_init);
+	struct replay_tls *t = pthread_getspecific(tls_key);
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			return NULL;
+		if (pthread_setspecific(tls_key, t) != 0) {
+			free(t);
+			return NULL;
+		}
+	}
+	return t;
+}
+
+static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	err->status = status;
+	err->code = code;
+	return -1;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int add_base64(struct buf *out, const unsigned char *s, size_t n)
+{
+	size_t need = (n + 2) / 3 * 4;
+	if (buf_reserve(out, need) < 0)
+		return -1;
+	char *o = out->p + out->len;
+	size_t i = 0;
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		o[0] = b64[v >> 18];
+		o[1] = b64[v >> 12 & 63];
+		o[2] = b64[v >> 6 & 63];
+		o[3] = b64[v & 63];
+		o += 4;
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+		o[0] = b64[v >> 18];
+		o[1] = b64[v >> 12 & 63];
+		o[2] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+		o[3] = '=';
+	}
+	out->len += need;
+	return 0;
+}
+
+static void excerpt(char *out, size_t outlen, const char *s, size_t n)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n && j + 4 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	if (n > j && j + 3 < outlen) {
+		memcpy(out + j, "...", 3);
+		j += 3;
+	}
+	out[j] = '\0';
+}
+
+static int seen(const struct replay_tls *t, size_t count, const char *name, size_t n)
+{
+	for (size_t i = 0; i < count; i++)
+		if (t->off[i + 1] - t->off[i] == n && memcmp(t->names.p + t->off[i], name, n) == 0)
+			return 1;
+	return 0;
+}
+
+int replay_record(const struct replay_in *in, struct buf *out, struct intake_err *err)
+{
+	struct replay_tls *t = tls();
+	if (!t)
+		return fail(err, 500, "rum.internal", "out of memory");
+	if (!in->ctype || !*in->ctype)
+		return fail(err, 400, "rum.notMultipart",
+			    "no Content-Type: a replay upload is multipart/form-data");
+	struct mp_parser mp;
+	const char *why;
+	char ex[120];
+	if (mp_init(&mp, in->ctype, strlen(in->ctype), in->body, in->len, &why) < 0) {
+		excerpt(ex, sizeof ex, in->ctype, strlen(in->ctype));
+		return fail(err, 400,
+			    strncmp(why, "not multipart", 13) == 0 ? "rum.notMultipart"
+								   : "rum.badMultipart",
+			    "Content-Type '%s': %s", ex, why);
+	}
+
+	buf_adds(out, "{\"measurement\":\"session_replay\",\"tags\":{");
+	buf_reset(&t->names);
+	t->off[0] = 0;
+	size_t nfields = 0;
+	const char *app = NULL;
+	size_t app_len = 0;
+	struct mp_part part;
+	int rc;
+	while ((rc = mp_next(&mp, &part, &why)) == 1) {
+		if (part.has_filename)
+			continue;
+		if (part.name_len == 0)
+			return fail(err, 400, "rum.badMultipart",
+				    "part %zu: a field without a name", mp.nparts);
+		/* ip is ours to set, as on the write endpoints. */
+		if (part.name_len == 2 && memcmp(part.name, "ip", 2) == 0)
+			continue;
+		if (seen(t, nfields, part.name, part.name_len))
+			continue;
+		if (nfields == REPLAY_MAX_FIELDS)
+			return fail(err, 400, "rum.badMultipart", "more than %d form fields",
+				    REPLAY_MAX_FIELDS);
+		if (buf_add(&t->names, part.name, part.name_len) < 0)
+			return fail(err, 500, "rum.internal", "out of memory");
+		t->off[++nfields] = t->names.len;
+		if (part.name_len == 6 && memcmp(part.name, "app_id", 6) == 0) {
+			app = part.data;
+			app_len = part.len;
+		}
+		json_add_str(out, part.name, part.name_len);
+		buf_addc(out, ':');
+		json_add_str(out, part.data, part.len);
+		buf_addc(out, ',');
+	}
+	if (rc < 0)
+		return fail(err, 400, "rum.badMultipart", "multipart body, byte %zu: %s",
+			    mp.err_off, why);
+	if (!app || app_len == 0)
+		return fail(err, 400, "rum.missingAppId", "%s app_id field in the form",
+			    app ? "an empty" : "no");
+	if (cfg.app_allow.n && !strlist_has(&cfg.app_allow, app, app_len)) {
+		excerpt(ex, sizeof ex, app, app_len);
+		return fail(err, 400, "rum.appIdNotAllowed", "app_id '%s' is not allowed", ex);
+	}
+	buf_adds(out, "\"ip\":");
+	json_add_str(out, in->ip, in->ip_len);
+
+	buf_adds(out, "},\"fields\":{\"content_type\":");
+	json_add_str(out, in->ctype, strlen(in->ctype));
+	buf_reset(&t->headers);
+	buf_addc(&t->headers, '{');
+	for (size_t i = 0; i < in->nheaders; i++) {
+		if (i)
+			buf_addc(&t->headers, ',');
+		json_add_str(&t->headers, in->headers[i].name, strlen(in->headers[i].name));
+		buf_addc(&t->headers, ':');
+		json_add_str(&t->headers, in->headers[i].value, strlen(in->headers[i].value));
+	}
+	buf_addc(&t->headers, '}');
+	buf_adds(out, ",\"headers\":");
+	if (t->headers.err)
+		return fail(err, 500, "rum.internal", "out of memory");
+	json_add_str(out, t->headers.p, t->headers.len);
+	buf_adds(out, ",\"body\":\"");
+	add_base64(out, (const unsigned char *)in->body, in->len);
+	buf_adds(out, "\"},\"time\":");
+	buf_add_i64(out, in->now_ns);
+	buf_adds(out, "}\n");
+	if (out->err)
+		return fail(err, 500, "rum.internal", "out of memory");
+	if (t->names.cap > ((size_t)1 << 20))
+		buf_free(&t->names);
+	return 0;
+}
