@@ -1,0 +1,218 @@
+/* Zips read in place with libzip. */
+#include "archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define NAME_MAX_LEN 4096
+#define IGNORED_LOGGED 5 /* escaping names named in the log per archive */
+
+static uint64_t next_id = 1;
+
+int archive_name_safe(const char *name)
+{
+	if (!*name || *name == '/' || strchr(name, '\\'))
+		return 0;
+	/* "C:..." is absolute to an extractor on Windows. */
+	if (((name[0] | 0x20) >= 'a' && (name[0] | 0x20) <= 'z') && name[1] == ':')
+		return 0;
+	for (const char *p = name; *p;) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		p += n + (e ? 1 : 0);
+	}
+	return 1;
+}
+
+static void zip_reason(int code, char *err, size_t errlen)
+{
+	zip_error_t ze;
+	zip_error_init_with_code(&ze, code);
+	snprintf(err, errlen, "%s", zip_error_strerror(&ze));
+	zip_error_fini(&ze);
+}
+
+int archive_open(struct archive *ar, const char *path, int *missing, char *err, size_t errlen)
+{
+	memset(ar, 0, sizeof *ar);
+	*missing = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*missing = errno == ENOENT || errno == ENOTDIR;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &ar->st) < 0 || !S_ISREG(ar->st.st_mode)) {
+		snprintf(err, errlen, "%s: %s", path,
+			 S_ISREG(ar->st.st_mode) ? strerror(errno) : "not a regular file");
+		close(fd);
+		return -1;
+	}
+	int zerr = 0;
+	/* On success libzip owns fd; on failure it is still ours. */
+	ar->za = zip_fdopen(fd, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+	if (!ar->za) {
+		char why[128];
+		zip_reason(zerr, why, sizeof why);
+		snprintf(err, errlen, "%s: not a readable zip: %s", path, why);
+		close(fd);
+		return -1;
+	}
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t blen = strlen(base);
+	if (blen > 4 && strcmp(base + blen - 4, ".zip") == 0)
+		blen -= 4;
+	ar->top = malloc(blen + 2);
+	ar->path = strdup(path);
+	if (!ar->top || !ar->path) {
+		free(ar->top);
+		free(ar->path);
+		zip_discard(ar->za);
+		ar->za = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(ar->top, base, blen);
+	ar->top[blen] = '/';
+	ar->top[blen + 1] = '\0';
+	ar->top_len = blen + 1;
+	ar->id = next_id++;
+
+	zip_int64_t n = zip_get_num_entries(ar->za, 0);
+	for (zip_int64_t i = 0; i < n; i++) {
+		const char *name = zip_get_name(ar->za, (zip_uint64_t)i, 0);
+		if (!name || archive_name_safe(name))
+			continue;
+		if (ar->ignored++ < IGNORED_LOGGED)
+			log_warn("%s: ignoring entry '%s': outside the archive's root", path, name);
+	}
+	if (ar->ignored > IGNORED_LOGGED)
+		log_warn("%s: %" PRIu64 " entries outside the archive's root ignored in all", path,
+			 ar->ignored);
+	return 0;
+}
+
+void archive_close(struct archive *ar)
+{
+	if (ar->za)
+		zip_discard(ar->za); /* read-only: nothing to write back */
+	free(ar->top);
+	free(ar->path);
+	memset(ar, 0, sizeof *ar);
+}
+
+int64_t archive_locate(const struct archive *ar, const char *name)
+{
+	if (!ar->za || !archive_name_safe(name))
+		return -1;
+	zip_int64_t i = zip_name_locate(ar->za, name, 0);
+	if (i >= 0)
+		return i;
+	size_t n = strlen(name);
+	char tmp[NAME_MAX_LEN];
+	if (!ar->top || ar->top_len + n >= sizeof tmp)
+		return -1;
+	memcpy(tmp, ar->top, ar->top_len);
+	memcpy(tmp + ar->top_len, name, n + 1);
+	return zip_name_locate(ar->za, tmp, 0);
+}
+
+const char *archive_entry_name(const struct archive *ar, uint64_t idx)
+{
+	const char *s = ar->za ? zip_get_name(ar->za, idx, 0) : NULL;
+	return s ? s : "?";
+}
+
+int archive_reader_open(struct archive *ar, uint64_t idx, uint64_t max_size,
+			struct archive_reader *rd, char *err, size_t errlen)
+{
+	memset(rd, 0, sizeof *rd);
+	zip_stat_t st;
+	zip_stat_init(&st);
+	if (zip_stat_index(ar->za, idx, 0, &st) < 0) {
+		snprintf(err, errlen, "%s", zip_strerror(ar->za));
+		return -1;
+	}
+	const zip_uint64_t need =
+	    ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_ENCRYPTION_METHOD;
+	if ((st.valid & need) != need) {
+		snprintf(err, errlen, "entry without sizes or methods");
+		return -1;
+	}
+	size_t nlen = st.valid & ZIP_STAT_NAME && st.name ? strlen(st.name) : 0;
+	if (nlen && st.name[nlen - 1] == '/') {
+		snprintf(err, errlen, "a directory");
+		return -1;
+	}
+	if (st.encryption_method != ZIP_EM_NONE) {
+		snprintf(err, errlen, "encrypted");
+		return -1;
+	}
+	if (!zip_compression_method_supported(st.comp_method, 0)) {
+		snprintf(err, errlen, "compression method %d not supported", (int)st.comp_method);
+		return -1;
+	}
+	if (st.size > max_size) {
+		snprintf(err, errlen, "%" PRIu64 " bytes uncompressed, above the limit of %" PRIu64,
+			 (uint64_t)st.size, max_size);
+		return -1;
+	}
+	if (st.size > ARCHIVE_RATIO_FLOOR &&
+	    (st.comp_size == 0 || st.size / st.comp_size > ARCHIVE_MAX_RATIO)) {
+		snprintf(err, errlen,
+			 "%" PRIu64 " bytes from %" PRIu64
+			 " compressed: a ratio no real file has (zip bomb?)",
+			 (uint64_t)st.size, (uint64_t)st.comp_size);
+		return -1;
+	}
+	rd->zf = zip_fopen_index(ar->za, idx, 0);
+	if (!rd->zf) {
+		snprintf(err, errlen, "%s", zip_strerror(ar->za));
+		return -1;
+	}
+	rd->size = st.size;
+	return 0;
+}
+
+ssize_t archive_read(void *ctx, void *buf, size_t n)
+{
+	struct archive_reader *rd = ctx;
+	if (rd->failed)
+		return -1;
+	/* One byte past the declared size is asked for, to notice an entry
+	 * that inflates to more than its header says. */
+	uint64_t left = rd->size - rd->got + 1;
+	if (n > left)
+		n = (size_t)left;
+	zip_int64_t r = zip_fread(rd->zf, buf, n);
+	if (r < 0) {
+		snprintf(rd->err, sizeof rd->err, "%s", zip_file_strerror(rd->zf));
+		rd->failed = 1;
+		return -1;
+	}
+	rd->got += (uint64_t)r;
+	if (rd->got > rd->size) {
+		snprintf(rd->err, sizeof rd->err,
+			 "entry longer than its declared %" PRIu64 " bytes", rd->size);
+		rd->failed = 1;
+		return -1;
+	}
+	return (ssize_t)r;
+}
+
+void archive_reader_close(struct archive_reader *rd)
+{
+	if (rd->zf)
+		zip_fclose(rd->zf);
+	rd->zf = NULL;
+}

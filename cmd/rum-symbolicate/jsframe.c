@@ -1,0 +1,246 @@
+/* JavaScript stack frames: find them, rewrite them. */
+#include "jsframe.h"
+
+#include <string.h>
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int parse_u32(const char *s, size_t n, uint32_t *v)
+{
+	uint64_t x = 0;
+	if (n == 0 || n > 10)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	if (x > UINT32_MAX)
+		return -1;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/* URL:LINE:COL in s[start, end). Anchored: COL must end at end (V8,
+ * Firefox). Otherwise the last ":LINE:COL" wins and text may follow it,
+ * as with DataKit's `@ .*:\d+:\d+`. A URL holds no blanks, which keeps
+ * eval frames ("eval at f (…), <anonymous>:1:2") as they are. */
+static int find_location(const char *s, size_t start, size_t end, int anchored, struct js_frame *f)
+{
+	size_t e = end;
+	while (e > start) {
+		if (!is_digit(s[e - 1])) {
+			if (anchored)
+				return 0;
+			e--;
+			continue;
+		}
+		size_t cb = e;
+		while (cb > start && is_digit(s[cb - 1]))
+			cb--;
+		if (cb > start && s[cb - 1] == ':') {
+			size_t le = cb - 1, lb = le;
+			while (lb > start && is_digit(s[lb - 1]))
+				lb--;
+			if (lb < le && lb > start + 1 && s[lb - 1] == ':') {
+				size_t url_end = lb - 1;
+				int ok = parse_u32(s + lb, le - lb, &f->line) == 0 &&
+					 parse_u32(s + cb, e - cb, &f->col) == 0;
+				for (size_t i = start; ok && i < url_end; i++)
+					if (is_blank(s[i]) || s[i] == '\n')
+						ok = 0;
+				if (ok) {
+					f->loc_off = start;
+					f->loc_len = e - start;
+					f->url_len = url_end - start;
+					return 1;
+				}
+			}
+		}
+		if (anchored)
+			return 0;
+		e = cb;
+	}
+	return 0;
+}
+
+/* The function name in s[b, e), blanks trimmed; "async " and "new " stay
+ * outside it so that --names keeps them. */
+static void set_fn(const char *s, size_t b, size_t e, struct js_frame *f)
+{
+	while (b < e && is_blank(s[b]))
+		b++;
+	while (e > b && is_blank(s[e - 1]))
+		e--;
+	if (e - b > 6 && memcmp(s + b, "async ", 6) == 0)
+		b += 6;
+	else if (e - b > 4 && memcmp(s + b, "new ", 4) == 0)
+		b += 4;
+	f->fn_off = b;
+	f->fn_len = e - b;
+}
+
+int js_frame_parse(const char *s, size_t n, struct js_frame *f)
+{
+	size_t end = n, p = 0;
+	while (end > 0 && (is_blank(s[end - 1]) || s[end - 1] == '\r'))
+		end--;
+	while (p < end && is_blank(s[p]))
+		p++;
+	if (end - p < 5)
+		return 0;
+	memset(f, 0, sizeof *f);
+	int at = memcmp(s + p, "at ", 3) == 0;
+	size_t body = at ? p + 3 : p;
+
+	/* DataKit / Guance: "[at ]fn @ URL:LINE:COL" */
+	const char *m = end > body ? memmem(s + body, end - body, "@ ", 2) : NULL;
+	if (m) {
+		size_t ls = (size_t)(m - s) + 2;
+		while (ls < end && is_blank(s[ls]))
+			ls++;
+		if (find_location(s, ls, end, 0, f)) {
+			set_fn(s, body, (size_t)(m - s), f);
+			return 1;
+		}
+	}
+	if (at) {
+		/* V8 "at fn (URL:LINE:COL)": the last " (" that opens a location. */
+		if (s[end - 1] == ')') {
+			for (size_t q = end - 1; q > body; q--) {
+				if (s[q - 1] != ' ' || s[q] != '(')
+					continue;
+				if (find_location(s, q + 1, end - 1, 1, f)) {
+					set_fn(s, body, q - 1, f);
+					return 1;
+				}
+			}
+		}
+		/* V8 "at URL:LINE:COL" */
+		return find_location(s, body, end, 1, f);
+	}
+	/* Firefox / Safari "fn@URL:LINE:COL": the first '@' (a URL may hold
+	 * one in its user part; names seldom do). */
+	const char *a = memchr(s + p, '@', end - p);
+	if (a && find_location(s, (size_t)(a - s) + 1, end, 1, f)) {
+		set_fn(s, p, (size_t)(a - s), f);
+		return 1;
+	}
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int js_url_path(const char *u, size_t n, char *out, size_t cap)
+{
+	size_t i = 0, j;
+	/* scheme "://" authority */
+	for (j = 0; j < n; j++) {
+		char c = u[j];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (j > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
+			break;
+	}
+	if (j > 0 && n - j >= 3 && memcmp(u + j, "://", 3) == 0) {
+		i = j + 3;
+		while (i < n && u[i] != '/' && u[i] != '?' && u[i] != '#')
+			i++;
+	}
+	size_t e = i;
+	while (e < n && u[e] != '?' && u[e] != '#')
+		e++;
+	if (i < e && u[i] == '/')
+		i++;
+	size_t o = 0;
+	for (; i < e; i++) {
+		char c = u[i];
+		int h, l;
+		if (c == '%' && e - i >= 3 && (h = hexval(u[i + 1])) >= 0 &&
+		    (l = hexval(u[i + 2])) >= 0) {
+			c = (char)(h * 16 + l);
+			i += 2;
+		}
+		if (c == '\0' || o + 1 >= cap)
+			return -1;
+		out[o++] = c;
+	}
+	if (o == 0)
+		return -1;
+	out[o] = '\0';
+	return (int)o;
+}
+
+#define PATH_CAP 4096
+
+static int rewrite_line(const char *s, size_t n, int names, js_resolve_fn resolve, void *ctx,
+			struct buf *out, struct js_stats *st, unsigned lineno)
+{
+	struct js_frame f;
+	if (!js_frame_parse(s, n, &f))
+		return buf_add(out, s, n);
+	st->frames++;
+	char path[PATH_CAP];
+	int why;
+	struct js_original o = {0};
+	if (js_url_path(s + f.loc_off, f.url_len, path, sizeof path) < 0)
+		why = JS_MISS_BAD_URL;
+	else if (f.line == 0)
+		why = JS_MISS_BAD_POS;
+	else
+		why = resolve(ctx, path, f.line - 1, f.col ? f.col - 1 : 0, &o);
+	if (why) {
+		if (!st->first_miss) {
+			st->first_miss = why;
+			st->first_miss_line = lineno;
+		}
+		return buf_add(out, s, n);
+	}
+	st->restored++;
+	size_t pos = 0;
+	if (names && o.name && *o.name && f.fn_len) {
+		buf_add(out, s, f.fn_off);
+		buf_adds(out, o.name);
+		pos = f.fn_off + f.fn_len;
+	}
+	buf_add(out, s + pos, f.loc_off - pos);
+	buf_adds(out, o.source);
+	buf_addc(out, ':');
+	buf_add_u64(out, (uint64_t)o.line + 1);
+	buf_addc(out, ':');
+	buf_add_u64(out, o.column);
+	size_t le = f.loc_off + f.loc_len;
+	return buf_add(out, s + le, n - le);
+}
+
+int js_stack_rewrite(const char *stack, size_t n, int names, js_resolve_fn resolve, void *ctx,
+		     struct buf *out, struct js_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	const char *p = stack, *end = stack + n;
+	unsigned lineno = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		lineno++;
+		if (rewrite_line(p, len, names, resolve, ctx, out, st, lineno) < 0)
+			return -1;
+		if (nl && buf_addc(out, '\n') < 0)
+			return -1;
+		p += len + (nl ? 1 : 0);
+	}
+	return out->err ? -1 : 0;
+}

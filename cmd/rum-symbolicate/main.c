@@ -1,0 +1,428 @@
+/* rum-symbolicate: records on stdin → the same records, error stacks
+ * restored to original sources from uploaded archives → stdout; or, as
+ * `rum-symbolicate stack`, one saved stack restored to stdout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "log.h"
+#include "metrics.h"
+#include "opts.h"
+#include "platform.h"
+#include "sig.h"
+#include "stage.h"
+
+#define METRICS_EVERY_MS 2000
+
+enum {
+	O_DATA_DIR = 1,
+	O_MEMORY_MB,
+	O_MAX_MAP_MB,
+	O_CHECK_INTERVAL,
+	O_NAMES,
+	O_DATAKIT_COMPAT,
+	O_ATOS,
+	O_PLATFORM,
+	O_ZIP,
+	O_APP_ID,
+	O_ENV,
+	O_VERSION,
+	O_ERROR_TYPE,
+};
+
+#define OPT_DATA_DIR                                                                               \
+	{                                                                                          \
+		"data-dir", 0, 1, O_DATA_DIR, "DIR",                                               \
+		    "archives are DIR/rum/<platform>/<app_id>-<env>-<version>.zip (default: "      \
+		    "/var/lib/rumpipe as root, else $XDG_STATE_HOME/rumpipe)"                      \
+	}
+#define OPT_MEMORY                                                                                 \
+	{                                                                                          \
+		"memory-mb", 0, 1, O_MEMORY_MB, "N",                                               \
+		    "memory for parsed maps (default 512); the least recently used go first"       \
+	}
+#define OPT_MAX_MAP                                                                                \
+	{                                                                                          \
+		"max-map-mb", 0, 1, O_MAX_MAP_MB, "N",                                             \
+		    "largest map read out of a zip, uncompressed (default 4096)"                   \
+	}
+#define OPT_NAMES                                                                                  \
+	{                                                                                          \
+		"names", 0, 0, O_NAMES, NULL,                                                      \
+		    "also replace a frame's function name by the map's original name"              \
+	}
+#define OPT_ATOS                                                                                   \
+	{                                                                                          \
+		"atos", 0, 1, O_ATOS, "PATH",                                                      \
+		    "atos or atosl for iOS stacks (not used by web stacks)"                        \
+	}
+
+static const struct opt filter_options[] = {
+    OPT_DATA_DIR,
+    OPT_MEMORY,
+    OPT_MAX_MAP,
+    {"check-interval", 0, 1, O_CHECK_INTERVAL, "MS",
+     "look at an archive in use again at least this often even without an inotify event "
+     "(default 1000; 0: at every record)"},
+    OPT_NAMES,
+    {"datakit-compat", 0, 0, O_DATAKIT_COMPAT, NULL,
+     "also write error_stack_source_base64, as DataKit does"},
+    OPT_ATOS,
+    {NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct opt stack_options[] = {
+    {"platform", 0, 1, O_PLATFORM, "P", "web or miniapp (android and ios: not yet)"},
+    OPT_DATA_DIR,
+    {"zip", 0, 1, O_ZIP, "FILE", "read this archive instead of one in --data-dir"},
+    {"app-id", 0, 1, O_APP_ID, "A", "the application's app_id"},
+    {"env", 0, 1, O_ENV, "E", "its env (default none)"},
+    {"version", 0, 1, O_VERSION, "V", "its version (default none)"},
+    {"error-type", 0, 1, O_ERROR_TYPE, "T", "java_crash, native_crash or ios_crash"},
+    OPT_NAMES,
+    OPT_MEMORY,
+    OPT_MAX_MAP,
+    OPT_ATOS,
+    {NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct prog_info filter_info = {
+    "rum-symbolicate",
+    "[OPTION]...\n       rum-symbolicate stack --platform P (--app-id A [--env E] [--version V] "
+    "| --zip FILE) [OPTION]... [FILE]",
+    "Reads records (one JSON object a line) on standard input and writes them to standard "
+    "output. An error record from the web or mini-program SDK with an error_stack gets "
+    "error_stack_source: its frames mapped to original sources through the source maps in "
+    "DIR/rum/<platform>/<app_id>-<env>-<version>.zip (read in place; a zip added, replaced or "
+    "removed is seen at the next record). Other records, and stacks that cannot be restored, "
+    "pass unchanged. `rum-symbolicate stack --help` describes the stack mode.",
+};
+
+static const struct prog_info stack_info = {
+    "rum-symbolicate",
+    "stack --platform P (--app-id A [--env E] [--version V] [--data-dir DIR] | --zip FILE) "
+    "[OPTION]... [FILE]",
+    "Restores one saved stack (FILE, or standard input) and writes it to standard output, "
+    "frames mapped to original sources through the archive of the app, env and version (or "
+    "--zip). Exit status 1, with the reason on standard error, when no frame could be "
+    "restored.",
+};
+
+struct cli {
+	const char *data_dir, *zip, *platform, *app_id, *env, *version, *error_type, *atos;
+	uint64_t memory_mb, max_map_mb, check_ms;
+	int names, datakit_compat;
+};
+
+static const char *on_opt(int key, const char *val, void *ctx)
+{
+	struct cli *cl = ctx;
+	switch (key) {
+	case O_DATA_DIR:
+		if (!*val)
+			return "empty directory name";
+		cl->data_dir = val;
+		return NULL;
+	case O_MEMORY_MB:
+		return opt_u64(val, 1, 1 << 20, &cl->memory_mb);
+	case O_MAX_MAP_MB:
+		return opt_u64(val, 1, 1 << 20, &cl->max_map_mb);
+	case O_CHECK_INTERVAL:
+		return opt_u64(val, 0, 86400000, &cl->check_ms);
+	case O_NAMES:
+		cl->names = 1;
+		return NULL;
+	case O_DATAKIT_COMPAT:
+		cl->datakit_compat = 1;
+		return NULL;
+	case O_ATOS:
+		cl->atos = val;
+		return NULL;
+	case O_PLATFORM:
+		cl->platform = val;
+		return NULL;
+	case O_ZIP:
+		if (!*val)
+			return "empty file name";
+		cl->zip = val;
+		return NULL;
+	case O_APP_ID:
+		cl->app_id = val;
+		return NULL;
+	case O_ENV:
+		cl->env = val;
+		return NULL;
+	case O_VERSION:
+		cl->version = val;
+		return NULL;
+	case O_ERROR_TYPE:
+		cl->error_type = val;
+		return NULL;
+	}
+	return "unknown option";
+}
+
+/* rum-listen's and rum-collector's default, so that the three agree. */
+static const char *default_data_dir(void)
+{
+	static char dir[4096];
+	if (geteuid() == 0)
+		return "/var/lib/rumpipe";
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	if (state && *state)
+		snprintf(dir, sizeof dir, "%s/rumpipe", state);
+	else
+		snprintf(dir, sizeof dir, "%s/.local/state/rumpipe", home && *home ? home : ".");
+	return dir;
+}
+
+static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
+{
+	size_t budget = (size_t)cl->memory_mb << 20;
+	cx->names = cl->names;
+	cx->max_map_size = cl->max_map_mb << 20;
+	cx->zip_path = cl->zip;
+	sym_ctx_init_metrics(cx);
+	cx->cache = objcache_new(budget);
+	uint32_t check = stage ? (uint32_t)cl->check_ms : STORE_NEVER_RECHECK;
+	cx->store = store_new(cl->zip ? NULL : cl->data_dir, check, stage, cx->cache);
+	if (!cx->cache || !cx->store)
+		die(1, "out of memory");
+}
+
+/* ---- stack mode ---- */
+
+static int read_all(int fd, struct buf *b, size_t max)
+{
+	b->limit = max;
+	for (;;) {
+		if (buf_reserve(b, 65536) < 0) {
+			errno = EFBIG;
+			return -1;
+		}
+		ssize_t r = read(fd, b->p + b->len, b->cap - b->len);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b->len += (size_t)r;
+	}
+}
+
+static _Noreturn void stack_main(int argc, char **argv)
+{
+	struct cli cl = {.memory_mb = 512, .max_map_mb = 4096};
+	int first = opts_parse(argc, argv, &stack_info, stack_options, on_opt, &cl);
+	if (!cl.platform)
+		die(2, "stack: --platform is required (%s)", platform_names());
+	const struct platform *pf = platform_by_name(cl.platform);
+	int later = strcmp(cl.platform, "android") == 0 || strcmp(cl.platform, "ios") == 0;
+	if (!pf && !later)
+		die(2, "invalid value '%s' for --platform: not one of %s", cl.platform,
+		    platform_names());
+	if (!cl.zip && (!cl.app_id || !*cl.app_id))
+		die(2, "stack: --app-id (or --zip) is required");
+	if (first < argc - 1)
+		die(2, "stack: one stack FILE at most ('%s' is one too many)", argv[first + 1]);
+	if (!cl.data_dir)
+		cl.data_dir = default_data_dir();
+	const char *file = first < argc ? argv[first] : NULL;
+	int fd = STDIN_FILENO;
+	if (file && strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		die(2, "cannot open %s: %s", file, strerror(errno));
+	opts_check_done();
+	if (later)
+		die(1, "%s stacks are not restored by this build", cl.platform);
+
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	if (read_all(fd, &in, common_opts.max_line) < 0)
+		die(1, "reading %s: %s", file ? file : "standard input",
+		    errno == EFBIG ? "longer than --max-line" : strerror(errno));
+	struct sym_ctx cx = {0};
+	setup_ctx(&cx, &cl, 0);
+	struct sym_request rq = {
+	    cl.app_id ? cl.app_id : "",		cl.env ? cl.env : "", cl.version ? cl.version : "",
+	    cl.error_type ? cl.error_type : "", in.p ? in.p : "",     in.len};
+	struct sym_result res;
+	if (sym_restore(&cx, pf, &rq, &out, &res) < 0)
+		die(1, "out of memory");
+	int status = 0;
+	if (!res.restored) {
+		log_error("nothing restored: %s", res.why);
+		status = 1;
+	} else {
+		if (res.restored < res.frames)
+			log_info("%u of %u frames restored; the first not: %s", res.restored,
+				 res.frames, res.why);
+		if (write_all(STDOUT_FILENO, out.p, out.len) < 0)
+			die(1, "writing standard output: %s", strerror(errno));
+	}
+	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
+		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
+			 strerror(errno));
+	store_free(cx.store);
+	objcache_free(cx.cache);
+	buf_free(&in);
+	buf_free(&out);
+	exit(status);
+}
+
+/* ---- filter mode ---- */
+
+struct stage {
+	struct sym_ctx cx;
+	struct symstage st;
+	struct linereader lr;
+	struct outbuf out;
+	struct log_ratelimit rl_bad;
+	uint64_t *m_bad_record, *m_bad_long;
+	int failed;
+};
+
+static void maybe_reload(struct stage *s)
+{
+	if (sig_hup) {
+		sig_hup = 0;
+		log_info("SIGHUP: looking at every archive again");
+		store_recheck_all(s->cx.store);
+	}
+}
+
+static _Noreturn void finish(struct stage *s);
+
+static void idle(void *ctx)
+{
+	struct stage *s = ctx;
+	if (out_flush(&s->out) < 0)
+		return; /* the main loop reports it */
+	for (;;) {
+		if (sig_term)
+			finish(s);
+		maybe_reload(s);
+		metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
+		struct pollfd p = {.fd = s->lr.fd, .events = POLLIN};
+		if (poll(&p, 1, METRICS_EVERY_MS) > 0)
+			return;
+	}
+}
+
+static int one_line(struct stage *s, const char *line, size_t len)
+{
+	struct rec_error err;
+	switch (symstage_line(&s->st, line, len, &s->out.b, &err)) {
+	case STAGE_PASS:
+		if (out_write(&s->out, line, len) < 0 || out_write(&s->out, "\n", 1) < 0)
+			return -1;
+		return 0;
+	case STAGE_EDITED:
+		if (s->out.b.len >= s->out.flush_at)
+			return out_flush(&s->out);
+		return 0;
+	case STAGE_BAD:
+		metric_inc(s->m_bad_record);
+		log_rl(&s->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped",
+		       s->lr.lineno, err.reason, err.offset);
+		return 0;
+	case STAGE_NOMEM:
+		break;
+	}
+	s->out.err = ENOMEM;
+	return -1;
+}
+
+static _Noreturn void run(struct stage *s)
+{
+	for (;;) {
+		const char *line;
+		size_t len;
+		enum lr_status st = lr_next(&s->lr, &line, &len);
+		if (st == LR_LINE) {
+			maybe_reload(s);
+			if (one_line(s, line, len) < 0)
+				break;
+			continue;
+		}
+		if (st == LR_TOOLONG) {
+			metric_inc(s->m_bad_long);
+			log_rl(&s->rl_bad, RLOG_WARN,
+			       "line %" PRIu64 ": longer than --max-line %zu; dropped",
+			       s->lr.lineno, common_opts.max_line);
+			continue;
+		}
+		if (st == LR_EOF)
+			break;
+		if (errno == EINTR) {
+			if (sig_term)
+				break;
+			maybe_reload(s);
+			continue;
+		}
+		log_error("reading standard input: %s", strerror(errno));
+		s->failed = 1;
+		break;
+	}
+	finish(s);
+}
+
+static _Noreturn void finish(struct stage *s)
+{
+	if (!s->out.err)
+		out_flush(&s->out);
+	if (s->out.err) {
+		log_error("writing standard output: %s", strerror(s->out.err));
+		s->failed = 1;
+	}
+	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
+		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
+			 strerror(errno));
+	lr_free(&s->lr);
+	out_free(&s->out);
+	symstage_free(&s->st);
+	store_free(s->cx.store);
+	objcache_free(s->cx.cache);
+	exit(s->failed ? 1 : 0);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "stack") == 0)
+		stack_main(argc - 1, argv + 1);
+
+	static struct stage s;
+	struct cli cl = {.memory_mb = 512, .max_map_mb = 4096, .check_ms = 1000};
+	int first = opts_parse(argc, argv, &filter_info, filter_options, on_opt, &cl);
+	if (first < argc)
+		die(2,
+		    "unexpected argument '%s' (records are read from standard input; "
+		    "`rum-symbolicate stack` restores one stack)",
+		    argv[first]);
+	if (!cl.data_dir)
+		cl.data_dir = default_data_dir();
+	opts_check_done();
+
+	if (sig_setup() < 0)
+		die(1, "cannot install signal handlers: %s", strerror(errno));
+	setup_ctx(&s.cx, &cl, 1);
+	symstage_init(&s.st, &s.cx, cl.datakit_compat);
+	s.m_bad_record = metric_get("rum_symbolicate_invalid_lines_total", "reason=\"record\"",
+				    METRIC_COUNTER, "Input lines dropped as invalid, by reason.");
+	s.m_bad_long = metric_get("rum_symbolicate_invalid_lines_total", "reason=\"too_long\"",
+				  METRIC_COUNTER, NULL);
+	s.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
+	if (lr_init(&s.lr, STDIN_FILENO, common_opts.max_line) < 0)
+		die(1, "out of memory");
+	s.lr.idle = idle;
+	s.lr.idle_ctx = &s;
+	out_init(&s.out, STDOUT_FILENO);
+	run(&s);
+}
