@@ -121,9 +121,8 @@ int rf_init(struct replay_filter *f)
 	f->m_regex_errors =
 	    metric_get("rum_replay_filter_regex_errors_total", NULL, METRIC_COUNTER,
 		       "Regular expression matches that hit PCRE2's limits (taken as no match).");
-	buf_reset(&f->scratch);
-	buf_adds(&f->scratch, "app_id=\"(other)\"");
-	if (app_metrics(f->other, &f->scratch) < 0) {
+	buf_adds(&f->label, "app_id=\"(other)\"");
+	if (app_metrics(f->other, &f->label) < 0) {
 		rf_free(f);
 		return -1;
 	}
@@ -142,6 +141,7 @@ void rf_free(struct replay_filter *f)
 	rule_eval_free(&f->ev);
 	rec_free(&f->rec);
 	buf_free(&f->scratch);
+	buf_free(&f->label);
 }
 
 static struct rf_app *app_for(struct replay_filter *f, const char *s, size_t n)
@@ -159,13 +159,13 @@ static struct rf_app *app_for(struct replay_filter *f, const char *s, size_t n)
 		return f->other;
 	struct rf_app *a = &f->apps[i];
 	char *name = malloc(n + 1);
-	if (!name || app_label(&f->scratch, s, n) < 0) {
+	if (!name || app_label(&f->label, s, n) < 0) {
 		free(name);
 		return f->other;
 	}
 	memcpy(name, s, n);
 	name[n] = 0;
-	if (app_metrics(a, &f->scratch) < 0) {
+	if (app_metrics(a, &f->label) < 0) {
 		free(name);
 		return f->other;
 	}

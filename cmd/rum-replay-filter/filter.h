@@ -26,7 +26,8 @@ struct replay_filter {
 	int all; /* --all: every record, not only session_replay ones */
 	struct record rec;
 	struct rule_eval ev;
-	struct buf scratch;
+	struct buf scratch;  /* decoded values */
+	struct buf label;    /* a metric label being built */
 	struct rf_app *apps; /* open-addressed table of app_id counters */
 	size_t napps, apps_cap;
 	struct rf_app *other;
