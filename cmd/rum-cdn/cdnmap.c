@@ -1,0 +1,585 @@
+/* The CDN dictionary: a small strict JSON reader for the map (positions in
+ * errors, so a user can fix a hand-written map), a hash of plain domains and
+ * a list of globs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cdnmap.h"
+#include "record.h"
+
+#define MAX_DEPTH 64
+#define NAME_MAX_LEN 253
+#define LABEL_MAX_LEN 63
+
+struct glob {
+	uint32_t entry;
+	uint16_t labels;
+	uint16_t literal; /* characters other than '*': the more, the more specific */
+};
+
+struct cdn_map {
+	struct cdn_provider *ent;
+	size_t n;
+	char *strings;
+	uint32_t *exact; /* entry index + 1; 0 is an empty slot */
+	size_t exact_mask;
+	struct glob *globs;
+	size_t nglobs;
+};
+
+/* Entries while parsing: offsets into the string arena, which may move. */
+struct pending {
+	size_t domain, name, name_len;
+};
+
+struct jp {
+	const char *s, *p, *end;
+	struct cdnmap_error *err;
+	struct buf scratch;
+};
+
+static int fail(struct jp *j, const char *at, const char *reason)
+{
+	if (!j->err->reason) {
+		j->err->offset = (size_t)(at - j->s);
+		j->err->reason = reason;
+	}
+	return -1;
+}
+
+static void ws(struct jp *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static int is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string token, quotes included, checked against the JSON grammar. */
+static int string_tok(struct jp *j, const char **tok, size_t *n)
+{
+	const char *start = j->p;
+	if (j->p >= j->end || *j->p != '"')
+		return fail(j, j->p, "expected a string");
+	j->p++;
+	for (;;) {
+		if (j->p >= j->end)
+			return fail(j, start, "unterminated string");
+		unsigned char c = (unsigned char)*j->p;
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return fail(j, j->p, "control character in a string");
+		if (c == '\\') {
+			if (j->end - j->p < 2)
+				return fail(j, start, "unterminated string");
+			char e = j->p[1];
+			if (e == 'u') {
+				if (j->end - j->p < 6 || !is_hex(j->p[2]) || !is_hex(j->p[3]) ||
+				    !is_hex(j->p[4]) || !is_hex(j->p[5]))
+					return fail(j, j->p, "bad \\u escape");
+				j->p += 6;
+				continue;
+			}
+			if (!strchr("\"\\/bfnrt", e) || e == 0)
+				return fail(j, j->p, "bad escape");
+			j->p += 2;
+			continue;
+		}
+		j->p++;
+	}
+	j->p++;
+	*tok = start;
+	*n = (size_t)(j->p - start);
+	return 0;
+}
+
+static int string_val(struct jp *j, const char **s, size_t *n)
+{
+	const char *tok;
+	size_t tn;
+	if (string_tok(j, &tok, &tn) < 0)
+		return -1;
+	if (rec_str(tok, tn, &j->scratch, s, n) < 0)
+		return fail(j, tok, j->scratch.err ? "out of memory" : "bad escape in a string");
+	return 0;
+}
+
+static int number(struct jp *j)
+{
+	const char *q = j->p;
+	if (q < j->end && *q == '-')
+		q++;
+	if (q >= j->end || *q < '0' || *q > '9')
+		return fail(j, j->p, "expected a value");
+	if (*q == '0')
+		q++;
+	else
+		while (q < j->end && *q >= '0' && *q <= '9')
+			q++;
+	if (q < j->end && *q == '.') {
+		q++;
+		if (q >= j->end || *q < '0' || *q > '9')
+			return fail(j, q, "bad number");
+		while (q < j->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	if (q < j->end && (*q == 'e' || *q == 'E')) {
+		q++;
+		if (q < j->end && (*q == '+' || *q == '-'))
+			q++;
+		if (q >= j->end || *q < '0' || *q > '9')
+			return fail(j, q, "bad number");
+		while (q < j->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	j->p = q;
+	return 0;
+}
+
+static int skip_value(struct jp *j, int depth);
+
+/* Members of an object or items of an array, after its opening bracket. */
+static int skip_container(struct jp *j, char close, int depth)
+{
+	ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		return 0;
+	}
+	for (;;) {
+		if (close == '}') {
+			const char *tok;
+			size_t n;
+			ws(j);
+			if (string_tok(j, &tok, &n) < 0)
+				return -1;
+			ws(j);
+			if (j->p >= j->end || *j->p != ':')
+				return fail(j, j->p, "expected ':'");
+			j->p++;
+		}
+		if (skip_value(j, depth + 1) < 0)
+			return -1;
+		ws(j);
+		if (j->p < j->end && *j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (j->p < j->end && *j->p == close) {
+			j->p++;
+			return 0;
+		}
+		return fail(j, j->p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+	}
+}
+
+static int skip_value(struct jp *j, int depth)
+{
+	ws(j);
+	if (depth > MAX_DEPTH)
+		return fail(j, j->p, "nested too deep");
+	if (j->p >= j->end)
+		return fail(j, j->p, "expected a value");
+	const char *tok;
+	size_t n;
+	switch (*j->p) {
+	case '"':
+		return string_tok(j, &tok, &n);
+	case '{':
+		j->p++;
+		return skip_container(j, '}', depth);
+	case '[':
+		j->p++;
+		return skip_container(j, ']', depth);
+	case 't':
+	case 'f':
+	case 'n': {
+		static const char *const words[] = {"true", "false", "null"};
+		for (int i = 0; i < 3; i++) {
+			size_t wl = strlen(words[i]);
+			if ((size_t)(j->end - j->p) >= wl && memcmp(j->p, words[i], wl) == 0) {
+				j->p += wl;
+				return 0;
+			}
+		}
+		return fail(j, j->p, "expected a value");
+	}
+	default:
+		return number(j);
+	}
+}
+
+/* Lower-case a domain or glob into the arena; NULL reason when fine. */
+static const char *add_domain(struct buf *arena, const char *s, size_t n)
+{
+	if (n && s[n - 1] == '.')
+		n--;
+	if (n == 0)
+		return "empty domain";
+	if (n > NAME_MAX_LEN)
+		return "domain longer than 253 characters";
+	size_t label = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (label == 0)
+				return "empty label in domain";
+			label = 0;
+			continue;
+		}
+		if (++label > LABEL_MAX_LEN)
+			return "domain label longer than 63 characters";
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '*'))
+			return "domain has a character other than letters, digits, '-', '_', '.', "
+			       "'*'";
+	}
+	if (label == 0)
+		return "empty label in domain";
+	if (buf_reserve(arena, n + 1) < 0)
+		return "out of memory";
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		arena->p[arena->len++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	arena->p[arena->len++] = 0;
+	return NULL;
+}
+
+static int parse_entry(struct jp *j, struct buf *arena, struct pending *pe)
+{
+	const char *obj = j->p;
+	j->p++; /* '{' */
+	int have_domain = 0, have_name = 0;
+	ws(j);
+	if (j->p < j->end && *j->p == '}') {
+		j->p++;
+		return fail(j, obj, "entry without \"domain\" and \"name\"");
+	}
+	for (;;) {
+		const char *key;
+		size_t kn;
+		ws(j);
+		const char *key_at = j->p;
+		if (string_val(j, &key, &kn) < 0)
+			return -1;
+		int which = 0;
+		if (kn == 6 && memcmp(key, "domain", 6) == 0)
+			which = 1;
+		else if (kn == 4 && memcmp(key, "name", 4) == 0)
+			which = 2;
+		(void)key_at;
+		ws(j);
+		if (j->p >= j->end || *j->p != ':')
+			return fail(j, j->p, "expected ':'");
+		j->p++;
+		ws(j);
+		const char *val_at = j->p;
+		if (which) {
+			const char *v;
+			size_t vn;
+			if (j->p >= j->end || *j->p != '"')
+				return fail(j, j->p,
+					    which == 1 ? "\"domain\" is not a string"
+						       : "\"name\" is not a string");
+			if (string_val(j, &v, &vn) < 0)
+				return -1;
+			if (which == 1) {
+				pe->domain = arena->len;
+				const char *why = add_domain(arena, v, vn);
+				if (why)
+					return fail(j, val_at, why);
+				have_domain = 1;
+			} else {
+				if (vn == 0)
+					return fail(j, val_at, "empty \"name\"");
+				pe->name = arena->len;
+				pe->name_len = vn;
+				if (buf_add(arena, v, vn) < 0 || buf_addc(arena, 0) < 0)
+					return fail(j, val_at, "out of memory");
+				have_name = 1;
+			}
+		} else if (skip_value(j, 2) < 0) {
+			return -1;
+		}
+		ws(j);
+		if (j->p < j->end && *j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (j->p < j->end && *j->p == '}')
+			break;
+		return fail(j, j->p, "expected ',' or '}'");
+	}
+	j->p++;
+	if (!have_domain)
+		return fail(j, obj, "entry without \"domain\"");
+	if (!have_name)
+		return fail(j, obj, "entry without \"name\"");
+	return 0;
+}
+
+static uint32_t hash_name(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h ^ (h >> 16);
+}
+
+static int build_index(struct cdn_map *m)
+{
+	size_t cap = 16;
+	while (cap < m->n * 2)
+		cap *= 2;
+	m->exact = calloc(cap, sizeof *m->exact);
+	m->globs = calloc(m->n, sizeof *m->globs);
+	if (!m->exact || !m->globs)
+		return -1;
+	m->exact_mask = cap - 1;
+	for (size_t i = 0; i < m->n; i++) {
+		const char *d = m->ent[i].domain;
+		size_t dn = strlen(d);
+		if (memchr(d, '*', dn)) {
+			struct glob *g = &m->globs[m->nglobs++];
+			g->entry = (uint32_t)i;
+			g->labels = 1;
+			for (size_t k = 0; k < dn; k++) {
+				if (d[k] == '.')
+					g->labels++;
+				if (d[k] != '*')
+					g->literal++;
+			}
+			continue;
+		}
+		size_t slot = hash_name(d, dn) & m->exact_mask;
+		for (;;) {
+			uint32_t e = m->exact[slot];
+			if (!e) {
+				m->exact[slot] = (uint32_t)i + 1;
+				break;
+			}
+			if (strcmp(m->ent[e - 1].domain, d) == 0)
+				break; /* the first entry of a domain wins */
+			slot = (slot + 1) & m->exact_mask;
+		}
+	}
+	return 0;
+}
+
+static void line_col(const char *s, size_t off, struct cdnmap_error *err)
+{
+	unsigned line = 1, col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (s[i] == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	err->line = line;
+	err->column = col;
+}
+
+struct cdn_map *cdnmap_parse(const char *text, size_t len, struct cdnmap_error *err)
+{
+	memset(err, 0, sizeof *err);
+	struct jp j = {text, text, text + len, err, BUF_INIT};
+	struct buf arena = BUF_INIT;
+	struct pending *pend = NULL;
+	size_t npend = 0, cap = 0;
+	struct cdn_map *m = NULL;
+
+	if (len > CDNMAP_MAX_BYTES) {
+		fail(&j, text, "map larger than 16 MiB");
+		goto out;
+	}
+	/* A UTF-8 byte order mark, as some editors write. */
+	if (len >= 3 && memcmp(j.p, "\xEF\xBB\xBF", 3) == 0)
+		j.p += 3;
+	ws(&j);
+	if (j.p >= j.end || *j.p != '[') {
+		fail(&j, j.p, "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
+		goto out;
+	}
+	j.p++;
+	ws(&j);
+	if (j.p < j.end && *j.p == ']') {
+		j.p++;
+	} else {
+		for (;;) {
+			ws(&j);
+			if (j.p >= j.end || *j.p != '{') {
+				fail(&j, j.p, "expected an entry ({\"domain\":...,\"name\":...})");
+				goto out;
+			}
+			if (npend == cap) {
+				size_t ncap = cap ? cap * 2 : 256;
+				struct pending *np = realloc(pend, ncap * sizeof *np);
+				if (!np) {
+					fail(&j, j.p, "out of memory");
+					goto out;
+				}
+				pend = np;
+				cap = ncap;
+			}
+			if (parse_entry(&j, &arena, &pend[npend]) < 0)
+				goto out;
+			npend++;
+			ws(&j);
+			if (j.p < j.end && *j.p == ',') {
+				j.p++;
+				continue;
+			}
+			if (j.p < j.end && *j.p == ']') {
+				j.p++;
+				break;
+			}
+			fail(&j, j.p, "expected ',' or ']'");
+			goto out;
+		}
+	}
+	ws(&j);
+	if (j.p != j.end) {
+		fail(&j, j.p, "text after the map");
+		goto out;
+	}
+	if (npend == 0) {
+		fail(&j, text, "the map has no entries");
+		goto out;
+	}
+	if (npend > UINT32_MAX / 2) {
+		fail(&j, text, "too many entries");
+		goto out;
+	}
+	m = calloc(1, sizeof *m);
+	if (!m || !(m->ent = calloc(npend, sizeof *m->ent))) {
+		fail(&j, text, "out of memory");
+		goto out;
+	}
+	m->strings = arena.p;
+	arena.p = NULL;
+	m->n = npend;
+	for (size_t i = 0; i < npend; i++) {
+		m->ent[i].domain = m->strings + pend[i].domain;
+		m->ent[i].name = m->strings + pend[i].name;
+		m->ent[i].name_len = pend[i].name_len;
+	}
+	if (build_index(m) < 0)
+		fail(&j, text, "out of memory");
+out:
+	free(pend);
+	buf_free(&arena);
+	buf_free(&j.scratch);
+	if (err->reason) {
+		cdnmap_free(m);
+		line_col(text, err->offset, err);
+		return NULL;
+	}
+	return m;
+}
+
+void cdnmap_free(struct cdn_map *m)
+{
+	if (!m)
+		return;
+	free(m->ent);
+	free(m->strings);
+	free(m->exact);
+	free(m->globs);
+	free(m);
+}
+
+size_t cdnmap_count(const struct cdn_map *m)
+{
+	return m->n;
+}
+
+/* '*' matches any run of characters; the label has no dots. */
+static int glob_label(const char *p, size_t pn, const char *s, size_t sn)
+{
+	size_t pi = 0, si = 0, star = (size_t)-1, mark = 0;
+	while (si < sn) {
+		if (pi < pn && p[pi] == '*') {
+			star = pi++;
+			mark = si;
+		} else if (pi < pn && p[pi] == s[si]) {
+			pi++;
+			si++;
+		} else if (star != (size_t)-1) {
+			pi = star + 1;
+			si = ++mark;
+		} else {
+			return 0;
+		}
+	}
+	while (pi < pn && p[pi] == '*')
+		pi++;
+	return pi == pn;
+}
+
+/* Same number of labels on both sides (the caller checked). */
+static int glob_match(const char *pat, const char *s, size_t sn)
+{
+	const char *se = s + sn;
+	for (;;) {
+		const char *pd = strchr(pat, '.');
+		size_t pl = pd ? (size_t)(pd - pat) : strlen(pat);
+		const char *sd = memchr(s, '.', (size_t)(se - s));
+		size_t sl = sd ? (size_t)(sd - s) : (size_t)(se - s);
+		if (!glob_label(pat, pl, s, sl))
+			return 0;
+		if (!pd || !sd)
+			return !pd && !sd;
+		pat = pd + 1;
+		s = sd + 1;
+	}
+}
+
+const struct cdn_provider *cdnmap_match(const struct cdn_map *m, const char *name, size_t len)
+{
+	char low[1024];
+	if (len && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= sizeof low)
+		return NULL;
+	unsigned labels = 1;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		low[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+		if (c == '.')
+			labels++;
+	}
+	low[len] = 0;
+	/* From the whole name to its last label: the first suffix that matches
+	 * anything is the most specific match. */
+	for (size_t off = 0;;) {
+		const char *suf = low + off;
+		size_t sn = len - off;
+		size_t slot = hash_name(suf, sn) & m->exact_mask;
+		for (uint32_t e; (e = m->exact[slot]); slot = (slot + 1) & m->exact_mask)
+			if (strcmp(m->ent[e - 1].domain, suf) == 0)
+				return &m->ent[e - 1];
+		const struct glob *best = NULL;
+		for (size_t g = 0; g < m->nglobs; g++) {
+			const struct glob *gl = &m->globs[g];
+			if (gl->labels != labels || (best && gl->literal <= best->literal))
+				continue;
+			if (glob_match(m->ent[gl->entry].domain, suf, sn))
+				best = gl;
+		}
+		if (best)
+			return &m->ent[best->entry];
+		const char *dot = memchr(suf, '.', sn);
+		if (!dot)
+			return NULL;
+		off = (size_t)(dot - low) + 1;
+		labels--;
+	}
+}
