@@ -98,6 +98,53 @@ CONF
 	[[ $ship == *"--sink https://openway.example.com\?token=tkn_abc"* ]]
 }
 
+@test "collector: DataKit's CDN map, session replay and origin-IP keys reach their stages" {
+	cat >"$DIR/dk2.conf" <<'CONF'
+data_dir = "/srv/rum"
+[[inputs.rum]]
+  session_replay_endpoints = ["/v1/write/rum/replay"]
+  proguard_home = "/usr/local/datakit/data/rum/tools/proguard"
+  cdn_map = '''
+  [
+    {"domain":"15cdn.com","name":"Some CDN","website":"https://www.15cdn.com"}
+  ]
+  '''
+  [inputs.rum.session_replay]
+    cache_path = "/tmp/sr-cache"
+    cache_capacity_mb = 2048
+    clear_cache_on_start = true
+    upload_workers = 4
+    send_timeout = "1m15s"
+    send_retry_count = 5
+    filter_rules = [
+        "{ service = 'xxx' or version IN [ 'v1', 'v2'] }",
+        "{ app_id = 'yyy' and env = 'production' }"
+    ]
+[http_api]
+  rum_origin_ip_header = "X-Real-IP"
+  rum_app_id_white_list = ["app1", "app2"]
+CONF
+	run "$BIN/rum-collector" -c "$DIR/dk2.conf" --dry-run
+	[ "$status" -eq 0 ]
+	listen=$(grep rum-listen <<<"$output")
+	ship=$(grep rum-ship <<<"$output")
+	filter=$(grep rum-replay-filter <<<"$output")
+	cdn=$(grep rum-cdn <<<"$output")
+	sym=$(grep rum-symbolicate <<<"$output")
+	[[ $listen == *"--replay-endpoint /v1/write/rum/replay"* ]]
+	[[ $listen == *"--origin-ip-header X-Real-IP"* ]]
+	[[ $listen == *"--app-id-allow app1 --app-id-allow app2"* ]]
+	# the sourcemap API writes where rum-symbolicate reads
+	[[ $listen == *"--data-dir /srv/rum"* ]]
+	[[ $sym == *"--data-dir /srv/rum"* ]]
+	[[ $ship == *"--replay-cache-dir /tmp/sr-cache --replay-cache-mb 2048 --replay-clear-cache --replay-workers 4 --replay-timeout 75 --replay-retries 5"* ]]
+	[[ $filter == *"--rule \{\ service\ =\ \'xxx\'\ or\ version\ IN\ \[\ \'v1\'\,\ \'v2\'\]\ \} --rule \{\ app_id\ =\ \'yyy\'\ and\ env\ =\ \'production\'\ \}"* ]]
+	[[ $cdn == *"--cdn-map"*15cdn.com*"Some\ CDN"* ]]
+	# every stage accepts what it was given
+	run "$BIN/rum-collector" -c "$DIR/dk2.conf" --check-config
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
 @test "collector: bad configuration is exit 2 with the reason" {
 	printf 'bogus_key = 1\n' >"$DIR/bad1"
 	run "$BIN/rum-collector" -c "$DIR/bad1"
