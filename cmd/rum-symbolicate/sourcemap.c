@@ -34,12 +34,19 @@
 /* Keys longer than this are no member we know; only a prefix is kept. */
 #define MAX_KEY 32
 
-struct seg {
-	uint32_t gcol;
+/* A segment is its generated column (in gcols, searched alone so the
+ * binary search touches 4 bytes a step) and where it points (in origs, at
+ * the same index). */
+struct orig {
 	uint32_t src; /* NONE: a 1-field segment */
 	uint32_t oline;
 	uint32_t ocol;
 	uint32_t name; /* NONE: no name */
+};
+
+struct seg {
+	uint32_t gcol;
+	struct orig o;
 };
 
 struct sbuf {
@@ -50,8 +57,9 @@ struct sbuf {
 /* Decoded contents of one map (a section's map while it is parsed, the
  * whole flattened map at the end). */
 struct body {
-	struct seg *segs;
-	size_t nsegs, segcap;
+	uint32_t *gcols;
+	struct orig *origs;
+	size_t nsegs, gcolcap, origcap;
 	uint32_t *lines; /* index of each line's first segment */
 	size_t nlines, linecap;
 	size_t *srcs; /* offsets into str; NOSTR for a null source */
@@ -159,9 +167,11 @@ static bool sbuf_add(struct parser *ps, struct sbuf *s, const void *d, size_t n)
 static void body_free(struct parser *ps, struct body *b)
 {
 	if (ps)
-		ps->mem -= b->segcap * sizeof *b->segs + b->linecap * sizeof *b->lines +
-			   b->srccap * sizeof *b->srcs + b->namecap * sizeof *b->names + b->str.cap;
-	free(b->segs);
+		ps->mem -= b->gcolcap * sizeof *b->gcols + b->origcap * sizeof *b->origs +
+			   b->linecap * sizeof *b->lines + b->srccap * sizeof *b->srcs +
+			   b->namecap * sizeof *b->names + b->str.cap;
+	free(b->gcols);
+	free(b->origs);
 	free(b->lines);
 	free(b->srcs);
 	free(b->names);
@@ -673,6 +683,7 @@ struct decoder {
 	bool unsorted;
 	size_t line_first;
 	uint32_t lastcol;
+	unsigned long long seg_at; /* where the current segment starts */
 };
 
 static bool push_line(struct decoder *d)
@@ -692,26 +703,20 @@ static bool push_line(struct decoder *d)
 /* Stable sort of one line's segments by generated column (a generator may
  * write them out of order; equal columns keep their order, as trace-mapping's
  * sort does). */
-static bool sort_line(struct parser *ps, struct seg *s, size_t n)
+static bool sort_line(struct parser *ps, uint32_t *gcols, struct orig *origs, size_t n)
 {
 	if (n < 2)
 		return true;
-	if (n <= 32) {
-		for (size_t i = 1; i < n; i++) {
-			struct seg x = s[i];
-			size_t j = i;
-			while (j > 0 && s[j - 1].gcol > x.gcol) {
-				s[j] = s[j - 1];
-				j--;
-			}
-			s[j] = x;
-		}
-		return true;
-	}
-	size_t cap = 0;
-	struct seg *tmp = NULL;
-	if (!grow(ps, (void **)&tmp, &cap, n, sizeof *tmp))
+	size_t cap = 0, tcap = 0;
+	struct seg *s = NULL, *tmp = NULL;
+	if (!grow(ps, (void **)&s, &cap, n, sizeof *s) ||
+	    !grow(ps, (void **)&tmp, &tcap, n, sizeof *tmp)) {
+		free(s);
+		ps->mem -= cap * sizeof *s;
 		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		s[i] = (struct seg){gcols[i], origs[i]};
 	for (size_t w = 1; w < n; w *= 2) {
 		for (size_t lo = 0; lo < n - w; lo += 2 * w) {
 			size_t mid = lo + w, hi = mid + w < n ? mid + w : n;
@@ -725,15 +730,21 @@ static bool sort_line(struct parser *ps, struct seg *s, size_t n)
 			memcpy(s + lo, tmp, k * sizeof *tmp);
 		}
 	}
+	for (size_t i = 0; i < n; i++) {
+		gcols[i] = s[i].gcol;
+		origs[i] = s[i].o;
+	}
+	free(s);
 	free(tmp);
-	ps->mem -= cap * sizeof *tmp;
+	ps->mem -= (cap + tcap) * sizeof *s;
 	return true;
 }
 
 static bool end_line(struct decoder *d)
 {
 	if (d->unsorted)
-		return sort_line(d->ps, d->b->segs + d->line_first, d->b->nsegs - d->line_first);
+		return sort_line(d->ps, d->b->gcols + d->line_first, d->b->origs + d->line_first,
+				 d->b->nsegs - d->line_first);
 	return true;
 }
 
@@ -755,8 +766,8 @@ static bool emit(struct decoder *d, unsigned long long at)
 	if (!field_range(d, d->gcol, "generated column", at))
 		return false;
 	s.gcol = (uint32_t)d->gcol;
-	s.src = s.name = NONE;
-	s.oline = s.ocol = 0;
+	s.o.src = s.o.name = NONE;
+	s.o.oline = s.o.ocol = 0;
 	if (d->nf >= 4) {
 		d->src += d->f[1];
 		d->oline += d->f[2];
@@ -765,9 +776,9 @@ static bool emit(struct decoder *d, unsigned long long at)
 		    !field_range(d, d->oline, "original line", at) ||
 		    !field_range(d, d->ocol, "original column", at))
 			return false;
-		s.src = (uint32_t)d->src;
-		s.oline = (uint32_t)d->oline;
-		s.ocol = (uint32_t)d->ocol;
+		s.o.src = (uint32_t)d->src;
+		s.o.oline = (uint32_t)d->oline;
+		s.o.ocol = (uint32_t)d->ocol;
 		if (d->src > d->refs->maxsrc) {
 			d->refs->maxsrc = d->src;
 			d->refs->srcat = at;
@@ -776,7 +787,7 @@ static bool emit(struct decoder *d, unsigned long long at)
 			d->name += d->f[4];
 			if (!field_range(d, d->name, "name index", at))
 				return false;
-			s.name = (uint32_t)d->name;
+			s.o.name = (uint32_t)d->name;
 			if (d->name > d->refs->maxname) {
 				d->refs->maxname = d->name;
 				d->refs->nameat = at;
@@ -786,13 +797,17 @@ static bool emit(struct decoder *d, unsigned long long at)
 	struct body *b = d->b;
 	if (b->nsegs >= UINT32_MAX)
 		return fail_at(d->ps, at, "more than 2^32 segments");
-	if (b->nsegs == b->segcap &&
-	    !grow(d->ps, (void **)&b->segs, &b->segcap, b->nsegs + 1, sizeof *b->segs))
+	if (b->nsegs == b->gcolcap &&
+	    !grow(d->ps, (void **)&b->gcols, &b->gcolcap, b->nsegs + 1, sizeof *b->gcols))
+		return false;
+	if (b->nsegs == b->origcap &&
+	    !grow(d->ps, (void **)&b->origs, &b->origcap, b->nsegs + 1, sizeof *b->origs))
 		return false;
 	if (s.gcol < d->lastcol)
 		d->unsorted = true;
 	d->lastcol = s.gcol;
-	b->segs[b->nsegs++] = s;
+	b->gcols[b->nsegs] = s.gcol;
+	b->origs[b->nsegs++] = s.o;
 	d->nf = 0;
 	return true;
 }
@@ -830,12 +845,13 @@ static bool separator(struct decoder *d, int c, unsigned long long at)
 	if (d->in_vlq)
 		return fail_at(d->ps, at, "VLQ ends with a continuation digit");
 	if (d->nf) {
-		if (!emit(d, at))
+		if (!emit(d, d->seg_at))
 			return false;
 	} else if (c == ',' || d->after_comma) {
 		return fail_at(d->ps, at, "empty segment");
 	}
 	d->after_comma = c == ',';
+	d->seg_at = at + 1;
 	if (c == ',')
 		return true;
 	if (!end_line(d))
@@ -863,6 +879,7 @@ static bool mappings(struct parser *ps, struct body *b, struct refs *refs)
 {
 	struct decoder d = {.ps = ps, .b = b, .refs = refs};
 	ps->p++;
+	d.seg_at = pos(ps);
 	if (!push_line(&d))
 		return false;
 	for (;;) {
@@ -1121,7 +1138,8 @@ static bool merge(struct parser *ps, struct flat *f, struct body *s, uint32_t li
 		return true;
 	if ((unsigned long long)g->nsegs + s->nsegs >= UINT32_MAX)
 		return fail_at(ps, at, "more than 2^32 segments");
-	if (!grow(ps, (void **)&g->segs, &g->segcap, g->nsegs + s->nsegs, sizeof *g->segs))
+	if (!grow(ps, (void **)&g->gcols, &g->gcolcap, g->nsegs + s->nsegs, sizeof *g->gcols) ||
+	    !grow(ps, (void **)&g->origs, &g->origcap, g->nsegs + s->nsegs, sizeof *g->origs))
 		return false;
 	/* Lines past `line` hold no segment (the overlap check saw to it):
 	 * drop them, or add empty ones up to it. */
@@ -1141,17 +1159,18 @@ static bool merge(struct parser *ps, struct flat *f, struct body *s, uint32_t li
 		}
 		size_t a = s->lines[l], z = l + 1 < s->nlines ? s->lines[l + 1] : s->nsegs;
 		for (size_t i = a; i < z; i++) {
-			struct seg x = s->segs[i];
+			struct seg x = {s->gcols[i], s->origs[i]};
 			if (l == 0) {
 				if ((unsigned long long)x.gcol + col >= UINT32_MAX)
 					return fail_at(ps, at, "section column past 2^32");
 				x.gcol += col;
 			}
-			if (x.src != NONE)
-				x.src += (uint32_t)srcbase;
-			if (x.name != NONE)
-				x.name += (uint32_t)namebase;
-			g->segs[g->nsegs++] = x;
+			if (x.o.src != NONE)
+				x.o.src += (uint32_t)srcbase;
+			if (x.o.name != NONE)
+				x.o.name += (uint32_t)namebase;
+			g->gcols[g->nsegs] = x.gcol;
+			g->origs[g->nsegs++] = x.o;
 			f->have_last = true;
 			f->last_line = line + (uint32_t)l;
 			f->last_col = x.gcol;
@@ -1602,7 +1621,8 @@ static struct sourcemap *parse(struct parser *ps)
 	ps->mem -= ps->key.cap;
 	ps->key.d = NULL;
 	struct body *b = &map->b;
-	shrink((void **)&b->segs, &b->segcap, b->nsegs, sizeof *b->segs, &ps->mem);
+	shrink((void **)&b->gcols, &b->gcolcap, b->nsegs, sizeof *b->gcols, &ps->mem);
+	shrink((void **)&b->origs, &b->origcap, b->nsegs, sizeof *b->origs, &ps->mem);
 	shrink((void **)&b->lines, &b->linecap, b->nlines, sizeof *b->lines, &ps->mem);
 	shrink((void **)&b->srcs, &b->srccap, b->nsrcs, sizeof *b->srcs, &ps->mem);
 	shrink((void **)&b->names, &b->namecap, b->nnames, sizeof *b->names, &ps->mem);
@@ -1664,7 +1684,8 @@ int sm_lookup(const struct sourcemap *map, uint32_t line, uint32_t column, struc
 		return -1;
 	size_t lo = b->lines[line];
 	size_t hi = line + 1 < b->nlines ? b->lines[line + 1] : b->nsegs;
-	if (lo == hi || b->segs[lo].gcol > column)
+	const uint32_t *g = b->gcols;
+	if (lo == hi || g[lo] > column)
 		return -1;
 	/* First segment past the column, then back one: the greatest lower
 	 * bound. On an exact hit, the first of equal columns; otherwise the
@@ -1672,7 +1693,7 @@ int sm_lookup(const struct sourcemap *map, uint32_t line, uint32_t column, struc
 	size_t a = lo, n = hi - lo;
 	while (n > 0) {
 		size_t half = n / 2;
-		if (b->segs[a + half].gcol <= column) {
+		if (g[a + half] <= column) {
 			a += half + 1;
 			n -= half + 1;
 		} else {
@@ -1680,9 +1701,9 @@ int sm_lookup(const struct sourcemap *map, uint32_t line, uint32_t column, struc
 		}
 	}
 	size_t i = a - 1;
-	while (i > lo && b->segs[i].gcol == column && b->segs[i - 1].gcol == column)
+	while (i > lo && g[i] == column && g[i - 1] == column)
 		i--;
-	const struct seg *s = &b->segs[i];
+	const struct orig *s = &b->origs[i];
 	if (s->src == NONE)
 		return -1;
 	out->mapped = 1;
@@ -1719,7 +1740,7 @@ int sm_segment(const struct sourcemap *map, size_t i, uint32_t *line, uint32_t *
 		}
 	}
 	*line = (uint32_t)(lo - 1);
-	*column = b->segs[i].gcol;
+	*column = b->gcols[i];
 	return 0;
 }
 
