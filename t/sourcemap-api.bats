@@ -22,6 +22,7 @@ setup() {
 
 teardown() {
 	[ -n "$LPID" ] && stop_pid "$LPID" KILL
+	for ns in ${NETNS:-}; do ip netns del "$ns" 2>/dev/null; done
 	true
 }
 
@@ -139,6 +140,11 @@ no_files() {
 	expect_error 403 rum.badToken
 	put "$ok"
 	expect_error 403 rum.badToken "no token"
+	# A client that waits for 100 Continue is refused before it sends.
+	head -c $((2 * 1024 * 1024)) /dev/zero >"$D/2m"
+	[ "$(curl -s -o "$D/resp" -w '%{http_code} %{size_upload}' -X PUT -H 'Expect: 100-continue' \
+		-F "file=@$D/2m" "$URL/v1/sourcemap?$ok&token=wrong")" = "403 0" ]
+	expect_error 403 rum.badToken
 	put 'app_id=app1&platform=windows&token=s3cret'
 	expect_error 400 rum.badPlatform "windows"
 	put 'app_id=app1&platform=Web&token=s3cret'
@@ -333,4 +339,43 @@ IN $stack" ]
 	expect_ok "deleted"
 	check
 	jq -e '.success == false' "$D/resp"
+}
+
+@test "admin paths: the API is not public by default, the replay endpoint is (network namespaces)" {
+	command -v ip >/dev/null || skip "no ip(8)"
+	[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
+	srv=sms$$ cli=smc$$
+	ip netns add "$srv" 2>/dev/null || skip "ip netns unavailable"
+	NETNS="$srv $cli"
+	if ! { ip netns add "$cli" &&
+		ip -n "$srv" link add vs type veth peer name vc netns "$cli" &&
+		ip -n "$srv" addr add 198.18.73.1/30 dev vs && ip -n "$srv" link set vs up &&
+		ip -n "$cli" addr add 198.18.73.2/30 dev vc && ip -n "$cli" link set vc up &&
+		ip -n "$srv" link set lo up; }; then
+		skip "cannot make a veth pair"
+	fi
+	serve() {
+		ip netns exec "$srv" "$BIN/rum-listen" --listen 198.18.73.1:0 --data-dir "$DATA" \
+			--token s3cret "$@" >>"$OUT" 2>"$ERR" &
+		LPID=$!
+		wait_for 10 grep -q 'listening on' "$ERR"
+		base=http://198.18.73.1:$(sed -n 's/.*listening on 198\.18\.73\.1:\([0-9]*\).*/\1/p' "$ERR")
+	}
+	remote() { ip netns exec "$cli" curl -s -m 5 -o "$D/resp" -w '%{http_code}' "$@"; }
+	serve
+	q='app_id=app1&env=prod&version=1&token=s3cret'
+	[ "$(remote -X PUT -F "file=@$D/a.zip" "$base/v1/sourcemap?$q")" = 403 ]
+	jq -e '.error_code == "rum.forbidden"' "$D/resp"
+	[ "$(remote -X DELETE "$base/v1/sourcemap?$q")" = 403 ]
+	[ "$(remote "$base/v1/sourcemap/check?app_id=a&error_stack=x")" = 403 ]
+	[ "$(remote -F app_id=a1 -F "segment=@$D/a.zip;filename=blob" "$base/v1/write/rum/replay")" = 200 ]
+	[ "$(jq -r .tags.ip "$OUT")" = 198.18.73.2 ]
+	no_files
+	stop_pid "$LPID"
+	# Listed, it is served to everyone (with its token).
+	serve --public-apis /v1/sourcemap
+	[ "$(remote -X PUT -F "file=@$D/a.zip" "$base/v1/sourcemap?$q")" = 200 ]
+	cmp "$D/a.zip" "$DATA/rum/web/app1-prod-1.zip"
+	stop_pid "$LPID"
+	LPID=
 }

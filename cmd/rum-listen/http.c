@@ -571,8 +571,15 @@ static enum MHD_Result body_begin(struct MHD_Connection *c, size_t ep, enum req_
 	r->limit = limit;
 	r->now_ns = now_ns();
 	*con_cls = r;
-	if (kind == REQ_SOURCEMAP)
+	if (kind == REQ_SOURCEMAP) {
 		sm_begin(c, r);
+		/* A client waiting for "100 Continue" is told no at once instead
+		 * of sending up to 100 MiB for nothing. */
+		const char *expect = header(c, MHD_HTTP_HEADER_EXPECT);
+		if (r->refused && expect && strcasecmp(expect, "100-continue") == 0 &&
+		    sm_error(c, ep, &r->refusal) == MHD_YES)
+			r->answered = 1;
+	}
 	return MHD_YES;
 }
 
