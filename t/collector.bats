@@ -177,6 +177,28 @@ CONF
 	[[ ${lines[0]} == 127.0.0.1 ]]
 }
 
+@test "collector: a sourcemap uploaded through the API restores the next web error" {
+	cat >>"$DIR/conf" <<CONF
+[listen]
+token = "tkn-test"
+CONF
+	mkdir -p "$DIR/zip/static"
+	printf '{"version":3,"sources":["src/app.js"],"names":["hello"],"mappings":"AAAA,IAAIA"}' >"$DIR/zip/static/app.min.js.map"
+	(cd "$DIR/zip" && zip -qr ../a.zip static)
+	start_collector
+	local base=http://127.0.0.1:$(listen_port)
+	run curl -s -X PUT -F "file=@$DIR/a.zip" "$base/v1/sourcemap?app_id=a1&env=prod&version=1.0&platform=web&token=tkn-test"
+	[[ $output == *'"success":true'* ]] || { echo "$output"; false; }
+	[ -f "$DIR/data/rum/web/a1-prod-1.0.zip" ]
+	curl -sf -o /dev/null -X POST "$base/v1/write/rum" --data-binary \
+		'error,app_id=a1,env=prod,version=1.0,sdk_name=df_web_rum_sdk error_stack="TypeError: x
+    at f @ http://h/static/app.min.js:1:6" 1700000000000000000'
+	wait_for 15 grep -q error_stack_source "$OUT"
+	run jq -r .fields.error_stack_source "$OUT"
+	[ "$output" = "TypeError: x
+    at f @ src/app.js:1:4" ]
+}
+
 @test "collector: a killed stage is restarted and points keep flowing" {
 	start_collector
 	post_view 1
