@@ -830,7 +830,7 @@ struct r8map *r8map_parse(r8_read_fn read, void *ctx, size_t mem_limit, char *er
 	while (rc == 0 && !eof) {
 		if (len == cap) {
 			/* one line fills the buffer: grow it, up to the line cap */
-			if (cap >= R8_MAX_LINE + 1) {
+			if (cap >= R8_MAX_LINE) {
 				st.lineno++;
 				fail(&st, "line longer than %u bytes", R8_MAX_LINE);
 				rc = -1;

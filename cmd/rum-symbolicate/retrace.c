@@ -174,7 +174,7 @@ static void push(struct alt *a, uint32_t cls, uint32_t name, int64_t line,
 /* One group (an obfuscated range and its inlining callers) as one or more
  * alternatives. */
 static void add_group(struct ctx *c, const struct r8_class *cls, const struct r8_member *g,
-		      size_t n, bool has_line, int64_t line, bool print_lines)
+		      size_t n, bool has_line, int64_t line, bool print_lines, bool guessed)
 {
 	const struct r8_member *in = &g[0];
 	int64_t lines[MAX_SPAN_LINES];
@@ -189,7 +189,7 @@ static void add_group(struct ctx *c, const struct r8_class *cls, const struct r8
 			uint32_t sorig = in->orig_end - in->orig_start;
 			if (smin == sorig) {
 				lines[0] = (int64_t)in->orig_start + (line - in->min_start);
-			} else if (smin == 0) {
+			} else if (smin == 0 && !guessed) {
 				nlines = 0;
 				for (uint32_t l = in->orig_start;
 				     l <= in->orig_end && nlines < MAX_SPAN_LINES; l++)
@@ -242,11 +242,13 @@ static void resolve(struct ctx *c, const struct r8_class *cls, uint32_t meth, bo
 	const struct r8_member *ms = NULL;
 	size_t n = meth ? r8map_methods_named(m, cls, meth, &ms) : 0;
 	c->nalts = 0;
+	bool guessed = false;
 	if (!has_line) {
-		/* R8 writes 0:0 ranges for what a frame without a line means */
+		/* R8 writes 0:0 ranges for what a frame without a line means;
+		 * that line stands for the whole range, not one of its lines */
 		for (size_t i = 0; i < n; i += group_len(ms, i, n))
 			if (in_range(&ms[i], 0)) {
-				has_line = true;
+				has_line = guessed = true;
 				line = 0;
 				break;
 			}
@@ -254,12 +256,13 @@ static void resolve(struct ctx *c, const struct r8_class *cls, uint32_t meth, bo
 	if (has_line) {
 		for (size_t i = 0; i < n; i += group_len(ms, i, n))
 			if (in_range(&ms[i], line))
-				add_group(c, cls, &ms[i], group_len(ms, i, n), true, line, true);
+				add_group(c, cls, &ms[i], group_len(ms, i, n), true, line, true,
+					  guessed);
 		if (!c->nalts)
 			for (size_t i = 0; i < n; i += group_len(ms, i, n))
 				if (!(ms[i].flags & R8M_RANGE))
 					add_group(c, cls, &ms[i], group_len(ms, i, n), true, line,
-						  true);
+						  true, guessed);
 		return;
 	}
 	size_t groups = 0;
@@ -272,7 +275,7 @@ static void resolve(struct ctx *c, const struct r8_class *cls, uint32_t meth, bo
 	 * every candidate maps the whole method */
 	bool print_lines = groups == 1 || !ranged;
 	for (size_t i = 0; i < n; i += group_len(ms, i, n))
-		add_group(c, cls, &ms[i], group_len(ms, i, n), false, 0, print_lines);
+		add_group(c, cls, &ms[i], group_len(ms, i, n), false, 0, print_lines, false);
 }
 
 /* Drop synthesized frames, apply a rewriteFrame rule, sort and dedupe. */

@@ -1,11 +1,13 @@
 /* Test and benchmark tool for rum-symbolicate's Java retrace.
- *   retracetool [--mem-mb N] MAPPING [STACK]   retraced STACK (or stdin) on stdout
+ *   retracetool [--mem-mb N] [--chunk N|--whole] MAPPING [STACK]
+ *                                              retraced STACK (or stdin) on stdout
  *   retracetool --stats MAPPING                classes, methods, bytes of the parsed map
  *   retracetool --bench MAPPING STACK N        parse MAPPING, retrace STACK N times:
  *                                              load MB/s and crashes/s on stdout
  * The map is read in 64 KiB chunks through the streaming parser, as the
- * program reads it out of a zip. A map that does not parse: the reason on
- * stderr, exit 1. */
+ * program reads it out of a zip (--chunk N: N bytes a read, to test lines
+ * cut across reads; --whole: the whole file through r8map_parse_mem). A map that does not parse:
+ * the reason on stderr, exit 1. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,9 +20,14 @@
 #include "r8map.h"
 #include "retrace.h"
 
+static size_t chunk;
+static int whole;
+
 static ssize_t fd_read(void *ctx, void *p, size_t n)
 {
 	int fd = *(int *)ctx;
+	if (chunk && n > chunk)
+		n = chunk;
 	for (;;) {
 		ssize_t r = read(fd, p, n);
 		if (r >= 0 || errno != EINTR)
@@ -43,7 +50,22 @@ static struct r8map *load(const char *path, size_t mem, size_t *bytes)
 		exit(1);
 	}
 	char err[256];
-	struct r8map *m = r8map_parse(fd_read, &fd, mem, err, sizeof err);
+	struct r8map *m;
+	if (whole) {
+		struct buf all = BUF_INIT;
+		char tmp[65536];
+		ssize_t r;
+		while ((r = fd_read(&fd, tmp, sizeof tmp)) > 0)
+			buf_add(&all, tmp, (size_t)r);
+		if (r < 0 || all.err) {
+			fprintf(stderr, "retracetool: %s: cannot read\n", path);
+			exit(1);
+		}
+		m = r8map_parse_mem(all.p ? all.p : "", all.len, mem, err, sizeof err);
+		buf_free(&all);
+	} else {
+		m = r8map_parse(fd_read, &fd, mem, err, sizeof err);
+	}
 	if (bytes)
 		*bytes = (size_t)lseek(fd, 0, SEEK_CUR);
 	close(fd);
@@ -74,7 +96,7 @@ static void slurp(const char *path, struct buf *b)
 
 static int usage(void)
 {
-	fputs("usage: retracetool [--mem-mb N] MAPPING [STACK]\n"
+	fputs("usage: retracetool [--mem-mb N] [--chunk N|--whole] MAPPING [STACK]\n"
 	      "       retracetool --stats MAPPING\n"
 	      "       retracetool --bench MAPPING STACK N\n",
 	      stderr);
@@ -85,9 +107,19 @@ int main(int argc, char **argv)
 {
 	size_t mem = 0;
 	int i = 1;
-	if (i + 1 < argc && strcmp(argv[i], "--mem-mb") == 0) {
-		mem = (size_t)strtoul(argv[i + 1], NULL, 10) << 20;
-		i += 2;
+	for (;;) {
+		if (i + 1 < argc && strcmp(argv[i], "--mem-mb") == 0) {
+			mem = (size_t)strtoul(argv[i + 1], NULL, 10) << 20;
+			i += 2;
+		} else if (i + 1 < argc && strcmp(argv[i], "--chunk") == 0) {
+			chunk = (size_t)strtoul(argv[i + 1], NULL, 10);
+			i += 2;
+		} else if (i < argc && strcmp(argv[i], "--whole") == 0) {
+			whole = 1;
+			i++;
+		} else {
+			break;
+		}
 	}
 	if (i < argc && strcmp(argv[i], "--stats") == 0) {
 		if (i + 2 != argc)

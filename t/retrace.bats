@@ -1,0 +1,253 @@
+#!/usr/bin/env bats
+# Java/Kotlin retrace (rum-symbolicate's android java_crash engine, through
+# t/tools/retracetool):
+#  - a small Java program compiled here, obfuscated with Debian's ProGuard
+#    (optimised, so methods are inlined, and not), run obfuscated to get real
+#    crashes; the retrace must give back the un-obfuscated run's frames and
+#    agree with ProGuard's own retrace (retrace.jar) frame by frame;
+#  - mappings in R8's format written from R8's mapping documentation
+#    (doc/retrace.md) and its retrace behaviour (inline ranges, ambiguous
+#    frames, frames without lines, metadata), t/data/retrace/r8/*.{map,in,out}.
+
+load lib/common
+bats_require_minimum_version 1.5.0
+
+DATA=$BATS_TEST_DIRNAME/data/retrace
+RT=$TOOLS/retracetool
+SCENARIOS="chain lambda inner overload"
+
+# Everything the Java tests need, or why they cannot run.
+java_missing() {
+	local t
+	for t in javac java jar proguard; do
+		command -v "$t" >/dev/null || { echo "$t not installed"; return; }
+	done
+	[ -r /usr/share/java/retrace.jar ] || { echo "no /usr/share/java/retrace.jar (libproguard-java)"; return; }
+	[ -n "$(jmod)" ] || echo "no java.base.jmod in the JDK"
+}
+
+jmod() {
+	local home
+	home=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
+	[ -r "$home/jmods/java.base.jmod" ] && echo "$home/jmods/java.base.jmod"
+}
+
+# obfuscate NAME OPTIONS...: ProGuard the demo jar into $W/NAME.jar and
+# $W/NAME.map, then run each scenario obfuscated into $W/NAME-<scenario>.txt.
+obfuscate() {
+	local name=$1 s
+	shift
+	cat >"$W/$name.pro" <<-EOF
+		-injars $W/app.jar
+		-outjars $W/$name.jar
+		-libraryjars $W/rt.jar
+		-keep public class demo.Main { public static void main(java.lang.String[]); }
+		-keepattributes SourceFile,LineNumberTable
+		-renamesourcefileattribute SourceFile
+		-printmapping $W/$name.map
+		-dontnote
+		$(printf '%s\n' "$@")
+	EOF
+	proguard "@$W/$name.pro" >"$W/$name.log" 2>&1 || { cat "$W/$name.log"; return 1; }
+	for s in $SCENARIOS; do
+		java -cp "$W/$name.jar" demo.Main "$s" >"$W/$name-$s.txt" 2>&1 || true
+	done
+}
+
+setup_file() {
+	W=$BATS_FILE_TMPDIR
+	export W
+	local why s
+	why=$(java_missing)
+	if [ -n "$why" ]; then
+		echo "$why" >"$W/java-skip"
+		return 0
+	fi
+	(cd "$DATA/java" && javac --release 8 -d "$W/classes" $(find demo -name '*.java'))
+	jar cf "$W/app.jar" -C "$W/classes" .
+	"$BATS_TEST_DIRNAME/lib/jdk-libjar" "$(jmod)" "$W/rt.jar"
+	for s in $SCENARIOS; do
+		java -cp "$W/app.jar" demo.Main "$s" >"$W/plain-$s.txt" 2>&1 || true
+	done
+	obfuscate opt -optimizationpasses 5 -allowaccessmodification
+	obfuscate noopt -dontoptimize
+}
+
+need_java() {
+	[ ! -e "$W/java-skip" ] || skip "$(cat "$W/java-skip")"
+}
+
+# The "at" frames of a trace as class.method:line, one a line.
+frames() {
+	sed -n 's/^[[:space:]]*at \([^(]*\)(\([^)]*\)).*/\1 \2/p' "$1" |
+		awk '{ n = split($2, p, ":"); print $1 ":" (n > 1 ? p[n] : "") }'
+}
+
+# Every frame of the un-obfuscated run, in order, among the retraced ones
+# (the JVM folds a cause's frames shared with its enclosing trace into
+# "... N more", so the retraced trace can have more).
+in_order() {
+	awk 'NR == FNR { want[++n] = $0; next } i < n && $0 == want[i + 1] { i++ }
+	     END { if (i < n) { print "missing from the retrace: " want[i + 1]; exit 1 } }' "$1" "$2"
+}
+
+@test "java: the obfuscated runs crash in obfuscated code" {
+	need_java
+	# the test is only worth something if ProGuard renamed and inlined
+	grep -q 'demo.model.Item -> demo\.[a-z]\.[a-z]:' "$W/opt.map"
+	grep -Eq '^ +[0-9]+:[0-9]+:.*demo.util.Checks.fail\(demo.model.Item\):[0-9]+:[0-9]+ -> main$' "$W/opt.map"
+	grep -q 'at demo.Main.main(SourceFile:' "$W/opt-chain.txt"
+	grep -q 'demo\.[a-z]\.[a-z]' "$W/opt-chain.txt"
+	! grep -q 'Checks' "$W/opt-chain.txt"
+	grep -Eq 'at demo\.[a-z]\.[a-z]\.[a-z]+\(SourceFile:[0-9]+\)' "$W/noopt-chain.txt"
+}
+
+@test "java: retrace gives the un-obfuscated run's frames and messages (optimised: inlined frames)" {
+	need_java
+	local s
+	for s in $SCENARIOS; do
+		"$RT" "$W/opt.map" "$W/opt-$s.txt" >"$W/ours-opt-$s.txt"
+		frames "$W/plain-$s.txt" >"$W/want"
+		frames "$W/ours-opt-$s.txt" >"$W/got"
+		in_order "$W/want" "$W/got" || { echo "scenario $s"; cat "$W/ours-opt-$s.txt"; return 1; }
+	done
+	# the deep chain: eight frames inlined into one obfuscated main()
+	frames "$W/ours-opt-chain.txt" >"$W/got"
+	[ "$(grep -c . "$W/got")" -ge 10 ]
+	grep -qx 'demo.util.Checks.fail:14' "$W/got"
+	grep -qx 'demo.Main.level3:50' "$W/got"
+	# obfuscated class names in messages come back as in the plain run
+	for s in chain lambda inner; do
+		diff <(grep -v '^[[:space:]]*\(at \|\.\.\.\)' "$W/plain-$s.txt") \
+			<(grep -v '^[[:space:]]*\(at \|\.\.\.\)' "$W/ours-opt-$s.txt")
+	done
+	grep -q 'invalid value -2 for demo.model.Order\$Validator' "$W/ours-opt-inner.txt"
+}
+
+@test "java: retrace agrees with ProGuard's retrace frame by frame" {
+	need_java
+	local v s
+	for v in opt noopt; do
+		for s in $SCENARIOS; do
+			"$RT" "$W/$v.map" "$W/$v-$s.txt" >"$W/ours-$v-$s.txt"
+			java -jar /usr/share/java/retrace.jar "$W/$v.map" "$W/$v-$s.txt" >"$W/pg-$v-$s.txt"
+			frames "$W/pg-$v-$s.txt" >"$W/pg"
+			frames "$W/ours-$v-$s.txt" >"$W/ours"
+			[ -s "$W/pg" ]
+			diff "$W/pg" "$W/ours" || { echo "$v $s"; return 1; }
+		done
+	done
+	# and the un-optimised build too against the plain run
+	for s in $SCENARIOS; do
+		frames "$W/plain-$s.txt" >"$W/want"
+		frames "$W/ours-noopt-$s.txt" >"$W/got"
+		in_order "$W/want" "$W/got"
+	done
+}
+
+@test "java: the stream parser, in any chunk size, and the whole-buffer parser read the real map alike" {
+	need_java
+	run -0 "$RT" --stats "$W/opt.map"
+	[[ $output =~ ^classes\ [0-9]+\ methods\ ([0-9]+) ]]
+	[ "${BASH_REMATCH[1]}" -ge 50 ]
+	local want o
+	want=$("$RT" "$W/opt.map" "$W/opt-chain.txt")
+	for o in "--chunk 1" "--chunk 7" "--chunk 4096" "--whole"; do
+		[ "$("$RT" $o "$W/opt.map" "$W/opt-chain.txt")" = "$want" ]
+	done
+}
+
+@test "r8: a line longer than a read buffer parses; one over 1 MiB fails" {
+	local m=$BATS_TEST_TMPDIR/long.map args
+	args=$(head -c 200000 /dev/zero | tr '\0' 'x')
+	printf 'x.Y -> a:\n  1:1:void f(%s):7 -> a\n' "$args" >"$m"
+	run -0 "$RT" "$m" <<<'	at a.a(SourceFile:1)'
+	[ "$output" = '	at x.Y.f(Y.java:7)' ]
+	run -0 "$RT" --chunk 1000 "$m" <<<'	at a.a(SourceFile:1)'
+	[ "$output" = '	at x.Y.f(Y.java:7)' ]
+	args=$(head -c 1100000 /dev/zero | tr '\0' 'x')
+	printf 'x.Y -> a:\n  1:1:void f(%s):7 -> a\n' "$args" >"$m"
+	run -1 "$RT" "$m" </dev/null
+	[[ $output == *"line 2: line longer than 1048576 bytes"* ]]
+}
+
+r8_case() {
+	run -0 "$RT" "$DATA/r8/$1.map" "$DATA/r8/$1.in"
+	diff <(printf '%s\n' "$output") "$DATA/r8/$1.out"
+}
+
+@test "r8: inlined frames with line ranges, sourceFile metadata, inlining from another class" {
+	r8_case inline
+	# the inlined frame from shop.Tax takes Tax's own sourceFile
+	grep -qx '	at shop.Tax.apply(Tax.kt:13)' "$DATA/r8/inline.out"
+}
+
+@test "r8: ambiguous obfuscated names print every candidate, the others as <OR>" {
+	r8_case ambiguous
+	[ "$(grep -c '<OR> at' "$DATA/r8/ambiguous.out")" -eq 3 ]
+}
+
+@test "r8: frames without a line number (0:0 ranges, single mappings, whole-method mappings)" {
+	r8_case noline
+}
+
+@test "r8: metadata from doc/retrace.md: outline and call site, rewriteFrame, synthesized, residual signature" {
+	r8_case metadata
+}
+
+@test "r8: metadata of a later version than the file declares is a plain comment" {
+	r8_case version
+}
+
+@test "r8: class names in exception lines and messages, logcat prefixes, native and Kotlin frames, unknown classes" {
+	r8_case names
+}
+
+@test "r8: DataKit's Unknown Source:N frame of a kept class with an obfuscated method" {
+	run -0 "$RT" "$DATA/r8/names.map" <<<'	at prof.wang.activity.TeamInvitationActivity.o0(Unknown Source:1)'
+	[ "${lines[0]}" = '	at prof.wang.activity.TeamInvitationActivity.lambda$initView$3(TeamInvitationActivity.java:210)' ]
+	[ "${lines[1]}" = '	at prof.wang.activity.TeamInvitationActivity.onInviteClicked(TeamInvitationActivity.java:118)' ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "r8: a stack with nothing from the map passes through byte for byte" {
+	printf 'java.lang.Error: x\r\n\tat a.b.c(d.java:1)\r\n\tat e.f(Unknown Source)\nno newline at the end' >"$BATS_TEST_TMPDIR/in"
+	"$RT" "$DATA/r8/inline.map" "$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out"
+}
+
+@test "r8: broken mappings fail with the line and the reason" {
+	local m=$BATS_TEST_TMPDIR/bad.map
+	printf 'x.Y -> a:\n  1:2:void (int) -> a\n' >"$m"
+	run -1 "$RT" "$m" </dev/null
+	[[ $output == *"line 2: method mapping without a return type or name"* ]]
+	printf 'x.Y -> a:\n  9:3:void f() -> a\n' >"$m"
+	run -1 "$RT" "$m" </dev/null
+	[[ $output == *"line 2: obfuscated line range ends before it starts"* ]]
+	printf '# comment\n  void f() -> a\n' >"$m"
+	run -1 "$RT" "$m" </dev/null
+	[[ $output == *"line 2: member mapping before any class"* ]]
+	printf 'x.Y -> a:\nhello world\n' >"$m"
+	run -1 "$RT" "$m" </dev/null
+	[[ $output == *"line 2: not a mapping line"* ]]
+	printf 'x.Y -> a:\n  1:99999999999:void f() -> a\n' >"$m"
+	run -1 "$RT" "$m" </dev/null
+	[[ $output == *"line 2: bad obfuscated line range"* ]]
+	# a comment that is not metadata, or metadata not understood, is fine
+	printf '# compiler: R8\n# {"id":"com.example.future","x":[1,{"y":2}]}\nx.Y -> a:\n# {broken\n' >"$m"
+	run -0 "$RT" "$m" </dev/null
+}
+
+@test "r8: the parsed map stays under the memory bound or the parse says why" {
+	"$BATS_TEST_DIRNAME/lib/gen-mapping" 3 "$BATS_TEST_TMPDIR/m.txt" "$BATS_TEST_TMPDIR/s.txt"
+	run -1 "$RT" --mem-mb 1 "$BATS_TEST_TMPDIR/m.txt" "$BATS_TEST_TMPDIR/s.txt"
+	[[ $output == *"needs more memory than allowed"* ]]
+	run -0 "$RT" --mem-mb 16 --stats "$BATS_TEST_TMPDIR/m.txt"
+	[[ $output =~ bytes\ ([0-9]+) ]]
+	[ "${BASH_REMATCH[1]}" -le $((16 << 20)) ]
+	[ "${BASH_REMATCH[1]}" -ge $((1 << 20)) ]
+	# and the generated stack retraces completely
+	run -0 "$RT" "$BATS_TEST_TMPDIR/m.txt" "$BATS_TEST_TMPDIR/s.txt"
+	[ "$(printf '%s\n' "$output" | grep -c 'at com.example.feature')" -ge 28 ]
+	! printf '%s\n' "$output" | grep -q 'SourceFile'
+}
