@@ -200,6 +200,28 @@ while True:
 	[ $(($(metric 'rum_cdn_failures_total{kind="deadline"}') + $(metric 'rum_cdn_failures_total{kind="timeout"}'))) -ge 1 ]
 }
 
+@test "SIGTERM while a lookup is unanswered: the record still leaves, unknown, and the stage exits 0" {
+	python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    s.recvfrom(4096)
+' >"$T/mute.port" &
+	MUTE_PID=$!
+	wait_for 5 test -s "$T/mute.port"
+	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 800
+	{ rec slow.shop.test; rec 192.0.2.9; } >&7
+	sleep 0.2
+	[ "$(lines "$T/out")" = 0 ]
+	kill -TERM "$C_PID"
+	wait "$C_PID"
+	C_PID=
+	[ "$(lines "$T/out")" = 2 ]
+	[ "$(jq -r .fields.provider_type "$T/out" | paste -sd,)" = unknown,unknown ]
+}
+
 @test "a lone record is written while input stays open" {
 	start_std_dns
 	start --dns-server "127.0.0.1:$DNS_PORT"

@@ -33,7 +33,9 @@ static const struct opt options[] = {
      "DNS server(s) to ask, comma separated (default: the system's resolver configuration)"},
     {"dns-timeout", 0, 1, O_DNS_TIMEOUT, "MS",
      "longest a record waits for its answer before it leaves as unknown (default 2000)"},
-    {"max-inflight", 0, 1, O_MAX_INFLIGHT, "N", "DNS lookups in flight at most (default 512)"},
+    {"max-inflight", 0, 1, O_MAX_INFLIGHT, "N",
+     "DNS lookups in flight at most (default 128; a few hundred queries at once overflow the "
+     "socket buffers of a resolver, or ours, and are lost)"},
     {"max-pending", 0, 1, O_MAX_PENDING, "N",
      "records held at most while answers are awaited (default 8192; also 16 MiB at most)"},
     {"cache-size", 0, 1, O_CACHE_SIZE, "N", "hosts remembered (default 16384; 0: none)"},
@@ -104,7 +106,7 @@ static _Noreturn void run(struct stage *s)
 		size_t len;
 		enum lr_status st = lr_next(&s->lr, &line, &len);
 		if (st == LR_LINE) {
-			if (stage_line(s, line, len) < 0)
+			if (stage_line(s, line, len) < 0 || sig_term)
 				break;
 			continue;
 		}
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
 	    .cache_ttl_s = 7 * 86400,
 	    .negative_ttl_s = 600,
 	    .cache_size = 16384,
-	    .max_inflight = 512,
+	    .max_inflight = 128,
 	    .max_pending = 8192,
 	};
 	int first = opts_parse(argc, argv, &info, options, on_opt, &s.cfg);
