@@ -216,6 +216,13 @@ r8_case() {
 	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out"
 }
 
+@test "r8: a mapping with a byte order mark and CRLF lines; CRLF stacks keep their line ends" {
+	printf '\xef\xbb\xbfx.Y -> a:\r\n  1:1:void f():7 -> a\r\n' >"$BATS_TEST_TMPDIR/crlf.map"
+	printf 'java.lang.Error\r\n\tat a.a(SourceFile:1)\r\n' >"$BATS_TEST_TMPDIR/in"
+	"$RT" "$BATS_TEST_TMPDIR/crlf.map" "$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out"
+	printf 'java.lang.Error\r\n\tat x.Y.f(Y.java:7)\r\n' | cmp - "$BATS_TEST_TMPDIR/out"
+}
+
 @test "r8: broken mappings fail with the line and the reason" {
 	local m=$BATS_TEST_TMPDIR/bad.map
 	printf 'x.Y -> a:\n  1:2:void (int) -> a\n' >"$m"

@@ -686,6 +686,9 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 static int parse_line(struct pstate *st, const char *p, const char *e)
 {
 	st->lineno++;
+	/* a UTF-8 byte order mark, as some editors and CI uploads add */
+	if (st->lineno == 1 && e - p >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
 	e = rtrim(p, e);
 	const char *s = skip_ws(p, e);
 	if (s == e)
