@@ -25,6 +25,7 @@ teardown() {
 }
 
 start_listen() {
+	: >"$ERR" # not the line of a listener before
 	"$BIN/rum-listen" --listen 127.0.0.1:0 "$@" >>"$OUT" 2>"$ERR" &
 	LPID=$!
 	wait_for 10 grep -q 'listening on' "$ERR"

@@ -39,6 +39,7 @@ PY
 }
 
 start_listen() {
+	: >"$ERR" # not the line of a listener before
 	"$BIN/rum-listen" --listen 127.0.0.1:0 --data-dir "$DATA" "$@" >>"$OUT" 2>"$ERR" &
 	LPID=$!
 	wait_for 10 grep -q 'listening on' "$ERR"
@@ -288,6 +289,20 @@ IN $stack" ]
 	CODE=$(curl -s -o "$D/resp" -w '%{http_code}' "$URL/v1/sourcemap/check?app_id=a&error_stack=sleep")
 	expect_error 500 rum.symbolicateFailed "more than 1 s"
 	[ $(($(date +%s) - start)) -lt 5 ]
+	# A check waits in a thread of its own: with one worker thread, other
+	# requests are served meanwhile.
+	stop_pid "$LPID"
+	start_listen --symbolicate "$D/fake-sym" --symbolicate-timeout 3 --threads 1
+	curl -s -o "$D/slow" -w '%{http_code}' "$URL/v1/sourcemap/check?app_id=a&error_stack=sleep" >"$D/slow.code" &
+	slow=$!
+	sleep 0.3
+	t0=$(date +%s%N)
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/ping")" = 200 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -F app_id=a1 -F segment=@"$D/a.zip" "$URL/v1/write/rum/replay")" = 200 ]
+	[ $((($(date +%s%N) - t0) / 1000000)) -lt 1500 ]
+	wait "$slow"
+	[ "$(cat "$D/slow.code")" = 500 ]
+	jq -e '.error_code == "rum.symbolicateFailed"' "$D/slow"
 	# Bad arguments are refused before anything runs.
 	CODE=$(curl -s -o "$D/resp" -w '%{http_code}' "$URL/v1/sourcemap/check?app_id=a")
 	expect_error 400 rum.missingErrorStack
@@ -297,6 +312,10 @@ IN $stack" ]
 	expect_error 400 rum.badName
 	CODE=$(curl -s -o "$D/resp" -w '%{http_code}' "$URL/v1/sourcemap/check?app_id=a&platform=x&error_stack=x")
 	expect_error 400 rum.badPlatform
+	CODE=$(curl -s -o "$D/resp" -w '%{http_code}' "$URL/v1/sourcemap/check?app_id=a%00b&error_stack=x")
+	expect_error 400 rum.badName "NUL"
+	put 'app_id=a&version=1%00x&token=t'
+	expect_error 400 rum.badName "NUL byte in version"
 	stop_pid "$LPID"
 	start_listen --symbolicate "$D/does-not-exist"
 	CODE=$(curl -s -o "$D/resp" -w '%{http_code}' "$URL/v1/sourcemap/check?app_id=a&error_stack=x")

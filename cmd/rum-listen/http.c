@@ -31,7 +31,8 @@
 #define CORS_MAX_AGE "86400"
 #define PROM_FILE_MAX ((size_t)1 << 20)
 
-enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP };
+enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP, REQ_CHECK };
+struct check_job;
 
 /* One request with a body in progress. Kept on a free list so that its body
  * buffer is reused by the next request. */
@@ -51,6 +52,7 @@ struct req {
 	struct sm_target *sm;
 	int refused; /* answer `refusal` once the body is in (and dropped) */
 	struct intake_err refusal;
+	struct check_job *job; /* a /v1/sourcemap/check in progress */
 };
 
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,11 +104,16 @@ static struct req *req_get(void)
 	r->fd_len = 0;
 	r->sm = NULL;
 	r->refused = 0;
+	r->job = NULL;
 	return r;
 }
 
+static void check_job_free(struct check_job *j);
+
 static void req_put(struct req *r)
 {
+	check_job_free(r->job);
+	r->job = NULL;
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
@@ -744,6 +751,27 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* MHD decodes %00 into the values it hands out as C strings: a NUL would
+ * silently cut a name short, so it is refused. */
+static int args_nul(struct MHD_Connection *c, struct intake_err *e)
+{
+	static const char *const names[] = {"platform", "app_id",      "env",	    "version",
+					    "token",	"error_stack", "error_type"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *v = NULL;
+		size_t n = 0;
+		if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, names[i],
+						  strlen(names[i]), &v, &n) == MHD_YES &&
+		    v && strlen(v) != n) {
+			e->status = 400;
+			e->code = "rum.badName";
+			snprintf(e->msg, sizeof e->msg, "a NUL byte in %s", names[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* A sourcemap upload's headers are in: check what can be checked now, so
  * that a refused upload writes nothing; its body is then dropped. */
 static void sm_begin(struct MHD_Connection *c, struct req *r)
@@ -754,7 +782,7 @@ static void sm_begin(struct MHD_Connection *c, struct req *r)
 		r->refusal = (struct intake_err){500, "rum.internal", "out of memory"};
 		return;
 	}
-	if (sm_token_check(arg(c, "token"), &r->refusal) < 0 ||
+	if (args_nul(c, &r->refusal) < 0 || sm_token_check(arg(c, "token"), &r->refusal) < 0 ||
 	    sm_target_of(arg(c, "platform"), arg(c, "app_id"), arg(c, "env"), arg(c, "version"),
 			 r->sm, &r->refusal) < 0 ||
 	    (r->fd = sm_upload_begin(r->sm, &r->refusal)) < 0)
@@ -785,7 +813,7 @@ static enum MHD_Result sm_delete_req(struct MHD_Connection *c, size_t ep)
 {
 	struct intake_err e;
 	struct sm_target t;
-	if (sm_token_check(arg(c, "token"), &e) < 0 ||
+	if (args_nul(c, &e) < 0 || sm_token_check(arg(c, "token"), &e) < 0 ||
 	    sm_target_of(arg(c, "platform"), arg(c, "app_id"), arg(c, "env"), arg(c, "version"), &t,
 			 &e) < 0 ||
 	    sm_delete(&t, &e) < 0)
@@ -795,7 +823,39 @@ static enum MHD_Result sm_delete_req(struct MHD_Connection *c, size_t ep)
 	return sm_ok(c, ep, "deleted", t.path);
 }
 
-static enum MHD_Result sm_check_req(struct MHD_Connection *c, size_t ep)
+/* A check runs rum-symbolicate, which may take a while: its connection is
+ * suspended and the child waited for in a thread of its own, so that the
+ * worker thread goes on serving the SDKs' connections meanwhile. */
+struct check_job {
+	struct MHD_Connection *c;
+	struct sm_check_in in;
+	char *copy; /* the arguments */
+	int rc;
+	struct intake_err err;
+	struct buf restored;
+};
+
+static void *check_thread(void *p)
+{
+	struct check_job *j = p;
+	j->rc = sm_check(&j->in, &j->restored, &j->err);
+	/* From here on the request may complete and free j. */
+	MHD_resume_connection(j->c);
+	return NULL;
+}
+
+static char *copy_arg(char **at, const char *v)
+{
+	if (!v)
+		return NULL;
+	char *d = *at;
+	size_t n = strlen(v) + 1;
+	memcpy(d, v, n);
+	*at += n;
+	return d;
+}
+
+static enum MHD_Result sm_check_req(struct MHD_Connection *c, size_t ep, void **con_cls)
 {
 	struct intake_err e;
 	struct sm_target t;
@@ -809,39 +869,90 @@ static enum MHD_Result sm_check_req(struct MHD_Connection *c, size_t ep)
 	};
 	/* The same checks as an upload's, so that the child is only ever
 	 * asked about a name the API could have stored. */
-	if (sm_target_of(in.platform, in.app_id, in.env, in.version, &t, &e) < 0)
+	if (args_nul(c, &e) < 0 ||
+	    sm_target_of(in.platform, in.app_id, in.env, in.version, &t, &e) < 0)
 		return sm_error(c, ep, &e);
 	if (!in.stack || !*in.stack) {
 		e = (struct intake_err){400, "rum.missingErrorStack",
 					"no error_stack (query argument)"};
 		return sm_error(c, ep, &e);
 	}
-	struct buf restored = BUF_INIT, b = BUF_INIT;
-	int rc = sm_check(&in, &restored, &e);
-	if (rc < 0) {
-		buf_free(&restored);
-		return sm_error(c, ep, &e);
+	struct req *r = req_get();
+	struct check_job *j = r ? calloc(1, sizeof *j) : NULL;
+	const char *vals[] = {in.platform, in.app_id, in.env, in.version, in.error_type, in.stack};
+	size_t total = 0;
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+		total += vals[i] ? strlen(vals[i]) + 1 : 0;
+	char *copy = j ? malloc(total) : NULL;
+	if (!copy) {
+		free(j);
+		if (r)
+			req_put(r);
+		return send_error(c, ep, 500, "rum.internal", 0, "out of memory");
 	}
-	buf_adds(&b, rc ? "{\"success\":true,\"errorMsg\":" : "{\"success\":false,\"errorMsg\":");
-	json_add_str(&b, rc ? "" : e.msg, rc ? 0 : strlen(e.msg));
+	char *at = copy;
+	j->c = c;
+	j->copy = copy;
+	j->in.platform = copy_arg(&at, in.platform);
+	j->in.app_id = copy_arg(&at, in.app_id);
+	j->in.env = copy_arg(&at, in.env);
+	j->in.version = copy_arg(&at, in.version);
+	j->in.error_type = copy_arg(&at, in.error_type);
+	j->in.stack = copy_arg(&at, in.stack);
+	r->kind = REQ_CHECK;
+	r->ep = ep;
+	r->job = j;
+	__atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED);
+	*con_cls = r;
+	MHD_suspend_connection(c);
+	pthread_t th;
+	pthread_attr_t at_;
+	int started_ = pthread_attr_init(&at_) == 0 &&
+		       pthread_attr_setdetachstate(&at_, PTHREAD_CREATE_DETACHED) == 0 &&
+		       pthread_create(&th, &at_, check_thread, j) == 0;
+	pthread_attr_destroy(&at_);
+	if (!started_)
+		check_thread(j); /* no thread to spare: here, then */
+	return MHD_YES;
+}
+
+static void check_job_free(struct check_job *j)
+{
+	if (!j)
+		return;
+	buf_free(&j->restored);
+	free(j->copy);
+	free(j);
+}
+
+/* The check is done: its answer, on the resumed connection. */
+static enum MHD_Result check_end(struct MHD_Connection *c, struct req *r)
+{
+	struct check_job *j = r->job;
+	size_t ep = r->ep;
+	if (j->rc < 0)
+		return sm_error(c, ep, &j->err);
+	struct buf b = BUF_INIT;
+	buf_adds(&b,
+		 j->rc ? "{\"success\":true,\"errorMsg\":" : "{\"success\":false,\"errorMsg\":");
+	json_add_str(&b, j->rc ? "" : j->err.msg, j->rc ? 0 : strlen(j->err.msg));
 	buf_adds(&b, ",\"content\":{\"error_stack\":");
-	json_add_str(&b, rc ? restored.p : "", rc ? restored.len : 0);
+	json_add_str(&b, j->rc ? j->restored.p : "", j->rc ? j->restored.len : 0);
 	buf_adds(&b, ",\"original_error_stack\":");
-	json_add_str(&b, in.stack, strlen(in.stack));
+	json_add_str(&b, j->in.stack, strlen(j->in.stack));
 	buf_adds(&b, "}}");
-	enum MHD_Result r = b.err || restored.err
-				? send_error(c, ep, 500, "rum.internal", 0, "out of memory")
-				: send_body(c, ep, 200, "application/json", b.p, b.len, 0);
+	enum MHD_Result rc = b.err || j->restored.err
+				 ? send_error(c, ep, 500, "rum.internal", 0, "out of memory")
+				 : send_body(c, ep, 200, "application/json", b.p, b.len, 0);
 	buf_free(&b);
-	buf_free(&restored);
-	return r;
+	return rc;
 }
 
 /* Every path but a write: answered once the request (and any body, which is
  * discarded) is complete. MHD closes the connection after a response
  * queued at the first call, so waiting for the end keeps it alive. */
 static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, const char *method,
-				     size_t ep, int post_only)
+				     size_t ep, int post_only, void **con_cls)
 {
 	size_t urllen = strlen(url);
 	int sdk = is_sdk_path(url);
@@ -863,7 +974,7 @@ static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, 
 		if (!get)
 			return send_error(c, ep, 405, "rum.methodNotAllowed", 0,
 					  "%s takes GET, not %s", url, method);
-		return sm_check_req(c, ep);
+		return sm_check_req(c, ep, con_cls);
 	}
 	if (ep == stats_ep_ping() || ep == stats_ep_metrics()) {
 		if (!get)
@@ -945,7 +1056,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		int kind;
 		size_t ep = endpoint_of(url, &kind);
-		return other_request(c, url, method, ep, kind == REQ_WRITE || kind == REQ_REPLAY);
+		return other_request(c, url, method, ep, kind == REQ_WRITE || kind == REQ_REPLAY,
+				     con_cls);
 	}
 	struct req *r = *con_cls;
 	if (r) {
@@ -985,9 +1097,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		if (r->answered)
 			return MHD_YES;
-		return r->kind == REQ_WRITE    ? write_end(c, r)
-		       : r->kind == REQ_REPLAY ? replay_end(c, r)
-					       : sm_upload_end(c, r);
+		return r->kind == REQ_WRITE	  ? write_end(c, r)
+		       : r->kind == REQ_REPLAY	  ? replay_end(c, r)
+		       : r->kind == REQ_SOURCEMAP ? sm_upload_end(c, r)
+						  : check_end(c, r);
 	}
 
 	int kind;
@@ -1039,7 +1152,7 @@ struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit)
 	MHD_add_response_header(resp_ok, "Access-Control-Allow-Origin", "*");
 	MHD_add_response_header(resp_ok, "Access-Control-Allow-Credentials", "true");
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			 MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+			 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem ops[] = {
 	    {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
