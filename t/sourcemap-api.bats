@@ -360,6 +360,26 @@ IN $stack" ]
 	jq -e '.success == false' "$D/resp"
 }
 
+@test "check with rum-symbolicate: DataKit's map restores DataKit's stack" {
+	[ -x "$BIN/rum-symbolicate" ] || skip "rum-symbolicate is not built yet"
+	map=${FIXTURES:-/nonexistent}/datakit/mapfile.json
+	[ -f "$map" ] || skip "no DataKit fixture in ../shared"
+	mkdir -p "$D/dk/dist"
+	cp "$map" "$D/dk/dist/bundle.js.map"
+	mkzip "$D/dk.zip" "$D/dk" dist/bundle.js.map
+	start_listen --token s3cret
+	put 'app_id=appid_dk&env=production&version=1.0.0&platform=web&token=s3cret' -F "file=@$D/dk.zip"
+	expect_ok "uploaded to"
+	stack=$'TypeError: Cannot read properties of undefined
+	at <anonymous> @ http://localhost:5500/dist/bundle.js:1:821'
+	CODE=$(curl -s -o "$D/resp" -w '%{http_code}' -G "$URL/v1/sourcemap/check" \
+		--data-urlencode app_id=appid_dk --data-urlencode env=production \
+		--data-urlencode version=1.0.0 --data-urlencode "error_stack=$stack")
+	[ "$CODE" = 200 ]
+	jq -e '.success == true' "$D/resp"
+	jq -r .content.error_stack "$D/resp" | grep -qE 'src/index\.js:17:4$'
+}
+
 @test "admin paths: the API is not public by default, the replay endpoint is (network namespaces)" {
 	command -v ip >/dev/null || skip "no ip(8)"
 	[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
