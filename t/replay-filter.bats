@@ -219,7 +219,9 @@ run_case() {
 
 	# columns count characters, not bytes
 	run -2 "$F" --rule "{ 城市 = 'x' }"
-	[[ $output == *"column 3: unexpected byte 0xe5"* ]]
+	[[ $output == *"column 3: unexpected character '城' (a name of other characters is written in backquotes)"* ]]
+	run -2 "$F" --rule $'{ a = 1 \xff }'
+	[[ $output == *"column 9: unexpected byte 0xff"* ]]
 	run -2 "$F" --rule "{ \`城市\` = 'x' = }"
 	[[ $output == *"column 14: expected 'and', 'or', ',' or '}', found '='"* ]]
 

@@ -451,6 +451,22 @@ static size_t scan_number(const char *s, size_t n, int allow_hex, struct num *ou
 	return i;
 }
 
+/* Length of the UTF-8 character at s (2..4), or 0 when it is not one. */
+static size_t utf8_len(const char *s, size_t n)
+{
+	unsigned char c = (unsigned char)s[0];
+	size_t len = c >= 0xC2 && c <= 0xDF   ? 2
+		     : c >= 0xE0 && c <= 0xEF ? 3
+		     : c >= 0xF0 && c <= 0xF4 ? 4
+					      : 0;
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
 static void skip_space(struct parser *p)
 {
 	while (p->pos < p->n) {
@@ -611,6 +627,12 @@ static int next(struct parser *p)
 	}
 	if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
 		return fail(p, p->pos, "unexpected character '%c'", c);
+	size_t k = utf8_len(s + p->pos, p->n - p->pos);
+	if (k > 1)
+		return fail(p, p->pos,
+			    "unexpected character '%.*s' (a name of other characters is written in "
+			    "backquotes)",
+			    (int)k, s + p->pos);
 	return fail(p, p->pos, "unexpected byte 0x%02x", (unsigned char)c);
 }
 
