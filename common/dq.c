@@ -721,6 +721,14 @@ out:
 	return r;
 }
 
+int dq_acked(struct dq *q, struct dq_pos next)
+{
+	pthread_mutex_lock(&q->mu);
+	int r = pos_cmp(next, q->ack) <= 0;
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
 void dq_rewind(struct dq *q)
 {
 	pthread_mutex_lock(&q->mu);

@@ -53,6 +53,9 @@ int dq_read(struct dq *q, struct buf *out, struct dq_pos *next);
 /* Everything before `next` is done with: persisted; segments wholly before
  * it are deleted. */
 int dq_ack(struct dq *q, struct dq_pos next);
+/* Whether the entry read earlier that ends at `next` is no longer in the
+ * queue: acknowledged, or evicted since by a push past the capacity. */
+int dq_acked(struct dq *q, struct dq_pos next);
 /* Move the read position back to the acknowledged one (redeliver). */
 void dq_rewind(struct dq *q);
 /* Sleep until there is unread data or timeout_ms passes (or dq_wake).

@@ -37,6 +37,13 @@ enum {
 	O_GZIP_LEVEL,
 	O_BACKOFF_MIN,
 	O_BACKOFF_MAX,
+	O_REPLAY_WORKERS,
+	O_REPLAY_TIMEOUT,
+	O_REPLAY_RETRIES,
+	O_REPLAY_CACHE_DIR,
+	O_REPLAY_CACHE_MB,
+	O_REPLAY_CLEAR_CACHE,
+	O_REPLAY_MEMORY_MB,
 };
 
 static const struct opt options[] = {
@@ -63,6 +70,22 @@ static const struct opt options[] = {
      "request body compression, 1 (fast, default) to 9; 0 sends plain text"},
     {"backoff-min", 0, 1, O_BACKOFF_MIN, "MS", "first retry delay (default 250)"},
     {"backoff-max", 0, 1, O_BACKOFF_MAX, "MS", "longest retry delay (default 30000)"},
+    {"replay-workers", 0, 1, O_REPLAY_WORKERS, "N",
+     "session replay uploads in flight at once (default 16)"},
+    {"replay-timeout", 0, 1, O_REPLAY_TIMEOUT, "SECONDS",
+     "connect and request timeout of one replay upload (default 75)"},
+    {"replay-retries", 0, 1, O_REPLAY_RETRIES, "N",
+     "retries of a replay upload the Dataway fails while it takes others (default 3)"},
+    {"replay-cache-dir", 0, 1, O_REPLAY_CACHE_DIR, "DIR",
+     "disk queue of replay uploads (default: SPOOL-DIR/replay with --spool-dir, "
+     "else a memory queue)"},
+    {"replay-cache-mb", 0, 1, O_REPLAY_CACHE_MB, "N",
+     "size of the replay disk queue; the oldest uploads are dropped past it (default 20480)"},
+    {"replay-clear-cache", 0, 0, O_REPLAY_CLEAR_CACHE, NULL,
+     "empty the replay disk queue at start"},
+    {"replay-memory-mb", 0, 1, O_REPLAY_MEMORY_MB, "N",
+     "without a replay disk queue: uploads kept in memory, oldest dropped past it "
+     "(default 256)"},
     {NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -127,6 +150,28 @@ static const char *on_opt(int key, const char *val, void *ctx)
 		return opt_u64(val, 1, 3600000, &c->backoff_min_ms);
 	case O_BACKOFF_MAX:
 		return opt_u64(val, 1, 3600000, &c->backoff_max_ms);
+	case O_REPLAY_WORKERS:
+		return opt_u64(val, 1, 1024, &c->replay_workers);
+	case O_REPLAY_TIMEOUT:
+		return opt_u64(val, 1, 86400, &c->replay_timeout_s);
+	case O_REPLAY_RETRIES:
+		return opt_u64(val, 0, 1000, &c->replay_retries);
+	case O_REPLAY_CACHE_DIR:
+		if (!*val)
+			return "empty directory name";
+		c->replay_cache_dir = val;
+		return NULL;
+	case O_REPLAY_CACHE_MB:
+		why = opt_u64(val, 1, (uint64_t)1 << 30, &v);
+		c->replay_cache_bytes = v << 20;
+		return why;
+	case O_REPLAY_CLEAR_CACHE:
+		c->replay_clear_cache = 1;
+		return NULL;
+	case O_REPLAY_MEMORY_MB:
+		why = opt_u64(val, 1, 1 << 20, &v);
+		c->replay_memory_bytes = v << 20;
+		return why;
 	}
 	return "unknown option";
 }
@@ -140,6 +185,7 @@ struct ship {
 
 	/* HTTP sinks */
 	struct sender *sender;
+	struct replay *replay; /* Dataway sinks */
 	struct buf batch;
 	uint32_t npoints;
 	uint64_t deadline; /* monotonic ms when the batch must go */
@@ -311,6 +357,8 @@ static void periodic(struct ship *sh, uint64_t now)
 		return;
 	sh->last_metrics = now;
 	sender_gauges(sh->sender);
+	if (sh->replay)
+		replay_gauges(sh->replay);
 	metrics_maybe_write(common_opts.metrics_file, 0);
 }
 
@@ -338,7 +386,10 @@ static void seal(struct ship *sh)
 static _Noreturn void finish_http(struct ship *sh)
 {
 	seal(sh);
-	uint64_t lost = sender_drain(sh->sender, mono_ms() + sh->c->drain_timeout_ms);
+	uint64_t deadline = mono_ms() + sh->c->drain_timeout_ms;
+	if (sh->replay)
+		replay_drain(sh->replay, deadline);
+	uint64_t lost = sender_drain(sh->sender, deadline);
 	int status = sh->read_failed ? 1 : 0;
 	if (lost) {
 		log_error("sink still failing after --drain-timeout %" PRIu64 " s: %" PRIu64
@@ -346,6 +397,9 @@ static _Noreturn void finish_http(struct ship *sh)
 			  sh->c->drain_timeout_ms / 1000, lost);
 		status = 1;
 	}
+	if (sh->replay && replay_close(sh->replay))
+		status = 1;
+	sh->replay = NULL;
 	sender_gauges(sh->sender);
 	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
 		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
@@ -424,10 +478,13 @@ static _Noreturn void run_http(struct ship *sh)
 	char err[512];
 	if (sender_open(&sh->sender, sh->c, err, sizeof err) < 0)
 		die(1, "%s", err);
-	sh->m_replay = metric_get("rum_ship_replay_skipped_total", NULL, METRIC_COUNTER,
-				  "session_replay records not sent to the Dataway sink.");
-	struct log_ratelimit rl_replay = LOG_RATELIMIT_INIT(1);
 	int dataway = sh->c->sink.kind == SINK_DATAWAY;
+	if (dataway && replay_open(&sh->replay, sh->c, err, sizeof err) < 0)
+		die(1, "%s", err);
+	sh->m_replay = metric_get("rum_ship_replay_skipped_total", NULL, METRIC_COUNTER,
+				  "session_replay records not sent (a line-protocol sink has no "
+				  "replay endpoint).");
+	struct log_ratelimit rl_replay = LOG_RATELIMIT_INIT(1);
 	sh->lr.idle = idle_http;
 	sh->lr.idle_ctx = sh;
 	sh->last_pump = mono_ms();
@@ -444,14 +501,21 @@ static _Noreturn void run_http(struct ship *sh)
 				continue;
 			}
 			metric_inc(sh->m_in);
-			if (dataway && sh->rec.meas_len == sizeof replay - 1 &&
+			if (sh->rec.meas_len == sizeof replay - 1 &&
 			    memcmp(sh->rec.meas, replay, sizeof replay - 1) == 0) {
-				/* Replays have their own endpoint and uploader. */
-				metric_inc(sh->m_replay);
-				log_rl(&rl_replay, RLOG_WARN,
-				       "line %" PRIu64 ": session_replay records are not shipped "
-				       "to a Dataway yet; skipped",
-				       sh->lr.lineno);
+				/* Replays have their own endpoint and uploader. A
+				 * line-protocol sink has none, and the body as a
+				 * field would pass InfluxDB's 64 KiB string limit
+				 * and sink the whole batch with it. */
+				if (sh->replay) {
+					replay_submit(sh->replay, &sh->rec, sh->lr.lineno);
+				} else {
+					metric_inc(sh->m_replay);
+					log_rl(&rl_replay, RLOG_WARN,
+					       "line %" PRIu64 ": session_replay records are not "
+					       "sent to a line-protocol sink; skipped",
+					       sh->lr.lineno);
+				}
 				continue;
 			}
 			size_t before = sh->batch.len;
@@ -493,6 +557,11 @@ int main(int argc, char **argv)
 		    .gzip_level = 1,
 		    .backoff_min_ms = 250,
 		    .backoff_max_ms = 30000,
+		    .replay_workers = 16,
+		    .replay_timeout_s = 75,
+		    .replay_retries = 3,
+		    .replay_cache_bytes = (uint64_t)20480 << 20,
+		    .replay_memory_bytes = (uint64_t)256 << 20,
 		},
 	    .sink_arg = "-",
 	};
@@ -520,6 +589,9 @@ int main(int argc, char **argv)
 			 c->sink.url);
 	if (!http && c->spool_dir)
 		log_info("--spool-dir is not used with a file or stdout sink");
+	if (c->sink.kind != SINK_DATAWAY && (c->replay_cache_dir || c->replay_clear_cache))
+		log_info("--replay-cache-dir and --replay-clear-cache are used with a Dataway sink "
+			 "only");
 
 	struct ship sh;
 	memset(&sh, 0, sizeof sh);

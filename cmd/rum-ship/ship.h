@@ -6,14 +6,16 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "record.h"
 
 enum sink_kind { SINK_STDOUT, SINK_FILE, SINK_DATAWAY, SINK_INFLUX };
 
 struct sink {
 	enum sink_kind kind;
-	char *url;     /* HTTP sinks: the URL every batch is POSTed to */
-	char *path;    /* SINK_FILE */
-	int has_token; /* SINK_DATAWAY: a token= query argument was given */
+	char *url;	  /* HTTP sinks: the URL every batch is POSTed to */
+	char *path;	  /* SINK_FILE */
+	int has_token;	  /* SINK_DATAWAY: a token= query argument was given */
+	char *replay_url; /* SINK_DATAWAY: where session replays are POSTed */
 };
 
 /* Parses a --sink value. 0, or -1 with a reason in err. */
@@ -34,6 +36,15 @@ struct ship_conf {
 	int gzip_level; /* 0: bodies sent uncompressed */
 	uint64_t backoff_min_ms;
 	uint64_t backoff_max_ms;
+
+	/* session replay uploads (Dataway sinks) */
+	uint64_t replay_workers;
+	uint64_t replay_timeout_s;
+	uint64_t replay_retries;
+	const char *replay_cache_dir; /* NULL: <spool_dir>/replay, or memory */
+	uint64_t replay_cache_bytes;
+	uint64_t replay_memory_bytes;
+	int replay_clear_cache;
 };
 
 /* Milliseconds on the monotonic clock. */
@@ -65,5 +76,36 @@ int sender_full(const struct sender *s);
 uint64_t sender_drain(struct sender *s, uint64_t deadline_ms);
 /* Refreshes the gauges (in flight, queue, spool). */
 void sender_gauges(struct sender *s);
+
+/* session_replay records → replay queue entries (replay_entry.c). */
+struct replay_builder {
+	struct buf scratch, wrap;
+	struct record hrec;
+};
+struct replay_entry {
+	const char *ct, *xgt, *hdrs, *app, *body;
+	size_t ct_len, xgt_len, hdrs_len, app_len, body_len;
+};
+/* The upload a record stands for, as a queue entry in out. 0, or -1 with
+ * the reason in *why. */
+int replay_entry_build(struct replay_builder *rb, const struct record *rec, struct buf *out,
+		       const char **why);
+/* A view of an entry's parts. 0, or -1 when it is not an entry. */
+int replay_entry_parse(const char *p, size_t n, struct replay_entry *e);
+void replay_builder_free(struct replay_builder *rb);
+
+/* The replay uploader (replay.c): its own queue (disk or memory) and its own
+ * thread with --replay-workers requests in flight, apart from the points. */
+struct replay;
+int replay_open(struct replay **r, const struct ship_conf *c, char *err, size_t errlen);
+/* Queues the upload of one session_replay record; never waits for the
+ * network. 0, or -1 when the record cannot be uploaded (counted, logged). */
+int replay_submit(struct replay *r, const struct record *rec, uint64_t lineno);
+/* No more records: send what is queued until deadline_ms (monotonic). */
+void replay_drain(struct replay *r, uint64_t deadline_ms);
+/* Waits for the uploader to stop and frees it; returns the uploads lost
+ * (memory queue only: a disk queue keeps them for the next run). */
+uint64_t replay_close(struct replay *r);
+void replay_gauges(struct replay *r);
 
 #endif

@@ -8,6 +8,7 @@
 #include "ship.h"
 
 #define DATAWAY_PATH "/v1/write/rum"
+#define REPLAY_SUFFIX "/replay"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -48,7 +49,8 @@ static char *dataway_path(const char *path)
 	size_t plen = strlen(DATAWAY_PATH);
 	if (n >= plen && strncmp(path + n - plen, DATAWAY_PATH, plen) == 0)
 		n -= plen;
-	char *out = malloc(n + plen + 1);
+	/* room for the replay path as well */
+	char *out = malloc(n + plen + sizeof REPLAY_SUFFIX);
 	if (!out)
 		return NULL;
 	if (n)
@@ -87,6 +89,22 @@ static int parse_http(const char *s, struct sink *out, int dataway, char *err, s
 			goto out;
 		}
 		out->has_token = query_has_token(query);
+		/* the replay endpoint: same host, prefix and query */
+		strcat(newpath, REPLAY_SUFFIX);
+		if (curl_url_set(u, CURLUPART_PATH, newpath, 0) != CURLUE_OK ||
+		    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+		    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK || !url ||
+		    !(out->replay_url = strdup(url))) {
+			fail(err, errlen, "cannot build the replay URL");
+			goto out;
+		}
+		curl_free(url);
+		url = NULL;
+		newpath[strlen(newpath) - strlen(REPLAY_SUFFIX)] = '\0';
+		if (curl_url_set(u, CURLUPART_PATH, newpath, 0) != CURLUE_OK) {
+			fail(err, errlen, "cannot build the write URL");
+			goto out;
+		}
 	}
 	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
 	if (curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK || !url) {
@@ -141,5 +159,6 @@ void sink_free(struct sink *s)
 {
 	free(s->url);
 	free(s->path);
-	s->url = s->path = NULL;
+	free(s->replay_url);
+	s->url = s->path = s->replay_url = NULL;
 }
