@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +399,31 @@ static bool take_escape(struct parser *ps, struct sbuf *out, size_t max)
 	return true;
 }
 
+/* The first byte from p that is a quote, a backslash or a control
+ * character, or end: most of a map's bytes are in strings ("sourcesContent"
+ * above all), so eight at a time where the byte order allows it. Of the
+ * bytes the bit tricks flag, the lowest is always a true match (borrows
+ * only run upwards from one), and that is the one taken. */
+static const unsigned char *plain_end(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	while (end - p >= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+		uint64_t hit =
+		    (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & highs;
+		if (hit)
+			return p + (__builtin_ctzll(hit) >> 3);
+		p += 8;
+	}
+#endif
+	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+		p++;
+	return p;
+}
+
 /* A JSON string (p on the opening quote) appended to out (NULL: checked and
  * dropped) while out is shorter than max; *truncated says it did not fit. */
 static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *truncated)
@@ -409,8 +435,7 @@ static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *tru
 		if (ps->p == ps->end && !refill(ps))
 			return ps->failed ? false : fail(ps, "unterminated string");
 		const unsigned char *s = ps->p;
-		while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && *ps->p >= 0x20)
-			ps->p++;
+		ps->p = plain_end(ps->p, ps->end);
 		size_t n = (size_t)(ps->p - s);
 		if (n && out) {
 			if (out->len + n > max) {
@@ -757,7 +782,7 @@ static bool field_range(struct decoder *d, long long v, const char *what, unsign
 	return true;
 }
 
-static bool emit(struct decoder *d, unsigned long long at)
+static inline bool emit(struct decoder *d, unsigned long long at)
 {
 	struct seg s;
 	if (d->nf == 2 || d->nf == 3)
@@ -874,6 +899,73 @@ static bool other_char(struct decoder *d, int c, unsigned long long at)
 	return fail_at(d->ps, at, "character U+%04X in mappings", (unsigned)c);
 }
 
+/* One segment from *pp when it is whole in [*pp, end) and valid: its
+ * fields decoded, the decoder's running values it leads to in st (gcol,
+ * src, oline, ocol, name), and *pp on the separator after it. Anything else
+ * (including VLQs of more than 6 digits) is left to the byte-by-byte path:
+ * false, nothing changed. */
+static inline bool fast_segment(const struct decoder *d, const unsigned char **pp,
+				const unsigned char *end, struct seg *sg, long long st[5])
+{
+	const unsigned char *p = *pp;
+	long long f[5];
+	int nf = 0;
+	for (;;) {
+		uint32_t acc = 0;
+		unsigned shift = 0;
+		int v;
+		do {
+			if (p == end || shift > 25)
+				return false;
+			v = b64[*p++];
+			if (v < 0)
+				return false;
+			acc |= (uint32_t)(v & 31) << shift;
+			shift += 5;
+		} while (v & 32);
+		if (nf == 5)
+			return false;
+		long long val = acc >> 1;
+		f[nf++] = (acc & 1) ? (val ? -val : -2147483648LL) : val;
+		if (p == end)
+			return false;
+		if (b64[*p] < 0)
+			break;
+	}
+	if ((*p != ',' && *p != ';' && *p != '"') || nf == 2 || nf == 3)
+		return false;
+	const long long max = (long long)UINT32_MAX - 1;
+	st[0] = d->gcol + f[0];
+	st[1] = d->src;
+	st[2] = d->oline;
+	st[3] = d->ocol;
+	st[4] = d->name;
+	if (st[0] < 0 || st[0] > max)
+		return false;
+	sg->gcol = (uint32_t)st[0];
+	sg->o.src = sg->o.name = NONE;
+	sg->o.oline = sg->o.ocol = 0;
+	if (nf >= 4) {
+		st[1] += f[1];
+		st[2] += f[2];
+		st[3] += f[3];
+		if (st[1] < 0 || st[1] > max || st[2] < 0 || st[2] > max || st[3] < 0 ||
+		    st[3] > max)
+			return false;
+		sg->o.src = (uint32_t)st[1];
+		sg->o.oline = (uint32_t)st[2];
+		sg->o.ocol = (uint32_t)st[3];
+		if (nf == 5) {
+			st[4] += f[4];
+			if (st[4] < 0 || st[4] > max)
+				return false;
+			sg->o.name = (uint32_t)st[4];
+		}
+	}
+	*pp = p;
+	return true;
+}
+
 /* "mappings", p on its opening quote, decoded into d->b. */
 static bool mappings(struct parser *ps, struct body *b, struct refs *refs)
 {
@@ -885,31 +977,49 @@ static bool mappings(struct parser *ps, struct body *b, struct refs *refs)
 	for (;;) {
 		if (ps->p == ps->end && !refill(ps))
 			return ps->failed ? false : fail(ps, "unterminated mappings string");
-		/* The common bytes (digits of terminal VLQs, continuation
-		 * digits, commas) decoded here without a call. */
+		/* Whole segments decoded here while they are ordinary; the
+		 * rest (a segment split between chunks, escapes, anything
+		 * wrong) byte by byte below, which also says what is wrong. */
 		const unsigned char *p = ps->p, *end = ps->end;
-		while (p < end) {
-			int v = b64[*p];
-			if (v < 0)
+		while (d.nf == 0 && !d.in_vlq) {
+			const unsigned char *q = p;
+			struct seg sg;
+			long long st[5];
+			if (!fast_segment(&d, &q, end, &sg, st))
 				break;
-			if (v & 32) {
-				if (d.shift > 25)
-					break;
-				d.acc |= (unsigned long long)(v & 31) << d.shift;
-				d.shift += 5;
-				d.in_vlq = true;
-			} else {
-				if (d.shift > 25 || d.nf == 5)
-					break;
-				d.acc |= (unsigned long long)v << d.shift;
-				long long val = (long long)(d.acc >> 1);
-				if (d.acc & 1)
-					val = val ? -val : -2147483648LL;
-				d.f[d.nf++] = val;
-				d.acc = 0;
-				d.shift = 0;
-				d.in_vlq = false;
+			struct body *bb = d.b;
+			if (bb->nsegs >= UINT32_MAX - 1 ||
+			    (bb->nsegs == bb->gcolcap &&
+			     !grow(ps, (void **)&bb->gcols, &bb->gcolcap, bb->nsegs + 1,
+				   sizeof *bb->gcols)) ||
+			    (bb->nsegs == bb->origcap &&
+			     !grow(ps, (void **)&bb->origs, &bb->origcap, bb->nsegs + 1,
+				   sizeof *bb->origs)))
+				break; /* the slow path says why */
+			d.gcol = st[0];
+			d.src = st[1];
+			d.oline = st[2];
+			d.ocol = st[3];
+			d.name = st[4];
+			if (sg.o.src != NONE && d.src > refs->maxsrc) {
+				refs->maxsrc = d.src;
+				refs->srcat = d.seg_at;
 			}
+			if (sg.o.name != NONE && d.name > refs->maxname) {
+				refs->maxname = d.name;
+				refs->nameat = d.seg_at;
+			}
+			if (sg.gcol < d.lastcol)
+				d.unsorted = true;
+			d.lastcol = sg.gcol;
+			bb->gcols[bb->nsegs] = sg.gcol;
+			bb->origs[bb->nsegs++] = sg.o;
+			d.after_comma = false;
+			p = q;
+			if (*p != ',')
+				break;
+			d.after_comma = true;
+			d.seg_at = ps->base + (unsigned long long)(p - ps->start) + 1;
 			p++;
 		}
 		ps->p = p;
@@ -1687,20 +1797,17 @@ int sm_lookup(const struct sourcemap *map, uint32_t line, uint32_t column, struc
 	const uint32_t *g = b->gcols;
 	if (lo == hi || g[lo] > column)
 		return -1;
-	/* First segment past the column, then back one: the greatest lower
-	 * bound. On an exact hit, the first of equal columns; otherwise the
-	 * last below, as trace-mapping's originalPositionFor picks. */
-	size_t a = lo, n = hi - lo;
-	while (n > 0) {
+	/* The last segment at or before the column: the greatest lower bound
+	 * (g[lo] <= column holds, so i stays a candidate). Without branches on
+	 * the comparisons, which a random column makes unpredictable. On an
+	 * exact hit, the first of equal columns; otherwise the last below, as
+	 * trace-mapping's originalPositionFor picks. */
+	size_t i = lo, n = hi - lo;
+	while (n > 1) {
 		size_t half = n / 2;
-		if (g[a + half] <= column) {
-			a += half + 1;
-			n -= half + 1;
-		} else {
-			n = half;
-		}
+		i = g[i + half] <= column ? i + half : i;
+		n -= half;
 	}
-	size_t i = a - 1;
 	while (i > lo && g[i] == column && g[i - 1] == column)
 		i--;
 	const struct orig *s = &b->origs[i];
