@@ -138,7 +138,7 @@ run_case() {
 	[ "$(metric rum_replay_filter_checked_total)" = 6 ]
 	[ "$(metric rum_replay_filter_rules)" = 2 ]
 
-	printf '# DataKit rum.conf filter_rules\n\n%s\n   \n%s\n' "$DOC_RULE1" "$DOC_RULE2" >"$T/rules"
+	printf '# DataKit rum.conf filter_rules\r\n\r\n%s\r\n   \n  # %s\n%s' "$DOC_RULE1" "{ bad" "$DOC_RULE2" >"$T/rules"
 	run -0 to "$T/out2" "$F" --rules-file "$T/rules" <"$T/in"
 	cmp "$T/want" "$T/out2"
 	[[ $output == *"2 rules (2 from --rules-file)"* ]]
@@ -274,6 +274,30 @@ start_filter() {
 	sleep 1000 >"$T/fifo" &
 	HOLD_PID=$!
 	exec 7>"$T/fifo"
+}
+
+@test "lines longer than --max-line are counted and dropped; the stream goes on" {
+	{
+		replay "{\"app_id\":\"a1\",\"pad\":\"$(head -c 1500 /dev/zero | tr '\0' x)\"}"
+		replay '{"app_id":"a1","n":"2"}'
+	} >"$T/in"
+	run -0 to "$T/out" "$F" --max-line 1024 --rule "{ n = 1 }" --metrics-file "$M" <"$T/in"
+	sed -n 2p "$T/in" | cmp - "$T/out"
+	[ "$(metric 'rum_replay_filter_invalid_lines_total{reason="too_long"}')" = 1 ]
+	[[ $output == *"line 1: longer than --max-line 1024; dropped"* ]]
+}
+
+@test "SIGTERM while waiting for input: what was read is written, exit 0" {
+	start_filter --rule "{ n = 1 }"
+	replay '{"app_id":"a1","n":"2"}' >&7
+	wait_for 5 test -s "$T/out"
+	kill -TERM "$F_PID"
+	local rc=0
+	wait "$F_PID" || rc=$?
+	F_PID=
+	[ "$rc" = 0 ]
+	grep -q '"n":"2"' "$T/out"
+	exec 7>&-
 }
 
 @test "a lone record is written while input stays open" {
