@@ -211,6 +211,12 @@ bad() {
 	[ "$output" = $'a\t0\t0\t-' ]
 	run "$SMTOOL" - 0:0 < <(printf ")]}'garbage\n{\"version\":3,%s}" "$m")
 	[ "$output" = $'a\t0\t0\t-' ]
+	# Member names are decoded: an escaped letter is the same name, an
+	# escaped NUL makes another one.
+	run "$SMTOOL" - 0:0 <<<"{\"\\u0076ersion\":3,$m,\"version\\u0000\":2}"
+	[ "$output" = $'a\t0\t0\t-' ]
+	run -2 "$SMTOOL" - 0:0 < <(printf '\xef\xbb{}')
+	[[ $output == *"byte 2: a byte order mark cut short" ]]
 	run "$SMTOOL" - 0:0 <<<"{\"x_google_ignoreList\":[0],\"scopes\":\"AB\",\"x\":{\"y\":[true,false,null,-1.5e-3,\"\\ud83d\"]},\"version\":3,$m,\"ignoreList\":[0,null]}"
 	[ "$output" = $'a\t0\t0\t-' ]
 }
@@ -276,4 +282,10 @@ bad() {
 	[ "${BASH_REMATCH[1]}" -gt 15000 ] && [ "${BASH_REMATCH[1]}" -lt 20000 ]
 	run -2 "$SMTOOL" --bench - 10 <<<'{}'
 	[[ $output == *'no "version"'* ]]
+	# --positions: the same positions, for a peer to look up too; each a
+	# segment's own position.
+	run "$SMTOOL" --positions "$m" 300
+	[ "${#lines[@]}" -eq 300 ]
+	"$SMTOOL" --positions "$m" 300 | "$SMGEN" expect "$m" | grep -vc '^-$' >"$BATS_TEST_TMPDIR/n"
+	[ "$(cat "$BATS_TEST_TMPDIR/n")" -gt 200 ]
 }

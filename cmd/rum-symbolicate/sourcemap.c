@@ -471,6 +471,14 @@ static void key_reset(struct parser *ps)
 		ps->key.d[0] = 0;
 }
 
+/* The member name just read is name: compared by length too, as an escaped
+ * NUL makes "version\u0000" another name. */
+static bool key_is(const struct parser *ps, const char *name)
+{
+	size_t n = strlen(name);
+	return ps->key.d && ps->key.len == n && !memcmp(ps->key.d, name, n);
+}
+
 static bool skip_string(struct parser *ps)
 {
 	return string_to(ps, NULL, 0, NULL);
@@ -1318,8 +1326,8 @@ static bool offset_object(struct parser *ps, uint32_t *line, uint32_t *col, int 
 			if (!string_to(ps, &ps->key, MAX_KEY, &trunc) || !expect(ps, ':', "':'"))
 				return false;
 			ws(ps);
-			bool is_line = !trunc && ps->key.d && !strcmp(ps->key.d, "line");
-			bool is_col = !trunc && ps->key.d && !strcmp(ps->key.d, "column");
+			bool is_line = !trunc && key_is(ps, "line");
+			bool is_col = !trunc && key_is(ps, "column");
 			if (is_line || is_col) {
 				const char *what = is_line ? "offset line" : "offset column";
 				if ((is_line && have_line) || (is_col && have_col))
@@ -1381,9 +1389,9 @@ static bool section_item(struct parser *ps, void *arg, size_t index)
 			key_reset(ps);
 			if (!string_to(ps, &ps->key, MAX_KEY, &trunc) || !expect(ps, ':', "':'"))
 				goto out;
-			const char *k = trunc || !ps->key.d ? "" : ps->key.d;
+			(void)trunc; /* a name too long for the buffer is no name known */
 			ws(ps);
-			if (!strcmp(k, "offset")) {
+			if (key_is(ps, "offset")) {
 				if (have_offset) {
 					fail(ps, "duplicate \"offset\"");
 					goto out;
@@ -1391,7 +1399,7 @@ static bool section_item(struct parser *ps, void *arg, size_t index)
 				if (!offset_object(ps, &line, &col, sec->depth + 1))
 					goto out;
 				have_offset = true;
-			} else if (!strcmp(k, "map")) {
+			} else if (key_is(ps, "map")) {
 				if (have_map) {
 					fail(ps, "duplicate \"map\"");
 					goto out;
@@ -1407,7 +1415,7 @@ static bool section_item(struct parser *ps, void *arg, size_t index)
 					goto out;
 				have_map = true;
 			} else {
-				if (!strcmp(k, "url"))
+				if (key_is(ps, "url"))
 					have_url = true;
 				if (!skip_value(ps, sec->depth + 1))
 					goto out;
@@ -1502,7 +1510,7 @@ static bool parse_map(struct parser *ps, struct body *b, bool in_section, int de
 			goto out;
 		enum member which = 0;
 		for (size_t i = 0; !trunc && ps->key.d && i < sizeof members / sizeof *members; i++)
-			if (!strcmp(ps->key.d, members[i].name))
+			if (key_is(ps, members[i].name))
 				which = members[i].m;
 		if (which & seen) {
 			fail_at(ps, keyat, "duplicate member \"%s\"", ps->key.d);
@@ -1702,8 +1710,14 @@ static struct sourcemap *parse(struct parser *ps)
 	/* A UTF-8 byte order mark, and the ")]}'" line the spec lets servers
 	 * put in front against XSSI, come before the JSON. */
 	if (peek(ps) == 0xef) {
-		if (!literal(ps, "\xef\xbb\xbf"))
-			goto bad;
+		for (int i = 0; i < 3; i++) {
+			if (peek(ps) != (unsigned char)"\xef\xbb\xbf"[i]) {
+				if (!ps->failed)
+					fail(ps, "a byte order mark cut short");
+				goto bad;
+			}
+			ps->p++;
+		}
 	}
 	if (peek(ps) == ')') {
 		if (!literal(ps, ")]}'"))

@@ -13,6 +13,9 @@
  *   smtool [OPTIONS] --bench MAP N
  *       parse MAP, then N lookups at pseudo-random mapped positions; prints
  *       "load_ms=… lookup_ms=… lookups=N mapped=… segments=… map_bytes=…".
+ *   smtool [OPTIONS] --positions MAP N
+ *       the N positions --bench looks up, one "LINE:COL" a line (0-based),
+ *       to give a peer (node + trace-mapping) the same work.
  *
  * Options: --chunk N (the reader hands the parser at most N bytes at a time;
  * default 65536), --mem-limit BYTES, --in-memory (read the whole file, then
@@ -53,7 +56,8 @@ static void usage(void)
 	fputs("usage: smtool [--chunk N] [--mem-limit BYTES] [--in-memory] [--rss] MAP "
 	      "[LINE:COL...]\n"
 	      "       smtool [options] --check MAP\n"
-	      "       smtool [options] --bench MAP N\n",
+	      "       smtool [options] --bench MAP N\n"
+	      "       smtool [options] --positions MAP N\n",
 	      stderr);
 	exit(1);
 }
@@ -147,6 +151,32 @@ static void lookup(const struct sourcemap *map, const char *spec)
 		       o.column, o.name ? o.name : "-");
 }
 
+/* The i-th pseudo-random mapped position (xorshift over segment indexes). */
+static void next_position(const struct sourcemap *map, size_t nseg, uint64_t *x, uint32_t *line,
+			  uint32_t *col)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	sm_segment(map, (size_t)(*x % nseg), line, col);
+}
+
+static int positions(const char *path, unsigned long n, int in_memory, size_t limit)
+{
+	struct sourcemap *map = load(path, in_memory, limit);
+	if (!map)
+		return 2;
+	size_t nseg = sm_segment_count(map);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (unsigned long i = 0; i < n && nseg; i++) {
+		uint32_t line, col;
+		next_position(map, nseg, &x, &line, &col);
+		printf("%" PRIu32 ":%" PRIu32 "\n", line, col);
+	}
+	sm_free(map);
+	return 0;
+}
+
 static int bench(const char *path, unsigned long n, int in_memory, size_t limit)
 {
 	double t0 = now_ms();
@@ -158,11 +188,8 @@ static int bench(const char *path, unsigned long n, int in_memory, size_t limit)
 	unsigned long mapped = 0, sum = 0;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	for (unsigned long i = 0; i < n && nseg; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
 		uint32_t line, col;
-		sm_segment(map, (size_t)(x % nseg), &line, &col);
+		next_position(map, nseg, &x, &line, &col);
 		struct sm_original o;
 		if (sm_lookup(map, line, col, &o) == 0) {
 			mapped++;
@@ -179,7 +206,7 @@ static int bench(const char *path, unsigned long n, int in_memory, size_t limit)
 
 int main(int argc, char **argv)
 {
-	int check = 0, do_bench = 0, in_memory = 0, rss = 0;
+	int check = 0, do_bench = 0, do_positions = 0, in_memory = 0, rss = 0;
 	size_t limit = 0;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
@@ -187,6 +214,8 @@ int main(int argc, char **argv)
 			check = 1;
 		else if (!strcmp(argv[i], "--bench"))
 			do_bench = 1;
+		else if (!strcmp(argv[i], "--positions"))
+			do_positions = 1;
 		else if (!strcmp(argv[i], "--in-memory"))
 			in_memory = 1;
 		else if (!strcmp(argv[i], "--rss"))
@@ -202,10 +231,12 @@ int main(int argc, char **argv)
 		usage();
 	const char *path = argv[i++];
 	int rc = 0;
-	if (do_bench) {
+	if (do_bench || do_positions) {
 		if (i + 1 != argc)
 			usage();
-		rc = bench(path, strtoul(argv[i], NULL, 10), in_memory, limit);
+		unsigned long n = strtoul(argv[i], NULL, 10);
+		rc = do_bench ? bench(path, n, in_memory, limit)
+			      : positions(path, n, in_memory, limit);
 	} else {
 		struct sourcemap *map = load(path, in_memory, limit);
 		if (!map) {
