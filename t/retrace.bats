@@ -230,6 +230,15 @@ r8_case() {
 	printf 'java.lang.Error\r\n\tat x.Y.f(Y.java:7)\r\n' | cmp - "$BATS_TEST_TMPDIR/out"
 }
 
+@test "r8: lines built to be slow (millions of 'at ', a huge unclosed frame) take linear time" {
+	python3 -c "import sys; sys.stdout.write('x ' + 'at ' * 2000000 + '\\n' + ' at a.b' * 1000000 + '(\\n')" >"$BATS_TEST_TMPDIR/in"
+	timeout 10 "$RT" "$DATA/r8/names.map" "$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out"
+	python3 -c "print('x.Y -> a:'); print('  1:1:void f(' + 'x' * 300000 + '):7 -> a')" >"$BATS_TEST_TMPDIR/long.map"
+	run -0 timeout 10 "$RT" --chunk 1 "$BATS_TEST_TMPDIR/long.map" <<<'	at a.a(SourceFile:1)'
+	[ "$output" = '	at x.Y.f(Y.java:7)' ]
+}
+
 @test "r8: broken mappings fail with the line and the reason" {
 	local m=$BATS_TEST_TMPDIR/bad.map
 	printf 'x.Y -> a:\n  1:2:void (int) -> a\n' >"$m"

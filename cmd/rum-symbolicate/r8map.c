@@ -870,8 +870,10 @@ struct r8map *r8map_parse(r8_read_fn read, void *ctx, size_t mem_limit, char *er
 			rc = parse_line(&st, lb + start, lb + len);
 			start = len;
 		}
-		memmove(lb, lb + start, len - start);
-		len -= start;
+		if (start) {
+			memmove(lb, lb + start, len - start);
+			len -= start;
+		}
 	}
 	free(lb);
 	return finish(&st, rc);

@@ -63,23 +63,33 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* Linear in the line, however many "at " it holds: the parentheses found
+ * for one candidate serve the next ones, and a candidate's name ends at the
+ * first blank, before the next candidate starts. */
 static bool parse_frame(const char *p, const char *e, struct frame_line *fl)
 {
+	const char *open = NULL, *close = NULL;
 	for (const char *a = p; a + 3 <= e; a++) {
 		if (a[0] != 'a' || a[1] != 't' || !is_space(a[2]) || (a > p && !is_space(a[-1])))
 			continue;
 		const char *q = a + 3;
 		while (q < e && is_space(*q))
 			q++;
-		const char *open = memchr(q, '(', (size_t)(e - q));
-		if (!open || open == q)
+		if (!open || open < q) {
+			open = memchr(q, '(', (size_t)(e - q));
+			if (!open)
+				return false;
+		}
+		if (open == q)
 			continue;
-		const char *close = memchr(open, ')', (size_t)(e - open));
-		if (!close)
-			continue;
+		if (!close || close < open) {
+			close = memchr(open, ')', (size_t)(e - open));
+			if (!close)
+				return false;
+		}
 		const char *name = q, *slash = NULL, *dot = NULL;
 		bool ok = true;
-		for (const char *r = q; r < open; r++) {
+		for (const char *r = q; r < open && ok; r++) {
 			if (*r == '/')
 				slash = r;
 			else if (*r == '.')
