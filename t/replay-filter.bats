@@ -237,7 +237,13 @@ run_case() {
 	run -2 "$F" --rules-file "$T/nonexistent"
 	[[ $output == *"--rules-file $T/nonexistent: No such file or directory"* ]]
 	run -2 "$F" --rules-file "$T"
-	[[ $output == *"not a regular file"* ]]
+	[[ $output == *"--rules-file $T: Is a directory"* ]]
+	head -c 17M /dev/zero | tr '\0' ' ' >"$T/huge"
+	run -2 "$F" --rules-file "$T/huge"
+	[[ $output == *"--rules-file $T/huge: larger than 16 MiB"* ]]
+	# a pipe is read to its end
+	run -0 "$F" --check-config --rules-file <(printf '%s\n' "$DOC_RULE1" "$DOC_RULE2")
+	[[ $output == *"2 rules (2 from --rules-file)"* ]]
 	RUM_RULE='{ a = }' run -2 "$F"
 	[[ $output == *"for RUM_RULE (--rule): column 7: expected a value"* ]]
 }

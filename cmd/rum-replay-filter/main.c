@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "filter.h"
@@ -19,7 +18,7 @@
 #include "sig.h"
 
 #define METRICS_EVERY_MS 2000
-#define RULES_FILE_MAX ((off_t)16 << 20)
+#define RULES_FILE_MAX ((size_t)16 << 20)
 #define RULE_SHOWN_MAX 160 /* bytes of a rule quoted in a message */
 
 enum { O_RULE = 1, O_RULES_FILE, O_ALL };
@@ -87,63 +86,57 @@ static const char *on_opt(int key, const char *val, void *ctx)
 	return "unknown option";
 }
 
-static int read_file(const char *path, char **out, size_t *outlen, char *msg, size_t msglen)
+/* The whole file (a FIFO such as <(...) too), up to RULES_FILE_MAX. */
+static int read_file(const char *path, struct buf *b, char *msg, size_t msglen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(msg, msglen, "--rules-file %s: %s", path, strerror(errno));
 		return -1;
 	}
-	struct stat st;
 	const char *bad = NULL;
-	if (fstat(fd, &st) < 0)
-		bad = strerror(errno);
-	else if (!S_ISREG(st.st_mode))
-		bad = "not a regular file";
-	else if (st.st_size > RULES_FILE_MAX)
-		bad = "larger than 16 MiB";
-	if (bad) {
-		snprintf(msg, msglen, "--rules-file %s: %s", path, bad);
-		close(fd);
-		return -1;
-	}
-	size_t cap = (size_t)st.st_size + 1, len = 0;
-	char *p = malloc(cap);
-	if (!p) {
-		snprintf(msg, msglen, "--rules-file %s: out of memory", path);
-		close(fd);
-		return -1;
-	}
-	/* The file may grow between fstat and read: read what fits. */
+	b->limit = RULES_FILE_MAX + 65536 + 1;
 	for (;;) {
-		ssize_t r = read(fd, p + len, cap - len);
+		if (buf_reserve(b, 65536) < 0) {
+			bad = "out of memory";
+			break;
+		}
+		ssize_t r = read(fd, b->p + b->len, b->cap - b->len - 1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			snprintf(msg, msglen, "--rules-file %s: %s", path, strerror(errno));
-			free(p);
-			close(fd);
-			return -1;
-		}
-		if (r == 0 || (len += (size_t)r) == cap)
+			bad = strerror(errno);
 			break;
+		}
+		if (r == 0)
+			break;
+		b->len += (size_t)r;
+		if (b->len > RULES_FILE_MAX) {
+			bad = "larger than 16 MiB";
+			break;
+		}
 	}
 	close(fd);
-	*out = p;
-	*outlen = len;
+	if (bad) {
+		snprintf(msg, msglen, "--rules-file %s: %s", path, bad);
+		return -1;
+	}
 	return 0;
 }
 
 /* Compiles every rule of the file into a new ruleset. */
 static int load_rules_file(const char *path, struct ruleset **out, char *msg, size_t msglen)
 {
-	char *text;
-	size_t len;
-	if (read_file(path, &text, &len, msg, msglen) < 0)
+	struct buf file = BUF_INIT;
+	if (read_file(path, &file, msg, msglen) < 0) {
+		buf_free(&file);
 		return -1;
+	}
+	const char *text = file.p;
+	size_t len = file.len;
 	struct ruleset *rs = ruleset_new();
 	if (!rs) {
-		free(text);
+		buf_free(&file);
 		snprintf(msg, msglen, "--rules-file %s: out of memory", path);
 		return -1;
 	}
@@ -171,11 +164,11 @@ static int load_rules_file(const char *path, struct ruleset **out, char *msg, si
 			snprintf(msg, msglen, "--rules-file %s line %zu: rule '%s': %s", path,
 				 lineno, shown, w);
 			ruleset_free(rs);
-			free(text);
+			buf_free(&file);
 			return -1;
 		}
 	}
-	free(text);
+	buf_free(&file);
 	*out = rs;
 	return 0;
 }
