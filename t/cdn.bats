@@ -284,6 +284,24 @@ while True:
 	[ "$(metric rum_cdn_lookups_total)" = 601 ]
 }
 
+@test "long records held behind a lookup come out whole and in order" {
+	start_std_dns
+	python3 -c '
+import json
+big = "x" * (3 << 20)
+print(json.dumps({"measurement": "resource", "tags": {"resource_url_host": "img.shop.test"}}, separators=(",", ":")))
+for i in range(3):
+    print(json.dumps({"measurement": "session_replay", "tags": {"n": str(i)}, "fields": {"body": big}}, separators=(",", ":")))
+    print(json.dumps({"measurement": "resource", "tags": {"resource_url_host": "h%d.first.shop.test" % i}}, separators=(",", ":")))
+' >"$T/in"
+	"$C" --dns-server "127.0.0.1:$DNS_PORT" --max-pending 3 <"$T/in" >"$T/out"
+	[ "$(lines "$T/out")" = 7 ]
+	diff <(grep session_replay "$T/in") <(grep session_replay "$T/out")
+	jq -r '.tags.n // .tags.resource_url_host' "$T/out" | paste -sd' ' >"$T/order"
+	[ "$(cat "$T/order")" = "img.shop.test 0 h0.first.shop.test 1 h1.first.shop.test 2 h2.first.shop.test" ]
+	[ "$(jq -r '.fields.provider_type // empty' "$T/out" | paste -sd,)" = CDN,first-party,first-party,first-party ]
+}
+
 @test "--cdn-map as a file or as JSON; the most specific entry wins" {
 	start_dns --cname=a.shop.test,x.edge.example.net --cname=b.shop.test,y.example.net \
 		--cname=c.shop.test,img-7.pics.example.net --cname=d.shop.test,z.other.test \

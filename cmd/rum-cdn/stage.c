@@ -238,6 +238,10 @@ static int emit_ready(struct stage *s)
 	if (s->head == s->tail) {
 		s->bytes_base += s->bytes.len;
 		s->bytes.len = 0;
+		/* A huge record held once (a session replay behind a lookup)
+		 * need not stay allocated. */
+		if (s->bytes.cap > PENDING_BYTES)
+			buf_free(&s->bytes);
 		free_retired(s);
 		if (s->reload_wanted)
 			stage_reload(s);
