@@ -200,6 +200,29 @@ while True:
 	[ $(($(metric 'rum_cdn_failures_total{kind="deadline"}') + $(metric 'rum_cdn_failures_total{kind="timeout"}'))) -ge 1 ]
 }
 
+@test "a server that does not answer, one lookup slot: records still leave in order, none much later than the timeout" {
+	python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    s.recvfrom(4096)
+' >"$T/mute.port" &
+	MUTE_PID=$!
+	wait_for 5 test -s "$T/mute.port"
+	for h in a b c d; do rec "$h.shop.test"; done >"$T/in"
+	local t0 t1
+	t0=$(date +%s%N)
+	"$C" --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 400 --max-inflight 1 \
+		--metrics-file "$M" <"$T/in" >"$T/out"
+	t1=$(date +%s%N)
+	echo "took $(((t1 - t0) / 1000000)) ms" >&2
+	[ $(((t1 - t0) / 1000000)) -lt 2500 ]
+	[ "$(jq -r .tags.resource_url_host "$T/out" | paste -sd' ')" = "a.shop.test b.shop.test c.shop.test d.shop.test" ]
+	[ "$(grep -c '"unknown","provider_name":"unknown"' "$T/out")" = 4 ]
+}
+
 @test "SIGTERM while a lookup is unanswered: the record still leaves, unknown, and the stage exits 0" {
 	python3 -c '
 import socket
