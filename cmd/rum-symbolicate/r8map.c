@@ -713,8 +713,27 @@ static int cmp_member(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Give back what doubling left unused: a parsed map lives in the cache for
+ * long, and the cache charges it what it holds. */
+static void shrink(struct r8map *m, void **p, size_t *cap, size_t n, size_t elem)
+{
+	if (!n || n == *cap)
+		return;
+	void *np = realloc(*p, n * elem);
+	if (!np)
+		return;
+	m->used -= (*cap - n) * elem;
+	*p = np;
+	*cap = n;
+}
+
 static int build_index(struct r8map *m)
 {
+	shrink(m, (void **)&m->str, &m->str_cap, m->str_len, 1);
+	shrink(m, (void **)&m->mem, &m->mem_cap, m->nmem, sizeof *m->mem);
+	shrink(m, (void **)&m->cls, &m->cls_cap, m->ncls, sizeof *m->cls);
+	shrink(m, (void **)&m->pairs, &m->pairs_cap, m->npairs, sizeof *m->pairs);
+	shrink(m, (void **)&m->rw, &m->rw_cap, m->nrw, sizeof *m->rw);
 	for (size_t i = 0; i < m->ncls; i++)
 		if (m->cls[i].count > 1)
 			qsort(m->mem + m->cls[i].first, m->cls[i].count, sizeof *m->mem,
