@@ -71,8 +71,16 @@ struct body {
 	size_t file; /* offset into str, or NOSTR */
 };
 
+/* Every BLOCK-th generated column again, apart: a lookup in a long line
+ * (a minified bundle is a few lines of many thousand segments each) first
+ * finds its block among these, which stay in cache, then searches the
+ * block's 256 bytes, instead of touching a cache line far away at each of
+ * twenty steps. */
+#define BLOCK 64
+
 struct sourcemap {
 	struct body b;
+	uint32_t *blocks; /* blocks[j] = b.gcols[j * BLOCK] */
 	size_t mem;
 };
 
@@ -1751,6 +1759,21 @@ static struct sourcemap *parse(struct parser *ps)
 	shrink((void **)&b->srcs, &b->srccap, b->nsrcs, sizeof *b->srcs, &ps->mem);
 	shrink((void **)&b->names, &b->namecap, b->nnames, sizeof *b->names, &ps->mem);
 	shrink((void **)&b->str.d, &b->str.cap, b->str.len, 1, &ps->mem);
+	size_t nblocks = (b->nsegs + BLOCK - 1) / BLOCK;
+	if (nblocks) {
+		size_t need = nblocks * sizeof *map->blocks;
+		if (ps->limit && ps->mem + need > ps->limit) {
+			fail(ps, "map needs more than the memory limit (%zu bytes)", ps->limit);
+			goto bad;
+		}
+		if (!(map->blocks = malloc(need))) {
+			fail(ps, "out of memory");
+			goto bad;
+		}
+		ps->mem += need;
+		for (size_t j = 0; j < nblocks; j++)
+			map->blocks[j] = b->gcols[j * BLOCK];
+	}
 	map->mem = ps->mem;
 	return map;
 bad:
@@ -1817,6 +1840,23 @@ int sm_lookup(const struct sourcemap *map, uint32_t line, uint32_t column, struc
 	 * exact hit, the first of equal columns; otherwise the last below, as
 	 * trace-mapping's originalPositionFor picks. */
 	size_t i = lo, n = hi - lo;
+	if (n > BLOCK) {
+		/* Blocks that start inside the line: jlo to jhi. */
+		const uint32_t *bl = map->blocks;
+		size_t jlo = (lo + BLOCK - 1) / BLOCK, jhi = (hi - 1) / BLOCK;
+		if (bl[jlo] <= column) {
+			size_t j = jlo, m = jhi - jlo + 1;
+			while (m > 1) {
+				size_t half = m / 2;
+				j = bl[j + half] <= column ? j + half : j;
+				m -= half;
+			}
+			i = j * BLOCK;
+			n = (i + BLOCK < hi ? i + BLOCK : hi) - i;
+		} else {
+			n = jlo * BLOCK - lo; /* before the first block: g[lo] fits */
+		}
+	}
 	while (n > 1) {
 		size_t half = n / 2;
 		i = g[i + half] <= column ? i + half : i;
@@ -1880,5 +1920,6 @@ void sm_free(struct sourcemap *map)
 	if (!map)
 		return;
 	body_free(NULL, &map->b);
+	free(map->blocks);
 	free(map);
 }
