@@ -189,6 +189,10 @@ r8_case() {
 	grep -qx '	at shop.Tax.apply(Tax.kt:13)' "$DATA/r8/inline.out"
 }
 
+@test "r8: lines: ranges to one line, whole-method mappings, :0 and 0:0, line 0 outside ranges, Kotlin file facades" {
+	r8_case lines
+}
+
 @test "r8: ambiguous obfuscated names print every candidate, the others as <OR>" {
 	r8_case ambiguous
 	[ "$(grep -c '<OR> at' "$DATA/r8/ambiguous.out")" -eq 3 ]

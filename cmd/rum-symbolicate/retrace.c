@@ -191,7 +191,10 @@ static void add_group(struct ctx *c, const struct r8_class *cls, const struct r8
 	unsigned nlines = 1;
 	lines[0] = NO_LINE;
 	if (has_line) {
-		if (!(in->flags & R8M_ORIG)) {
+		if (!(in->flags & R8M_ORIG) ||
+		    (!(in->flags & R8M_RANGE) && in->orig_start == 0 && in->orig_end == 0)) {
+			/* no original line, or R8's ":0" / ":0:0" on a whole
+			 * method: the line is the one the frame has */
 			lines[0] = line;
 		} else if ((in->flags & R8M_RANGE) && (in->flags & R8M_ORIG_RANGE) &&
 			   in->orig_end > in->orig_start) {
@@ -273,6 +276,15 @@ static void resolve(struct ctx *c, const struct r8_class *cls, uint32_t meth, bo
 				if (!(ms[i].flags & R8M_RANGE))
 					add_group(c, cls, &ms[i], group_len(ms, i, n), true, line,
 						  true, guessed);
+		if (c->nalts || line != 0 || guessed)
+			return;
+		/* line 0 outside every range: the JVM's and ART's "no line",
+		 * resolved as such, printed as the frame had it */
+		resolve(c, cls, meth, false, 0);
+		for (unsigned i = 0; i < c->nalts; i++)
+			for (unsigned k = 0; k < c->alts[i].n; k++)
+				if (c->alts[i].f[k].line == NO_LINE)
+					c->alts[i].f[k].line = 0;
 		return;
 	}
 	size_t groups = 0;
@@ -358,12 +370,15 @@ static void put_file(struct ctx *c, const struct frame_line *fl, uint32_t cls)
 	s = s ? s + 1 : name;
 	const char *dollar = strchr(s + (*s == '$'), '$');
 	size_t n = dollar ? (size_t)(dollar - s) : strlen(s);
-	buf_add(o, s, n);
 	size_t sl = (size_t)(fl->src_e - fl->src);
-	if (sl >= 3 && memcmp(fl->src_e - 3, ".kt", 3) == 0)
+	if (n > 2 && s[n - 2] == 'K' && s[n - 1] == 't') {
+		/* Kotlin's file facade: FooKt comes from Foo.kt */
+		buf_add(o, s, n - 2);
 		buf_adds(o, ".kt");
-	else
-		buf_adds(o, ".java");
+	} else {
+		buf_add(o, s, n);
+		buf_adds(o, sl >= 3 && memcmp(fl->src_e - 3, ".kt", 3) == 0 ? ".kt" : ".java");
+	}
 }
 
 static void put_frame(struct ctx *c, const struct frame_line *fl, const struct oframe *f,
