@@ -289,3 +289,11 @@ bad() {
 	"$SMTOOL" --positions "$m" 300 | "$SMGEN" expect "$m" | grep -vc '^-$' >"$BATS_TEST_TMPDIR/n"
 	[ "$(cat "$BATS_TEST_TMPDIR/n")" -gt 200 ]
 }
+
+@test "DataKit's mapfile.json: bundle.js:1:821 is src/index.js:17:4" {
+	local m=${FIXTURES:-/nonexistent}/datakit/mapfile.json
+	[ -f "$m" ] || skip "no ../shared/fixtures/datakit/mapfile.json"
+	# 1-based line and column as the browser reports them, 0-based here.
+	run "$SMTOOL" "$m" 0:820
+	[ "$output" = $'webpack:///./src/index.js\t16\t4\taa' ]
+}

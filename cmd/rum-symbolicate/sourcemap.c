@@ -98,19 +98,28 @@ struct parser {
 	struct sbuf key;
 };
 
-/* Base64 digit values; -1 for anything else. */
-static signed char b64[256];
-
-static void b64_init(void)
-{
-	static const char digits[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	if (b64['B'] == 1)
-		return;
-	memset(b64, -1, sizeof b64);
-	for (int i = 0; i < 64; i++)
-		b64[(unsigned char)digits[i]] = (signed char)i;
-}
+/* Base64 digit values; -1 for anything else. A constant, so that maps can
+ * be parsed in several threads at once. */
+/* clang-format off */
+static const signed char b64[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+	-1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+/* clang-format on */
 
 static unsigned long long pos(const struct parser *ps)
 {
@@ -1707,7 +1716,6 @@ static void shrink(void **p, size_t *cap, size_t n, size_t elem, size_t *mem)
 
 static struct sourcemap *parse(struct parser *ps)
 {
-	b64_init();
 	struct sourcemap *map = calloc(1, sizeof *map);
 	if (!map) {
 		fail(ps, "out of memory");
