@@ -90,6 +90,9 @@ small_map() {
 		# first segment or on lines without any.
 		grep -q "frames restored" "$T/$n.err"
 	done
+	# Maps stored, not deflated, are streamed out of the zip the same.
+	"$MKZIP" -0 "$D/rum/web/stored-none-none.zip" "static/js/c.min.js.map=$JS/maps/c.min.js.map"
+	"$S" stack --platform web --data-dir "$D" --app-id stored "$JS/c.stack" 2>/dev/null | cmp - "$JS/c.want"
 	# The sourceRoot is in front of c's sources, and the index map's
 	# second section came from b.
 	grep -q '@ webpack://orders/node_modules/zod/' "$T/c.got"

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,62 @@ const char *archive_entry_name(const struct archive *ar, uint64_t idx)
 	return s ? s : "?";
 }
 
+static struct libdeflate_decompressor *inflater;
+
+static int inflate_whole(struct archive *ar, uint64_t idx, const zip_stat_t *st,
+			 struct archive_reader *rd, char *err, size_t errlen)
+{
+	if (!inflater && !(inflater = libdeflate_alloc_decompressor())) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	zip_file_t *zf = zip_fopen_index(ar->za, idx, ZIP_FL_COMPRESSED);
+	if (!zf) {
+		snprintf(err, errlen, "%s", zip_strerror(ar->za));
+		return -1;
+	}
+	char *in = malloc(st->comp_size ? st->comp_size : 1);
+	char *out = malloc(st->size ? st->size : 1);
+	int rc = -1;
+	if (!in || !out) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	zip_uint64_t got = 0;
+	while (got < st->comp_size) {
+		zip_int64_t r = zip_fread(zf, in + got, st->comp_size - got);
+		if (r <= 0) {
+			snprintf(err, errlen, "%s",
+				 r < 0 ? zip_file_strerror(zf) : "compressed data cut short");
+			goto done;
+		}
+		got += (zip_uint64_t)r;
+	}
+	/* Exactly the declared size, no more and no less. */
+	enum libdeflate_result dr =
+	    libdeflate_deflate_decompress(inflater, in, st->comp_size, out, st->size, NULL);
+	if (dr != LIBDEFLATE_SUCCESS) {
+		snprintf(err, errlen, "%s",
+			 dr == LIBDEFLATE_INSUFFICIENT_SPACE ? "entry longer than its declared size"
+			 : dr == LIBDEFLATE_SHORT_OUTPUT ? "entry shorter than its declared size"
+							 : "invalid deflate data");
+		goto done;
+	}
+	if (libdeflate_crc32(0, out, st->size) != st->crc) {
+		snprintf(err, errlen, "CRC error");
+		goto done;
+	}
+	rd->mem = out;
+	out = NULL;
+	rd->size = st->size;
+	rc = 0;
+done:
+	zip_fclose(zf);
+	free(in);
+	free(out);
+	return rc;
+}
+
 int archive_reader_open(struct archive *ar, uint64_t idx, uint64_t max_size,
 			struct archive_reader *rd, char *err, size_t errlen)
 {
@@ -175,6 +232,9 @@ int archive_reader_open(struct archive *ar, uint64_t idx, uint64_t max_size,
 			 (uint64_t)st.size, (uint64_t)st.comp_size);
 		return -1;
 	}
+	if (st.comp_method == ZIP_CM_DEFLATE && st.size <= ARCHIVE_WHOLE_MAX &&
+	    (st.valid & ZIP_STAT_CRC))
+		return inflate_whole(ar, idx, &st, rd, err, errlen);
 	rd->zf = zip_fopen_index(ar->za, idx, 0);
 	if (!rd->zf) {
 		snprintf(err, errlen, "%s", zip_strerror(ar->za));
@@ -189,6 +249,14 @@ ssize_t archive_read(void *ctx, void *buf, size_t n)
 	struct archive_reader *rd = ctx;
 	if (rd->failed)
 		return -1;
+	if (rd->mem) {
+		uint64_t left = rd->size - rd->got;
+		if (n > left)
+			n = (size_t)left;
+		memcpy(buf, rd->mem + rd->got, n);
+		rd->got += n;
+		return (ssize_t)n;
+	}
 	/* One byte past the declared size is asked for, to notice an entry
 	 * that inflates to more than its header says. */
 	uint64_t left = rd->size - rd->got + 1;
@@ -215,4 +283,6 @@ void archive_reader_close(struct archive_reader *rd)
 	if (rd->zf)
 		zip_fclose(rd->zf);
 	rd->zf = NULL;
+	free(rd->mem);
+	rd->mem = NULL;
 }

@@ -47,8 +47,14 @@ int64_t archive_locate(const struct archive *ar, const char *name);
 /* The entry's stored name (for messages). */
 const char *archive_entry_name(const struct archive *ar, uint64_t idx);
 
+/* A deflated entry up to this size is inflated in one go with libdeflate
+ * (three times zlib's speed, which is most of a map's load time), its CRC
+ * checked; larger ones are streamed through libzip. */
+#define ARCHIVE_WHOLE_MAX ((uint64_t)64 << 20)
+
 struct archive_reader {
 	zip_file_t *zf;
+	char *mem;     /* the inflated entry, when it was inflated whole */
 	uint64_t size; /* declared uncompressed size */
 	uint64_t got;  /* bytes read so far */
 	int failed;

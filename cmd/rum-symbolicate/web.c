@@ -50,45 +50,75 @@ static void free_map(void *m)
 
 static const struct objcache_kind sourcemap_kind = {"source map", load_map, free_map};
 
+/* Frames of one stack mostly share a file: the last one's map (or why it
+ * had none) is reused without a lookup in the zip or the cache. The map
+ * stays valid until the next objcache_get, which only a new file makes. */
 struct resolver {
 	struct sym_ctx *cx;
 	struct archive *ar;
 	struct sym_result *res;
 	unsigned frame; /* frames asked for so far */
+	char last[ENTRY_CAP];
+	size_t last_len;
+	const struct sourcemap *last_map;
+	int last_why;
 };
+
+static int frame_miss(struct resolver *r, int why)
+{
+	metric_inc(r->cx->m_frame_miss[why]);
+	return why;
+}
+
+static const struct sourcemap *map_for(struct resolver *r, const char *path, size_t plen, int *why)
+{
+	char name[ENTRY_CAP], err[768];
+	if (plen == r->last_len && memcmp(path, r->last, plen) == 0) {
+		*why = r->last_why;
+		return r->last_map;
+	}
+	r->last_map = NULL;
+	r->last_len = 0;
+	*why = 0;
+	if (plen + 5 > sizeof name) {
+		*why = MISS_BAD_URL;
+		sym_miss(r->res, MISS_BAD_URL, "a URL path of %zu bytes", plen);
+		return NULL;
+	}
+	memcpy(name, path, plen);
+	memcpy(name + plen, ".map", 5);
+	int64_t idx = archive_locate(r->ar, name);
+	const struct sourcemap *m = NULL;
+	if (idx < 0) {
+		*why = MISS_NO_MAP;
+		sym_miss(r->res, MISS_NO_MAP, "no %s in %s", name, r->ar->path);
+	} else {
+		struct map_load ml = {r->ar, (uint64_t)idx, r->cx->max_map_size};
+		m = objcache_get(r->cx->cache, r->ar->id, (uint64_t)idx, &sourcemap_kind, &ml, why,
+				 err, sizeof err);
+		if (!m)
+			sym_miss(r->res, (enum sym_miss) * why, "%s", err);
+	}
+	memcpy(r->last, path, plen);
+	r->last_len = plen;
+	r->last_map = m;
+	r->last_why = *why;
+	return m;
+}
 
 static int resolve(void *ctx, const char *path, uint32_t line, uint32_t col, struct js_original *o)
 {
 	struct resolver *r = ctx;
-	char name[ENTRY_CAP], err[768];
 	int why;
 	r->frame++;
-	if ((size_t)snprintf(name, sizeof name, "%s.map", path) >= sizeof name)
-		why = MISS_BAD_URL;
-	else
-		why = 0;
-	int64_t idx = why ? -1 : archive_locate(r->ar, name);
-	if (idx < 0) {
-		if (!why)
-			why = MISS_NO_MAP;
-		metric_inc(r->cx->m_frame_miss[why]);
-		sym_miss(r->res, why, "no %s in %s", name, r->ar->path);
-		return why;
-	}
-	struct map_load ml = {r->ar, (uint64_t)idx, r->cx->max_map_size};
-	const struct sourcemap *m = objcache_get(r->cx->cache, r->ar->id, (uint64_t)idx,
-						 &sourcemap_kind, &ml, &why, err, sizeof err);
-	if (!m) {
-		metric_inc(r->cx->m_frame_miss[why]);
-		sym_miss(r->res, (enum sym_miss)why, "%s", err);
-		return why;
-	}
+	const struct sourcemap *m = map_for(r, path, strlen(path), &why);
+	if (!m)
+		return frame_miss(r, why);
 	struct sm_original so;
 	if (sm_lookup(m, line, col, &so) < 0) {
-		metric_inc(r->cx->m_frame_miss[MISS_UNMAPPED]);
-		sym_miss(r->res, MISS_UNMAPPED, "%s: nothing at line %u, column %u", name, line + 1,
-			 col + 1);
-		return MISS_UNMAPPED;
+		sym_miss(r->res, MISS_UNMAPPED, "%s.map: nothing at line %u, column %u", path,
+			 line + 1, col + 1);
+		return frame_miss(r, MISS_UNMAPPED);
 	}
 	o->source = so.source;
 	o->name = so.name;
@@ -100,7 +130,7 @@ static int resolve(void *ctx, const char *path, uint32_t line, uint32_t col, str
 static int web_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
 		       struct buf *out, struct sym_result *res)
 {
-	struct resolver r = {cx, ar, res, 0};
+	struct resolver r = {.cx = cx, .ar = ar, .res = res};
 	struct js_stats st;
 	if (js_stack_rewrite(rq->stack, rq->stack_len, cx->names, resolve, &r, out, &st) < 0)
 		return -1;
