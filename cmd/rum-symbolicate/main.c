@@ -189,6 +189,7 @@ static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
 	cx->names = cl->names;
 	cx->max_map_size = cl->max_map_mb << 20;
 	cx->zip_path = cl->zip;
+	cx->atos = cl->atos;
 	sym_ctx_init_metrics(cx);
 	cx->cache = objcache_new(budget);
 	uint32_t check = stage ? (uint32_t)cl->check_ms : STORE_NEVER_RECHECK;
@@ -241,7 +242,7 @@ static _Noreturn void stack_main(int argc, char **argv)
 	if (file && strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
 		die(2, "cannot open %s: %s", file, strerror(errno));
 	opts_check_done();
-	if (later)
+	if (!pf)
 		die(1, "%s stacks are not restored by this build", cl.platform);
 
 	struct buf in = BUF_INIT, out = BUF_INIT;

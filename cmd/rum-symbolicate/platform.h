@@ -44,6 +44,7 @@ struct sym_ctx {
 	const char *zip_path;  /* --zip: this archive for every request */
 	int names;	       /* --names */
 	uint64_t max_map_size; /* --max-map-mb, in bytes */
+	const char *atos;      /* --atos, or NULL */
 	/* counters, by platform where it says so */
 	uint64_t *m_stacks[SYM_MAX_PLATFORMS], *m_stacks_restored[SYM_MAX_PLATFORMS];
 	uint64_t *m_frames, *m_frames_restored;
