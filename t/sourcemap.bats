@@ -96,6 +96,9 @@ bad() {
 	# 2^31-1 columns away, the last segment (written with \/) is still there.
 	run "$SMTOOL" "$m" 0:2147483695
 	[ "$output" = $'dir/café.js\t0\t0\tlone�end' ]
+	# Surrogates pair only when adjacent, as JSON.parse pairs them.
+	run "$SMTOOL" - 0:0 < <(printf '%s' '{"version":3,"sources":["a"],"names":["\ud83d\ud83d\ude00|\ude00\ud83d|\ud83d\n|\ud83d"],"mappings":"AAAAA"}')
+	[ "$output" = $'a\t0\t0\t\xef\xbf\xbd\xf0\x9f\x98\x80|\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\n|\xef\xbf\xbd' ]
 }
 
 @test "segments out of column order: sorted stably; equal columns as trace-mapping" {

@@ -343,38 +343,6 @@ static long escape1(struct parser *ps)
 	}
 }
 
-/* An escape after its backslash, as the one or two code points it stands
- * for (*n). A surrogate pair is one; a lone surrogate, which JSON allows and
- * UTF-8 cannot carry, is U+FFFD. Returns false on error. */
-static bool escape(struct parser *ps, long cp[2], int *n)
-{
-	long u = escape1(ps);
-	if (u < 0)
-		return false;
-	*n = 1;
-	cp[0] = u;
-	if (u >= 0xdc00 && u <= 0xdfff)
-		cp[0] = 0xfffd;
-	if (u < 0xd800 || u > 0xdbff)
-		return true;
-	cp[0] = 0xfffd;
-	if (peek(ps) != '\\')
-		return !ps->failed;
-	ps->p++;
-	long lo = escape1(ps);
-	if (lo < 0)
-		return false;
-	if (lo >= 0xdc00 && lo <= 0xdfff) {
-		cp[0] = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-		return true;
-	}
-	/* A high surrogate then another escape: two code points (and a high
-	 * surrogate again is left unpaired, which is rare enough). */
-	cp[1] = lo >= 0xd800 && lo <= 0xdfff ? 0xfffd : lo;
-	*n = 2;
-	return true;
-}
-
 static size_t utf8(long cp, char out[4])
 {
 	if (cp < 0x80) {
@@ -399,21 +367,18 @@ static size_t utf8(long cp, char out[4])
 	return 4;
 }
 
-/* An escape (p after the backslash) appended to out while it is shorter
- * than max. */
-static bool take_escape(struct parser *ps, struct sbuf *out, size_t max)
+/* A code point appended to out while out is shorter than max. */
+static bool put_cp(struct parser *ps, struct sbuf *out, size_t max, bool *truncated, long cp)
 {
-	long cp[2];
-	int n;
-	if (!escape(ps, cp, &n))
-		return false;
-	char u[8];
-	size_t len = utf8(cp[0], u);
-	if (n == 2)
-		len += utf8(cp[1], u + len);
-	if (out && out->len < max)
-		return sbuf_add(ps, out, u, len);
-	return true;
+	if (!out)
+		return true;
+	if (out->len >= max) {
+		if (truncated)
+			*truncated = true;
+		return true;
+	}
+	char u[4];
+	return sbuf_add(ps, out, u, utf8(cp, u));
 }
 
 /* The first byte from p that is a quote, a backslash or a control
@@ -448,12 +413,21 @@ static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *tru
 	ps->p++;
 	if (truncated)
 		*truncated = false;
+	/* A \u escape of a high surrogate waits here for a low one: the two
+	 * are one code point, as JSON.parse pairs them. Unpaired, either is
+	 * U+FFFD (UTF-8 cannot carry it). */
+	long high = -1;
 	for (;;) {
 		if (ps->p == ps->end && !refill(ps))
 			return ps->failed ? false : fail(ps, "unterminated string");
 		const unsigned char *s = ps->p;
 		ps->p = plain_end(ps->p, ps->end);
 		size_t n = (size_t)(ps->p - s);
+		if (n && high >= 0) {
+			if (!put_cp(ps, out, max, truncated, 0xfffd))
+				return false;
+			high = -1;
+		}
 		if (n && out) {
 			if (out->len + n > max) {
 				if (truncated)
@@ -468,16 +442,30 @@ static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *tru
 		unsigned char c = *ps->p;
 		if (c == '"') {
 			ps->p++;
-			return true;
+			return high < 0 || put_cp(ps, out, max, truncated, 0xfffd);
 		}
 		if (c < 0x20)
 			return fail(ps, "control character 0x%02x in string", c);
 		ps->p++;
-		size_t before = out ? out->len : 0;
-		if (!take_escape(ps, out, max))
+		long u = escape1(ps);
+		if (u < 0)
 			return false;
-		if (out && out->len == before && before >= max && truncated)
-			*truncated = true;
+		if (u >= 0xdc00 && u <= 0xdfff && high >= 0) {
+			u = 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00);
+			high = -1;
+		} else {
+			if (high >= 0 && !put_cp(ps, out, max, truncated, 0xfffd))
+				return false;
+			high = -1;
+			if (u >= 0xd800 && u <= 0xdbff) {
+				high = u;
+				continue;
+			}
+			if (u >= 0xdc00 && u <= 0xdfff)
+				u = 0xfffd;
+		}
+		if (!put_cp(ps, out, max, truncated, u))
+			return false;
 	}
 }
 
@@ -1057,13 +1045,9 @@ static bool mappings(struct parser *ps, struct body *b, struct refs *refs)
 			return separator(&d, c, at);
 		if (c == '\\') {
 			/* "\/" is how some JSON writers put '/'. */
-			long cp[2];
-			int n;
-			if (!escape(ps, cp, &n))
+			long cp = escape1(ps);
+			if (cp < 0 || !other_char(&d, (int)cp, at))
 				return false;
-			for (int i = 0; i < n; i++)
-				if (!other_char(&d, (int)cp[i], at))
-					return false;
 			continue;
 		}
 		if (c < 0x20)
