@@ -117,6 +117,9 @@ static uint32_t mix32(uint32_t x)
 
 static bool str_eq(const struct r8map *m, uint32_t off, const char *s, size_t n)
 {
+	/* the pool must hold n bytes and a NUL from off before memcmp reads */
+	if (n >= m->str_len - off)
+		return false;
 	const char *p = m->str + off;
 	return memcmp(p, s, n) == 0 && p[n] == '\0';
 }
