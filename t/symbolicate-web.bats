@@ -371,3 +371,26 @@ small_map() {
 	man -l "$BATS_TEST_DIRNAME/../share/man/rum-symbolicate.1" 2>/dev/null | grep -q "error_stack_source" ||
 		grep -q "error_stack_source" "$BATS_TEST_DIRNAME/../share/man/rum-symbolicate.1"
 }
+
+@test "signals: SIGHUP keeps the stage going; SIGTERM while idle exits 0 with everything written" {
+	small_map
+	"$MKZIP" "$D/rum/web/app-none-none.zip" "app.js.map=$T/app.js.map"
+	mkfifo "$T/fifo"
+	"$S" --data-dir "$D" --metrics-file "$M" <"$T/fifo" >"$T/out" 2>"$T/err" &
+	S_PID=$!
+	exec 5>"$T/fifo"
+	error_rec 'at f @ https://h/app.js:1:7' >&5
+	wait_for 10 count_at_least 1 lines "$T/out"
+	kill -HUP "$S_PID"
+	error_rec 'at f @ https://h/app.js:1:1' >&5
+	wait_for 10 count_at_least 2 lines "$T/out"
+	kill -TERM "$S_PID"
+	local rc=0
+	wait "$S_PID" || rc=$?
+	S_PID=
+	exec 5>&-
+	[ "$rc" = 0 ]
+	[ "$(jq -r .fields.error_stack_source "$T/out")" = $'at f @ src/app.js:1:5\nat f @ src/app.js:1:0' ]
+	grep -q "SIGHUP" "$T/err"
+	[ "$(metric rum_symbolicate_records_total)" = 2 ]
+}

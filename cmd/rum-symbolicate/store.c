@@ -280,8 +280,14 @@ static void open_slot(struct store *s, struct slot *sl, const struct stat *seen)
 		log_warn("%s", err);
 		sl->state = STORE_BAD;
 		set_reason(sl, err);
-		if (seen)
+		/* Not tried again until the file changes; a failure with no
+		 * file seen (a reopen) is tried again at the next check. */
+		if (seen) {
 			remember_identity(sl, seen);
+		} else {
+			sl->ino = 0;
+			sl->size = -1;
+		}
 		return;
 	}
 	if (was_closed && same_file(sl, &nar.st)) {
@@ -306,6 +312,7 @@ static void refresh(struct store *s, struct slot *sl)
 {
 	struct stat st;
 	if (stat(sl->path, &st) < 0) {
+		int e = errno;
 		if (sl->state != STORE_MISSING) {
 			log_info("%s: gone", sl->path);
 			metric_inc(s->m_removed);
@@ -313,10 +320,10 @@ static void refresh(struct store *s, struct slot *sl)
 		forget(s, sl);
 		sl->state = STORE_MISSING;
 		char err[PATH_CAP + 64];
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (e == ENOENT || e == ENOTDIR)
 			snprintf(err, sizeof err, "no archive %s", sl->path);
 		else
-			snprintf(err, sizeof err, "%s: %s", sl->path, strerror(errno));
+			snprintf(err, sizeof err, "%s: %s", sl->path, strerror(e));
 		set_reason(sl, err);
 		return;
 	}
