@@ -13,7 +13,13 @@
  *    qualified name in the message that the map knows.
  *  - R8 metadata: synthesized frames are dropped, outline frames are folded
  *    into their call site, rewriteFrame rules are applied.
- * Output is the whole stack, line for line, appended to a struct buf. */
+ * Output is the whole stack, line for line, appended to a struct buf.
+ *
+ * In a platform's restore(): parse mapping.txt once per archive with
+ * r8map_parse (a zip entry's reader, the cache's budget as mem_limit),
+ * charge r8map_memory to the cache, then per stack retrace_stack into the
+ * output; frames/mapped give the restored counts. A parsed map is never
+ * written again, so any number of threads may retrace with it at once. */
 #ifndef RUMPIPE_RETRACE_H
 #define RUMPIPE_RETRACE_H
 
