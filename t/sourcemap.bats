@@ -101,6 +101,31 @@ bad() {
 	[ "$output" = $'a\t0\t0\t\xef\xbf\xbd\xf0\x9f\x98\x80|\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\n|\xef\xbf\xbd' ]
 }
 
+@test "strings scanned in blocks: quotes, backslashes, control bytes and UTF-8 at every offset" {
+	local m=$BATS_TEST_TMPDIR/s.json
+	python3 - "$m" <<-'EOF'
+		import json, sys
+		names = []
+		for k in range(40):
+		    for special in ('"', '\\', '\u00e9', '\x7f', '\u4e2d'):
+		        names.append("\u00e9" * (k % 3) + "a" * k + special + "b" * (k % 17))
+		segs = [[i, 0, i, 0, i] for i in range(len(names))]
+		json.dump({"version": 3, "sources": ["s"], "names": names, "segments": [segs]},
+		          open(sys.argv[1], "w"), ensure_ascii=False)
+	EOF
+	"$SMGEN" encode <"$m" >"$m.map"
+	seq 0 199 | sed 's/^/0:/' >"$BATS_TEST_TMPDIR/pos"
+	"$SMGEN" expect "$m.map" <"$BATS_TEST_TMPDIR/pos" >"$BATS_TEST_TMPDIR/want"
+	"$SMTOOL" "$m.map" <"$BATS_TEST_TMPDIR/pos" | diff -u "$BATS_TEST_TMPDIR/want" -
+	"$SMTOOL" --in-memory "$m.map" <"$BATS_TEST_TMPDIR/pos" | diff -u "$BATS_TEST_TMPDIR/want" -
+	# A control byte is found wherever it is.
+	local k
+	for k in 0 1 7 8 9 15 16 17 31 32 33 47; do
+		run -2 "$SMTOOL" --check - < <(printf '{"version":3,"x":"%s\001"}' "$(printf '%*s' $k '' | tr ' ' a)")
+		[[ $output == *"byte $((18 + k)): control character 0x01 in string" ]]
+	done
+}
+
 @test "segments out of column order: sorted stably; equal columns as trace-mapping" {
 	echo '{"version":3,"sources":["a","b","c"],"segments":[[[10,0,1,1],[0,1,2,2],[10,2,3,3],[5,0,9,9]]]}' | map u.json
 	run "$SMTOOL" "$BATS_TEST_TMPDIR/u.json" 0:0 0:4 0:5 0:9 0:10 0:11

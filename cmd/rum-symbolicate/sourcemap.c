@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "sourcemap.h"
 
 #define NONE UINT32_MAX
@@ -388,6 +392,21 @@ static bool put_cp(struct parser *ps, struct sbuf *out, size_t max, bool *trunca
  * only run upwards from one), and that is the one taken. */
 static const unsigned char *plain_end(const unsigned char *p, const unsigned char *end)
 {
+#if defined(__SSE2__) && defined(__GNUC__)
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      ctl = _mm_set1_epi8(0x1f), zero = _mm_setzero_si128();
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* x <= 0x1f unsigned: nothing left after subtracting 0x1f */
+		__m128i hit =
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+				 _mm_cmpeq_epi8(_mm_subs_epu8(x, ctl), zero));
+		int mask = _mm_movemask_epi8(hit);
+		if (mask)
+			return p + __builtin_ctz((unsigned)mask);
+		p += 16;
+	}
+#endif
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	while (end - p >= 8) {
@@ -923,27 +942,34 @@ static inline bool fast_segment(const struct decoder *d, const unsigned char **p
 	const unsigned char *p = *pp;
 	long long f[5];
 	int nf = 0;
+	/* Five fields of at most six digits and what follows them fit in 32
+	 * bytes: with that many left, no check for the end is needed. */
+	if (end - p < 32)
+		return false;
 	for (;;) {
-		uint32_t acc = 0;
-		unsigned shift = 0;
-		int v;
-		do {
-			if (p == end || shift > 25)
-				return false;
-			v = b64[*p++];
+		int v = b64[*p++];
+		uint32_t acc;
+		if ((unsigned)v < 32) {
+			acc = (uint32_t)v; /* one digit: most fields */
+		} else {
 			if (v < 0)
 				return false;
-			acc |= (uint32_t)(v & 31) << shift;
-			shift += 5;
-		} while (v & 32);
-		if (nf == 5)
-			return false;
+			acc = (uint32_t)v & 31;
+			unsigned shift = 5;
+			do {
+				v = b64[*p++];
+				if (v < 0 || shift > 25)
+					return false;
+				acc |= (uint32_t)(v & 31) << shift;
+				shift += 5;
+			} while (v & 32);
+		}
 		long long val = acc >> 1;
 		f[nf++] = (acc & 1) ? (val ? -val : -2147483648LL) : val;
-		if (p == end)
-			return false;
 		if (b64[*p] < 0)
 			break;
+		if (nf == 5)
+			return false;
 	}
 	if ((*p != ',' && *p != ';' && *p != '"') || nf == 2 || nf == 3)
 		return false;
