@@ -222,6 +222,13 @@ bad() {
 	bad "{\"version\":3,\"sections\":[${sec/\"line\":0/\"line\":2},$sec]}" 'sections[1] at 0:0 comes before the previous section (2:0)'
 	bad "{\"version\":3,\"sections\":[${sec/AAAA/AAAA,UAAA},${sec/\"column\":0/\"column\":10}]}" 'sections[1] at 0:10 overlaps the previous section (mapping at 0:10)'
 	bad "{\"version\":3,\"sections\":[$sec,$sec]}" 'overlaps the previous section (mapping at 0:0)'
+	# The reader failing: where it failed.
+	local m=$BATS_TEST_TMPDIR/ok.json
+	echo "{$ok,\"mappings\":\"AAAA\"}" >"$m"
+	run -2 "$SMTOOL" --chunk 5 --fail-after 20 --check "$m"
+	[[ $output == *"byte 20: read error" ]]
+	run "$SMTOOL" --chunk 5 --fail-after 1000 --check "$m"
+	[ "$status" -eq 0 ]
 	# Where: the offset of the first bad byte.
 	run -2 "$SMTOOL" --check - <<<"{$ok,\"mappings\":\"AA!A\"}"
 	[[ $output == *"byte 57: "* ]]

@@ -18,7 +18,8 @@
  *       to give a peer (node + trace-mapping) the same work.
  *
  * Options: --chunk N (the reader hands the parser at most N bytes at a time;
- * default 65536), --mem-limit BYTES, --in-memory (read the whole file, then
+ * default 65536), --fail-after N (the reader fails once N bytes are read),
+ * --mem-limit BYTES, --in-memory (read the whole file, then
  * sm_parse_mem), --rss (print "rss_kb=PEAK" from /proc/self/status VmHWM on
  * stderr at exit). MAP "-" is stdin. Exit 1 on usage or I/O errors. */
 #include <errno.h>
@@ -33,9 +34,11 @@
 #include "sourcemap.h"
 
 static size_t chunk = 65536;
+static long long fail_after = -1; /* --fail-after: a read error past this many bytes */
 
 struct fdin {
 	int fd;
+	long long got;
 };
 
 static ssize_t fd_read(void *ctx, void *buf, size_t n)
@@ -43,10 +46,18 @@ static ssize_t fd_read(void *ctx, void *buf, size_t n)
 	struct fdin *in = ctx;
 	if (n > chunk)
 		n = chunk;
+	if (fail_after >= 0) {
+		if (in->got >= fail_after)
+			return -1;
+		if ((long long)n > fail_after - in->got)
+			n = (size_t)(fail_after - in->got);
+	}
 	for (;;) {
 		ssize_t r = read(in->fd, buf, n);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r > 0)
+			in->got += r;
 		return r;
 	}
 }
@@ -116,7 +127,7 @@ static struct sourcemap *load(const char *path, int in_memory, size_t limit)
 		map = sm_parse_mem(data, len, limit, err, sizeof err);
 		free(data);
 	} else {
-		struct fdin in = {fd};
+		struct fdin in = {fd, 0};
 		map = sm_parse(fd_read, &in, limit, err, sizeof err);
 	}
 	if (fd > 0)
@@ -222,6 +233,8 @@ int main(int argc, char **argv)
 			rss = 1;
 		else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
 			chunk = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--fail-after") && i + 1 < argc)
+			fail_after = strtoll(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--mem-limit") && i + 1 < argc)
 			limit = strtoull(argv[++i], NULL, 10);
 		else
