@@ -3,10 +3,8 @@
  * disk queue (one entry per request) from which a consumer thread copies them
  * to stdout and acknowledges each entry once written. */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,23 +102,8 @@ static void *consume(void *arg)
 	return NULL;
 }
 
-/* A session replay record is tens of KB to tens of MB: with the default
- * 64 KiB pipe each one takes several wake-ups of the next stage while the
- * writer holds the output lock. A bigger pipe is only a hint; without it
- * everything still works. */
-static void widen_pipe(void)
-{
-	struct stat st;
-	if (fstat(STDOUT_FILENO, &st) < 0 || !S_ISFIFO(st.st_mode))
-		return;
-	int sz = fcntl(STDOUT_FILENO, F_GETPIPE_SZ);
-	if (sz >= 0 && sz < (1 << 20) && fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20) < 0)
-		log_debug("stdout: cannot widen the pipe to 1 MiB: %s", strerror(errno));
-}
-
 int output_start(void)
 {
-	widen_pipe();
 	if (!cfg.spool_dir)
 		return 0;
 	char err[256];
