@@ -133,7 +133,7 @@ bad() {
 	diff -u <(printf '%b\n' 'b\t2\t2\t-' 'b\t2\t2\t-' 'a\t9\t9\t-' 'a\t9\t9\t-' 'a\t1\t1\t-' 'c\t3\t3\t-') <(echo "$output")
 }
 
-@test "index map: sections with line and column offsets flattened into one" {
+@test "index map: sections with line and column offsets flattened into one, nested ones too" {
 	cat <<-'EOF' | map idx.json
 		{"version":3,"file":"bundle.js","sections":[
 		 {"offset":{"line":0,"column":0},"map":{"version":3,"sources":["a.js"],"names":["x"],
@@ -155,6 +155,19 @@ bad() {
 	# The same, one byte at a time.
 	run "$SMTOOL" --chunk 1 "$m" 1:25 5:1
 	[ "${lines[0]}" = $'lib/b.js\t3\t0\ty' ] && [ "${lines[1]}" = $'c.js\t9\t9\tz' ]
+	# An index map in a section: flattened too, at its section's offset.
+	cat <<-'EOF' | map nest.json
+		{"version":3,"sections":[
+		 {"offset":{"line":0,"column":0},"map":{"version":3,"sources":["a.js"],"segments":[[[0,0,0,0]]]}},
+		 {"offset":{"line":2,"column":10},"map":{"version":3,"sections":[
+		   {"offset":{"line":0,"column":5},"map":{"version":3,"sourceRoot":"in/","sources":["b.js"],"segments":[[[0,0,1,1]],[[3,0,2,2]]]}},
+		   {"offset":{"line":1,"column":7},"map":{"version":3,"sources":["c.js"],"names":["n"],"segments":[[[0,0,3,3,0]]]}}]}}]}
+	EOF
+	run "$SMTOOL" "$BATS_TEST_TMPDIR/nest.json" 0:9 2:14 2:15 3:2 3:3 3:6 3:7 3:99
+	# Nothing carries over from one line to the next.
+	diff -u <(printf '%b\n' 'a.js\t0\t0\t-' '-' 'in/b.js\t1\t1\t-' '-' 'in/b.js\t2\t2\t-' \
+		'in/b.js\t2\t2\t-' 'c.js\t3\t3\tn' 'c.js\t3\t3\tn') <(echo "$output")
+	"$SMGEN" expect "$BATS_TEST_TMPDIR/nest.json" <<<$'0:9\n2:14\n2:15\n3:2\n3:3\n3:6\n3:7\n3:99' | diff -u - <(echo "$output")
 	# An empty "sections" is a valid map that maps nothing.
 	run "$SMTOOL" - 0:0 <<<'{"version":3,"sections":[]}'
 	[ "$output" = "-" ]
@@ -217,7 +230,10 @@ bad() {
 	bad '{"version":3,"sections":[{"offset":{"line":0},"map":{"version":3,"sources":[],"mappings":""}}]}' 'section offset has no "column"'
 	bad '{"version":3,"sections":[{"offset":{"line":-1,"column":0},"map":{"version":3,"sources":[],"mappings":""}}]}' 'offset line must be a non-negative integer'
 	bad '{"version":3,"sections":[{"offset":{"line":0,"column":0},"map":"x.map"}]}' 'section "map" must be an object, not a string'
-	bad "{\"version\":3,\"sections\":[{\"offset\":{\"line\":0,\"column\":0},\"map\":{\"version\":3,\"sections\":[$sec]}}]}" 'nested "sections" are not allowed'
+	bad "{\"version\":3,\"sections\":[{\"offset\":{\"line\":0,\"column\":0},\"map\":{\"version\":3,\"sections\":[${sec/\"line\":0/\"line\":1},$sec]}}]}" 'sections[1] at 0:0 comes before the previous section (1:0)'
+	local deep=$sec i
+	for i in {1..33}; do deep="{\"offset\":{\"line\":0,\"column\":0},\"map\":{\"version\":3,\"sections\":[$deep]}}"; done
+	bad "{\"version\":3,\"sections\":[$deep]}" 'index maps nested deeper than 32'
 	bad "{\"version\":3,\"sections\":[{\"offset\":{\"line\":0,\"column\":0},\"map\":{\"version\":3,\"sources\":[],\"mappings\":\"AAAA\"}}]}" 'source index 0 out of range (0 sources)'
 	bad "{\"version\":3,\"sections\":[${sec/\"line\":0/\"line\":2},$sec]}" 'sections[1] at 0:0 comes before the previous section (2:0)'
 	bad "{\"version\":3,\"sections\":[${sec/AAAA/AAAA,UAAA},${sec/\"column\":0/\"column\":10}]}" 'sections[1] at 0:10 overlaps the previous section (mapping at 0:10)'

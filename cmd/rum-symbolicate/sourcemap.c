@@ -8,11 +8,11 @@
  * "sources") are made when the object ends, from the largest index seen and
  * where it was seen.
  *
- * Index maps are flattened: each section's map is decoded on its own, then
- * appended with its offset to one segment array, which stays sorted because
- * the sections must be in order and must not overlap (checked as the spec's
- * DecodeIndexSourceMap does). Every "optionally report an error" of the spec
- * is reported: a map we keep must be one every consumer reads the same way. */
+ * Index maps are flattened: each section's map (an index map itself, maybe)
+ * is decoded on its own, then appended with its offset to one segment
+ * array, which stays sorted because the sections must be in order and must
+ * not overlap (checked as the spec's DecodeIndexSourceMap does). Every "optionally report an error"
+ * of the spec is reported: a map we keep must be one every consumer reads the same way. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +36,8 @@
 /* A JSON number longer than this is refused where its value matters (a
  * version, an offset, an ignoreList index); elsewhere only its syntax. */
 #define MAX_NUMBER 64
+/* Index maps within index maps, at most. */
+#define MAX_NEST 32
 /* Keys longer than this are no member we know; only a prefix is kept. */
 #define MAX_KEY 32
 
@@ -1133,7 +1135,7 @@ struct map_state {
 	int depth;
 };
 
-static bool parse_map(struct parser *ps, struct body *b, bool in_section, int depth);
+static bool parse_map(struct parser *ps, struct body *b, int nest, int depth);
 
 static bool source_item(struct parser *ps, void *arg, size_t i)
 {
@@ -1327,6 +1329,7 @@ static bool merge(struct parser *ps, struct flat *f, struct body *s, uint32_t li
 struct section {
 	struct parser *ps;
 	struct flat *flat;
+	int nest;
 	int depth;
 };
 
@@ -1438,7 +1441,7 @@ static bool section_item(struct parser *ps, void *arg, size_t index)
 						     type_ahead(ps));
 					goto out;
 				}
-				if (!parse_map(ps, &sub, true, sec->depth + 1))
+				if (!parse_map(ps, &sub, sec->nest + 1, sec->depth + 1))
 					goto out;
 				have_map = true;
 			} else {
@@ -1499,13 +1502,18 @@ out:
 	return ok;
 }
 
-/* A map object, p on '{', decoded into b (which is empty). A section's map
- * (in_section) may not be an index map itself: ECMA-426 decodes it with
- * DecodeSourceMap, which requires "mappings". */
-static bool parse_map(struct parser *ps, struct body *b, bool in_section, int depth)
+/* A map object, p on '{', decoded into b (which is empty); nest counts the
+ * index maps it is a section of. A section's map may be an index map
+ * itself: TG4 keeps nested index maps (tc39/ecma426#31: generators build
+ * them from cached parts) and trace-mapping reads them, although the
+ * spec's DecodeIndexSourceMap hands a section's map to DecodeSourceMap.
+ * It is flattened like the top one, then placed at its section's offset. */
+static bool parse_map(struct parser *ps, struct body *b, int nest, int depth)
 {
 	if (depth > MAX_DEPTH)
 		return fail(ps, "nesting deeper than %d", MAX_DEPTH);
+	if (nest > MAX_NEST)
+		return fail(ps, "index maps nested deeper than %d", MAX_NEST);
 	struct map_state m;
 	memset(&m, 0, sizeof m);
 	m.b = b;
@@ -1615,14 +1623,8 @@ static bool parse_map(struct parser *ps, struct body *b, bool in_section, int de
 				goto out;
 			break;
 		case M_SECTIONS: {
-			if (in_section) {
-				fail_at(ps, keyat,
-					"a section's map is an index map (nested \"sections\" are "
-					"not allowed)");
-				goto out;
-			}
 			m.sections_at = keyat;
-			struct section sec = {ps, &m.flat, depth + 1};
+			struct section sec = {ps, &m.flat, nest, depth + 1};
 			if (!array(ps, "sections", section_item, &sec))
 				goto out;
 			break;
@@ -1758,7 +1760,7 @@ static struct sourcemap *parse(struct parser *ps)
 			     peek(ps) < 0 ? "nothing" : type_ahead(ps));
 		goto bad;
 	}
-	if (!parse_map(ps, &map->b, false, 0))
+	if (!parse_map(ps, &map->b, 0, 0))
 		goto bad;
 	ws(ps);
 	if (peek(ps) >= 0) {
