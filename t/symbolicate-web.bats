@@ -394,3 +394,28 @@ small_map() {
 	grep -q "SIGHUP" "$T/err"
 	[ "$(metric rum_symbolicate_records_total)" = 2 ]
 }
+
+@test "a zip replaced where inotify does not look (behind a symlink) is seen within --check-interval" {
+	need_js
+	jq -nc --rawfile s "$JS/swap.stack" \
+		'{measurement:"error",tags:{app_id:"link",sdk_name:"df_web_rum_sdk"},fields:{error_stack:$s}}' >"$T/rec"
+	mkdir "$T/elsewhere"
+	"$MKZIP" "$T/elsewhere/real.zip" "static/js/app.min.js.map=$JS/maps/a.min.js.map"
+	"$MKZIP" "$T/b.zip" "static/js/app.min.js.map=$JS/maps/b.min.js.map"
+	ln -s "$T/elsewhere/real.zip" "$D/rum/web/link-none-none.zip"
+	mkfifo "$T/fifo"
+	"$S" --data-dir "$D" --check-interval 300 <"$T/fifo" >"$T/out" 2>"$T/err" &
+	S_PID=$!
+	exec 5>"$T/fifo"
+	cat "$T/rec" >&5
+	wait_for 10 count_at_least 1 lines "$T/out"
+	cp "$T/b.zip" "$T/elsewhere/new.zip" && mv "$T/elsewhere/new.zip" "$T/elsewhere/real.zip"
+	sleep 0.5
+	cat "$T/rec" >&5
+	wait_for 10 count_at_least 2 lines "$T/out"
+	exec 5>&-
+	wait "$S_PID"
+	S_PID=
+	[ "$(sed -n 1p "$T/out" | jq -r .fields.error_stack_source)" = "$(cat "$JS/swap.want-a")" ]
+	[ "$(sed -n 2p "$T/out" | jq -r .fields.error_stack_source)" = "$(cat "$JS/swap.want-b")" ]
+}
