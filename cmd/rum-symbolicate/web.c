@@ -30,7 +30,9 @@ static void *load_map(void *ctx, size_t mem_limit, size_t *mem, int *why, char *
 		log_warn("%s", err);
 		return NULL;
 	}
-	struct sourcemap *m = sm_parse(archive_read, &rd, mem_limit, e, sizeof e);
+	/* Inflated whole: parsed where it lies, not copied out in chunks. */
+	struct sourcemap *m = rd.mem ? sm_parse_mem(rd.mem, rd.size, mem_limit, e, sizeof e)
+				     : sm_parse(archive_read, &rd, mem_limit, e, sizeof e);
 	if (!m)
 		snprintf(err, errlen, "%s in %s: %s", name, ml->ar->path, rd.failed ? rd.err : e);
 	archive_reader_close(&rd);
