@@ -272,10 +272,17 @@ bad() {
 	[ "$output" = $'a\t0\t0\t-' ]
 }
 
-@test "random maps read in chunks of 1, 2, 7 and 64 KiB bytes, and from memory, agree with smgen" {
+@test "random maps and index maps read in chunks of 1, 2, 7 and 64 KiB bytes, and from memory, agree with smgen" {
 	local seed m=$BATS_TEST_TMPDIR/r.json p=$BATS_TEST_TMPDIR/pos
-	for seed in 1 2 3; do
-		"$SMGEN" random $seed 300 >"$m"
+	for seed in 1 2 3 i4 i5; do
+		# iN: an index map, sections nested up to three deep.
+		if [[ $seed == i* ]]; then
+			seed=${seed#i}
+			"$SMGEN" random-index $seed 300 >"$m"
+			[ "$(grep -o '"sections"' "$m" | wc -l)" -gt 1 ]
+		else
+			"$SMGEN" random $seed 300 >"$m"
+		fi
 		"$SMGEN" positions $seed 3000 "$m" >"$p"
 		"$SMGEN" expect "$m" <"$p" >"$p.want"
 		[ "$(grep -cv '^-$' "$p.want")" -gt 1000 ]
