@@ -29,9 +29,13 @@ static int parse_u32(const char *s, size_t n, uint32_t *v)
 /* URL:LINE:COL in s[start, end). Anchored: COL must end at end (V8,
  * Firefox). Otherwise the last ":LINE:COL" wins and text may follow it,
  * as with DataKit's `@ .*:\d+:\d+`. A URL holds no blanks, which keeps
- * eval frames ("eval at f (…), <anonymous>:1:2") as they are. */
+ * eval frames ("eval at f (…), <anonymous>:1:2") as they are. Linear in
+ * the length: each run of digits is looked at twice at most. */
 static int find_location(const char *s, size_t start, size_t end, int anchored, struct js_frame *f)
 {
+	size_t blank = start; /* the first blank: a URL ends before it */
+	while (blank < end && !is_blank(s[blank]))
+		blank++;
 	size_t e = end;
 	while (e > start) {
 		if (!is_digit(s[e - 1])) {
@@ -47,19 +51,13 @@ static int find_location(const char *s, size_t start, size_t end, int anchored, 
 			size_t le = cb - 1, lb = le;
 			while (lb > start && is_digit(s[lb - 1]))
 				lb--;
-			if (lb < le && lb > start + 1 && s[lb - 1] == ':') {
-				size_t url_end = lb - 1;
-				int ok = parse_u32(s + lb, le - lb, &f->line) == 0 &&
-					 parse_u32(s + cb, e - cb, &f->col) == 0;
-				for (size_t i = start; ok && i < url_end; i++)
-					if (is_blank(s[i]) || s[i] == '\n')
-						ok = 0;
-				if (ok) {
-					f->loc_off = start;
-					f->loc_len = e - start;
-					f->url_len = url_end - start;
-					return 1;
-				}
+			if (lb < le && lb > start + 1 && s[lb - 1] == ':' && lb - 1 <= blank &&
+			    parse_u32(s + lb, le - lb, &f->line) == 0 &&
+			    parse_u32(s + cb, e - cb, &f->col) == 0) {
+				f->loc_off = start;
+				f->loc_len = e - start;
+				f->url_len = lb - 1 - start;
+				return 1;
 			}
 		}
 		if (anchored)
@@ -110,15 +108,16 @@ int js_frame_parse(const char *s, size_t n, struct js_frame *f)
 		}
 	}
 	if (at) {
-		/* V8 "at fn (URL:LINE:COL)": the last " (" that opens a location. */
+		/* V8 "at fn (URL:LINE:COL)": a URL has no blanks, so its "("
+		 * follows the last blank of the line. */
 		if (s[end - 1] == ')') {
-			for (size_t q = end - 1; q > body; q--) {
-				if (s[q - 1] != ' ' || s[q] != '(')
-					continue;
-				if (find_location(s, q + 1, end - 1, 1, f)) {
-					set_fn(s, body, q - 1, f);
-					return 1;
-				}
+			size_t q = end - 1;
+			while (q > body && !is_blank(s[q - 1]))
+				q--;
+			if (q > body && s[q - 1] == ' ' && s[q] == '(' &&
+			    find_location(s, q + 1, end - 1, 1, f)) {
+				set_fn(s, body, q - 1, f);
+				return 1;
 			}
 		}
 		/* V8 "at URL:LINE:COL" */
