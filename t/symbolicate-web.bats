@@ -143,29 +143,38 @@ small_map() {
 
 @test "a cache smaller than the maps: least recently used dropped, reloaded, same answers" {
 	need_js
-	# Eight maps (each twice, under two names) of 2.9 MB parsed in all,
-	# for a cache of 2 MB; records of each taken in turns, so that every
+	shop_zip
+	# Each map under K names, K such that all of them parsed take twice
+	# a cache of 2 MB; records of every copy taken in turns, so that each
 	# map comes back after the others pushed it out.
-	local n entries=()
-	for n in a b c idx; do
-		entries+=("static/js/$n.min.js.map=$JS/maps/$n.min.js.map" "static/js/${n}2.min.js.map=$JS/maps/$n.min.js.map")
-		for f in records records-want; do
-			cp "$JS/$n.$f" "$T/$n.$f"
-			sed "s#/static/js/$n.min.js#/static/js/${n}2.min.js#g" "$JS/$n.$f" >"$T/${n}2.$f"
+	local n i k bytes entries=() sets=()
+	bytes=$(for n in a b c idx; do
+		echo "at f @ https://h/static/js/$n.min.js:1:1" |
+			"$S" stack --log-level debug --platform web --data-dir "$D" --app-id shop \
+				--env prod --version 1.2.3 2>&1 >/dev/null
+	done | sed -n 's/.*: parsed, \([0-9]*\) bytes$/\1/p' | awk '{ s += $1 } END { print s }')
+	k=$((4 * 1048576 / bytes + 1))
+	for ((i = 1; i <= k; i++)); do
+		for n in a b c idx; do
+			entries+=("static/js/$n$i.min.js.map=$JS/maps/$n.min.js.map")
+			for f in records records-want; do
+				sed "s#/static/js/$n.min.js#/static/js/$n$i.min.js#g" "$JS/$n.$f" >"$T/$n$i.$f"
+			done
+			sets+=("$n$i")
 		done
 	done
 	"$MKZIP" "$D/rum/web/shop-prod-1.2.3.zip" "${entries[@]}"
-	paste -d '\n' "$T"/{a,b2,c,idx2,a2,b,c2,idx}.records | grep . >"$T/in"
-	paste -d '\n' "$T"/{a,b2,c,idx2,a2,b,c2,idx}.records-want | grep . | jq -c . >"$T/want"
+	(cd "$T" && paste -d '\n' "${sets[@]/%/.records}") | grep . >"$T/in"
+	(cd "$T" && paste -d '\n' "${sets[@]/%/.records-want}") | grep . | jq -c . >"$T/want"
 	"$S" --data-dir "$D" --memory-mb 2 --metrics-file "$M" <"$T/in" >"$T/out" 2>"$T/err"
 	jq -c '.fields.error_stack_source // null' "$T/out" | cmp - "$T/want"
 	[ "$(metric rum_symbolicate_maps_evicted_total)" -gt 100 ]
 	[ "$(metric rum_symbolicate_cache_bytes)" -le $((2 << 20)) ]
 	[ "$(metric rum_symbolicate_maps_loaded_total)" -gt 100 ]
 	[ "$(metric rum_symbolicate_map_failures_total)" = 0 ]
-	# With room for all eight, each is parsed once.
+	# With room for all of them, each is parsed once.
 	"$S" --data-dir "$D" --metrics-file "$M" <"$T/in" >/dev/null 2>&1
-	[ "$(metric rum_symbolicate_maps_loaded_total)" = 8 ]
+	[ "$(metric rum_symbolicate_maps_loaded_total)" = $((4 * k)) ]
 	[ "$(metric rum_symbolicate_maps_evicted_total)" = 0 ]
 }
 
