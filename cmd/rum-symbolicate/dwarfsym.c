@@ -1,0 +1,452 @@
+/* ELF/DWARF symbolization with libdw, for NDK libraries held in memory. */
+#include "dwarfsym.h"
+
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cu_range {
+	uint64_t lo, hi;
+	Dwarf_Off die_off; /* the unit DIE's offset in .debug_info */
+};
+
+struct func_sym {
+	uint64_t lo, hi;
+	const char *name;
+};
+
+struct dsym {
+	void *image;
+	size_t len;
+	Elf *elf;
+	Dwarf *dw; /* NULL: no DWARF, symbol table only */
+	unsigned machine;
+	uint64_t base; /* first PT_LOAD's p_vaddr - p_offset */
+	struct cu_range *cus;
+	size_t ncus;
+	struct func_sym *syms;
+	size_t nsyms;
+	size_t line_bytes; /* .debug_line's size: what lazily decoded tables grow with */
+	size_t memory;
+};
+
+static void seterr(char *err, size_t errlen, const char *what, const char *detail)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+static int cmp_cu(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int cmp_sym(const void *a, const void *b)
+{
+	const struct func_sym *x = a, *y = b;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	/* among aliases, the sized one first: it says where the code ends */
+	return (x->hi > y->hi) ? -1 : (x->hi < y->hi);
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* Every unit's address ranges (DW_AT_low_pc/high_pc or DW_AT_ranges). */
+static int index_units(struct dsym *ds)
+{
+	size_t cap = 0;
+	Dwarf_CU *cu = NULL;
+	Dwarf_Die cudie;
+	uint8_t unit_type;
+	int r;
+	while ((r = dwarf_get_units(ds->dw, cu, &cu, NULL, &unit_type, &cudie, NULL)) == 0) {
+		if (dwarf_tag(&cudie) != DW_TAG_compile_unit &&
+		    dwarf_tag(&cudie) != DW_TAG_partial_unit)
+			continue;
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+		while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
+			if (hi <= lo)
+				continue;
+			if (grow((void **)&ds->cus, &cap, ds->ncus, sizeof *ds->cus) < 0)
+				return -1;
+			ds->cus[ds->ncus++] = (struct cu_range){lo, hi, dwarf_dieoffset(&cudie)};
+		}
+	}
+	if (ds->ncus)
+		qsort(ds->cus, ds->ncus, sizeof *ds->cus, cmp_cu);
+	return 0;
+}
+
+/* Function symbols of .symtab, or of .dynsym when the file has no .symtab. */
+static int index_symbols(struct dsym *ds)
+{
+	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
+	GElf_Shdr sh;
+	while ((scn = elf_nextscn(ds->elf, scn)) != NULL) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB && !symtab)
+			symtab = scn;
+		else if (sh.sh_type == SHT_DYNSYM && !dynsym)
+			dynsym = scn;
+		else if (sh.sh_type == SHT_PROGBITS) {
+			size_t shstrndx;
+			const char *name = NULL;
+			if (elf_getshdrstrndx(ds->elf, &shstrndx) == 0)
+				name = elf_strptr(ds->elf, shstrndx, sh.sh_name);
+			if (name && strcmp(name, ".debug_line") == 0)
+				ds->line_bytes = sh.sh_size;
+		}
+	}
+	scn = symtab ? symtab : dynsym;
+	if (!scn || !gelf_getshdr(scn, &sh))
+		return 0;
+	Elf_Data *data = elf_getdata(scn, NULL);
+	if (!data || sh.sh_entsize == 0)
+		return 0;
+	size_t n = sh.sh_size / sh.sh_entsize, cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		if (!gelf_getsym(data, (int)i, &sym))
+			break;
+		int type = GELF_ST_TYPE(sym.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+		    sym.st_value == 0)
+			continue;
+		const char *name = elf_strptr(ds->elf, sh.sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		uint64_t lo = sym.st_value;
+		if (ds->machine == EM_ARM)
+			lo &= ~(uint64_t)1; /* the Thumb bit is not part of the address */
+		if (grow((void **)&ds->syms, &cap, ds->nsyms, sizeof *ds->syms) < 0)
+			return -1;
+		ds->syms[ds->nsyms++] = (struct func_sym){lo, lo + sym.st_size, name};
+	}
+	if (!ds->nsyms)
+		return 0;
+	qsort(ds->syms, ds->nsyms, sizeof *ds->syms, cmp_sym);
+	/* a symbol of size 0 covers up to the next one, as llvm-symbolizer has it */
+	for (size_t i = 0; i + 1 < ds->nsyms; i++)
+		if (ds->syms[i].hi == ds->syms[i].lo)
+			ds->syms[i].hi = ds->syms[i + 1].lo;
+	return 0;
+}
+
+struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
+{
+	static int elf_ready;
+	if (!elf_ready) {
+		if (elf_version(EV_CURRENT) == EV_NONE) {
+			free(image);
+			seterr(err, errlen, "libelf", elf_errmsg(-1));
+			return NULL;
+		}
+		elf_ready = 1;
+	}
+	struct dsym *ds = calloc(1, sizeof *ds);
+	if (!ds) {
+		free(image);
+		seterr(err, errlen, "out of memory", NULL);
+		return NULL;
+	}
+	ds->image = image;
+	ds->len = len;
+	ds->elf = elf_memory(image, len);
+	GElf_Ehdr eh;
+	if (!ds->elf || elf_kind(ds->elf) != ELF_K_ELF || !gelf_getehdr(ds->elf, &eh)) {
+		seterr(err, errlen, "not an ELF file", NULL);
+		goto fail;
+	}
+	ds->machine = eh.e_machine;
+	size_t nph;
+	if (elf_getphdrnum(ds->elf, &nph) == 0) {
+		for (size_t i = 0; i < nph; i++) {
+			GElf_Phdr ph;
+			if (gelf_getphdr(ds->elf, (int)i, &ph) && ph.p_type == PT_LOAD) {
+				ds->base = ph.p_vaddr - ph.p_offset;
+				break;
+			}
+		}
+	}
+	if (index_symbols(ds) < 0) {
+		seterr(err, errlen, "out of memory", NULL);
+		goto fail;
+	}
+	ds->dw = dwarf_begin_elf(ds->elf, DWARF_C_READ, NULL);
+	if (ds->dw && index_units(ds) < 0) {
+		seterr(err, errlen, "out of memory", NULL);
+		goto fail;
+	}
+	if (!ds->ncus && !ds->nsyms) {
+		seterr(err, errlen, "no debug info and no function symbols", NULL);
+		goto fail;
+	}
+	/* libdw's decoded line tables take about 16 bytes per byte of line
+	 * program (measured with contrib/bench/ndk); they are charged up front
+	 * so the cache's budget holds once the library is in use. */
+	ds->memory = sizeof *ds + len + ds->ncus * sizeof *ds->cus + ds->nsyms * sizeof *ds->syms +
+		     16 * ds->line_bytes;
+	return ds;
+fail:
+	dsym_free(ds);
+	return NULL;
+}
+
+void dsym_free(struct dsym *ds)
+{
+	if (!ds)
+		return;
+	if (ds->dw)
+		dwarf_end(ds->dw);
+	if (ds->elf)
+		elf_end(ds->elf);
+	free(ds->cus);
+	free(ds->syms);
+	free(ds->image);
+	free(ds);
+}
+
+unsigned dsym_machine(const struct dsym *ds)
+{
+	return ds->machine;
+}
+
+size_t dsym_memory(const struct dsym *ds)
+{
+	return ds->memory;
+}
+
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+/* The C++ runtime's demangler, found at run time so that this C program
+ * needs no C++ linkage; NULL when libstdc++ is not installed. */
+static demangle_fn demangler(void)
+{
+	static int tried;
+	static demangle_fn fn;
+	if (tried)
+		return fn;
+	tried = 1;
+	void *sym = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+	if (!sym) {
+		void *lib = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_LOCAL);
+		if (lib)
+			sym = dlsym(lib, "__cxa_demangle");
+	}
+	if (sym)
+		memcpy(&fn, &sym, sizeof fn); /* object to function pointer, as POSIX allows */
+	return fn;
+}
+
+static const char *keep(struct dsym_result *res, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	if (n > sizeof res->text - res->text_used)
+		return NULL;
+	char *p = res->text + res->text_used;
+	memcpy(p, s, n);
+	res->text_used += n;
+	return p;
+}
+
+static const char *demangled(struct dsym_result *res, const char *name)
+{
+	if (strncmp(name, "_Z", 2) != 0)
+		return name;
+	demangle_fn fn = demangler();
+	if (!fn)
+		return name;
+	int status = 0;
+	char *d = fn(name, NULL, NULL, &status);
+	if (!d || status != 0) {
+		free(d);
+		return name;
+	}
+	const char *k = keep(res, d);
+	free(d);
+	return k ? k : name;
+}
+
+static const char *die_name(struct dsym_result *res, Dwarf_Die *die)
+{
+	Dwarf_Attribute at;
+	const char *s = NULL;
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &at) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &at))
+		s = dwarf_formstring(&at);
+	if (s)
+		return demangled(res, s);
+	if (dwarf_attr_integrate(die, DW_AT_name, &at))
+		s = dwarf_formstring(&at);
+	return s ? s : "??";
+}
+
+static int is_function(Dwarf_Die *die)
+{
+	int tag = dwarf_tag(die);
+	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+	       tag == DW_TAG_entry_point;
+}
+
+static const struct func_sym *find_sym(const struct dsym *ds, uint64_t addr)
+{
+	size_t lo = 0, hi = ds->nsyms;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ds->syms[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* lo: the first symbol past addr; aliases at one address sort sized first */
+	while (lo > 0) {
+		const struct func_sym *s = &ds->syms[lo - 1];
+		if (addr < s->hi)
+			return s;
+		if (lo < 2 || ds->syms[lo - 2].lo != s->lo)
+			break;
+		lo--;
+	}
+	return NULL;
+}
+
+static const struct cu_range *find_cu(const struct dsym *ds, uint64_t addr)
+{
+	size_t lo = 0, hi = ds->ncus;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ds->cus[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && addr < ds->cus[lo - 1].hi)
+		return &ds->cus[lo - 1];
+	return NULL;
+}
+
+static unsigned from_symtab(const struct dsym *ds, uint64_t addr, struct dsym_result *res)
+{
+	const struct func_sym *s = find_sym(ds, addr);
+	if (!s)
+		return 0;
+	res->loc[0] = (struct dsym_loc){demangled(res, s->name), "??", 0, 0};
+	res->n = 1;
+	res->from_symtab = 1;
+	return 1;
+}
+
+static const char *call_file(Dwarf_Die *cudie, Dwarf_Die *inl)
+{
+	Dwarf_Attribute at;
+	Dwarf_Word idx;
+	Dwarf_Files *files;
+	size_t nfiles;
+	if (!dwarf_attr(inl, DW_AT_call_file, &at) || dwarf_formudata(&at, &idx) != 0)
+		return "??";
+	if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0 || idx >= nfiles)
+		return "??";
+	const char *f = dwarf_filesrc(files, idx, NULL, NULL);
+	return f ? f : "??";
+}
+
+static unsigned attr_uint(Dwarf_Die *die, int name)
+{
+	Dwarf_Attribute at;
+	Dwarf_Word v;
+	if (!dwarf_attr(die, name, &at) || dwarf_formudata(&at, &v) != 0 || v > UINT32_MAX)
+		return 0;
+	return (unsigned)v;
+}
+
+unsigned dsym_lookup(struct dsym *ds, uint64_t pc, struct dsym_result *res)
+{
+	res->n = 0;
+	res->from_symtab = 0;
+	res->text_used = 0;
+	uint64_t addr = pc + ds->base;
+	const struct cu_range *cr = ds->dw ? find_cu(ds, addr) : NULL;
+	Dwarf_Die cudie;
+	if (!cr || !dwarf_offdie(ds->dw, cr->die_off, &cudie))
+		return from_symtab(ds, addr, res);
+
+	Dwarf_Line *line = dwarf_getsrc_die(&cudie, addr);
+	Dwarf_Die *scopes = NULL;
+	int nscopes = dwarf_getscopes(&cudie, addr, &scopes);
+	int i = 0;
+	while (i < nscopes && !is_function(&scopes[i]))
+		i++;
+	if (!line && i >= nscopes) {
+		free(scopes);
+		return from_symtab(ds, addr, res);
+	}
+	struct dsym_loc *l = &res->loc[0];
+	if (i < nscopes) {
+		l->function = die_name(res, &scopes[i]);
+	} else {
+		const struct func_sym *s = find_sym(ds, addr);
+		l->function = s ? demangled(res, s->name) : "??";
+	}
+	l->file = "??";
+	l->line = l->column = 0;
+	if (line) {
+		const char *f = dwarf_linesrc(line, NULL, NULL);
+		int ln = 0, col = 0;
+		if (f)
+			l->file = f;
+		if (dwarf_lineno(line, &ln) == 0 && ln > 0)
+			l->line = (unsigned)ln;
+		if (dwarf_linecol(line, &col) == 0 && col > 0)
+			l->column = (unsigned)col;
+	}
+	res->n = 1;
+	if (i >= nscopes) {
+		free(scopes);
+		return res->n;
+	}
+	/* dwarf_getscopes continues past an inlined subroutine into its
+	 * abstract origin's scopes; the caller is found in the concrete tree
+	 * instead (dwarf_getscopes_die), at the inlined subroutine's call
+	 * site, as eu-addr2line -i does. */
+	Dwarf_Die cur = scopes[i];
+	free(scopes);
+	while (dwarf_tag(&cur) == DW_TAG_inlined_subroutine && res->n < DSYM_MAX_INLINE) {
+		Dwarf_Die *chain = NULL;
+		int m = dwarf_getscopes_die(&cur, &chain);
+		int j = 1;
+		while (j < m && !is_function(&chain[j]))
+			j++;
+		struct dsym_loc *c = &res->loc[res->n++];
+		c->function = j < m ? die_name(res, &chain[j]) : "??";
+		c->file = call_file(&cudie, &cur);
+		c->line = attr_uint(&cur, DW_AT_call_line);
+		c->column = attr_uint(&cur, DW_AT_call_column);
+		if (j >= m) {
+			free(chain);
+			break;
+		}
+		cur = chain[j];
+		free(chain);
+	}
+	return res->n;
+}

@@ -1,0 +1,68 @@
+/* Symbolize addresses in an ELF shared library held in memory (an
+ * unstripped NDK .so out of the uploaded zip), with elfutils' libdw.
+ *
+ * dsym_open takes the image and builds what lookups need once: a sorted
+ * table of the address ranges of every compile unit (clang emits no
+ * .debug_aranges, and the libdw of Debian 12 finds no CU without it), and a
+ * sorted table of the function symbols for code that has no line info.
+ * Line tables are decoded by libdw on first use of a CU and kept.
+ *
+ * A lookup gives what `llvm-symbolizer --inlining --relative-address` and
+ * `eu-addr2line -f -i` give: innermost function first, one entry per
+ * inlined level, each with the function's name and the source position
+ * (for an inlined level, the position of the inlined code; for its
+ * caller, the call site). C++ names are demangled with the C++ runtime's
+ * __cxa_demangle when libstdc++ can be loaded; otherwise they stay mangled.
+ *
+ * Not thread-safe: libdw decodes line tables and caches lazily. */
+#ifndef RUM_SYMBOLICATE_DWARFSYM_H
+#define RUM_SYMBOLICATE_DWARFSYM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dsym;
+
+/* Deepest inline chain reported; deeper callers are dropped (real code
+ * rarely passes 10). */
+#define DSYM_MAX_INLINE 16
+
+struct dsym_loc {
+	const char *function;  /* "??" when unknown */
+	const char *file;      /* "??" when unknown */
+	unsigned line, column; /* 0 when unknown */
+};
+
+struct dsym_result {
+	unsigned n;	 /* entries in loc, innermost first; 0: nothing found */
+	int from_symtab; /* 1: only the symbol table knew the address */
+	struct dsym_loc loc[DSYM_MAX_INLINE];
+	/* storage for the strings above (demangled names, joined paths) */
+	char text[4096];
+	size_t text_used;
+};
+
+/* Opens image[0..len) as an ELF file. The image is owned by the dsym from
+ * this call on, also when it fails (it is then freed): it must be a
+ * malloc'd block. NULL on failure with a one-line reason in err (not an
+ * ELF file, no symbols and no DWARF, ...). */
+struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen);
+
+/* Symbolize pc, the address as a tombstone prints it: relative to the
+ * library's load base (the first PT_LOAD's p_vaddr - p_offset is added,
+ * as llvm-symbolizer's --relative-address and Android's load bias do).
+ * Returns res->n (0 when nothing is known about the address). */
+unsigned dsym_lookup(struct dsym *ds, uint64_t pc, struct dsym_result *res);
+
+/* The machine of the ELF file (EM_AARCH64, ...), for checking it against
+ * the tombstone's ABI. */
+unsigned dsym_machine(const struct dsym *ds);
+
+/* Bytes the dsym holds: the image and the tables built at open, and what
+ * libdw allocated while opening (measured). Line tables decoded later add
+ * to it by up to about the size of .debug_line. */
+size_t dsym_memory(const struct dsym *ds);
+
+void dsym_free(struct dsym *ds);
+
+#endif
