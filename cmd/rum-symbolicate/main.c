@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -203,6 +204,13 @@ static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
 static int read_all(int fd, struct buf *b, size_t max)
 {
 	b->limit = max;
+	struct stat st;
+	/* A file's size known: one allocation, no copies as it grows. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size < max && buf_reserve(b, (size_t)st.st_size + 1) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
 	for (;;) {
 		if (buf_reserve(b, 65536) < 0) {
 			errno = EFBIG;
@@ -255,7 +263,8 @@ static _Noreturn void stack_main(int argc, char **argv)
 	    cl.app_id ? cl.app_id : "",		cl.env ? cl.env : "", cl.version ? cl.version : "",
 	    cl.error_type ? cl.error_type : "", in.p ? in.p : "",     in.len};
 	struct sym_result res;
-	if (sym_restore(&cx, pf, &rq, &out, &res) < 0)
+	/* Restored frames are longer than minified ones, seldom by half. */
+	if (buf_reserve(&out, in.len + in.len / 2) < 0 || sym_restore(&cx, pf, &rq, &out, &res) < 0)
 		die(1, "out of memory");
 	int status = 0;
 	if (!res.restored) {
