@@ -26,7 +26,6 @@ struct dsym {
 	Elf *elf;
 	Dwarf *dw; /* NULL: no DWARF, symbol table only */
 	unsigned machine;
-	uint64_t base; /* first PT_LOAD's p_vaddr - p_offset */
 	struct cu_range *cus;
 	size_t ncus;
 	struct func_sym *syms;
@@ -178,16 +177,6 @@ struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
 		goto fail;
 	}
 	ds->machine = eh.e_machine;
-	size_t nph;
-	if (elf_getphdrnum(ds->elf, &nph) == 0) {
-		for (size_t i = 0; i < nph; i++) {
-			GElf_Phdr ph;
-			if (gelf_getphdr(ds->elf, (int)i, &ph) && ph.p_type == PT_LOAD) {
-				ds->base = ph.p_vaddr - ph.p_offset;
-				break;
-			}
-		}
-	}
 	if (index_symbols(ds) < 0) {
 		seterr(err, errlen, "out of memory", NULL);
 		goto fail;
@@ -384,7 +373,10 @@ unsigned dsym_lookup(struct dsym *ds, uint64_t pc, struct dsym_result *res)
 	res->n = 0;
 	res->from_symtab = 0;
 	res->text_used = 0;
-	uint64_t addr = pc + ds->base;
+	/* A tombstone's pc is Android's rel_pc: the map-relative pc plus the
+	 * ELF's load bias, so already an address in the file's own virtual
+	 * space (what llvm-symbolizer and ndk-stack take it for). */
+	uint64_t addr = pc;
 	const struct cu_range *cr = ds->dw ? find_cu(ds, addr) : NULL;
 	Dwarf_Die cudie;
 	if (!cr || !dwarf_offdie(ds->dw, cr->die_off, &cudie))

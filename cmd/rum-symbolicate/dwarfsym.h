@@ -48,10 +48,12 @@ struct dsym_result {
  * ELF file, no symbols and no DWARF, ...). */
 struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen);
 
-/* Symbolize pc, the address as a tombstone prints it: relative to the
- * library's load base (the first PT_LOAD's p_vaddr - p_offset is added,
- * as llvm-symbolizer's --relative-address and Android's load bias do).
- * Returns res->n (0 when nothing is known about the address). */
+/* Symbolize pc, the address as a tombstone prints it. That is Android's
+ * rel_pc (libunwindstack: pc - map start + the ELF's load bias), an
+ * address in the file's own virtual address space, so it is looked up as
+ * it is; llvm-symbolizer (whose --relative-address changes nothing for
+ * ELF) and ndk-stack do the same. Returns res->n (0 when nothing is known
+ * about the address). */
 unsigned dsym_lookup(struct dsym *ds, uint64_t pc, struct dsym_result *res);
 
 /* The machine of the ELF file (EM_AARCH64, ...), for checking it against
