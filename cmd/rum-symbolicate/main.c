@@ -80,13 +80,16 @@ static const struct opt filter_options[] = {
 };
 
 static const struct opt stack_options[] = {
-    {"platform", 0, 1, O_PLATFORM, "P", "web or miniapp (android and ios: not yet)"},
+    {"platform", 0, 1, O_PLATFORM, "P",
+     "web, miniapp or android (android needs --error-type; ios: not yet)"},
     OPT_DATA_DIR,
     {"zip", 0, 1, O_ZIP, "FILE", "read this archive instead of one in --data-dir"},
     {"app-id", 0, 1, O_APP_ID, "A", "the application's app_id"},
     {"env", 0, 1, O_ENV, "E", "its env (default none)"},
     {"version", 0, 1, O_VERSION, "V", "its version (default none)"},
-    {"error-type", 0, 1, O_ERROR_TYPE, "T", "java_crash, native_crash or ios_crash"},
+    {"error-type", 0, 1, O_ERROR_TYPE, "T",
+     "android: java_crash (mapping.txt in the zip) or native_crash (a tombstone; "
+     "<abi>/<lib>.so in the zip)"},
     OPT_NAMES,
     OPT_MEMORY,
     OPT_MAX_MAP,
@@ -99,10 +102,12 @@ static const struct prog_info filter_info = {
     "[OPTION]...\n       rum-symbolicate stack --platform P (--app-id A [--env E] [--version V] "
     "| --zip FILE) [OPTION]... [FILE]",
     "Reads records (one JSON object a line) on standard input and writes them to standard "
-    "output. An error record from the web or mini-program SDK with an error_stack gets "
-    "error_stack_source: its frames mapped to original sources through the source maps in "
+    "output. An error record from the web, mini-program or Android SDK with an error_stack "
+    "gets error_stack_source: its frames mapped to original sources through the archive "
     "DIR/rum/<platform>/<app_id>-<env>-<version>.zip (read in place; a zip added, replaced or "
-    "removed is seen at the next record). Other records, and stacks that cannot be restored, "
+    "removed is seen at the next record): source maps for web stacks; for Android, "
+    "mapping.txt (R8/ProGuard) for error_type java_crash and the unstripped <abi>/<lib>.so "
+    "libraries for native_crash. Other records, and stacks that cannot be restored, "
     "pass unchanged. `rum-symbolicate stack --help` describes the stack mode.",
 };
 
@@ -112,8 +117,10 @@ static const struct prog_info stack_info = {
     "[OPTION]... [FILE]",
     "Restores one saved stack (FILE, or standard input) and writes it to standard output, "
     "frames mapped to original sources through the archive of the app, env and version (or "
-    "--zip). Exit status 1, with the reason on standard error, when no frame could be "
-    "restored.",
+    "--zip). Platforms: web, miniapp, android (with --error-type java_crash: a Java/Kotlin "
+    "stack trace retraced with the zip's mapping.txt; native_crash: an NDK crash report, "
+    "its backtrace symbolized from <abi>/<lib>.so in the zip). Exit status 1, with the reason "
+    "on standard error, when no frame could be restored.",
 };
 
 struct cli {
@@ -235,10 +242,12 @@ static _Noreturn void stack_main(int argc, char **argv)
 	if (!cl.platform)
 		die(2, "stack: --platform is required (%s)", platform_names());
 	const struct platform *pf = platform_by_name(cl.platform);
-	int later = strcmp(cl.platform, "android") == 0 || strcmp(cl.platform, "ios") == 0;
+	int later = strcmp(cl.platform, "ios") == 0;
 	if (!pf && !later)
 		die(2, "invalid value '%s' for --platform: not one of %s", cl.platform,
 		    platform_names());
+	if (pf && pf->accepts && (!cl.error_type || !*cl.error_type))
+		die(2, "stack: --error-type is required for --platform %s", cl.platform);
 	if (!cl.zip && (!cl.app_id || !*cl.app_id))
 		die(2, "stack: --app-id (or --zip) is required");
 	if (first < argc - 1)

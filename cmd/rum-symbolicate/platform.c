@@ -8,10 +8,11 @@
 
 #include "metrics.h"
 
-extern const struct platform platform_web, platform_miniapp;
+extern const struct platform platform_web, platform_miniapp, platform_android;
 
 /* New platforms go here (and in sym_miss_names if they need reasons). */
-static const struct platform *const platforms[] = {&platform_web, &platform_miniapp, NULL};
+static const struct platform *const platforms[] = {&platform_web, &platform_miniapp,
+						   &platform_android, NULL};
 
 const char *const sym_miss_names[MISS_N] = {
     [MISS_NONE] = "none",
@@ -75,6 +76,8 @@ void sym_ctx_init_metrics(struct sym_ctx *cx)
 		cx->m_stacks_restored[i] =
 		    metric_get("rum_symbolicate_stacks_restored_total", l, METRIC_COUNTER,
 			       "Stacks with at least one frame restored.");
+		if (platforms[i]->init)
+			platforms[i]->init();
 	}
 	cx->m_frames = metric_get("rum_symbolicate_frames_total", NULL, METRIC_COUNTER,
 				  "Stack frames with a position, in the stacks to restore.");
@@ -179,6 +182,10 @@ int sym_restore(struct sym_ctx *cx, const struct platform *pf, const struct sym_
 	int pi = platform_index(pf);
 	size_t mark = out->len;
 	metric_inc(cx->m_stacks[pi]);
+	if (pf->accepts && !pf->accepts(rq, res)) {
+		metric_inc(cx->m_stack_miss[res->miss]);
+		return 0;
+	}
 	struct archive *ar = find_archive(cx, pf, rq, res);
 	if (ar && pf->restore(cx, ar, rq, out, res) < 0)
 		return -1;

@@ -1,6 +1,6 @@
 /* What every platform's restorer shares, and the table of platforms.
  *
- * A platform (web.c: web and miniapp; android and ios to come) names its
+ * A platform (web.c: web and miniapp; android.c; ios to come) names its
  * directory under <data-dir>/rum/, the sdk_name values whose records it
  * takes, and a restore function that rewrites a whole stack from one
  * archive. Finding the archive (naming rules, fallback directory, change
@@ -73,6 +73,12 @@ struct platform {
 	 * restored, the first miss). -1 only when out cannot grow. */
 	int (*restore)(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
 		       struct buf *out, struct sym_result *res);
+	/* Optional: 0 (with the miss in res) for a request the platform has
+	 * no restorer for, such as an error_type it does not know; asked
+	 * before any archive is looked for. */
+	int (*accepts)(const struct sym_request *rq, struct sym_result *res);
+	/* Optional: the platform's own metrics, once at start-up. */
+	void (*init)(void);
 };
 
 const struct platform *platform_by_name(const char *name);

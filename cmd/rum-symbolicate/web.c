@@ -155,5 +155,5 @@ static int web_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_
 static const char *const web_sdks[] = {"df_web_rum_sdk", NULL};
 static const char *const miniapp_sdks[] = {"df_miniapp_rum_sdk", "df_uniapp_rum_sdk", NULL};
 
-const struct platform platform_web = {"web", web_sdks, NULL, web_restore};
-const struct platform platform_miniapp = {"miniapp", miniapp_sdks, "web", web_restore};
+const struct platform platform_web = {"web", web_sdks, NULL, web_restore, NULL, NULL};
+const struct platform platform_miniapp = {"miniapp", miniapp_sdks, "web", web_restore, NULL, NULL};
