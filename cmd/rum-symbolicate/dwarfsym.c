@@ -13,6 +13,9 @@
 struct cu_range {
 	uint64_t lo, hi;
 	Dwarf_Off die_off; /* the unit DIE's offset in .debug_info */
+	/* libdw 0.188 leaks what dwarf_getscopes gathered when the DIE tree
+	 * turns out broken: a unit that failed is not searched again */
+	int scopes_bad;
 };
 
 struct func_sym {
@@ -319,7 +322,7 @@ static const struct func_sym *find_sym(const struct dsym *ds, uint64_t addr)
 	return NULL;
 }
 
-static const struct cu_range *find_cu(const struct dsym *ds, uint64_t addr)
+static struct cu_range *find_cu(const struct dsym *ds, uint64_t addr)
 {
 	size_t lo = 0, hi = ds->ncus;
 	while (lo < hi) {
@@ -377,14 +380,22 @@ unsigned dsym_lookup(struct dsym *ds, uint64_t pc, struct dsym_result *res)
 	 * ELF's load bias, so already an address in the file's own virtual
 	 * space (what llvm-symbolizer and ndk-stack take it for). */
 	uint64_t addr = pc;
-	const struct cu_range *cr = ds->dw ? find_cu(ds, addr) : NULL;
+	struct cu_range *cr = ds->dw ? find_cu(ds, addr) : NULL;
 	Dwarf_Die cudie;
 	if (!cr || !dwarf_offdie(ds->dw, cr->die_off, &cudie))
 		return from_symtab(ds, addr, res);
 
 	Dwarf_Line *line = dwarf_getsrc_die(&cudie, addr);
 	Dwarf_Die *scopes = NULL;
-	int nscopes = dwarf_getscopes(&cudie, addr, &scopes);
+	int nscopes = 0;
+	if (!cr->scopes_bad) {
+		nscopes = dwarf_getscopes(&cudie, addr, &scopes);
+		if (nscopes < 0) {
+			cr->scopes_bad = 1;
+			scopes = NULL;
+			nscopes = 0;
+		}
+	}
 	int i = 0;
 	while (i < nscopes && !is_function(&scopes[i]))
 		i++;
