@@ -90,7 +90,7 @@ static int index_units(struct dsym *ds)
 				continue;
 			if (grow((void **)&ds->cus, &cap, ds->ncus, sizeof *ds->cus) < 0)
 				return -1;
-			ds->cus[ds->ncus++] = (struct cu_range){lo, hi, dwarf_dieoffset(&cudie)};
+			ds->cus[ds->ncus++] = (struct cu_range){lo, hi, dwarf_dieoffset(&cudie), 0};
 		}
 	}
 	if (ds->ncus)

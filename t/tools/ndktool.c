@@ -10,12 +10,18 @@
  *                                   tombstone; libraries are DIR/<abi>/<lib>;
  *                                   counts on stderr
  *   ndktool --memory LIB.so ADDR... dsym_memory and the heap measured
- *                                   after open and after the lookups */
+ *                                   after open and after the lookups
+ *   ndktool --bench LIB.so ADDRFILE ROUNDS
+ *                                   open time, then the addresses of
+ *                                   ADDRFILE looked up ROUNDS times: the
+ *                                   first pass (line tables decoded on the
+ *                                   way) and the median of the others */
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "dwarfsym.h"
@@ -141,8 +147,88 @@ static int report(const char *file, const char *dir)
 	return rc < 0 ? 1 : 0;
 }
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int bench(const char *lib, const char *addr_file, int rounds)
+{
+	FILE *fp = fopen(addr_file, "r");
+	if (!fp) {
+		perror(addr_file);
+		return 1;
+	}
+	size_t n = 0, cap = 0;
+	uint64_t *addrs = NULL;
+	char line[256];
+	while (fgets(line, sizeof line, fp)) {
+		uint64_t a;
+		if (parse_addr(line, &a) < 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			uint64_t *p = realloc(addrs, cap * sizeof *p);
+			if (!p) {
+				fclose(fp);
+				free(addrs);
+				return 1;
+			}
+			addrs = p;
+		}
+		addrs[n++] = a;
+	}
+	fclose(fp);
+	if (!n || rounds < 2 || rounds > 1000) {
+		free(addrs);
+		return 2;
+	}
+	struct mallinfo2 m0 = mallinfo2();
+	double t0 = now();
+	struct dsym *ds = open_lib(lib);
+	double t1 = now();
+	if (!ds) {
+		free(addrs);
+		return 1;
+	}
+	struct mallinfo2 m1 = mallinfo2();
+	static struct dsym_result r;
+	double *rate = calloc((size_t)rounds, sizeof *rate);
+	size_t found = 0;
+	for (int k = 0; k < rounds && rate; k++) {
+		double a = now();
+		for (size_t i = 0; i < n; i++)
+			found += dsym_lookup(ds, addrs[i], &r) > 0;
+		rate[k] = (double)n / (now() - a);
+	}
+	struct mallinfo2 m2 = mallinfo2();
+	if (rate) {
+		double first = rate[0];
+		qsort(rate + 1, (size_t)rounds - 1, sizeof *rate, cmp_double);
+		printf(
+		    "open %.1f ms; first pass %.0f frames/s; warm %.0f frames/s (%zu frames, "
+		    "%zu found); memory: dsym_memory %zu, heap after open %zu, after lookups %zu\n",
+		    (t1 - t0) * 1e3, first, rate[1 + (rounds - 1) / 2], n, found / (size_t)rounds,
+		    dsym_memory(ds), m1.uordblks - m0.uordblks, m2.uordblks - m0.uordblks);
+	}
+	free(rate);
+	free(addrs);
+	dsym_free(ds);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && strcmp(argv[1], "--bench") == 0)
+		return bench(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 5 && strcmp(argv[1], "--report") == 0 && strcmp(argv[3], "--lib-dir") == 0)
 		return report(argv[2], argv[4]);
 	int from_stdin = 0, memory = 0;
