@@ -24,6 +24,7 @@ setup() {
 teardown() {
 	[ -n "${SHIP_PID:-}" ] && stop_pid "$SHIP_PID" KILL
 	[ -n "${FEED_PID:-}" ] && stop_pid "$FEED_PID" KILL
+	[ -n "${LISTEN_PID:-}" ] && stop_pid "$LISTEN_PID" KILL
 	[ -n "${FAKE_PID:-}" ] && stop_pid "$FAKE_PID" KILL
 	true
 }
@@ -61,6 +62,8 @@ records() {
 # Indexes of the uploads the fake accepted, sorted and unique.
 got() { "$RCHECK" got "$FAKE_LOG" | sort -n | uniq; }
 got_count() { got | wc -l; }
+# Replay requests the fake logged, whatever their answer.
+replays_logged() { grep -c '"path": "/v1/write/rum/replay"' "$FAKE_LOG"; }
 # The indexes START..START+N-1, one a line.
 want() { seq "${2:-0}" $((${2:-0} + $1 - 1)); }
 
@@ -86,6 +89,58 @@ want() { seq "${2:-0}" $((${2:-0} + $1 - 1)); }
 for i in range(20):
     assert s in open("%s/%d.body" % (sys.argv[2], i), "rb").read()' "$SEGMENT" "$T/bodies"
 	fi
+}
+
+@test "curl -F as the SDK posts, through rum-listen | rum-ship: the Dataway gets the same body and Content-Type" {
+	start_fake
+	seg=$SEGMENT
+	if [ -z "$seg" ]; then
+		seg=$T/segment.bin
+		python3 -c 'import sys, zlib; open(sys.argv[1], "wb").write(zlib.compress(b"{\"records\":[]}" * 500))' "$seg"
+	fi
+	lport=$(free_port)
+	mkfifo "$T/records"
+	"$BIN/rum-listen" --listen "127.0.0.1:$lport" >"$T/records" 2>"$T/listen.err" &
+	LISTEN_PID=$!
+	"$SHIP" --sink "$(dw)" --metrics-file "$M" <"$T/records" 2>"$T/ship.err" &
+	SHIP_PID=$!
+	wait_port "$lport"
+	form=(-F "segment=@$seg;filename=blob;type=application/octet-stream"
+		-F app_id=appid_e2e -F env=production -F version=1.0.0 -F service=shop
+		-F sdk_name=df_web_rum_sdk -F sdk_version=3.1.5 -F source=browser
+		-F has_full_snapshot=true -F raw_segment_size=153600 -F session_id=sess-e2e
+		-F view_id=view-e2e -F start=1700000000000 -F end=1700000005000
+		-F records_count=42 -F index_in_view=0 -F creation_reason=init)
+	# what curl -F sends (its boundary is random): straight to the fake first,
+	# then the very same bytes through rum-listen
+	curl -sf -o /dev/null "${form[@]}" "http://127.0.0.1:$FAKE_PORT/v1/write/rum/replay?token=direct"
+	jq -r 'select(.query == "token=direct") | .raw_b64' "$FAKE_LOG" | base64 -d >"$T/sent.body"
+	ct=$(jq -r 'select(.query == "token=direct") | .headers["Content-Type"]' "$FAKE_LOG")
+	[[ $ct == "multipart/form-data; boundary="* ]]
+	code=$(curl -s -o "$T/answer" -w '%{http_code}' -H "Content-Type: $ct" -H "User-Agent: e2e" \
+		--data-binary @"$T/sent.body" "http://127.0.0.1:$lport/v1/write/rum/replay")
+	[[ $code == 2* ]] || skip "rum-listen answers $code to POST /v1/write/rum/replay: $(cat "$T/answer")"
+	wait_for 10 count_at_least 2 replays_logged
+	python3 - "$FAKE_LOG" <<-'EOF'
+		import json, sys
+		from urllib.parse import unquote
+		up = [json.loads(l) for l in open(sys.argv[1]) if "/replay" in l]
+		direct = [e for e in up if e["query"] == "token=direct"][0]
+		shipped = [e for e in up if e["query"] == "token=tkn_test"][0]
+		assert shipped["path"] == "/v1/write/rum/replay", shipped["path"]
+		assert shipped["raw_b64"] == direct["raw_b64"], "bodies differ"
+		h = {k.lower(): v for k, v in shipped["headers"].items()}
+		assert h["content-type"] == direct["headers"]["Content-Type"], h["content-type"]
+		tags = dict(kv.split("=", 1) for kv in h["x-global-tags"].split(","))
+		tags = {unquote(k): unquote(v) for k, v in tags.items()}
+		assert tags["app_id"] == "appid_e2e" and tags["session_id"] == "sess-e2e", tags
+		assert tags["ip"] == "127.0.0.1" and tags["creation_reason"] == "init", tags
+	EOF
+	stop_pid "$LISTEN_PID" TERM
+	LISTEN_PID=
+	wait "$SHIP_PID"
+	SHIP_PID=
+	[ "$(metric rum_ship_replay_sent_total)" = 1 ]
 }
 
 @test "a tag that needs escaping in X-Global-Tags; records that are not uploads are counted" {
