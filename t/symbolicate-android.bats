@@ -123,6 +123,8 @@ jstack() { "$S" stack --platform android --error-type java_crash "$@"; }
 	[ "$(metric 'rum_symbolicate_stacks_total{platform="android"}')" = 2 ]
 	[ "$(metric 'rum_symbolicate_stacks_restored_total{platform="android"}')" = 2 ]
 	[ "$(metric 'rum_symbolicate_android_stacks_total{error_type="java_crash"}')" = 2 ]
+	[ "$(metric 'rum_symbolicate_android_stacks_restored_total{error_type="java_crash"}')" = 2 ]
+	[ "$(metric 'rum_symbolicate_android_stacks_restored_total{error_type="native_crash"}')" = 0 ]
 	[ "$(metric 'rum_symbolicate_stacks_total{platform="web"}')" = 1 ]
 	[ "$(metric rum_symbolicate_archives_opened_total)" = 1 ]
 	# --datakit-compat: the base64 of the same text
@@ -258,12 +260,44 @@ native_frames() {
 	"$S" --data-dir "$D" --metrics-file "$M" <"$T/rec" >"$T/out"
 	jq -j '.fields.error_stack_source' "$T/out" | cmp - "$T/want"
 	[ "$(metric 'rum_symbolicate_android_stacks_total{error_type="native_crash"}')" = 1 ]
+	[ "$(metric 'rum_symbolicate_android_stacks_restored_total{error_type="native_crash"}')" = 1 ]
 	[ "$(metric 'rum_symbolicate_stacks_restored_total{platform="android"}')" = 1 ]
 	# the x86_64 report picks the x86_64 library
 	printf '    #00 pc %016x  /data/app/x/lib/x86_64/libcrash.so\n' "$(ndk_return_addrs "$LIBS/x86_64/libcrash.so" | head -1)" >"$T/frames64"
 	ndk_write_tombstone "$T/report64" x86_64 "$T/frames64"
 	ndk_expected_report "$T/report64" libcrash.so "$LIBS/x86_64/libcrash.so" >"$T/want64"
 	"$S" stack --platform android --error-type native_crash --zip "$Z" "$T/report64" | diff -u "$T/want64" -
+}
+
+@test "native_crash: frames alternating between two libraries, each alone filling the cache: same answers" {
+	need_ndk
+	# 600 KB of data in each: with --memory-mb 1 one library evicts the other
+	{ cat "$BATS_FILE_TMPDIR/crash.c"; echo 'const char pad[600000] = {1};'; } >"$T/big.c"
+	sed 's/xc_test_/zeta_/g' "$T/big.c" >"$T/zeta.c"
+	ndk_build_lib aarch64-linux-android21 "$T/libcrash.so" "$T/big.c"
+	ndk_build_lib aarch64-linux-android21 "$T/libzeta.so" "$T/zeta.c"
+	mapfile -t ra < <(ndk_return_addrs "$T/libcrash.so")
+	mapfile -t rz < <(ndk_return_addrs "$T/libzeta.so")
+	local i
+	for ((i = 0; i < 6; i++)); do
+		printf '    #%02d pc %016x  /data/app/x/lib/arm64/libcrash.so\n' $((2 * i)) $((ra[i % ${#ra[@]}]))
+		printf '    #%02d pc %016x  /data/app/x/lib/arm64/libzeta.so\n' $((2 * i + 1)) $((rz[i % ${#rz[@]}]))
+	done >"$T/frames"
+	ndk_write_tombstone "$T/report" arm64 "$T/frames"
+	ndk_expected_report "$T/report" libcrash.so "$T/libcrash.so" >"$T/want1"
+	ndk_expected_report "$T/want1" libzeta.so "$T/libzeta.so" >"$T/want"
+	grep -q zeta_call_3 "$T/want"
+	"$MKZIP" "$Z" "arm64-v8a/libcrash.so=$T/libcrash.so" "arm64-v8a/libzeta.so=$T/libzeta.so"
+	android_rec "$T/report" native_crash >"$T/rec"
+	cat "$T/rec" "$T/rec" | "$S" --data-dir "$D" --memory-mb 1 --metrics-file "$M" >"$T/out"
+	[ "$(wc -l <"$T/out")" = 2 ]
+	sed -n 1p "$T/out" | jq -j '.fields.error_stack_source' | diff -u "$T/want" -
+	sed -n 2p "$T/out" | jq -j '.fields.error_stack_source' | cmp - "$T/want"
+	[ "$(metric rum_symbolicate_maps_evicted_total)" -ge 20 ]
+	# a large enough cache: each library loaded once
+	cat "$T/rec" "$T/rec" | "$S" --data-dir "$D" --metrics-file "$M" >"$T/out"
+	[ "$(metric rum_symbolicate_maps_loaded_total)" = 2 ]
+	[ "$(metric rum_symbolicate_maps_evicted_total)" = 0 ]
 }
 
 @test "native_crash: the top directory layout; a zip replaced gives the new library's answer" {

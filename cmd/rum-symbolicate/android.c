@@ -22,7 +22,7 @@
 
 enum { T_JAVA, T_NATIVE, T_OTHER, T_N };
 static const char *const type_names[T_N] = {"java_crash", "native_crash", "other"};
-static uint64_t *m_types[T_N];
+static uint64_t *m_types[T_N], *m_types_restored[T_N];
 
 static int type_of(const char *t)
 {
@@ -41,6 +41,9 @@ static void android_init(void)
 		m_types[i] = metric_get("rum_symbolicate_android_stacks_total", l, METRIC_COUNTER,
 					"Android error stacks read, by error_type (other: passed "
 					"unchanged as unsupported).");
+		m_types_restored[i] = metric_get(
+		    "rum_symbolicate_android_stacks_restored_total", l, METRIC_COUNTER,
+		    "Android error stacks with at least one frame restored, by error_type.");
 	}
 }
 
@@ -332,9 +335,12 @@ static int native_restore(struct sym_ctx *cx, struct archive *ar, const struct s
 static int android_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
 			   struct buf *out, struct sym_result *res)
 {
-	if (type_of(rq->error_type) == T_JAVA)
-		return java_restore(cx, ar, rq, out, res);
-	return native_restore(cx, ar, rq, out, res);
+	int t = type_of(rq->error_type);
+	int rc =
+	    t == T_JAVA ? java_restore(cx, ar, rq, out, res) : native_restore(cx, ar, rq, out, res);
+	if (rc == 0 && res->restored)
+		metric_inc(m_types_restored[t]);
+	return rc;
 }
 
 static const char *const android_sdks[] = {"df_android_rum_sdk", NULL};
