@@ -152,7 +152,7 @@ for i in range(20):
 		       "tags": {"app_id": "a,1", "env": "x=y z", "ip": "2001:db8::1"},
 		       "fields": {"content_type": "multipart/form-data; boundary=b",
 		                  "body": base64.b64encode(body).decode(),
-		                  "headers": json.dumps({"X-Ok": "1", "Host": "evil",
+		                  "headers": json.dumps({"X-Ok": "1", "Host": "evil", "X-Empty": "",
 		                                         "Content-Length": "1", "Bad Name": "x"})}}
 		print(json.dumps(rec))
 		bad = dict(rec, fields={"content_type": "multipart/form-data; boundary=b", "body": "!!!"})
@@ -164,12 +164,13 @@ for i in range(20):
 	[ "$(metric rum_ship_replay_invalid_total)" = 2 ]
 	[[ "$stderr" == *"line 2: session_replay record: body is not base64"* ]]
 	[[ "$stderr" == *"line 3: session_replay record: no content_type"* ]]
-	run -0 jq -r 'select(.path == "/v1/write/rum/replay") | .headers["X-Global-Tags"], .headers["X-Ok"], .headers.Host, .headers["Content-Length"], (.headers | has("Bad Name"))' "$FAKE_LOG"
+	run -0 jq -r 'select(.path == "/v1/write/rum/replay") | .headers["X-Global-Tags"], .headers["X-Ok"], .headers.Host, .headers["Content-Length"], (.headers | has("Bad Name")), (.headers["X-Empty"] == "")' "$FAKE_LOG"
 	[ "${lines[0]}" = "app_id=a%2C1,env=x%3Dy%20z,ip=2001%3Adb8%3A%3A1" ]
 	[ "${lines[1]}" = 1 ]
 	[ "${lines[2]}" = "127.0.0.1:$FAKE_PORT" ]
 	[ "${lines[3]}" -gt 60 ]
 	[ "${lines[4]}" = false ]
+	[ "${lines[5]}" = true ]
 }
 
 @test "Dataway down (503, then its port closed) while uploads come in: all delivered after" {

@@ -163,7 +163,6 @@ static int add_headers(struct replay_builder *rb, const char *json, size_t n, st
 			continue;
 		size_t at = out->len;
 		buf_add(out, k, kl);
-		buf_add(out, ": ", 2);
 		if (rec_str(kv->val, kv->val_len, &rb->scratch, &v, &vl) < 0) {
 			out->len = at;
 			continue;
@@ -174,6 +173,13 @@ static int add_headers(struct replay_builder *rb, const char *json, size_t n, st
 			out->len = at;
 			continue;
 		}
+		/* libcurl leaves out "Name:" with nothing after it; "Name;" is
+		 * how it sends a header with an empty value */
+		if (vl == 0) {
+			buf_add(out, ";\n", 2);
+			continue;
+		}
+		buf_add(out, ": ", 2);
 		buf_add(out, v, vl);
 		buf_addc(out, '\n');
 	}
