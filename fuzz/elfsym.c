@@ -18,16 +18,6 @@
 		}                                                                                  \
 	} while (0)
 
-/* libdw 0.188's dwarf_getscopes leaks the scopes it gathered when the DIE
- * tree turns out broken; dwarfsym.c searches such a unit only once. The
- * fast unwinder stops inside libdw (no frame pointers there), so the
- * suppression names the library, not the function. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:libdw.so\n";
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 8)

@@ -13,15 +13,33 @@
 struct cu_range {
 	uint64_t lo, hi;
 	Dwarf_Off die_off; /* the unit DIE's offset in .debug_info */
-	/* libdw 0.188 leaks what dwarf_getscopes gathered when the DIE tree
-	 * turns out broken: a unit that failed is not searched again */
-	int scopes_bad;
+};
+
+/* A function's concrete instance: a subprogram with code, or one inlined
+ * copy of a function. */
+struct fn_node {
+	Dwarf_Off die_off;
+	int32_t parent; /* for an inlined copy: the function it was inlined
+			   into (node index), else -1 */
+	uint32_t depth; /* 0 for a subprogram */
+};
+
+/* One address range of a node. Sorted by lo, then depth: an inlined
+ * copy's range comes after the range of its caller that holds it. */
+struct fn_range {
+	uint64_t lo, hi;
+	uint32_t node;
+	uint32_t depth;
 };
 
 struct func_sym {
 	uint64_t lo, hi;
 	const char *name;
 };
+
+/* Bytes of decoded line table (libdw's) per byte of .debug_line, with the
+ * DIEs libdw reads on the way: measured with contrib/bench/ndk. */
+#define LINE_TABLE_FACTOR 24
 
 struct dsym {
 	void *image;
@@ -33,6 +51,10 @@ struct dsym {
 	size_t ncus;
 	struct func_sym *syms;
 	size_t nsyms;
+	struct fn_node *nodes;
+	size_t nnodes, cap_nodes;
+	struct fn_range *ranges;
+	size_t nranges, cap_ranges;
 	size_t line_bytes; /* .debug_line's size: what lazily decoded tables grow with */
 	size_t memory;
 };
@@ -71,6 +93,76 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
+static int cmp_range(const void *a, const void *b)
+{
+	const struct fn_range *x = a, *y = b;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+/* Deeper DIE trees than this are not real code (and would exhaust the
+ * stack): their insides are not indexed. */
+#define MAX_DIE_DEPTH 256
+
+/* Indexes the functions with code under die: subprograms and their
+ * inlined copies, through lexical blocks, namespaces and classes. One walk
+ * of each unit at open replaces dwarf_getscopes' walk per lookup (which
+ * made a lookup cost a whole unit's DIEs). */
+static int walk_functions(struct dsym *ds, Dwarf_Die *die, int32_t fn, unsigned level)
+{
+	Dwarf_Die child;
+	if (level > MAX_DIE_DEPTH || dwarf_child(die, &child) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&child);
+		int32_t inner = fn;
+		switch (tag) {
+		case DW_TAG_subprogram:
+		case DW_TAG_inlined_subroutine:
+		case DW_TAG_entry_point: {
+			int inl = tag == DW_TAG_inlined_subroutine && fn >= 0;
+			uint32_t depth = inl ? ds->nodes[fn].depth + 1 : 0;
+			Dwarf_Addr base, lo, hi;
+			ptrdiff_t off = 0;
+			size_t first = ds->nranges;
+			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+				if (hi <= lo)
+					continue;
+				if (grow((void **)&ds->ranges, &ds->cap_ranges, ds->nranges,
+					 sizeof *ds->ranges) < 0)
+					return -1;
+				ds->ranges[ds->nranges++] =
+				    (struct fn_range){lo, hi, (uint32_t)ds->nnodes, depth};
+			}
+			if (ds->nranges == first)
+				continue; /* a declaration or an abstract instance: no code */
+			if (ds->nnodes >= INT32_MAX || grow((void **)&ds->nodes, &ds->cap_nodes,
+							    ds->nnodes, sizeof *ds->nodes) < 0)
+				return -1;
+			ds->nodes[ds->nnodes] =
+			    (struct fn_node){dwarf_dieoffset(&child), inl ? fn : -1, depth};
+			inner = (int32_t)ds->nnodes++;
+			break;
+		}
+		case DW_TAG_lexical_block:
+		case DW_TAG_namespace:
+		case DW_TAG_class_type:
+		case DW_TAG_structure_type:
+		case DW_TAG_union_type:
+		case DW_TAG_module:
+		case DW_TAG_try_block:
+		case DW_TAG_catch_block:
+			break;
+		default:
+			continue;
+		}
+		if (walk_functions(ds, &child, inner, level + 1) < 0)
+			return -1;
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return 0;
+}
+
 /* Every unit's address ranges (DW_AT_low_pc/high_pc or DW_AT_ranges). */
 static int index_units(struct dsym *ds)
 {
@@ -90,11 +182,15 @@ static int index_units(struct dsym *ds)
 				continue;
 			if (grow((void **)&ds->cus, &cap, ds->ncus, sizeof *ds->cus) < 0)
 				return -1;
-			ds->cus[ds->ncus++] = (struct cu_range){lo, hi, dwarf_dieoffset(&cudie), 0};
+			ds->cus[ds->ncus++] = (struct cu_range){lo, hi, dwarf_dieoffset(&cudie)};
 		}
+		if (walk_functions(ds, &cudie, -1, 0) < 0)
+			return -1;
 	}
 	if (ds->ncus)
 		qsort(ds->cus, ds->ncus, sizeof *ds->cus, cmp_cu);
+	if (ds->nranges)
+		qsort(ds->ranges, ds->nranges, sizeof *ds->ranges, cmp_range);
 	return 0;
 }
 
@@ -116,7 +212,7 @@ static int index_symbols(struct dsym *ds)
 			if (elf_getshdrstrndx(ds->elf, &shstrndx) == 0)
 				name = elf_strptr(ds->elf, shstrndx, sh.sh_name);
 			if (name && strcmp(name, ".debug_line") == 0)
-				ds->line_bytes = sh.sh_size;
+				ds->line_bytes = sh.sh_size < ds->len ? sh.sh_size : ds->len;
 		}
 	}
 	scn = symtab ? symtab : dynsym;
@@ -193,11 +289,12 @@ struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
 		seterr(err, errlen, "no debug info and no function symbols", NULL);
 		goto fail;
 	}
-	/* libdw's decoded line tables take about 16 bytes per byte of line
-	 * program (measured with contrib/bench/ndk); they are charged up front
-	 * so the cache's budget holds once the library is in use. */
+	/* libdw's decoded line tables are charged up front (see
+	 * LINE_TABLE_FACTOR) so the cache's budget holds once the library is
+	 * in use. */
 	ds->memory = sizeof *ds + len + ds->ncus * sizeof *ds->cus + ds->nsyms * sizeof *ds->syms +
-		     16 * ds->line_bytes;
+		     ds->cap_nodes * sizeof *ds->nodes + ds->cap_ranges * sizeof *ds->ranges +
+		     LINE_TABLE_FACTOR * ds->line_bytes;
 	return ds;
 fail:
 	dsym_free(ds);
@@ -214,6 +311,8 @@ void dsym_free(struct dsym *ds)
 		elf_end(ds->elf);
 	free(ds->cus);
 	free(ds->syms);
+	free(ds->nodes);
+	free(ds->ranges);
 	free(ds->image);
 	free(ds);
 }
@@ -293,13 +392,6 @@ static const char *die_name(struct dsym_result *res, Dwarf_Die *die)
 	return s ? s : "??";
 }
 
-static int is_function(Dwarf_Die *die)
-{
-	int tag = dwarf_tag(die);
-	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
-	       tag == DW_TAG_entry_point;
-}
-
 static const struct func_sym *find_sym(const struct dsym *ds, uint64_t addr)
 {
 	size_t lo = 0, hi = ds->nsyms;
@@ -322,7 +414,7 @@ static const struct func_sym *find_sym(const struct dsym *ds, uint64_t addr)
 	return NULL;
 }
 
-static struct cu_range *find_cu(const struct dsym *ds, uint64_t addr)
+static const struct cu_range *find_cu(const struct dsym *ds, uint64_t addr)
 {
 	size_t lo = 0, hi = ds->ncus;
 	while (lo < hi) {
@@ -346,6 +438,41 @@ static unsigned from_symtab(const struct dsym *ds, uint64_t addr, struct dsym_re
 	res->n = 1;
 	res->from_symtab = 1;
 	return 1;
+}
+
+/* Scans back at most this many ranges from the last one starting at or
+ * before an address: a function with more inlined copies before the
+ * address than this gets its innermost found among the nearest ones. */
+#define MAX_SCAN 4096
+
+/* The deepest function instance whose range holds addr, or -1. */
+static int32_t innermost(const struct dsym *ds, uint64_t addr)
+{
+	size_t lo = 0, hi = ds->nranges;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ds->ranges[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* ranges[0..lo) start at or before addr; an inlined copy holding
+	 * addr lies after its caller's range holding addr, so the scan stops
+	 * at the first subprogram range that holds it */
+	int32_t best = -1;
+	uint32_t best_depth = 0;
+	for (size_t k = lo, seen = 0; k > 0 && seen < MAX_SCAN; k--, seen++) {
+		const struct fn_range *r = &ds->ranges[k - 1];
+		if (addr >= r->hi)
+			continue;
+		if (best < 0 || r->depth > best_depth) {
+			best = (int32_t)r->node;
+			best_depth = r->depth;
+		}
+		if (r->depth == 0)
+			break;
+	}
+	return best;
 }
 
 static const char *call_file(Dwarf_Die *cudie, Dwarf_Die *inl)
@@ -380,32 +507,21 @@ unsigned dsym_lookup(struct dsym *ds, uint64_t pc, struct dsym_result *res)
 	 * ELF's load bias, so already an address in the file's own virtual
 	 * space (what llvm-symbolizer and ndk-stack take it for). */
 	uint64_t addr = pc;
-	struct cu_range *cr = ds->dw ? find_cu(ds, addr) : NULL;
+	const struct cu_range *cr = ds->dw ? find_cu(ds, addr) : NULL;
 	Dwarf_Die cudie;
 	if (!cr || !dwarf_offdie(ds->dw, cr->die_off, &cudie))
 		return from_symtab(ds, addr, res);
 
 	Dwarf_Line *line = dwarf_getsrc_die(&cudie, addr);
-	Dwarf_Die *scopes = NULL;
-	int nscopes = 0;
-	if (!cr->scopes_bad) {
-		nscopes = dwarf_getscopes(&cudie, addr, &scopes);
-		if (nscopes < 0) {
-			cr->scopes_bad = 1;
-			scopes = NULL;
-			nscopes = 0;
-		}
-	}
-	int i = 0;
-	while (i < nscopes && !is_function(&scopes[i]))
-		i++;
-	if (!line && i >= nscopes) {
-		free(scopes);
+	int32_t node = innermost(ds, addr);
+	Dwarf_Die die;
+	if (node >= 0 && !dwarf_offdie(ds->dw, ds->nodes[node].die_off, &die))
+		node = -1;
+	if (!line && node < 0)
 		return from_symtab(ds, addr, res);
-	}
 	struct dsym_loc *l = &res->loc[0];
-	if (i < nscopes) {
-		l->function = die_name(res, &scopes[i]);
+	if (node >= 0) {
+		l->function = die_name(res, &die);
 	} else {
 		const struct func_sym *s = find_sym(ds, addr);
 		l->function = s ? demangled(res, s->name) : "??";
@@ -423,33 +539,21 @@ unsigned dsym_lookup(struct dsym *ds, uint64_t pc, struct dsym_result *res)
 			l->column = (unsigned)col;
 	}
 	res->n = 1;
-	if (i >= nscopes) {
-		free(scopes);
-		return res->n;
-	}
-	/* dwarf_getscopes continues past an inlined subroutine into its
-	 * abstract origin's scopes; the caller is found in the concrete tree
-	 * instead (dwarf_getscopes_die), at the inlined subroutine's call
-	 * site, as eu-addr2line -i does. */
-	Dwarf_Die cur = scopes[i];
-	free(scopes);
-	while (dwarf_tag(&cur) == DW_TAG_inlined_subroutine && res->n < DSYM_MAX_INLINE) {
-		Dwarf_Die *chain = NULL;
-		int m = dwarf_getscopes_die(&cur, &chain);
-		int j = 1;
-		while (j < m && !is_function(&chain[j]))
-			j++;
+	/* Each inlined copy's caller: the function it was inlined into, at
+	 * the copy's call site (as llvm-symbolizer and eu-addr2line -i). */
+	while (node >= 0 && ds->nodes[node].parent >= 0 && res->n < DSYM_MAX_INLINE) {
+		int32_t up = ds->nodes[node].parent;
+		Dwarf_Die caller;
 		struct dsym_loc *c = &res->loc[res->n++];
-		c->function = j < m ? die_name(res, &chain[j]) : "??";
-		c->file = call_file(&cudie, &cur);
-		c->line = attr_uint(&cur, DW_AT_call_line);
-		c->column = attr_uint(&cur, DW_AT_call_column);
-		if (j >= m) {
-			free(chain);
+		c->function = dwarf_offdie(ds->dw, ds->nodes[up].die_off, &caller)
+				  ? die_name(res, &caller)
+				  : "??";
+		c->file = call_file(&cudie, &die);
+		c->line = attr_uint(&die, DW_AT_call_line);
+		c->column = attr_uint(&die, DW_AT_call_column);
+		node = up;
+		if (!dwarf_offdie(ds->dw, ds->nodes[node].die_off, &die))
 			break;
-		}
-		cur = chain[j];
-		free(chain);
 	}
 	return res->n;
 }

@@ -147,6 +147,12 @@ static int report(const char *file, const char *dir)
 	return rc < 0 ? 1 : 0;
 }
 
+/* malloc'd bytes, mmapped blocks included (libdw's large tables) */
+static size_t heap(const struct mallinfo2 *m)
+{
+	return m->uordblks + m->hblkhd;
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -217,7 +223,7 @@ static int bench(const char *lib, const char *addr_file, int rounds)
 		    "open %.1f ms; first pass %.0f frames/s; warm %.0f frames/s (%zu frames, "
 		    "%zu found); memory: dsym_memory %zu, heap after open %zu, after lookups %zu\n",
 		    (t1 - t0) * 1e3, first, rate[1 + (rounds - 1) / 2], n, found / (size_t)rounds,
-		    dsym_memory(ds), m1.uordblks - m0.uordblks, m2.uordblks - m0.uordblks);
+		    dsym_memory(ds), heap(&m1) - heap(&m0), heap(&m2) - heap(&m0));
 	}
 	free(rate);
 	free(addrs);
@@ -275,7 +281,7 @@ int main(int argc, char **argv)
 	if (memory) {
 		struct mallinfo2 m2 = mallinfo2();
 		printf("dsym_memory=%zu heap_after_open=%zu heap_after_lookups=%zu\n",
-		       dsym_memory(ds), m1.uordblks - m0.uordblks, m2.uordblks - m0.uordblks);
+		       dsym_memory(ds), heap(&m1) - heap(&m0), heap(&m2) - heap(&m0));
 	}
 	dsym_free(ds);
 	return 0;
