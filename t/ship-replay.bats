@@ -416,3 +416,35 @@ for i in range(20):
 	[ "$(metric rum_ship_points_sent_total)" = 3 ]
 	[[ "$stderr" == *"not sent to a line-protocol sink"* ]]
 }
+
+@test "bodies of every length, base64 standard or URL-safe, padded or not, arrive exactly" {
+	start_fake
+	python3 - >"$T/in.ndjson" <<-'PY'
+		import base64, json, random
+		r = random.Random(5)
+		for n in list(range(0, 130)) + [r.randrange(1000, 200000) for _ in range(10)]:
+		    body = r.randbytes(n)
+		    enc = base64.b64encode(body) if n % 3 else base64.urlsafe_b64encode(body)
+		    enc = enc.decode()
+		    if n % 2:
+		        enc = enc.rstrip("=")
+		    print(json.dumps({"measurement": "session_replay", "tags": {"app_id": "a"},
+		                      "fields": {"content_type": "application/x-test", "body": enc,
+		                                 "headers": json.dumps({"X-Replay-Index": str(n)})}}))
+	PY
+	run -0 "$SHIP" --sink "$(dw)" --metrics-file "$M" <"$T/in.ndjson"
+	[ "$(metric rum_ship_replay_sent_total)" = 140 ]
+	python3 - "$FAKE_LOG" "$T/in.ndjson" <<-'PY'
+		import base64, json, sys
+		got = {}
+		for l in open(sys.argv[1]):
+		    e = json.loads(l)
+		    got[e["headers"]["X-Replay-Index"]] = base64.b64decode(e["raw_b64"])
+		for l in open(sys.argv[2]):
+		    f = json.loads(l)["fields"]
+		    enc = f["body"] + "=" * (-len(f["body"]) % 4)
+		    want = base64.urlsafe_b64decode(enc) if "-" in enc or "_" in enc else base64.b64decode(enc)
+		    n = json.loads(f["headers"])["X-Replay-Index"]
+		    assert got[n] == want, "body of length %s differs" % n
+	PY
+}
