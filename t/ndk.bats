@@ -156,6 +156,16 @@ check_same() { # LIB ADDR...: ours against llvm-symbolizer's --inlining --relati
 	[ "$(grep -c -x '??' "$BATS_TEST_TMPDIR/got")" -eq 2 ]
 }
 
+@test "compressed debug sections (-gz), as llvm-symbolizer reads them" {
+	local lib=$BATS_TEST_TMPDIR/libz.so
+	clang --target=aarch64-linux-android21 -fuse-ld=lld -shared -nostdlib -fPIC -g -gz -O2 \
+		-o "$lib" "$BATS_FILE_TMPDIR/crash.c"
+	llvm-readelf -S "$lib" | grep debug_info | grep -q ' C '
+	mapfile -t addrs < <(code_addrs "$lib")
+	check_same "$lib" "${addrs[@]}"
+	grep -qx middle "$BATS_TEST_TMPDIR/got"
+}
+
 @test "symbol table fallback: a library without DWARF gives function names, ??:0:0" {
 	local lib=$BATS_TEST_TMPDIR/nodebug.so
 	llvm-objcopy --strip-debug "$BATS_FILE_TMPDIR/libs/x86_64/libcrash.so" "$lib"
