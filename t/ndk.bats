@@ -139,7 +139,11 @@ check_same() { # LIB ADDR...: ours against llvm-symbolizer's --inlining --relati
 
 @test "eu-addr2line -f -i agrees on functions and lines (when elfutils is installed)" {
 	command -v eu-addr2line >/dev/null || skip "eu-addr2line not installed (package elfutils)"
-	local lib=$BATS_FILE_TMPDIR/libs/x86_64/libcrash.so a
+	command -v gcc >/dev/null || skip "no gcc"
+	# gcc's library: eu-addr2line 0.188 finds no line for clang's DWARF 5,
+	# which has no .debug_aranges (our index does not need them)
+	local lib=$BATS_TEST_TMPDIR/libgcc.so a
+	gcc -shared -fPIC -g -O2 -o "$lib" "$BATS_FILE_TMPDIR/crash.c"
 	for a in $(return_addrs "$lib") $(code_addrs "$lib" | head -8); do
 		diff <(eu-addr2line -f -i -e "$lib" "$a" | sed 's/:\([0-9]*\):[0-9]*$/:\1/; s/ at .*//') \
 			<("$TOOLS/ndktool" "$lib" "$a" | sed '/^$/d; s/:\([0-9]*\):[0-9]*$/:\1/')
