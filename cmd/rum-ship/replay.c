@@ -114,6 +114,7 @@ struct replay {
 
 	/* between the two (atomics) */
 	int drain;
+	int sleeping; /* the thread is (about to be) in curl_multi_poll */
 	uint64_t drain_deadline;
 	uint64_t evicted_sent;		 /* evicted from the full queue, then sent */
 	uint64_t bad_entries;		 /* queue entries that are not uploads */
@@ -476,6 +477,22 @@ static int queue_empty(struct replay *r)
 	return empty;
 }
 
+/* A free slot and an upload for it. */
+static int can_take(struct replay *r)
+{
+	int free_slot = 0;
+	for (size_t i = 0; i < r->nslots && !free_slot; i++)
+		free_slot = r->slots[i].state == RS_FREE;
+	if (!free_slot)
+		return 0;
+	if (r->dq)
+		return r->next_seq - r->base_seq < WINDOW && dq_wait(r->dq, 0) == 1;
+	pthread_mutex_lock(&r->mu);
+	int any = r->head != NULL;
+	pthread_mutex_unlock(&r->mu);
+	return any;
+}
+
 static void *run(void *arg)
 {
 	struct replay *r = arg;
@@ -512,7 +529,14 @@ static void *run(void *arg)
 		if (__atomic_load_n(&r->drain, __ATOMIC_ACQUIRE) && r->drain_deadline > now &&
 		    r->drain_deadline - now < wait)
 			wait = r->drain_deadline - now;
+		/* Records come in faster than a wake-up each is worth: the
+		 * main thread wakes this one only when it may be asleep, and
+		 * an upload queued after this check finds the flag set. */
+		__atomic_store_n(&r->sleeping, 1, __ATOMIC_SEQ_CST);
+		if (can_take(r))
+			wait = 0;
 		curl_multi_poll(r->multi, NULL, 0, (int)wait, NULL);
+		__atomic_store_n(&r->sleeping, 0, __ATOMIC_SEQ_CST);
 	}
 	/* What is still in a slot: on disk it stays for the next run; in
 	 * memory it is lost. */
@@ -763,7 +787,8 @@ int replay_submit(struct replay *r, const struct record *rec, uint64_t lineno)
 	} else {
 		mem_push(r);
 	}
-	curl_multi_wakeup(r->multi);
+	if (__atomic_exchange_n(&r->sleeping, 0, __ATOMIC_SEQ_CST))
+		curl_multi_wakeup(r->multi);
 	return 0;
 }
 
