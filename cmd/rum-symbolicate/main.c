@@ -36,6 +36,7 @@ enum {
 	O_ENV,
 	O_VERSION,
 	O_ERROR_TYPE,
+	O_SYMBOLIZER,
 };
 
 #define OPT_DATA_DIR                                                                               \
@@ -62,7 +63,14 @@ enum {
 #define OPT_ATOS                                                                                   \
 	{                                                                                          \
 		"atos", 0, 1, O_ATOS, "PATH",                                                      \
-		    "atos or atosl for iOS stacks (not used by web stacks)"                        \
+		    "run this atos or atosl (atos -o DSYM -l LOAD -arch ARCH ADDR...) per module "  \
+		    "and iOS crash instead of llvm-symbolizer"                                     \
+	}
+#define OPT_SYMBOLIZER                                                                             \
+	{                                                                                          \
+		"llvm-symbolizer", 0, 1, O_SYMBOLIZER, "PATH",                                     \
+		    "the llvm-symbolizer kept running for iOS stacks (default: "                   \
+		    "/usr/bin/llvm-symbolizer, else /usr/lib/llvm-NN/bin/, else PATH)"             \
 	}
 
 static const struct opt filter_options[] = {
@@ -76,12 +84,13 @@ static const struct opt filter_options[] = {
     {"datakit-compat", 0, 0, O_DATAKIT_COMPAT, NULL,
      "also write error_stack_source_base64, as DataKit does"},
     OPT_ATOS,
+    OPT_SYMBOLIZER,
     {NULL, 0, 0, 0, NULL, NULL},
 };
 
 static const struct opt stack_options[] = {
     {"platform", 0, 1, O_PLATFORM, "P",
-     "web, miniapp or android (android needs --error-type; ios: not yet)"},
+     "web, miniapp, android (android needs --error-type) or ios"},
     OPT_DATA_DIR,
     {"zip", 0, 1, O_ZIP, "FILE", "read this archive instead of one in --data-dir"},
     {"app-id", 0, 1, O_APP_ID, "A", "the application's app_id"},
@@ -89,11 +98,12 @@ static const struct opt stack_options[] = {
     {"version", 0, 1, O_VERSION, "V", "its version (default none)"},
     {"error-type", 0, 1, O_ERROR_TYPE, "T",
      "android: java_crash (mapping.txt in the zip) or native_crash (a tombstone; "
-     "<abi>/<lib>.so in the zip)"},
+     "<abi>/<lib>.so in the zip); ignored for ios (any report with frames)"},
     OPT_NAMES,
     OPT_MEMORY,
     OPT_MAX_MAP,
     OPT_ATOS,
+    OPT_SYMBOLIZER,
     {NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -102,12 +112,14 @@ static const struct prog_info filter_info = {
     "[OPTION]...\n       rum-symbolicate stack --platform P (--app-id A [--env E] [--version V] "
     "| --zip FILE) [OPTION]... [FILE]",
     "Reads records (one JSON object a line) on standard input and writes them to standard "
-    "output. An error record from the web, mini-program or Android SDK with an error_stack "
+    "output. An error record from the web, mini-program, Android or iOS SDK with an error_stack "
     "gets error_stack_source: its frames mapped to original sources through the archive "
     "DIR/rum/<platform>/<app_id>-<env>-<version>.zip (read in place; a zip added, replaced or "
     "removed is seen at the next record): source maps for web stacks; for Android, "
     "mapping.txt (R8/ProGuard) for error_type java_crash and the unstripped <abi>/<lib>.so "
-    "libraries for native_crash. Other records, and stacks that cannot be restored, "
+    "libraries for native_crash; for iOS, the modules' dSYMs (any depth of the zip, matched by "
+    "module name and the Binary Images UUID), read by a long-lived llvm-symbolizer (or "
+    "--atos). Other records, and stacks that cannot be restored, "
     "pass unchanged. `rum-symbolicate stack --help` describes the stack mode.",
 };
 
@@ -119,12 +131,15 @@ static const struct prog_info stack_info = {
     "frames mapped to original sources through the archive of the app, env and version (or "
     "--zip). Platforms: web, miniapp, android (with --error-type java_crash: a Java/Kotlin "
     "stack trace retraced with the zip's mapping.txt; native_crash: an NDK crash report, "
-    "its backtrace symbolized from <abi>/<lib>.so in the zip). Exit status 1, with the reason "
+    "its backtrace symbolized from <abi>/<lib>.so in the zip), ios (an iOS crash report: frames "
+    "'N  Module  0xADDR 0xLOAD + OFFSET' of modules with a dSYM in the zip get "
+    "'function (in Module) (file:line)' as atos -i prints it). Exit status 1, with the reason "
     "on standard error, when no frame could be restored.",
 };
 
 struct cli {
 	const char *data_dir, *zip, *platform, *app_id, *env, *version, *error_type, *atos;
+	const char *symbolizer;
 	uint64_t memory_mb, max_map_mb, check_ms;
 	int names, datakit_compat;
 };
@@ -152,6 +167,11 @@ static const char *on_opt(int key, const char *val, void *ctx)
 		return NULL;
 	case O_ATOS:
 		cl->atos = val;
+		return NULL;
+	case O_SYMBOLIZER:
+		if (!*val)
+			return "empty file name";
+		cl->symbolizer = val;
 		return NULL;
 	case O_PLATFORM:
 		cl->platform = val;
@@ -197,7 +217,8 @@ static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
 	cx->names = cl->names;
 	cx->max_map_size = cl->max_map_mb << 20;
 	cx->zip_path = cl->zip;
-	cx->atos = cl->atos;
+	cx->atos = cl->atos && *cl->atos ? cl->atos : NULL;
+	cx->symbolizer = cl->symbolizer;
 	sym_ctx_init_metrics(cx);
 	cx->cache = objcache_new(budget);
 	uint32_t check = stage ? (uint32_t)cl->check_ms : STORE_NEVER_RECHECK;
@@ -242,8 +263,7 @@ static _Noreturn void stack_main(int argc, char **argv)
 	if (!cl.platform)
 		die(2, "stack: --platform is required (%s)", platform_names());
 	const struct platform *pf = platform_by_name(cl.platform);
-	int later = strcmp(cl.platform, "ios") == 0;
-	if (!pf && !later)
+	if (!pf)
 		die(2, "invalid value '%s' for --platform: not one of %s", cl.platform,
 		    platform_names());
 	if (pf && pf->accepts && (!cl.error_type || !*cl.error_type))
@@ -259,8 +279,6 @@ static _Noreturn void stack_main(int argc, char **argv)
 	if (file && strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
 		die(2, "cannot open %s: %s", file, strerror(errno));
 	opts_check_done();
-	if (!pf)
-		die(1, "%s stacks are not restored by this build", cl.platform);
 
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	if (read_all(fd, &in, common_opts.max_line) < 0)

@@ -8,11 +8,12 @@
 
 #include "metrics.h"
 
-extern const struct platform platform_web, platform_miniapp, platform_android;
+extern const struct platform platform_web, platform_miniapp, platform_android,
+    platform_ios;
 
 /* New platforms go here (and in sym_miss_names if they need reasons). */
 static const struct platform *const platforms[] = {&platform_web, &platform_miniapp,
-						   &platform_android, NULL};
+						   &platform_android, &platform_ios, NULL};
 
 const char *const sym_miss_names[MISS_N] = {
     [MISS_NONE] = "none",
@@ -26,6 +27,8 @@ const char *const sym_miss_names[MISS_N] = {
     [MISS_BAD_MAP] = "bad_map",
     [MISS_UNMAPPED] = "unmapped",
     [MISS_UNSUPPORTED] = "unsupported",
+    [MISS_MISMATCH] = "mismatch",
+    [MISS_ENGINE] = "engine",
 };
 
 static int platform_index(const struct platform *pf)

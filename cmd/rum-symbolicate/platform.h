@@ -31,6 +31,8 @@ enum sym_miss {
 	MISS_BAD_MAP,	  /* the map is invalid, too large, or unreadable */
 	MISS_UNMAPPED,	  /* the map has nothing at the frame's position */
 	MISS_UNSUPPORTED, /* a platform or error type not restored (yet) */
+	MISS_MISMATCH,	  /* a debug file for another build (UUID) or architecture */
+	MISS_ENGINE,	  /* the external symbolizer could not be run or failed */
 	MISS_N
 };
 
@@ -45,6 +47,7 @@ struct sym_ctx {
 	int names;	       /* --names */
 	uint64_t max_map_size; /* --max-map-mb, in bytes */
 	const char *atos;      /* --atos, or NULL */
+	const char *symbolizer; /* --llvm-symbolizer, or NULL */
 	/* counters, by platform where it says so */
 	uint64_t *m_stacks[SYM_MAX_PLATFORMS], *m_stacks_restored[SYM_MAX_PLATFORMS];
 	uint64_t *m_frames, *m_frames_restored;

@@ -1,0 +1,698 @@
+/* llvm-symbolizer as a long-lived process, and atos per call. */
+#include "machosym.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+extern char **environ;
+
+/* The first answer for a large dSYM includes parsing it. */
+#define BATCH_TIMEOUT_MS 60000
+#define ATOS_TIMEOUT_MS 30000
+#define READ_MAX ((size_t)64 << 20)
+
+struct proc {
+	pid_t pid;
+	int fd;
+	struct buf rd;
+};
+
+static struct proc procs[2] = {{0, -1, BUF_INIT}, {0, -1, BUF_INIT}};
+static char program[4096];
+static int forget;
+static uint64_t starts;
+
+void msym_set_program(const char *path)
+{
+	snprintf(program, sizeof program, "%s", path ? path : "");
+}
+
+const char *msym_program(void)
+{
+	static const char *const tries[] = {"/usr/bin/llvm-symbolizer",
+					    "/usr/lib/llvm-16/bin/llvm-symbolizer",
+					    "/usr/lib/llvm-15/bin/llvm-symbolizer",
+					    "/usr/lib/llvm-14/bin/llvm-symbolizer",
+					    "/usr/bin/llvm-symbolizer-14",
+					    NULL};
+	if (program[0])
+		return program;
+	for (int i = 0; tries[i]; i++)
+		if (access(tries[i], X_OK) == 0)
+			return tries[i];
+	return "llvm-symbolizer";
+}
+
+uint64_t msym_starts(void)
+{
+	return starts;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void proc_stop(struct proc *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	p->pid = 0;
+	p->rd.len = 0;
+}
+
+void msym_shutdown(void)
+{
+	for (int i = 0; i < 2; i++) {
+		proc_stop(&procs[i]);
+		buf_free(&procs[i].rd);
+	}
+}
+
+void msym_forget_files(void)
+{
+	forget = 1;
+}
+
+/* Runs argv with stdin/stdout on one end of a socket pair (in and out
+ * set) or stdout on it only; stderr to /dev/null. */
+static pid_t spawn(char *const argv[], int with_stdin, int *fd, char *err, size_t errlen)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_t fa;
+	pid_t pid = -1;
+	int rc = posix_spawn_file_actions_init(&fa);
+	if (rc == 0) {
+		rc = with_stdin
+			 ? posix_spawn_file_actions_adddup2(&fa, sv[1], 0)
+			 : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		if (rc == 0)
+			rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+		if (rc == 0)
+			rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+		if (rc == 0)
+			rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(rc));
+		return -1;
+	}
+	*fd = sv[0];
+	return pid;
+}
+
+static int proc_start(struct proc *p, int short_names, char *err, size_t errlen)
+{
+	char *argv[] = {(char *)msym_program(),
+			"--inlining",
+			"--demangle",
+			"--output-style=JSON",
+			short_names ? "--functions=short" : "--functions=linkage",
+			NULL};
+	p->pid = spawn(argv, 1, &p->fd, err, errlen);
+	if (p->pid < 0) {
+		p->pid = 0;
+		return -1;
+	}
+	starts++;
+	log_debug("started %s (pid %d)", argv[0], (int)p->pid);
+	return 0;
+}
+
+/* ---- the JSON answers ---- */
+
+struct js {
+	const char *p, *e;
+	struct buf *text;
+};
+
+static void ws(struct js *j)
+{
+	while (j->p < j->e && (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n'))
+		j->p++;
+}
+
+static int lit(struct js *j, char c)
+{
+	ws(j);
+	if (j->p < j->e && *j->p == c) {
+		j->p++;
+		return 1;
+	}
+	return 0;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return -1;
+		*v = *v << 4 | (unsigned)d;
+	}
+	return 0;
+}
+
+/* A string, decoded into text when keep (its offset and length). */
+static int str(struct js *j, int keep, size_t *off, size_t *len)
+{
+	ws(j);
+	if (j->p >= j->e || *j->p != '"')
+		return -1;
+	j->p++;
+	size_t start = j->text->len;
+	while (j->p < j->e && *j->p != '"') {
+		char c = *j->p++;
+		if ((unsigned char)c < 0x20)
+			return -1;
+		if (c == '\\') {
+			if (j->p >= j->e)
+				return -1;
+			c = *j->p++;
+			switch (c) {
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case '"':
+			case '\\':
+			case '/':
+				break;
+			case 'u': {
+				unsigned v;
+				if (j->e - j->p < 4 || hex4(j->p, &v) < 0)
+					return -1;
+				j->p += 4;
+				if (!keep)
+					continue;
+				char u[3];
+				size_t k;
+				if (v < 0x80) {
+					u[0] = (char)v;
+					k = 1;
+				} else if (v < 0x800) {
+					u[0] = (char)(0xc0 | v >> 6);
+					u[1] = (char)(0x80 | (v & 0x3f));
+					k = 2;
+				} else {
+					/* surrogate halves kept as they are encoded */
+					u[0] = (char)(0xe0 | v >> 12);
+					u[1] = (char)(0x80 | ((v >> 6) & 0x3f));
+					u[2] = (char)(0x80 | (v & 0x3f));
+					k = 3;
+				}
+				if (buf_add(j->text, u, k) < 0)
+					return -1;
+				continue;
+			}
+			default:
+				return -1;
+			}
+		}
+		if (keep && buf_add(j->text, &c, 1) < 0)
+			return -1;
+	}
+	if (j->p >= j->e)
+		return -1;
+	j->p++;
+	if (off) {
+		*off = start;
+		*len = j->text->len - start;
+	}
+	return 0;
+}
+
+static int skip(struct js *j, int depth);
+
+static int skip_list(struct js *j, char close, int obj, int depth)
+{
+	if (lit(j, close))
+		return 0;
+	for (;;) {
+		if (obj && (str(j, 0, NULL, NULL) < 0 || !lit(j, ':')))
+			return -1;
+		if (skip(j, depth + 1) < 0)
+			return -1;
+		if (lit(j, close))
+			return 0;
+		if (!lit(j, ','))
+			return -1;
+	}
+}
+
+static int skip(struct js *j, int depth)
+{
+	ws(j);
+	if (j->p >= j->e || depth > 16)
+		return -1;
+	char c = *j->p;
+	if (c == '"')
+		return str(j, 0, NULL, NULL);
+	if (c == '{' || c == '[') {
+		j->p++;
+		return skip_list(j, c == '{' ? '}' : ']', c == '{', depth);
+	}
+	const char *s = j->p;
+	while (j->p < j->e &&
+	       (*j->p == '-' || *j->p == '+' || *j->p == '.' || (*j->p >= '0' && *j->p <= '9') ||
+		(*j->p >= 'a' && *j->p <= 'z') || *j->p == 'E'))
+		j->p++;
+	return j->p > s ? 0 : -1;
+}
+
+static int num(struct js *j, uint64_t *v)
+{
+	ws(j);
+	const char *s = j->p;
+	uint64_t x = 0;
+	while (j->p < j->e && *j->p >= '0' && *j->p <= '9') {
+		if (x > UINT64_MAX / 10 - 1)
+			return -1;
+		x = x * 10 + (uint64_t)(*j->p++ - '0');
+	}
+	*v = x;
+	return j->p > s ? 0 : -1;
+}
+
+static int key_is(const struct buf *t, size_t off, size_t len, const char *k)
+{
+	return strlen(k) == len && memcmp(t->p + off, k, len) == 0;
+}
+
+static int level(struct js *j, struct msym_level *lv)
+{
+	memset(lv, 0, sizeof *lv);
+	if (!lit(j, '{'))
+		return -1;
+	if (lit(j, '}'))
+		return 0;
+	for (;;) {
+		size_t ko, kl, mark = j->text->len;
+		if (str(j, 1, &ko, &kl) < 0 || !lit(j, ':'))
+			return -1;
+		uint64_t v;
+		if (key_is(j->text, ko, kl, "FunctionName")) {
+			j->text->len = mark;
+			if (str(j, 1, &lv->func, &lv->func_len) < 0)
+				return -1;
+		} else if (key_is(j->text, ko, kl, "FileName")) {
+			j->text->len = mark;
+			if (str(j, 1, &lv->file, &lv->file_len) < 0)
+				return -1;
+		} else if (key_is(j->text, ko, kl, "Line")) {
+			j->text->len = mark;
+			if (num(j, &v) < 0)
+				return -1;
+			lv->line = v > UINT32_MAX ? 0 : (unsigned)v;
+		} else if (key_is(j->text, ko, kl, "StartAddress")) {
+			j->text->len = mark;
+			size_t so, sl;
+			if (str(j, 1, &so, &sl) < 0)
+				return -1;
+			const char *s = j->text->p + so;
+			uint64_t x = 0;
+			size_t i = 2;
+			if (sl > 2 && sl <= 18 && s[0] == '0' && s[1] == 'x') {
+				for (; i < sl; i++) {
+					char c = s[i];
+					int d = c >= '0' && c <= '9'   ? c - '0'
+						: c >= 'a' && c <= 'f' ? c - 'a' + 10
+						: c >= 'A' && c <= 'F' ? c - 'A' + 10
+								       : -1;
+					if (d < 0)
+						break;
+					x = x << 4 | (uint64_t)d;
+				}
+				lv->has_start = i == sl;
+				lv->start = x;
+			}
+			j->text->len = mark;
+		} else {
+			j->text->len = mark;
+			if (skip(j, 1) < 0)
+				return -1;
+		}
+		if (lit(j, '}'))
+			return 0;
+		if (!lit(j, ','))
+			return -1;
+	}
+}
+
+static int unknown_name(const struct buf *t, const struct msym_level *lv)
+{
+	return lv->func_len == 0 || (lv->func_len == 2 && memcmp(t->p + lv->func, "??", 2) == 0);
+}
+
+int msym_parse_json(const char *line, size_t len, struct msym_answer *a, struct buf *text)
+{
+	struct js j = {line, line + len, text};
+	a->n = 0;
+	if (!lit(&j, '{'))
+		return -1;
+	if (lit(&j, '}'))
+		return 0;
+	for (;;) {
+		size_t ko, kl, mark = text->len;
+		if (str(&j, 1, &ko, &kl) < 0 || !lit(&j, ':'))
+			return -1;
+		int sym = key_is(text, ko, kl, "Symbol");
+		text->len = mark;
+		if (sym) {
+			if (!lit(&j, '['))
+				return -1;
+			if (!lit(&j, ']')) {
+				for (;;) {
+					struct msym_level lv;
+					if (level(&j, &lv) < 0)
+						return -1;
+					if (a->n < MSYM_MAX_LEVELS)
+						a->lv[a->n++] = lv;
+					if (lit(&j, ']'))
+						break;
+					if (!lit(&j, ','))
+						return -1;
+				}
+			}
+		} else if (skip(&j, 1) < 0) {
+			return -1;
+		}
+		if (lit(&j, '}'))
+			break;
+		if (!lit(&j, ','))
+			return -1;
+	}
+	ws(&j);
+	if (j.p != j.e)
+		return -1;
+	/* nothing known: a single "??" level */
+	if (a->n && unknown_name(text, &a->lv[0]))
+		a->n = 0;
+	return 0;
+}
+
+/* ---- batches ---- */
+
+static int add_query(struct buf *in, const struct msym_query *q)
+{
+	return buf_printf(in, "\"%s%s%s\" 0x%llx\n", q->obj, q->arch ? ":" : "",
+			  q->arch ? q->arch : "", (unsigned long long)q->addr);
+}
+
+/* Sends in, reads n answer lines into a. */
+static int exchange(struct proc *p, const struct buf *in, size_t n, struct msym_answer *a,
+		    struct buf *text, char *err, size_t errlen)
+{
+	size_t sent = 0, got = 0, scan = 0;
+	long long deadline = now_ms() + BATCH_TIMEOUT_MS;
+	p->rd.len = 0;
+	while (got < n) {
+		long long left = deadline - now_ms();
+		if (left <= 0) {
+			snprintf(err, errlen, "%s gave no answer in %d s", msym_program(),
+				 BATCH_TIMEOUT_MS / 1000);
+			return -1;
+		}
+		struct pollfd pf = {p->fd, (short)(POLLIN | (sent < in->len ? POLLOUT : 0)), 0};
+		int r = poll(&pf, 1, (int)left);
+		if (r < 0 && errno != EINTR) {
+			snprintf(err, errlen, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (r <= 0)
+			continue;
+		if ((pf.revents & POLLOUT) && sent < in->len) {
+			ssize_t w =
+			    send(p->fd, in->p + sent, in->len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				snprintf(err, errlen, "writing to %s: %s", msym_program(),
+					 strerror(errno));
+				return -1;
+			}
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		if (!(pf.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (p->rd.len >= READ_MAX || buf_reserve(&p->rd, 65536) < 0) {
+			snprintf(err, errlen, "an answer of more than %zu bytes", p->rd.len);
+			return -1;
+		}
+		ssize_t rr = recv(p->fd, p->rd.p + p->rd.len, p->rd.cap - p->rd.len, MSG_DONTWAIT);
+		if (rr == 0 || (rr < 0 && errno != EAGAIN && errno != EINTR)) {
+			snprintf(err, errlen, "%s stopped after %zu of %zu answers", msym_program(),
+				 got, n);
+			return -1;
+		}
+		if (rr < 0)
+			continue;
+		p->rd.len += (size_t)rr;
+		for (;;) {
+			char *nl = memchr(p->rd.p + scan, '\n', p->rd.len - scan);
+			if (!nl)
+				break;
+			size_t ll = (size_t)(nl - (p->rd.p + scan));
+			if (got < n && msym_parse_json(p->rd.p + scan, ll, &a[got], text) < 0) {
+				snprintf(err, errlen, "%s: an answer that is not its JSON: %.80s",
+					 msym_program(), p->rd.p + scan);
+				return -1;
+			}
+			got++;
+			scan += ll + 1;
+		}
+	}
+	if (scan != p->rd.len) {
+		snprintf(err, errlen, "%s answered more than it was asked", msym_program());
+		return -1;
+	}
+	return 0;
+}
+
+static int run_batch(int which, const struct msym_query *q, size_t n, struct msym_answer *a,
+		     struct buf *text, char *err, size_t errlen)
+{
+	struct proc *p = &procs[which];
+	struct buf in = BUF_INIT;
+	int rc = -1;
+	for (size_t i = 0; i < n; i++)
+		if (add_query(&in, &q[i]) < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	/* one retry with a fresh process: it may have died since the last
+	 * batch (killed, or crashed on some other file) */
+	for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+		if (!p->pid && proc_start(p, which, err, errlen) < 0)
+			break;
+		size_t mark = text->len;
+		rc = exchange(p, &in, n, a, text, err, errlen);
+		if (rc < 0) {
+			log_warn("%s", err);
+			text->len = mark;
+			proc_stop(p);
+		}
+	}
+out:
+	buf_free(&in);
+	return rc;
+}
+
+static int swift_mangled(const char *s, size_t n)
+{
+	if (n && s[0] == '_')
+		s++, n--;
+	return n > 2 && ((s[0] == '$' && (s[1] == 's' || s[1] == 'S' || s[1] == 'e')) ||
+			 (s[0] == 'T' && s[1] == '0'));
+}
+
+int msym_batch(const struct msym_query *q, size_t n, struct msym_answer *a, struct buf *text,
+	       char *err, size_t errlen)
+{
+	if (forget) {
+		forget = 0;
+		proc_stop(&procs[0]);
+		proc_stop(&procs[1]);
+	}
+	if (run_batch(0, q, n, a, text, err, errlen) < 0)
+		return -1;
+	/* Swift names: the DWARF name instead, from the short-name process */
+	size_t ns = 0;
+	for (size_t i = 0; i < n; i++)
+		for (unsigned k = 0; k < a[i].n; k++)
+			if (swift_mangled(text->p + a[i].lv[k].func, a[i].lv[k].func_len)) {
+				ns++;
+				break;
+			}
+	if (!ns)
+		return 0;
+	struct msym_query *sq = malloc(ns * sizeof *sq);
+	struct msym_answer *sa = malloc(ns * sizeof *sa);
+	size_t *idx = malloc(ns * sizeof *idx), m = 0;
+	if (sq && sa && idx) {
+		for (size_t i = 0; i < n; i++)
+			for (unsigned k = 0; k < a[i].n; k++)
+				if (swift_mangled(text->p + a[i].lv[k].func, a[i].lv[k].func_len)) {
+					idx[m] = i;
+					sq[m++] = q[i];
+					break;
+				}
+		char e2[256];
+		if (run_batch(1, sq, m, sa, text, e2, sizeof e2) == 0) {
+			for (size_t i = 0; i < m; i++) {
+				struct msym_answer *o = &a[idx[i]];
+				if (sa[i].n != o->n)
+					continue;
+				for (unsigned k = 0; k < o->n; k++)
+					if (swift_mangled(text->p + o->lv[k].func,
+							  o->lv[k].func_len) &&
+					    sa[i].lv[k].func_len) {
+						o->lv[k].func = sa[i].lv[k].func;
+						o->lv[k].func_len = sa[i].lv[k].func_len;
+					}
+			}
+		}
+	}
+	free(sq);
+	free(sa);
+	free(idx);
+	return 0;
+}
+
+/* ---- atos ---- */
+
+int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load,
+	      const uint64_t *addrs, size_t n, size_t *line_off, size_t *line_len, struct buf *text,
+	      char *err, size_t errlen)
+{
+	if (n > 4096) {
+		snprintf(err, errlen, "too many addresses");
+		return -1;
+	}
+	char **argv = calloc(n + 8, sizeof *argv);
+	char *nums = malloc((n + 1) * 20);
+	if (!argv || !nums) {
+		free(argv);
+		free(nums);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	size_t k = 0;
+	argv[k++] = (char *)atos;
+	argv[k++] = "-o";
+	argv[k++] = (char *)obj;
+	argv[k++] = "-l";
+	snprintf(nums, 20, "0x%llx", (unsigned long long)load);
+	argv[k++] = nums;
+	argv[k++] = "-arch";
+	argv[k++] = (char *)arch;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(nums + 20 * (i + 1), 20, "0x%llx", (unsigned long long)addrs[i]);
+		argv[k++] = nums + 20 * (i + 1);
+	}
+	argv[k] = NULL;
+	int fd, rc = -1;
+	pid_t pid = spawn(argv, 0, &fd, err, errlen);
+	if (pid < 0)
+		goto out;
+	size_t start = text->len;
+	long long deadline = now_ms() + ATOS_TIMEOUT_MS;
+	for (;;) {
+		long long left = deadline - now_ms();
+		if (left <= 0) {
+			snprintf(err, errlen, "%s ran longer than %d s", atos,
+				 ATOS_TIMEOUT_MS / 1000);
+			break;
+		}
+		struct pollfd pf = {fd, POLLIN, 0};
+		int r = poll(&pf, 1, (int)left);
+		if (r <= 0)
+			continue;
+		if (text->len - start > (1u << 20) || buf_reserve(text, 65536) < 0) {
+			snprintf(err, errlen, "%s wrote too much", atos);
+			break;
+		}
+		ssize_t rr = read(fd, text->p + text->len, text->cap - text->len);
+		if (rr < 0 && errno == EINTR)
+			continue;
+		if (rr <= 0) {
+			rc = rr == 0 ? 0 : -1;
+			if (rr < 0)
+				snprintf(err, errlen, "reading %s: %s", atos, strerror(errno));
+			break;
+		}
+		text->len += (size_t)rr;
+	}
+	close(fd);
+	int status = 0;
+	if (rc < 0)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		snprintf(err, errlen, "%s failed (status %d)", atos, status);
+		rc = -1;
+	}
+	if (rc < 0)
+		goto out;
+	size_t p = start, i = 0;
+	for (; i < n && p < text->len; i++) {
+		char *nl = memchr(text->p + p, '\n', text->len - p);
+		size_t e = nl ? (size_t)(nl - text->p) : text->len;
+		line_off[i] = p;
+		line_len[i] = e - p;
+		/* atos repeats an address it knows nothing of */
+		if (line_len[i] > 2 && text->p[p] == '0' && text->p[p + 1] == 'x' &&
+		    strspn(text->p + p + 2, "0123456789abcdefABCDEF") >= line_len[i] - 2)
+			line_len[i] = 0;
+		p = nl ? e + 1 : e;
+	}
+	for (; i < n; i++)
+		line_len[i] = 0;
+out:
+	free(argv);
+	free(nums);
+	return rc;
+}
