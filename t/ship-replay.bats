@@ -393,6 +393,8 @@ for i in range(20):
 	SHIP_PID=
 	sent=$(metric rum_ship_replay_sent_total)
 	[ "$((sent + $(metric rum_ship_replay_dropped_total)))" = 60 ]
+	[ "$(metric rum_ship_replay_queue_bytes)" = 0 ]
+	[ "$(metric rum_ship_replay_lost_total)" = 0 ]
 	[ "$(got_count)" = "$sent" ]
 	# the one in flight at the time, then the newest
 	[ "$(got | tail -n +2)" = "$(want $((sent - 1)) $((61 - sent)))" ]
@@ -447,4 +449,16 @@ for i in range(20):
 		    n = json.loads(f["headers"])["X-Replay-Index"]
 		    assert got[n] == want, "body of length %s differs" % n
 	PY
+}
+
+@test "no disk queue, the Dataway still down after --drain-timeout: exit 1, the uploads counted as lost" {
+	start_fake
+	echo 503 >"$FAKE_FAIL"
+	records 5 >"$T/in.ndjson"
+	run --separate-stderr -1 "$SHIP" --sink "$(dw)" --metrics-file "$M" "${FAST[@]}" \
+		--drain-timeout 1 <"$T/in.ndjson"
+	[[ "$stderr" == *"5 replay uploads lost (no disk queue)"* ]]
+	[ "$(metric rum_ship_replay_lost_total)" = 5 ]
+	[ "$(metric rum_ship_replay_queue_entries)" = 0 ]
+	[ "$(metric rum_ship_replay_sent_total)" = 0 ]
 }

@@ -546,8 +546,12 @@ static void *run(void *arg)
 			curl_multi_remove_handle(r->multi, sl->easy);
 			r->inflight--;
 		}
-		if (sl->state != RS_FREE && !r->dq)
+		if (sl->state != RS_FREE && !r->dq) {
 			r->lost++;
+			pthread_mutex_lock(&r->mu);
+			r->mem_bytes -= sl->entry.len;
+			pthread_mutex_unlock(&r->mu);
+		}
 		sl->state = RS_FREE;
 	}
 	metric_set(r->m_inflight, 0);
@@ -838,6 +842,7 @@ uint64_t replay_close(struct replay *r)
 	for (struct mentry *m = r->head; m;) {
 		struct mentry *n = m->next;
 		lost++;
+		r->mem_bytes -= m->b.len;
 		buf_free(&m->b);
 		free(m);
 		m = n;
@@ -850,8 +855,8 @@ uint64_t replay_close(struct replay *r)
 			  " replay uploads lost (no disk queue)",
 			  lost);
 	}
+	replay_gauges(r);
 	if (r->dq) {
-		replay_gauges(r);
 		struct dq_stats st;
 		dq_get_stats(r->dq, &st);
 		if (st.entries)
