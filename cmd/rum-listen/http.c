@@ -17,12 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "io.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "opts.h"
+#include "ratelimit.h"
 #include "record.h"
+#include "tlscert.h"
 
 #define CORS_METHODS "POST, GET, OPTIONS"
 #define CORS_HEADERS                                                                               \
@@ -182,34 +185,32 @@ static const char *header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-static int is_loopback(struct MHD_Connection *c)
+/* The peer's address as 16 bytes (see cidr.h); all zero when unknown. */
+static void peer_addr(struct MHD_Connection *c, uint8_t out[16])
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (!ci || !ci->client_addr)
-		return 0;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
-			return 1;
-		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-			return in6->sin6_addr.s6_addr[12] == 127;
-	}
-	return 0;
+	if (!ci || addr_of_sockaddr(ci->client_addr, out) < 0)
+		memset(out, 0, 16);
 }
 
-/* DataKit's public_apis: loopback clients get every path; others only the
- * listed ones, or every path when the list was given empty. */
+/* Loopback, or an --admin-allow address: the operator's own clients. */
+static int is_admin(struct MHD_Connection *c)
+{
+	uint8_t a[16];
+	peer_addr(c, a);
+	return addr_is_loopback(a) || cidr_list_match(&cfg.admin_allow, a);
+}
+
+/* DataKit's public_apis: loopback and --admin-allow clients get every path;
+ * others only the listed ones, or every path when the list was given empty.
+ * The peer's address decides, never a header: a proxy in front that should
+ * reach the admin paths is named in --admin-allow. */
 static int is_public(struct MHD_Connection *c, const char *url, size_t urllen)
 {
 	if (cfg.public_apis_set && cfg.public_apis.n == 0)
 		return 1;
-	return is_loopback(c) || strlist_has(&cfg.public_apis, url, urllen);
+	return strlist_has(&cfg.public_apis, url, urllen) || is_admin(c);
 }
 
 /* First address of a list header: up to the first comma, trimmed, without
@@ -239,34 +240,78 @@ static size_t first_addr(const char *v, char *out, size_t outlen)
 	return n;
 }
 
-static size_t client_ip(struct MHD_Connection *c, char *out, size_t outlen)
+/* Behind trusted proxies: the address each proxy appended last is the one
+ * it saw, so the list is read from the right, skipping the trusted proxies;
+ * the first other address is the client. When all are trusted, the
+ * leftmost. 0 when no item is an address. */
+static size_t trusted_addr(const char *v, char *out, size_t outlen)
+{
+	size_t len = strlen(v), end = len, found = 0;
+	while (end > 0) {
+		size_t start = end;
+		while (start > 0 && v[start - 1] != ',')
+			start--;
+		char item[INET6_ADDRSTRLEN + 8];
+		size_t n = end - start;
+		if (n < sizeof item) {
+			memcpy(item, v + start, n);
+			item[n] = '\0';
+			char a[INET6_ADDRSTRLEN + 8];
+			uint8_t bin[16];
+			size_t an = first_addr(item, a, sizeof a);
+			if (an && addr_parse(a, an, bin) == 0) {
+				addr_format(bin, out, outlen);
+				found = strlen(out);
+				if (!cidr_list_match(&cfg.trusted_proxies, bin))
+					return found;
+			}
+		}
+		end = start ? start - 1 : 0;
+	}
+	return found;
+}
+
+/* The client's address: the ip tag, the rate limit's key.
+ *
+ * Without --trusted-proxies, the tag is DataKit's: the first address of
+ * --origin-ip-header, then X-Forwarded-For, then X-Real-IP, whoever sent
+ * them, else the peer. With it, those headers count only from a peer in
+ * the list (read as trusted_addr says), and other clients are their peer
+ * address. Limits (rate, connections) always key on what can be trusted:
+ * the peer, or the header of a trusted proxy. */
+static size_t client_ip_for(struct MHD_Connection *c, char *out, size_t outlen, int for_limits)
 {
 	const char *names[] = {cfg.origin_ip_header, "X-Forwarded-For", "X-Real-IP"};
-	for (size_t i = 0; i < 3; i++) {
+	uint8_t peer[16];
+	peer_addr(c, peer);
+	int trusted_mode = cfg.trusted_proxies.n > 0;
+	int use_headers = trusted_mode ? cidr_list_match(&cfg.trusted_proxies, peer) : !for_limits;
+	for (size_t i = 0; use_headers && i < 3; i++) {
 		const char *v = names[i] ? header(c, names[i]) : NULL;
 		size_t n;
-		if (v && (n = first_addr(v, out, outlen)) > 0)
+		if (v && (n = trusted_mode ? trusted_addr(v, out, outlen)
+					   : first_addr(v, out, outlen)) > 0)
 			return n;
 	}
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	out[0] = '\0';
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
-		if (sa->sa_family == AF_INET) {
-			const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-			inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outlen);
-		} else if (sa->sa_family == AF_INET6) {
-			const struct sockaddr_in6 *in6 =
-			    (const struct sockaddr_in6 *)(const void *)sa;
-			if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-				inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], out,
-					  (socklen_t)outlen);
-			else
-				inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)outlen);
-		}
-	}
+	addr_format(peer, out, outlen);
 	return strlen(out);
+}
+
+static size_t client_ip(struct MHD_Connection *c, char *out, size_t outlen)
+{
+	return client_ip_for(c, out, outlen, 0);
+}
+
+/* The rate limit's key; 0, or -1 for a client it does not apply to
+ * (loopback: the operator's own). */
+static int limit_key(struct MHD_Connection *c, uint8_t key[16])
+{
+	char ip[INET6_ADDRSTRLEN + 8];
+	size_t n = client_ip_for(c, ip, sizeof ip, 1);
+	if (addr_parse(ip, n, key) < 0)
+		peer_addr(c, key);
+	return addr_is_loopback(key) ? -1 : 0;
 }
 
 static int is_sdk_path(const char *url)
@@ -294,6 +339,10 @@ static void add_cors(struct MHD_Response *r, struct MHD_Connection *c)
 {
 	const char *origin = header(c, "Origin");
 	if (origin && *origin) {
+		/* An origin not in --cors-origins gets no Allow-Origin: the
+		 * browser then keeps the answer from the page. */
+		if (cfg.cors_origins.n && !strlist_has(&cfg.cors_origins, origin, strlen(origin)))
+			return;
 		MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
 		MHD_add_response_header(r, "Vary", "Origin");
 	} else {
@@ -308,7 +357,22 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, size_t ep, unsigned s
 {
 	if (!r)
 		return MHD_NO;
-	if (stopping && !shared)
+	int last = conn_respond(conn_of(c));
+	if (last < 0) {
+		/* Cut off meanwhile: the 408 was the answer. */
+		if (!shared)
+			MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	if (last && shared) {
+		r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+		MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+		shared = 0;
+	}
+	if ((stopping || last) && !shared)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result rc = MHD_queue_response(c, status, r);
 	if (!shared)
@@ -316,6 +380,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, size_t ep, unsigned s
 	stats_request(ep, status);
 	return rc;
 }
+
+/* The Retry-After of a 429, set by the caller (one request per thread). */
+static _Thread_local char retry_after[16] = "1";
 
 static enum MHD_Result send_body(struct MHD_Connection *c, size_t ep, unsigned status,
 				 const char *ctype, const char *p, size_t n, int cors)
@@ -330,6 +397,8 @@ static enum MHD_Result send_body(struct MHD_Connection *c, size_t ep, unsigned s
 		add_cors(r, c);
 	if (status == 503)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (status == 429)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
 	if (status == 405)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allowed_methods(ep));
 	return send_resp(c, ep, status, r, 0);
@@ -1045,10 +1114,42 @@ static size_t endpoint_of(const char *url, int *kind)
 							 : stats_ep_other();
 }
 
+/* The limits checked once the headers are in: their size, the client's
+ * rate. 1 when answered (in *rc). An answer at this first call closes the
+ * connection after it, which is what a client over a limit deserves. */
+static int refuse_early(struct MHD_Connection *c, size_t ep, int kind, enum MHD_Result *rc)
+{
+	int cors = kind != REQ_SOURCEMAP;
+	const union MHD_ConnectionInfo *hi =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (hi && hi->header_size > cfg.max_header) {
+		*rc = send_error(c, ep, 431, "rum.headersTooLarge", cors,
+				 "request line and headers larger than %zu bytes", cfg.max_header);
+		return 1;
+	}
+	uint8_t key[16];
+	if (cfg.rate_limit > 0 && limit_key(c, key) == 0) {
+		unsigned wait = rl_take(key, now_ns());
+		if (wait) {
+			snprintf(retry_after, sizeof retry_after, "%u", wait);
+			*rc = send_error(c, ep, 429, "rum.rateLimited", cors,
+					 "more than %g requests/s from this address; retry in %u s",
+					 cfg.rate_limit, wait);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
+	struct conn *k = conn_of(c);
+	if (*con_cls && conn_is_cut(k))
+		return MHD_NO;
+	if (*con_cls && !*upload_size && conn_body_done(k) < 0)
+		return MHD_NO;
 	if (*con_cls == &other_marker) {
 		if (*upload_size) {
 			*upload_size = 0;
@@ -1105,6 +1206,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	int kind;
 	size_t ep = endpoint_of(url, &kind);
+	if (conn_headers_done(k, ep) < 0)
+		return MHD_NO;
+	enum MHD_Result early;
+	if (refuse_early(c, ep, kind, &early))
+		return early;
 	if (kind >= 0 && strcmp(method, kind == REQ_SOURCEMAP ? "PUT" : "POST") == 0 &&
 	    is_public(c, url, strlen(url)))
 		return body_begin(c, ep, (enum req_kind)kind, con_cls);
@@ -1116,6 +1222,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct req *r = *con_cls;
+	conn_request_done(conn_of(c));
 	if (!r || *con_cls == &other_marker)
 		return;
 	*con_cls = NULL;
@@ -1127,7 +1234,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
-	stats_conn(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		conn_opened(c, socket_context);
+	else
+		conn_closed(socket_context);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	conn_request_line(conn_of(c));
+	return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1153,16 +1269,35 @@ struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit)
 	MHD_add_response_header(resp_ok, "Access-Control-Allow-Credentials", "true");
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 			 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	if (cfg.tls_cert)
+		flags |= MHD_USE_TLS;
+	if (cfg.rate_limit > 0 && rl_init(cfg.rate_limit, cfg.rate_burst, cfg.rate_table) < 0)
+		return NULL;
+	if (conns_start() < 0)
+		return NULL;
+	/* MHD's pool holds the headers and the read buffer: room for the
+	 * largest headers we take, so that we answer 431 ourselves. */
+	size_t pool = cfg.max_header + ((size_t)32 << 10);
+	/* Ours refuses first, counting it; MHD's is the backstop. */
+	unsigned hard_limit = cfg.max_conns + 64 < conn_limit ? cfg.max_conns + 64 : conn_limit;
 	struct MHD_OptionItem ops[] = {
 	    {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
 	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
+	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
 	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-	    {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-	    {MHD_OPTION_CONNECTION_LIMIT, conn_limit, NULL},
+	    /* Inactivity in any state; the deadlines of each state are
+	     * conns.c's. */
+	    {MHD_OPTION_CONNECTION_TIMEOUT, cfg.keepalive_timeout, NULL},
+	    {MHD_OPTION_CONNECTION_LIMIT, hard_limit, NULL},
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)pool, NULL},
 	    {cfg.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg.threads, NULL},
 	    {MHD_OPTION_END, 0, NULL},
 	};
+	if (cfg.tls_cert)
+		return MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY,
+					ops, MHD_OPTION_HTTPS_CERT_CALLBACK2, tlscert_callback(),
+					MHD_OPTION_END);
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY, ops,
 				MHD_OPTION_END);
 }

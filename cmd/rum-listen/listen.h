@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "cidr.h"
 #include "lp.h"
 
 struct strlist {
@@ -37,6 +38,20 @@ struct listen_cfg {
 	const char *symbolicate;      /* --symbolicate, or NULL */
 	char symbolicate_auto[4096];  /* rum-symbolicate next to our executable */
 	unsigned symbolicate_timeout; /* seconds */
+	/* Exposure to the public network (issue 9). */
+	struct cidr_list admin_allow;	  /* besides loopback: every path */
+	struct cidr_list trusted_proxies; /* peers whose address headers count */
+	struct strlist cors_origins;	  /* empty: any origin */
+	const char *tls_cert, *tls_key;
+	const char *user;
+	unsigned max_conns, max_conns_per_ip;
+	unsigned max_conns_set;
+	size_t max_header; /* bytes of the request line and headers */
+	unsigned header_timeout, body_timeout, keepalive_timeout; /* seconds */
+	unsigned max_requests_per_conn;
+	double rate_limit, rate_burst; /* requests/s per client; 0: off */
+	int rate_limit_set, rate_burst_set;
+	unsigned rate_table;
 };
 
 extern struct listen_cfg cfg;

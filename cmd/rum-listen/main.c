@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "opts.h"
+#include "ratelimit.h"
 #include "sig.h"
+#include "tlscert.h"
 
 struct listen_cfg cfg;
 
@@ -42,6 +47,22 @@ enum {
 	O_TOKEN,
 	O_SYMBOLICATE,
 	O_SYMBOLICATE_TIMEOUT,
+	O_ADMIN_ALLOW,
+	O_TRUSTED_PROXIES,
+	O_CORS_ORIGINS,
+	O_TLS_CERT,
+	O_TLS_KEY,
+	O_USER,
+	O_MAX_CONNS,
+	O_MAX_CONNS_PER_IP,
+	O_MAX_HEADER,
+	O_HEADER_TIMEOUT,
+	O_BODY_TIMEOUT,
+	O_KEEPALIVE_TIMEOUT,
+	O_MAX_REQUESTS,
+	O_RATE_LIMIT,
+	O_RATE_BURST,
+	O_RATE_TABLE,
 };
 
 static const struct opt options[] = {
@@ -56,11 +77,45 @@ static const struct opt options[] = {
     {"app-id-allow", 0, 1, O_APP_ID_ALLOW, "LIST", "app_id values accepted (default: any)"},
     {"origin-ip-header", 0, 1, O_ORIGIN_IP_HEADER, "NAME",
      "header holding the client address (default X-Forwarded-For)"},
+    {"trusted-proxies", 0, 1, O_TRUSTED_PROXIES, "CIDR...",
+     "peers whose address headers name the client (default: none, and the ip tag"
+     " takes the headers from anyone, as DataKit does; limits then key on the peer)"},
     {"public-apis", 0, 1, O_PUBLIC_APIS, "LIST",
-     "paths served to non-loopback clients (default: the write endpoints and /v1/ping;"
-     " empty: every path, as in DataKit)"},
+     "paths served to every client (default: the write and replay endpoints and"
+     " /v1/ping; empty: every path, as in DataKit)"},
+    {"admin-allow", 0, 1, O_ADMIN_ALLOW, "CIDR...",
+     "clients besides loopback served every path (sourcemap API, /metrics); others 403"},
     {"disable-404page", 0, 0, O_DISABLE_404, NULL,
      "answer unknown paths with an empty 404 instead of a JSON error"},
+    {"cors-origins", 0, 1, O_CORS_ORIGINS, "LIST",
+     "origins allowed to read the answers (default *: any)"},
+    {"tls-cert", 0, 1, O_TLS_CERT, "FILE",
+     "serve HTTPS with this PEM certificate chain (with --tls-key; reread on SIGHUP)"},
+    {"tls-key", 0, 1, O_TLS_KEY, "FILE", "the certificate's private key (PEM)"},
+    {"user", 0, 1, O_USER, "NAME", "after binding, drop root for this user and its group"},
+    {"max-connections", 0, 1, O_MAX_CONNS, "N",
+     "open connections at most; past it new ones are closed (default 10000, below the"
+     " descriptor limit)"},
+    {"max-connections-per-ip", 0, 1, O_MAX_CONNS_PER_IP, "N",
+     "open connections per client address, loopback and trusted proxies apart"
+     " (default 256)"},
+    {"max-header-kb", 0, 1, O_MAX_HEADER, "N",
+     "request line and headers at most, past it 431 (default 32)"},
+    {"header-timeout", 0, 1, O_HEADER_TIMEOUT, "SECONDS",
+     "to receive a request's headers, past it 408 and close (default 10)"},
+    {"body-timeout", 0, 1, O_BODY_TIMEOUT, "SECONDS",
+     "to receive a request's body, past it 408 and close (default 60)"},
+    {"keepalive-timeout", 0, 1, O_KEEPALIVE_TIMEOUT, "SECONDS",
+     "idle time between requests, and longest silence, before closing (default 60)"},
+    {"max-requests-per-connection", 0, 1, O_MAX_REQUESTS, "N",
+     "the last one is answered with Connection: close (default 10000; 0: no limit)"},
+    {"rate-limit", 0, 1, O_RATE_LIMIT, "N",
+     "requests per second per client address, past it 429 (default 100; 0: off;"
+     " loopback is never limited)"},
+    {"rate-burst", 0, 1, O_RATE_BURST, "N",
+     "requests a client may send at once (default 2 x rate)"},
+    {"rate-table", 0, 1, O_RATE_TABLE, "N",
+     "client addresses the rate limit remembers at most (default 65536)"},
     {"spool-dir", 0, 1, O_SPOOL_DIR, "DIR",
      "accept requests to a disk queue in DIR first (needs --spool-capacity-mb)"},
     {"spool-capacity-mb", 0, 1, O_SPOOL_CAPACITY, "N",
@@ -186,6 +241,18 @@ static const char *parse_listen(const char *s)
 	return NULL;
 }
 
+/* A positive number, fractions allowed (requests per second). */
+static const char *parse_rate(const char *s, double max, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0) || v > max)
+		return "not a number from 0 up";
+	*out = v;
+	return NULL;
+}
+
 static const char *handle(int key, const char *val, void *ctx)
 {
 	(void)ctx;
@@ -227,6 +294,57 @@ static const char *handle(int key, const char *val, void *ctx)
 			return "not a header name";
 		cfg.origin_ip_header = val;
 		return NULL;
+	case O_ADMIN_ALLOW:
+		return cidr_list_parse(&cfg.admin_allow, val);
+	case O_TRUSTED_PROXIES:
+		return cidr_list_parse(&cfg.trusted_proxies, val);
+	case O_CORS_ORIGINS:
+		return opt_list(val, add_item, &cfg.cors_origins);
+	case O_TLS_CERT:
+	case O_TLS_KEY:
+	case O_USER:
+		if (!*val)
+			return "empty value";
+		*(key == O_TLS_CERT  ? &cfg.tls_cert
+		  : key == O_TLS_KEY ? &cfg.tls_key
+				     : &cfg.user) = val;
+		return NULL;
+	case O_MAX_CONNS:
+		why = opt_u64(val, 1, 1000000, &v);
+		cfg.max_conns = (unsigned)v;
+		cfg.max_conns_set = 1;
+		return why;
+	case O_MAX_CONNS_PER_IP:
+		why = opt_u64(val, 1, 1000000, &v);
+		cfg.max_conns_per_ip = (unsigned)v;
+		return why;
+	case O_MAX_HEADER:
+		why = opt_u64(val, 1, 1024, &v);
+		cfg.max_header = (size_t)v << 10;
+		return why;
+	case O_HEADER_TIMEOUT:
+	case O_BODY_TIMEOUT:
+	case O_KEEPALIVE_TIMEOUT:
+		why = opt_u64(val, 1, 86400, &v);
+		*(key == O_HEADER_TIMEOUT ? &cfg.header_timeout
+		  : key == O_BODY_TIMEOUT ? &cfg.body_timeout
+					  : &cfg.keepalive_timeout) = (unsigned)v;
+		return why;
+	case O_MAX_REQUESTS:
+		why = opt_u64(val, 0, 100000000, &v);
+		cfg.max_requests_per_conn = v ? (unsigned)v : UINT32_MAX;
+		return why;
+	case O_RATE_LIMIT:
+		cfg.rate_limit_set = 1;
+		return parse_rate(val, 1e9, &cfg.rate_limit);
+	case O_RATE_BURST:
+		cfg.rate_burst_set = 1;
+		why = parse_rate(val, 1e9, &cfg.rate_burst);
+		return why ? why : cfg.rate_burst < 1 ? "at least 1" : NULL;
+	case O_RATE_TABLE:
+		why = opt_u64(val, 8, 16777216, &v);
+		cfg.rate_table = (unsigned)v;
+		return why;
 	case O_PUBLIC_APIS:
 		cfg.public_apis_set = 1;
 		return opt_list(val, add_path, &cfg.public_apis);
@@ -333,6 +451,35 @@ static void defaults(void)
 		cfg.threads = 2;
 	if (!cfg.queue)
 		cfg.queue = 1024;
+	if (!cfg.max_conns)
+		cfg.max_conns = 10000;
+	if (!cfg.max_conns_per_ip)
+		cfg.max_conns_per_ip = 256;
+	if (!cfg.max_header)
+		cfg.max_header = (size_t)32 << 10;
+	if (!cfg.header_timeout)
+		cfg.header_timeout = 10;
+	if (!cfg.body_timeout)
+		cfg.body_timeout = 60;
+	if (!cfg.keepalive_timeout)
+		cfg.keepalive_timeout = 60;
+	if (!cfg.max_requests_per_conn)
+		cfg.max_requests_per_conn = 10000;
+	else if (cfg.max_requests_per_conn == UINT32_MAX)
+		cfg.max_requests_per_conn = 0;
+	if (!cfg.rate_limit_set)
+		cfg.rate_limit = 100;
+	if (!cfg.rate_burst_set)
+		cfg.rate_burst = cfg.rate_limit * 2 < 1 ? 1 : cfg.rate_limit * 2;
+	if (!cfg.rate_table)
+		cfg.rate_table = 65536;
+	/* "*" alone means any origin, as the list left empty does. */
+	if (cfg.cors_origins.n == 1 && strcmp(cfg.cors_origins.v[0], "*") == 0)
+		strlist_free(&cfg.cors_origins);
+	if (!!cfg.tls_cert != !!cfg.tls_key)
+		die(2, "--tls-cert and --tls-key go together: give both or neither");
+	if (cfg.tls_cert && !MHD_is_feature_supported(MHD_FEATURE_TLS))
+		die(2, "--tls-cert: this libmicrohttpd is built without TLS");
 	if (!!cfg.spool_dir != !!cfg.spool_capacity_mb)
 		die(2, "--spool-dir and --spool-capacity-mb go together: give both or neither");
 }
@@ -418,12 +565,46 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Root was needed to bind a port below 1024 and to read the key, both done:
+ * from here on only the user's rights, its primary group alone. Checked
+ * after, as a failed drop must not go unnoticed. */
+static void drop_privileges(const char *name)
+{
+	errno = 0;
+	struct passwd *pw = getpwnam(name);
+	if (!pw)
+		die(2, "--user %s: %s", name, errno ? strerror(errno) : "no such user");
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	if (geteuid() != 0) {
+		if (geteuid() == uid && getegid() == gid)
+			return;
+		die(1, "--user %s: only root can become another user", name);
+	}
+	if (setgroups(1, &gid) < 0)
+		die(1, "--user %s: setgroups: %s", name, strerror(errno));
+	if (setgid(gid) < 0)
+		die(1, "--user %s: setgid: %s", name, strerror(errno));
+	if (setuid(uid) < 0)
+		die(1, "--user %s: setuid: %s", name, strerror(errno));
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg, groups[2];
+	int ng = getgroups(2, groups);
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
+	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid || ng != 1 ||
+	    groups[0] != gid || (uid != 0 && (setuid(0) == 0 || setgid(0) == 0)))
+		die(1, "--user %s: the privileges were not dropped", name);
+	log_info("running as %s (uid %u, gid %u)", name, (unsigned)uid, (unsigned)gid);
+}
+
 int main(int argc, char **argv)
 {
 	int first = opts_parse(argc, argv, &info, options, handle, NULL);
 	if (first < argc)
 		die(2, "unexpected argument '%s' (rum-listen takes options only)", argv[first]);
 	defaults();
+	if (cfg.tls_cert && tlscert_load(cfg.tls_cert, cfg.tls_key) < 0)
+		die(1, "cannot use --tls-cert %s --tls-key %s", cfg.tls_cert, cfg.tls_key);
 	opts_check_done();
 	if (sig_setup() < 0)
 		die(1, "cannot set up signals: %s", strerror(errno));
@@ -440,6 +621,8 @@ int main(int argc, char **argv)
 	unsigned conn_limit = raise_fd_limit();
 	stats_init();
 	int fd = open_listener();
+	if (cfg.user)
+		drop_privileges(cfg.user);
 	if (output_start() < 0)
 		return 1;
 	struct MHD_Daemon *d = http_start(fd, conn_limit);
@@ -451,8 +634,15 @@ int main(int argc, char **argv)
 		int sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		if (sig == SIGHUP)
+		if (sig == SIGHUP && cfg.tls_cert) {
+			/* The listener stays; new handshakes get the new pair. */
+			if (tlscert_load(cfg.tls_cert, cfg.tls_key) == 0)
+				log_info("SIGHUP: certificate %s reloaded", cfg.tls_cert);
+			else
+				log_warn("SIGHUP: keeping the certificate in use");
+		} else if (sig == SIGHUP) {
 			log_debug("SIGHUP: nothing to reload");
+		}
 		write_metrics_file(0);
 	}
 
@@ -480,6 +670,7 @@ int main(int argc, char **argv)
 		MHD_stop_daemon(d);
 		if (lfd >= 0)
 			close(lfd);
+		conns_stop();
 	}
 	output_stop(5000);
 	write_metrics_file(1);
@@ -493,6 +684,11 @@ int main(int argc, char **argv)
 	strlist_free(&cfg.measurements);
 	strlist_free(&cfg.app_allow);
 	strlist_free(&cfg.public_apis);
+	strlist_free(&cfg.cors_origins);
+	cidr_list_free(&cfg.admin_allow);
+	cidr_list_free(&cfg.trusted_proxies);
+	rl_free();
+	tlscert_free();
 	log_info("stopped");
 	return 0;
 }

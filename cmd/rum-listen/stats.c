@@ -9,7 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 
-static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 413, 415, 500, 503};
+static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 408, 413, 415, 429, 431, 500, 503};
 #define NCODES (sizeof codes / sizeof codes[0])
 
 static uint64_t **requests; /* [endpoint * NCODES + code index] */
@@ -50,6 +50,13 @@ static const char *const reasons[] = {
     "rum.sourcemapNotFound",
     "rum.missingErrorStack",
     "rum.symbolicateFailed",
+    /* the limits of a public listener */
+    "rum.rateLimited",
+    "rum.headersTooLarge",
+    "rum.headerTimeout",
+    "rum.bodyTimeout",
+    "rum.tooManyConnections",
+    "rum.tooManyConnectionsPerIp",
 };
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 static uint64_t *rejected[NREASONS];
