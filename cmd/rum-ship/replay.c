@@ -109,8 +109,9 @@ struct replay {
 	struct buf line;
 	struct log_ratelimit rl_fail, rl_drop, rl_4xx, rl_dq;
 	uint64_t lost;
-	int draining;	     /* the thread has seen the drain request */
-	int failed_draining; /* an attempt failed since */
+	uint64_t read_error_until; /* monotonic ms: no queue reads before */
+	int draining;		   /* the thread has seen the drain request */
+	int failed_draining;	   /* an attempt failed since */
 
 	/* between the two (atomics) */
 	int drain;
@@ -197,10 +198,16 @@ static int take(struct replay *r, struct rslot *sl)
 	if (r->dq) {
 		if (r->next_seq - r->base_seq >= WINDOW)
 			return 0; /* an old upload is slow: do not run too far ahead */
+		if (r->read_error_until && mono_ms() < r->read_error_until)
+			return 0;
 		int got = dq_read(r->dq, &sl->entry, &sl->next);
-		if (got < 0)
+		r->read_error_until = 0;
+		if (got < 0) {
 			log_rl(&r->rl_dq, RLOG_ERROR, "cannot read the replay queue %s: %s", r->dir,
 			       strerror(errno));
+			/* not again at once: an I/O error tends to last */
+			r->read_error_until = mono_ms() + IDLE_POLL_MS;
+		}
 		if (got <= 0)
 			return 0;
 		sl->seq = r->next_seq++;
@@ -486,7 +493,8 @@ static int can_take(struct replay *r)
 	if (!free_slot)
 		return 0;
 	if (r->dq)
-		return r->next_seq - r->base_seq < WINDOW && dq_wait(r->dq, 0) == 1;
+		return r->next_seq - r->base_seq < WINDOW && !r->read_error_until &&
+		       dq_wait(r->dq, 0) == 1;
 	pthread_mutex_lock(&r->mu);
 	int any = r->head != NULL;
 	pthread_mutex_unlock(&r->mu);
