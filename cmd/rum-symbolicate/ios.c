@@ -187,10 +187,21 @@ struct dsym_file {
 	struct macho_info mi;
 };
 
+static int in_restore;
+
 static void free_dsym_file(void *p)
 {
 	struct dsym_file *df = p;
 	char **nd = doomed;
+	if (!in_restore) {
+		/* dropped with its archive, or at exit: no query names it */
+		if (unlink(df->path) < 0 && errno != ENOENT)
+			log_warn("cannot remove %s: %s", df->path, strerror(errno));
+		free(df->path);
+		free(df);
+		msym_forget_files();
+		return;
+	}
 	if (ndoomed == doomed_cap) {
 		size_t nc = doomed_cap ? doomed_cap * 2 : 16;
 		nd = realloc(doomed, nc * sizeof *nd);
@@ -591,8 +602,8 @@ out:
 	return rc;
 }
 
-static int ios_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
-		       struct buf *out, struct sym_result *res)
+static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
+			 struct buf *out, struct sym_result *res)
 {
 	static struct ios_stack s;
 	char err[768];
@@ -605,6 +616,7 @@ static int ios_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_
 	s.atext.len = 0;
 	if (cx->symbolizer)
 		msym_set_program(cx->symbolizer);
+
 	if (ios_report_scan(rq->stack, rq->stack_len, &s.rep) < 0)
 		return -1;
 	int why;
@@ -691,6 +703,15 @@ done:
 	for (size_t i = 0; i < local.n; i++)
 		free(local.v[i].module);
 	free(local.v);
+	return rc;
+}
+
+static int ios_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
+		       struct buf *out, struct sym_result *res)
+{
+	in_restore = 1;
+	int rc = restore_stack(cx, ar, rq, out, res);
+	in_restore = 0;
 	delete_doomed();
 	return rc;
 }

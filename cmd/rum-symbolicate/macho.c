@@ -62,11 +62,7 @@ void macho_arch_name(uint32_t cputype, uint32_t cpusubtype, char *out, size_t ca
 
 static int thin(const unsigned char *p, size_t len, struct macho_slice *s, char *err, size_t errlen)
 {
-	if (len < 28) {
-		snprintf(err, errlen, "a Mach-O header cut short (%zu bytes)", len);
-		return -1;
-	}
-	uint32_t magic = le32(p);
+	uint32_t magic = len >= 4 ? le32(p) : 0;
 	if (magic != MH_MAGIC && magic != MH_MAGIC_64) {
 		snprintf(err, errlen, "not a Mach-O file (magic 0x%08x)", magic);
 		return -1;
