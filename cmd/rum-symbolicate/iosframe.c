@@ -83,6 +83,8 @@ int ios_parse_frame(const char *line, size_t len, struct ios_frame *f)
 	t = blanks_back(mod, t);
 	const char *w = word_back(mod, t), *q;
 	uint64_t off;
+	if (w == t)
+		return -1;
 	q = w[0] == '0' && t - w > 1 && (w[1] == 'x' || w[1] == 'X') ? hex_num(w, t, &off)
 								     : dec_num(w, t, &off);
 	if (!q || q != t)
