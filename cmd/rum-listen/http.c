@@ -377,7 +377,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, size_t ep, unsigned s
 	enum MHD_Result rc = MHD_queue_response(c, status, r);
 	if (!shared)
 		MHD_destroy_response(r);
-	stats_request(ep, status);
+	/* Refused while a body is still coming: it is answered (and
+	 * counted) at its end. */
+	if (rc == MHD_YES)
+		stats_request(ep, status);
 	return rc;
 }
 
