@@ -257,3 +257,58 @@ ios_rec() {
 	[[ $stderr == *"not a Mach-O file"* ]]
 	[ "$(metric 'rum_symbolicate_misses_total{reason="bad_map"}')" = 1 ]
 }
+
+@test "two dSYMs larger than half of --memory-mb evict each other: each extracted file deleted on eviction; SIGTERM removes the directory" {
+	# an app of 3000 functions: a dSYM of about 650 KB
+	python3 -c "
+print('int sink;')
+for i in range(3000): print('__attribute__((noinline)) int f%d(int x) { int y = x * %d; sink += y; return y + %d; }' % (i, i, i))
+print('int main(int c, char **v) { (void)v; return f0(c) + f2999(c); }')" >"$T/big.c"
+	"$(ios_tool clang)" -target arm64-apple-ios14.0 -nostdinc -g -O1 -c "$T/big.c" -o "$T/big.o"
+	"$(ios_tool ld64.lld)" -arch arm64 -platform_version ios 14.0 14.0 -undefined dynamic_lookup \
+		-e _main "$T/big.o" -o "$T/Big"
+	"$(ios_tool dsymutil)" "$T/Big" -o "$T/Big.dSYM"
+	[ "$(stat -c %s "$T/Big.dSYM/Contents/Resources/DWARF/Big")" -gt 600000 ]
+	# the same DWARF as two modules, A and B
+	local m
+	for m in A B; do
+		mkdir -p "$T/$m/$m.app.dSYM/Contents/Resources/DWARF"
+		cp "$T/Big.dSYM/Contents/Resources/DWARF/Big" "$T/$m/$m.app.dSYM/Contents/Resources/DWARF/$m"
+		"$REPORT" "$T/r$m" "$T/want$m" --limit 40 --module "$m:$T/Big:$T/$m/$m.app.dSYM:100ab0000:arm64"
+	done
+	ios_zip "$Z" "$T/A/A.app.dSYM:d" "$T/B/B.app.dSYM:d"
+	mkfifo "$T/fifo"
+	"$S" --data-dir "$D" --memory-mb 1 --metrics-file "$M" <"$T/fifo" >"$T/out" 2>"$T/err" &
+	S_PID=$!
+	exec 5>"$T/fifo"
+	local i dir
+	for i in 1 2 3 4; do
+		m=$( ((i % 2)) && echo A || echo B)
+		ios_rec "$T/r$m" >&5
+		wait_for 10 count_at_least "$i" lines "$T/out"
+		dir=$(ls -d "$T"/cache/rumpipe-dsym.*)
+		# the other module's file went when this one came in
+		[ "$(ls "$dir" | wc -l)" = 1 ]
+		sed -n "${i}p" "$T/out" | jq -j .fields.error_stack_source | cmp - "$T/want$m"
+	done
+	kill -TERM "$S_PID"
+	wait "$S_PID"
+	S_PID=
+	exec 5>&-
+	[ "$(metric rum_symbolicate_ios_dsyms_extracted_total)" = 4 ]
+	[ "$(metric rum_symbolicate_maps_evicted_total)" -ge 3 ]
+	[ ! -e "$dir" ]
+}
+
+@test "module names with blanks, hex offsets and CRLF line endings" {
+	mkdir -p "$T/m/My App.app.dSYM/Contents/Resources/DWARF"
+	cp "$B/App.app.dSYM/Contents/Resources/DWARF/App" "$T/m/My App.app.dSYM/Contents/Resources/DWARF/My App"
+	ios_zip "$Z" "$T/m/My App.app.dSYM:dSYMs"
+	"$REPORT" "$T/r" "$T/want" --limit 12 --module "My App:$B/App:$T/m/My App.app.dSYM:100ab0000:arm64"
+	grep -q '^2   My App  *0x0000000100ab4008 0x100ab0000 + 0x4008$' "$T/r"
+	"$S" stack --platform ios --zip "$Z" "$T/r" | diff "$T/want" -
+	grep -q ' (in My App) (app.c:' "$T/want"
+	sed 's/$/\r/' "$T/r" >"$T/r.crlf"
+	sed 's/$/\r/' "$T/want" >"$T/want.crlf"
+	"$S" stack --platform ios --zip "$Z" "$T/r.crlf" | cmp - "$T/want.crlf"
+}

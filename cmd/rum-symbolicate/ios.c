@@ -33,7 +33,9 @@
 #include "metrics.h"
 #include "platform.h"
 
-#define IOS_MAX_FRAMES 20000
+/* frames of one report looked up (a whole report of every thread is a few
+ * thousand at most); later ones stay as they are */
+#define IOS_MAX_FRAMES 4096
 #define INDEX_ENTRY UINT64_MAX
 
 static uint64_t *m_extracted, *m_extracted_bytes, *m_starts, *m_batches;
@@ -667,9 +669,13 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 	if (s.nq) {
 		int brc;
 		if (cx->atos) {
-			s.aline = realloc(s.aline, s.nq * sizeof *s.aline);
-			s.alen = realloc(s.alen, s.nq * sizeof *s.alen);
-			if (!s.aline || !s.alen)
+			size_t *lo = realloc(s.aline, s.nq * sizeof *lo);
+			if (lo)
+				s.aline = lo;
+			size_t *ll = realloc(s.alen, s.nq * sizeof *ll);
+			if (ll)
+				s.alen = ll;
+			if (!lo || !ll)
 				goto oom;
 			brc = run_atos(&s, err, sizeof err);
 		} else {
