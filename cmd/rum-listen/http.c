@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clientip.h"
 #include "conns.h"
 #include "io.h"
 #include "listen.h"
@@ -213,64 +214,6 @@ static int is_public(struct MHD_Connection *c, const char *url, size_t urllen)
 	return strlist_has(&cfg.public_apis, url, urllen) || is_admin(c);
 }
 
-/* First address of a list header: up to the first comma, trimmed, without
- * a port. */
-static size_t first_addr(const char *v, char *out, size_t outlen)
-{
-	while (*v == ' ' || *v == '\t')
-		v++;
-	size_t n = strcspn(v, ",");
-	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
-	if (n && v[0] == '[') {
-		const char *close = memchr(v, ']', n);
-		if (close) {
-			v++;
-			n = (size_t)(close - v);
-		}
-	} else {
-		const char *colon = memchr(v, ':', n);
-		if (colon && !memchr(colon + 1, ':', n - (size_t)(colon - v) - 1))
-			n = (size_t)(colon - v);
-	}
-	if (n >= outlen)
-		n = outlen - 1;
-	memcpy(out, v, n);
-	out[n] = '\0';
-	return n;
-}
-
-/* Behind trusted proxies: the address each proxy appended last is the one
- * it saw, so the list is read from the right, skipping the trusted proxies;
- * the first other address is the client. When all are trusted, the
- * leftmost. 0 when no item is an address. */
-static size_t trusted_addr(const char *v, char *out, size_t outlen)
-{
-	size_t len = strlen(v), end = len, found = 0;
-	while (end > 0) {
-		size_t start = end;
-		while (start > 0 && v[start - 1] != ',')
-			start--;
-		char item[INET6_ADDRSTRLEN + 8];
-		size_t n = end - start;
-		if (n < sizeof item) {
-			memcpy(item, v + start, n);
-			item[n] = '\0';
-			char a[INET6_ADDRSTRLEN + 8];
-			uint8_t bin[16];
-			size_t an = first_addr(item, a, sizeof a);
-			if (an && addr_parse(a, an, bin) == 0) {
-				addr_format(bin, out, outlen);
-				found = strlen(out);
-				if (!cidr_list_match(&cfg.trusted_proxies, bin))
-					return found;
-			}
-		}
-		end = start ? start - 1 : 0;
-	}
-	return found;
-}
-
 /* The client's address: the ip tag, the rate limit's key.
  *
  * Without --trusted-proxies, the tag is DataKit's: the first address of
@@ -289,8 +232,8 @@ static size_t client_ip_for(struct MHD_Connection *c, char *out, size_t outlen, 
 	for (size_t i = 0; use_headers && i < 3; i++) {
 		const char *v = names[i] ? header(c, names[i]) : NULL;
 		size_t n;
-		if (v && (n = trusted_mode ? trusted_addr(v, out, outlen)
-					   : first_addr(v, out, outlen)) > 0)
+		if (v && (n = trusted_mode ? ip_trusted_addr(v, &cfg.trusted_proxies, out, outlen)
+					   : ip_first_addr(v, out, outlen)) > 0)
 			return n;
 	}
 	out[0] = '\0';
