@@ -583,8 +583,9 @@ static int run_atos(struct ios_stack *s, char *err, size_t errlen)
 		char e[256];
 		if (msym_atos(s->cx->atos, s->q[i].obj, s->q[i].arch, s->load[i], addrs, n, lo, ll,
 			      &s->atext, e, sizeof e) < 0) {
+			static struct log_ratelimit rl = LOG_RATELIMIT_INIT(2);
 			snprintf(err, errlen, "%s", e);
-			log_warn("%s", e);
+			log_rl(&rl, RLOG_WARN, "%s", e);
 			for (size_t k = 0; k < n; k++)
 				s->alen[qi[k]] = 0;
 			rc = -1;

@@ -530,7 +530,8 @@ static int run_batch(int which, const struct msym_query *q, size_t n, struct msy
 		size_t mark = text->len;
 		rc = exchange(p, &in, n, a, text, err, errlen);
 		if (rc < 0) {
-			log_warn("%s", err);
+			static struct log_ratelimit rl = LOG_RATELIMIT_INIT(2);
+			log_rl(&rl, RLOG_WARN, "%s", err);
 			text->len = mark;
 			proc_stop(p);
 		}

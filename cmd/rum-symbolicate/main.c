@@ -445,6 +445,11 @@ int main(int argc, char **argv)
 		    argv[first]);
 	if (!cl.data_dir)
 		cl.data_dir = default_data_dir();
+	/* DataKit's atos_bin_path names a Mac tool: a configuration carried
+	 * over may name one that is not here. iOS stacks then pass unchanged
+	 * (reason engine); everything else works. */
+	if (cl.atos && *cl.atos && strchr(cl.atos, '/') && access(cl.atos, X_OK) < 0)
+		log_warn("--atos %s: %s; iOS stacks will pass unchanged", cl.atos, strerror(errno));
 	opts_check_done();
 
 	if (sig_setup() < 0)
