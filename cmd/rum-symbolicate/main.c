@@ -63,7 +63,7 @@ enum {
 #define OPT_ATOS                                                                                   \
 	{                                                                                          \
 		"atos", 0, 1, O_ATOS, "PATH",                                                      \
-		    "run this atos or atosl (atos -o DSYM -l LOAD -arch ARCH ADDR...) per module "  \
+		    "run this atos or atosl (atos -o DSYM -l LOAD -arch ARCH ADDR...) per module " \
 		    "and iOS crash instead of llvm-symbolizer"                                     \
 	}
 #define OPT_SYMBOLIZER                                                                             \
