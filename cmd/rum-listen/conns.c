@@ -204,7 +204,7 @@ int conn_headers_done(struct conn *k, size_t ep)
 {
 	if (!k)
 		return 0;
-	k->ep = ep;
+	__atomic_store_n(&k->ep, ep, __ATOMIC_RELAXED);
 	__atomic_store_n(&k->deadline_ns, mono_ns() + secs(cfg.body_timeout), __ATOMIC_RELEASE);
 	/* A request can come without a request line seen as such (pipelined
 	 * behind a previous one): IDLE moves on as well. */
@@ -277,7 +277,9 @@ static void sweep(void)
 		if (s != CS_IDLE) {
 			if (!cfg.tls_cert)
 				send_408(k->fd, s == CS_BODY);
-			stats_request(s == CS_BODY ? k->ep : stats_ep_other(), 408);
+			stats_request(s == CS_BODY ? __atomic_load_n(&k->ep, __ATOMIC_RELAXED)
+						   : stats_ep_other(),
+				      408);
 			stats_reject(s == CS_BODY ? "rum.bodyTimeout" : "rum.headerTimeout");
 		}
 		shutdown(k->fd, SHUT_RDWR);
