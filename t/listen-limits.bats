@@ -302,6 +302,29 @@ PY
 	[ "$(admin_metric 'rum_listen_rejected_total{reason="rum.tooManyConnectionsPerIp"}')" = 1 ]
 }
 
+@test "IPv6 clients: the rate limit and connections per address count a /64 as one client" {
+	make_netns
+	ip -n "$SRV" addr add fd00:71::1/64 dev vs nodad &&
+		ip -n "$SRV" addr add fd00:72::1/64 dev vs nodad &&
+		ip -n "$CLI" addr add fd00:71::2/64 dev vc nodad &&
+		ip -n "$CLI" addr add fd00:71::3/64 dev vc nodad &&
+		ip -n "$CLI" addr add fd00:72::2/64 dev vc nodad || skip "no IPv6 on the veth pair"
+	ip netns exec "$SRV" "$BIN/rum-listen" --listen '[fd00:71::1]:0' --rate-limit 1 --rate-burst 2 \
+		>>"$OUT" 2>"$ERR" &
+	LPID=$!
+	wait_for 10 grep -q 'listening on' "$ERR"
+	port=$(sed -n 's/.*listening on \[fd00:71::1\]:\([0-9]*\).*/\1/p' "$ERR")
+	u="http://[fd00:71::1]:$port/v1/write/rum?precision=ms"
+	for src in fd00:71::2 fd00:71::2 fd00:71::3 fd00:72::2; do
+		from "$src" -g --data-binary @"$BATCH" "$u" >>"$D/codes"
+		echo >>"$D/codes"
+	done
+	# ::3 shares ::2's /64 and its spent bucket; fd00:72::2 has its own.
+	[ "$(paste -sd' ' "$D/codes")" = "200 200 429 200" ]
+	# The tag still has each whole address.
+	[ "$(jq -r .tags.ip "$OUT" | sort -u | paste -sd' ')" = "fd00:71::2 fd00:72::2" ]
+}
+
 @test "--trusted-proxies: a proxy's X-Forwarded-For names the client for the tag and the rate limit; others' is ignored" {
 	make_netns
 	# Without it: the tag takes the header from anyone (DataKit's rule);

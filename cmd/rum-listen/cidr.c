@@ -58,6 +58,12 @@ int addr_is_loopback(const uint8_t a[16])
 	return memcmp(a, v6lo, 16) == 0;
 }
 
+void addr_limit_key(uint8_t a[16])
+{
+	if (memcmp(a, v4mapped, 12) != 0)
+		memset(a + 8, 0, 8);
+}
+
 void addr_format(const uint8_t a[16], char *out, size_t outlen)
 {
 	if (memcmp(a, v4mapped, 12) == 0) {

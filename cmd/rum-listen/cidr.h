@@ -35,6 +35,10 @@ int addr_parse(const char *s, size_t n, uint8_t out[16]);
 /* The address of a socket peer. 0 or -1 (not IP). */
 int addr_of_sockaddr(const struct sockaddr *sa, uint8_t out[16]);
 int addr_is_loopback(const uint8_t a[16]);
+/* The part of an address that limits key on: IPv4 whole, IPv6 its /64 (a
+ * single host usually holds a whole /64, so per-address limits on IPv6
+ * would be per-connection ones). */
+void addr_limit_key(uint8_t a[16]);
 /* Text form, IPv4-mapped addresses as dotted IPv4. */
 void addr_format(const uint8_t a[16], char *out, size_t outlen);
 

@@ -30,7 +30,8 @@ struct conn {
 	struct conn *prev, *next;
 	int fd;
 	uint8_t peer[16];
-	int limited; /* counted against --max-connections-per-ip */
+	uint8_t key[16]; /* peer as limits count it (an IPv6 /64) */
+	int limited;	 /* counted against --max-connections-per-ip */
 	int state;
 	int64_t deadline_ns; /* of HEADERS, BODY and IDLE */
 	unsigned requests;
@@ -116,6 +117,8 @@ void conn_opened(struct MHD_Connection *c, void **socket_context)
 	if (!ai || addr_of_sockaddr(ai->client_addr, k->peer) < 0)
 		memset(k->peer, 0, sizeof k->peer);
 	k->limited = !addr_is_loopback(k->peer) && !cidr_list_match(&cfg.trusted_proxies, k->peer);
+	memcpy(k->key, k->peer, 16);
+	addr_limit_key(k->key);
 	k->state = CS_HEADERS;
 	k->deadline_ns = mono_ns() + secs(cfg.header_timeout);
 	const char *refused = NULL;
@@ -127,7 +130,7 @@ void conn_opened(struct MHD_Connection *c, void **socket_context)
 	total++;
 	if (total > cfg.max_conns)
 		refused = "rum.tooManyConnections";
-	if (k->limited && ip_add(k->peer, 1) > cfg.max_conns_per_ip && !refused)
+	if (k->limited && ip_add(k->key, 1) > cfg.max_conns_per_ip && !refused)
 		refused = "rum.tooManyConnectionsPerIp";
 	if (refused) {
 		/* MHD reads the end of the stream and closes it. */
@@ -160,7 +163,7 @@ void conn_closed(void **socket_context)
 		k->next->prev = k->prev;
 	total--;
 	if (k->limited)
-		ip_add(k->peer, -1);
+		ip_add(k->key, -1);
 	pthread_mutex_unlock(&lock);
 	free(k);
 }

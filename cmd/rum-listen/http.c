@@ -246,15 +246,18 @@ static size_t client_ip(struct MHD_Connection *c, char *out, size_t outlen)
 	return client_ip_for(c, out, outlen, 0);
 }
 
-/* The rate limit's key; 0, or -1 for a client it does not apply to
- * (loopback: the operator's own). */
+/* The rate limit's key (an IPv6 client's /64); 0, or -1 for a client it
+ * does not apply to (loopback: the operator's own). */
 static int limit_key(struct MHD_Connection *c, uint8_t key[16])
 {
 	char ip[INET6_ADDRSTRLEN + 8];
 	size_t n = client_ip_for(c, ip, sizeof ip, 1);
 	if (addr_parse(ip, n, key) < 0)
 		peer_addr(c, key);
-	return addr_is_loopback(key) ? -1 : 0;
+	if (addr_is_loopback(key))
+		return -1;
+	addr_limit_key(key);
+	return 0;
 }
 
 static int is_sdk_path(const char *url)
@@ -1224,6 +1227,10 @@ struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit)
 	/* MHD's pool holds the headers and the read buffer: room for the
 	 * largest headers we take, so that we answer 431 ourselves. */
 	size_t pool = cfg.max_header + ((size_t)32 << 10);
+	/* Ours refuses first, counting it; MHD's is the backstop. Both stay
+	 * below the descriptors there are. */
+	if (cfg.max_conns + 64 > conn_limit)
+		cfg.max_conns = conn_limit > 128 ? conn_limit - 64 : conn_limit / 2;
 	/* Ours refuses first, counting it; MHD's is the backstop. */
 	unsigned hard_limit = cfg.max_conns + 64 < conn_limit ? cfg.max_conns + 64 : conn_limit;
 	struct MHD_OptionItem ops[] = {
