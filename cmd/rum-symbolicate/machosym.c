@@ -194,6 +194,14 @@ static int str(struct js *j, int keep, size_t *off, size_t *len)
 	j->p++;
 	size_t start = j->text->len;
 	while (j->p < j->e && *j->p != '"') {
+		/* a run without escapes in one copy */
+		const char *run = j->p;
+		while (j->p < j->e && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20)
+			j->p++;
+		if (j->p > run && keep && buf_add(j->text, run, (size_t)(j->p - run)) < 0)
+			return -1;
+		if (j->p >= j->e || *j->p == '"')
+			break;
 		char c = *j->p++;
 		if ((unsigned char)c < 0x20)
 			return -1;
@@ -322,6 +330,26 @@ static int key_is(const struct buf *t, size_t off, size_t len, const char *k)
 	return strlen(k) == len && memcmp(t->p + off, k, len) == 0;
 }
 
+/* "0x1a2b": 1 and its value; 0 when it is not that. */
+static int hex_str(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t x = 0;
+	if (n <= 2 || n > 18 || s[0] != '0' || s[1] != 'x')
+		return 0;
+	for (size_t i = 2; i < n; i++) {
+		char c = s[i];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return 0;
+		x = x << 4 | (uint64_t)d;
+	}
+	*v = x;
+	return 1;
+}
+
 static int level(struct js *j, struct msym_level *lv)
 {
 	memset(lv, 0, sizeof *lv);
@@ -352,23 +380,7 @@ static int level(struct js *j, struct msym_level *lv)
 			size_t so, sl;
 			if (str(j, 1, &so, &sl) < 0)
 				return -1;
-			const char *s = j->text->p + so;
-			uint64_t x = 0;
-			size_t i = 2;
-			if (sl > 2 && sl <= 18 && s[0] == '0' && s[1] == 'x') {
-				for (; i < sl; i++) {
-					char c = s[i];
-					int d = c >= '0' && c <= '9'   ? c - '0'
-						: c >= 'a' && c <= 'f' ? c - 'a' + 10
-						: c >= 'A' && c <= 'F' ? c - 'A' + 10
-								       : -1;
-					if (d < 0)
-						break;
-					x = x << 4 | (uint64_t)d;
-				}
-				lv->has_start = i == sl;
-				lv->start = x;
-			}
+			lv->has_start = hex_str(j->text->p + so, sl, &lv->start);
 			j->text->len = mark;
 		} else {
 			j->text->len = mark;
@@ -391,6 +403,7 @@ int msym_parse_json(const char *line, size_t len, struct msym_answer *a, struct 
 {
 	struct js j = {line, line + len, text};
 	a->n = 0;
+	a->has_addr = 0;
 	if (!lit(&j, '{'))
 		return -1;
 	if (lit(&j, '}'))
@@ -399,9 +412,15 @@ int msym_parse_json(const char *line, size_t len, struct msym_answer *a, struct 
 		size_t ko, kl, mark = text->len;
 		if (str(&j, 1, &ko, &kl) < 0 || !lit(&j, ':'))
 			return -1;
-		int sym = key_is(text, ko, kl, "Symbol");
+		int sym = key_is(text, ko, kl, "Symbol"), addr = key_is(text, ko, kl, "Address");
 		text->len = mark;
-		if (sym) {
+		if (addr) {
+			size_t so, sl;
+			if (str(&j, 1, &so, &sl) < 0)
+				return -1;
+			a->has_addr = hex_str(text->p + so, sl, &a->addr);
+			text->len = mark;
+		} else if (sym) {
 			if (!lit(&j, '['))
 				return -1;
 			if (!lit(&j, ']')) {
@@ -443,8 +462,8 @@ static int add_query(struct buf *in, const struct msym_query *q)
 }
 
 /* Sends in, reads n answer lines into a. */
-static int exchange(struct proc *p, const struct buf *in, size_t n, struct msym_answer *a,
-		    struct buf *text, char *err, size_t errlen)
+static int exchange(struct proc *p, const struct buf *in, const struct msym_query *q, size_t n,
+		    struct msym_answer *a, struct buf *text, char *err, size_t errlen)
 {
 	size_t sent = 0, got = 0, scan = 0;
 	long long deadline = now_ms() + BATCH_TIMEOUT_MS;
@@ -500,6 +519,14 @@ static int exchange(struct proc *p, const struct buf *in, size_t n, struct msym_
 					 msym_program(), p->rd.p + scan);
 				return -1;
 			}
+			/* each answer names its address: a line out of step
+			 * would put every later answer on the wrong frame */
+			if (got < n && (!a[got].has_addr || a[got].addr != q[got].addr)) {
+				snprintf(err, errlen, "%s: answer %zu is not for 0x%llx: %.80s",
+					 msym_program(), got, (unsigned long long)q[got].addr,
+					 p->rd.p + scan);
+				return -1;
+			}
 			got++;
 			scan += ll + 1;
 		}
@@ -528,7 +555,7 @@ static int run_batch(int which, const struct msym_query *q, size_t n, struct msy
 		if (!p->pid && proc_start(p, which, err, errlen) < 0)
 			break;
 		size_t mark = text->len;
-		rc = exchange(p, &in, n, a, text, err, errlen);
+		rc = exchange(p, &in, q, n, a, text, err, errlen);
 		if (rc < 0) {
 			static struct log_ratelimit rl = LOG_RATELIMIT_INIT(2);
 			log_rl(&rl, RLOG_WARN, "%s", err);

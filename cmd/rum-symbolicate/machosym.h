@@ -42,6 +42,8 @@ struct msym_level {
 
 struct msym_answer {
 	unsigned n; /* 0: nothing known at the address (or an error) */
+	int has_addr;
+	uint64_t addr; /* the address answered, as echoed */
 	struct msym_level lv[MSYM_MAX_LEVELS];
 };
 
