@@ -171,10 +171,12 @@ static void strlist_free(struct strlist *l)
 	memset(l, 0, sizeof *l);
 }
 
+/* s may hold NUL bytes (a name from a request): compared by length, not
+ * as a C string. */
 long strlist_find(const struct strlist *l, const char *s, size_t n)
 {
 	for (size_t i = 0; i < l->n; i++)
-		if (strncmp(l->v[i], s, n) == 0 && l->v[i][n] == '\0')
+		if (strlen(l->v[i]) == n && memcmp(l->v[i], s, n) == 0)
 			return (long)i;
 	return -1;
 }
