@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "listen.h"
 #include "multipart.h"
 #include "record.h"
@@ -66,34 +67,6 @@ static int fail(struct intake_err *err, unsigned status, const char *code, const
 	err->status = status;
 	err->code = code;
 	return -1;
-}
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int add_base64(struct buf *out, const unsigned char *s, size_t n)
-{
-	size_t need = (n + 2) / 3 * 4;
-	if (buf_reserve(out, need) < 0)
-		return -1;
-	char *o = out->p + out->len;
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		o[0] = b64[v >> 18];
-		o[1] = b64[v >> 12 & 63];
-		o[2] = b64[v >> 6 & 63];
-		o[3] = b64[v & 63];
-		o += 4;
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-		o[0] = b64[v >> 18];
-		o[1] = b64[v >> 12 & 63];
-		o[2] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-		o[3] = '=';
-	}
-	out->len += need;
-	return 0;
 }
 
 static void excerpt(char *out, size_t outlen, const char *s, size_t n)
@@ -201,7 +174,7 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 		return fail(err, 500, "rum.internal", "out of memory");
 	json_add_str(out, t->headers.p, t->headers.len);
 	buf_adds(out, ",\"body\":\"");
-	add_base64(out, (const unsigned char *)in->body, in->len);
+	base64_encode(out, in->body, in->len);
 	buf_adds(out, "\"},\"time\":");
 	buf_add_i64(out, in->now_ns);
 	buf_adds(out, "}\n");

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "filter.h"
 #include "metrics.h"
 
@@ -176,14 +177,6 @@ static struct rf_app *app_for(struct replay_filter *f, const char *s, size_t n)
 	return a;
 }
 
-size_t rf_base64_len(const char *s, size_t n)
-{
-	size_t pad = 0;
-	while (n > 0 && pad < 2 && s[n - 1] == '=')
-		n--, pad++;
-	return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-}
-
 static int is_replay(struct replay_filter *f)
 {
 	static const char tok[] = "\"session_replay\"";
@@ -219,7 +212,7 @@ static void count_drop(struct replay_filter *f, size_t len)
 	const char *s;
 	size_t n;
 	text_of(f, "body", &s, &n);
-	size_t body = rf_base64_len(s, n);
+	size_t body = base64_decoded_len(s, n);
 	text_of(f, "app_id", &s, &n);
 	struct rf_app *a = app_for(f, s, n);
 	metric_inc(a->dropped);

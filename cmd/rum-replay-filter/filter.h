@@ -47,7 +47,5 @@ void rf_free(struct replay_filter *f);
 enum rf_result rf_line(struct replay_filter *f, const char *line, size_t len,
 		       struct rec_error *err);
 
-/* The number of decoded bytes of base64 text (padding or not). */
-size_t rf_base64_len(const char *s, size_t n);
 
 #endif

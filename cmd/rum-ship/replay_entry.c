@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "record.h"
 #include "ship.h"
 
@@ -27,117 +28,6 @@ static void put32(unsigned char *p, uint32_t v)
 static uint32_t get32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* 0-63 for the digits of both the standard and the URL-safe alphabet, 64
- * for padding, 255 for anything else. */
-static unsigned char b64val[256];
-
-static void b64_init(void)
-{
-	static int done;
-	if (done)
-		return;
-	done = 1;
-	memset(b64val, 255, sizeof b64val);
-	const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (int i = 0; i < 64; i++)
-		b64val[(unsigned char)a[i]] = (unsigned char)i;
-	b64val['-'] = 62;
-	b64val['_'] = 63;
-	b64val['='] = 64;
-}
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-
-static __m128i in_range(__m128i c, char lo, char hi)
-{
-	return _mm_and_si128(_mm_cmpgt_epi8(c, _mm_set1_epi8((char)(lo - 1))),
-			     _mm_cmplt_epi8(c, _mm_set1_epi8((char)(hi + 1))));
-}
-
-/* 16 digits of the standard alphabet at p → 12 bytes at o (13 written: the
- * last one is scratch). 0, or -1 when one is something else, for the
- * caller to decode one by one (URL-safe digits, or an error). Bodies are
- * tens of KB, and this is 3-4 times the speed of a table lookup a digit. */
-static int b64_block(const unsigned char *p, unsigned char *o)
-{
-	__m128i c = _mm_loadu_si128((const __m128i *)(const void *)p);
-	__m128i up = in_range(c, 'A', 'Z'), low = in_range(c, 'a', 'z');
-	__m128i dig = in_range(c, '0', '9');
-	__m128i plus = _mm_cmpeq_epi8(c, _mm_set1_epi8('+'));
-	__m128i slash = _mm_cmpeq_epi8(c, _mm_set1_epi8('/'));
-	__m128i ok =
-	    _mm_or_si128(_mm_or_si128(up, low), _mm_or_si128(dig, _mm_or_si128(plus, slash)));
-	if (_mm_movemask_epi8(ok) != 0xffff)
-		return -1;
-	/* what to add to each character for its value */
-	__m128i add =
-	    _mm_or_si128(_mm_or_si128(_mm_and_si128(up, _mm_set1_epi8(-'A')),
-				      _mm_and_si128(low, _mm_set1_epi8(26 - 'a'))),
-			 _mm_or_si128(_mm_and_si128(dig, _mm_set1_epi8(52 - '0')),
-				      _mm_or_si128(_mm_and_si128(plus, _mm_set1_epi8(62 - '+')),
-						   _mm_and_si128(slash, _mm_set1_epi8(63 - '/')))));
-	__m128i v = _mm_add_epi8(c, add);
-	/* a b c d (bytes) → a<<6|b, c<<6|d (16 bits) → 24 bits a lane */
-	__m128i ab = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0xff)), 6),
-				  _mm_srli_epi16(v, 8));
-	__m128i w = _mm_or_si128(_mm_slli_epi32(_mm_and_si128(ab, _mm_set1_epi32(0xffff)), 12),
-				 _mm_srli_epi32(ab, 16));
-	uint32_t lane[4];
-	_mm_storeu_si128((__m128i *)(void *)lane, w);
-	for (int k = 0; k < 4; k++) {
-		uint32_t x = __builtin_bswap32(lane[k] << 8);
-		memcpy(o + 3 * k, &x, 4);
-	}
-	return 0;
-}
-#endif
-
-/* Appends the bytes of base64 text s[0..n) to out. Padding is optional;
- * anything else that is not a digit is an error. */
-static int b64_decode(const char *s, size_t n, struct buf *out)
-{
-	while (n && s[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return -1;
-	if (buf_reserve(out, n / 4 * 3 + 3) < 0)
-		return -1;
-	const unsigned char *p = (const unsigned char *)s;
-	unsigned char *o = (unsigned char *)out->p + out->len;
-	size_t i = 0;
-#ifdef __SSE2__
-	/* the last block's scratch byte is within the reservation */
-	while (i + 16 <= n && b64_block(p + i, o) == 0) {
-		i += 16;
-		o += 12;
-	}
-#endif
-	for (; i + 4 <= n; i += 4) {
-		unsigned a = b64val[p[i]], b = b64val[p[i + 1]], c = b64val[p[i + 2]],
-			 d = b64val[p[i + 3]];
-		if ((a | b | c | d) & 0xc0)
-			return -1;
-		uint32_t v = a << 18 | b << 12 | c << 6 | d;
-		o[0] = (unsigned char)(v >> 16);
-		o[1] = (unsigned char)(v >> 8);
-		o[2] = (unsigned char)v;
-		o += 3;
-	}
-	if (n - i >= 2) {
-		unsigned a = b64val[p[i]], b = b64val[p[i + 1]];
-		unsigned c = n - i == 3 ? b64val[p[i + 2]] : 0;
-		if ((a | b | c) & 0xc0)
-			return -1;
-		uint32_t v = a << 18 | b << 12 | c << 6;
-		*o++ = (unsigned char)(v >> 16);
-		if (n - i == 3)
-			*o++ = (unsigned char)(v >> 8);
-	}
-	out->len = (size_t)((char *)o - out->p);
-	return 0;
 }
 
 static int unreserved(unsigned char c)
@@ -265,7 +155,6 @@ static const char *str_field(struct replay_builder *rb, const struct record *rec
 int replay_entry_build(struct replay_builder *rb, const struct record *rec, struct buf *out,
 		       const char **why)
 {
-	b64_init();
 	buf_reset(out);
 	unsigned char hdr[ENTRY_HDR] = {0};
 	buf_add(out, hdr, sizeof hdr);
@@ -319,7 +208,7 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 		*why = "no body field (a string)";
 		return -1;
 	}
-	if (b64_decode(s, n, out) < 0) {
+	if (base64_decode(out, s, n) < 0) {
 		*why = out->err ? "out of memory" : "body is not base64";
 		return -1;
 	}

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "base64.h"
 #include "metrics.h"
 
 #define NAME_CAP 1024 /* app_id, env, version, error_type, sdk_name */
@@ -25,33 +26,6 @@ void symstage_free(struct symstage *st)
 			      &st->error_type, &st->sdk,    &st->restored, &st->b64};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		buf_free(bufs[i]);
-}
-
-int base64_add(struct buf *out, const char *p, size_t n)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	if (buf_reserve(out, (n + 2) / 3 * 4) < 0)
-		return -1;
-	const unsigned char *s = (const unsigned char *)p;
-	char *o = out->p + out->len;
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = tab[(v >> 6) & 63];
-		*o++ = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	out->len = (size_t)(o - out->p);
-	return 0;
 }
 
 /* A tag (or, failing that, a field) as a NUL-terminated string in b; ""
@@ -133,7 +107,7 @@ enum stage_result symstage_line(struct symstage *st, const char *line, size_t le
 	rec_edit_field_str(&st->edit, "error_stack_source", st->restored.p, st->restored.len);
 	if (st->datakit_compat) {
 		buf_reset(&st->b64);
-		if (base64_add(&st->b64, st->restored.p, st->restored.len) < 0)
+		if (base64_encode(&st->b64, st->restored.p, st->restored.len) < 0)
 			return STAGE_NOMEM;
 		rec_edit_field_str(&st->edit, "error_stack_source_base64", st->b64.p, st->b64.len);
 	}

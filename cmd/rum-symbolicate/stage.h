@@ -34,7 +34,4 @@ void symstage_free(struct symstage *st);
 enum stage_result symstage_line(struct symstage *st, const char *line, size_t len, struct buf *out,
 				struct rec_error *err);
 
-/* Standard base64 with padding, appended to out. */
-int base64_add(struct buf *out, const char *p, size_t n);
-
 #endif
