@@ -29,7 +29,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "log.h"
 
@@ -109,12 +109,12 @@ static uint64_t get64(const unsigned char *p)
 
 static uint32_t entry_crc(const unsigned char *lenfield, const void *payload, size_t n)
 {
-	uLong c = crc32(0L, Z_NULL, 0);
-	c = crc32(c, lenfield, 4);
-	/* zlib treats a NULL buffer as "give me the initial value" */
+	/* zlib's CRC-32 (the queues on disk have it), computed by libdeflate:
+	 * several times faster with PCLMUL, and replay entries are ~50 KB */
+	uint32_t c = libdeflate_crc32(0, lenfield, 4);
 	if (n > 0)
-		c = crc32(c, payload, (uInt)n);
-	return (uint32_t)c;
+		c = libdeflate_crc32(c, payload, n);
+	return c;
 }
 
 static void make_hdr(unsigned char *h, const void *p, size_t n, int more)
@@ -312,7 +312,7 @@ static int persist_ack(struct dq *q, struct dq_pos pos)
 	put64(b + 8, gen);
 	put64(b + 16, pos.seg);
 	put64(b + 24, pos.off);
-	put32(b + 4, (uint32_t)crc32(0L, b + 8, ACK_SLOT - 8));
+	put32(b + 4, libdeflate_crc32(0, b + 8, ACK_SLOT - 8));
 	/* One small pwrite cannot be torn by killing the process; two slots
 	 * keep the previous value should a power loss tear it. */
 	ssize_t w = pwrite(q->ackfd, b, sizeof b, (off_t)((gen & 1) * ACK_SLOT));
@@ -336,7 +336,7 @@ static int load_ack(struct dq *q, struct dq_pos *pos)
 	for (size_t s = 0; s + ACK_SLOT <= (size_t)r; s += ACK_SLOT) {
 		const unsigned char *p = b + s;
 		if (get32(p) != ACK_MAGIC ||
-		    get32(p + 4) != (uint32_t)crc32(0L, p + 8, ACK_SLOT - 8))
+		    get32(p + 4) != libdeflate_crc32(0, p + 8, ACK_SLOT - 8))
 			continue;
 		uint64_t gen = get64(p + 8);
 		if (found && gen <= q->ack_gen)
