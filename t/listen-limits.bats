@@ -183,6 +183,9 @@ PY
 	[ "$(metric 'rum_listen_rejected_total{reason="rum.headersTooLarge"}')" = 1 ]
 	[ "$(metric 'rum_listen_requests_total{endpoint="/v1/ping",code="431"}')" = 1 ]
 	[ "$(metric 'rum_listen_requests_total{endpoint="/v1/write/rum",code="413"}')" = 2 ]
+	# Bytes received count refused requests too.
+	[ "$(metric 'rum_listen_received_bytes_total{part="headers"}')" -gt 6000 ]
+	[ "$(metric 'rum_listen_received_bytes_total{part="body"}')" -gt 0 ]
 	[ ! -s "$OUT" ]
 }
 

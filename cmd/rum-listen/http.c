@@ -1071,6 +1071,8 @@ static int refuse_early(struct MHD_Connection *c, size_t ep, int kind, enum MHD_
 	int cors = kind != REQ_SOURCEMAP;
 	const union MHD_ConnectionInfo *hi =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (hi)
+		stats_received(hi->header_size, 0);
 	if (hi && hi->header_size > cfg.max_header) {
 		*rc = send_error(c, ep, 431, "rum.headersTooLarge", cors,
 				 "request line and headers larger than %zu bytes", cfg.max_header);
@@ -1097,6 +1099,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct conn *k = conn_of(c);
 	if (*con_cls && conn_is_cut(k))
 		return MHD_NO;
+	if (*con_cls && *upload_size)
+		stats_received(0, *upload_size);
 	if (*con_cls && !*upload_size && conn_body_done(k) < 0)
 		return MHD_NO;
 	if (*con_cls == &other_marker) {

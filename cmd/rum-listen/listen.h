@@ -75,6 +75,8 @@ void stats_request(size_t ep, unsigned code);
 void stats_reject(const char *error_code);
 void stats_points(size_t meas_index, uint64_t n);
 void stats_bytes_in(uint64_t raw, uint64_t decoded);
+/* Every byte of requests as received: their headers, their bodies. */
+void stats_received(uint64_t headers, uint64_t body);
 void stats_conn(int delta);
 /* Spool gauges, refreshed before the metrics are formatted. */
 void stats_refresh(void);

@@ -15,7 +15,7 @@ static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 408, 413, 415, 42
 static uint64_t **requests; /* [endpoint * NCODES + code index] */
 static size_t nendpoints;
 static uint64_t **points; /* per measurement */
-static uint64_t *bytes_raw, *bytes_decoded, *conns;
+static uint64_t *bytes_raw, *bytes_decoded, *conns, *recv_headers, *recv_body;
 static uint64_t *spool_entries, *spool_bytes, *spool_dropped, *spool_dropped_bytes;
 static uint64_t *spool_corrupt;
 static uint64_t *replays, *replay_bytes, *sm_uploads, *sm_deletes;
@@ -154,6 +154,11 @@ void stats_init(void)
 	sm_deletes =
 	    metric_get("rum_listen_sourcemap_total", "op=\"delete\"", METRIC_COUNTER, NULL);
 	conns = metric_get("rum_listen_connections", NULL, METRIC_GAUGE, "open HTTP connections");
+	recv_headers =
+	    metric_get("rum_listen_received_bytes_total", "part=\"headers\"", METRIC_COUNTER,
+		       "bytes received in requests, refused ones included (TLS framing apart)");
+	recv_body =
+	    metric_get("rum_listen_received_bytes_total", "part=\"body\"", METRIC_COUNTER, NULL);
 	if (cfg.spool_dir) {
 		spool_entries = metric_get("rum_listen_spool_entries", NULL, METRIC_GAUGE,
 					   "requests in the spool not yet written to stdout");
@@ -212,6 +217,14 @@ void stats_bytes_in(uint64_t raw, uint64_t decoded)
 {
 	metric_add(bytes_raw, raw);
 	metric_add(bytes_decoded, decoded);
+}
+
+void stats_received(uint64_t headers, uint64_t body)
+{
+	if (headers)
+		metric_add(recv_headers, headers);
+	if (body)
+		metric_add(recv_body, body);
 }
 
 void stats_conn(int delta)
