@@ -242,7 +242,7 @@ PY
 
 @test "from other addresses: flood → 429 with Retry-After while another address is served; connections per address; 403 off the public APIs unless --admin-allow" {
 	make_netns
-	start_listen_ns --rate-limit 2 --rate-burst 10 --max-connections-per-ip 2 \
+	start_listen_ns --rate-limit 0.5 --rate-burst 10 --max-connections-per-ip 2 \
 		--admin-allow 198.18.71.4/32
 	# A flood from .2: past the burst, 429.
 	for i in $(seq 1 30); do
@@ -257,11 +257,11 @@ PY
 	[ $((c200 + c429)) = 30 ]
 	expect_json_error "$D/resp.429" rum.rateLimited
 	retry=$(sed -n 's/^Retry-After: *\([0-9]*\).*/\1/ip' "$D/hdr.429")
-	[ "$retry" -ge 1 ] && [ "$retry" -le 2 ]
+	[ "$retry" -ge 1 ] && [ "$retry" -le 3 ]
 	# Another address is served meanwhile.
 	[ "$(from 198.18.71.3 --data-binary @"$BATCH" "$NSURL/v1/write/rum?precision=ms")" = 200 ]
 	# ...and the flooder again once its bucket refilled.
-	sleep 1.2
+	sleep 2.2
 	[ "$(from 198.18.71.2 "$NSURL/v1/ping")" = 200 ]
 	[ "$(admin_metric 'rum_listen_rejected_total{reason="rum.rateLimited"}')" -ge "$c429" ]
 	# Records carry the client's own address.
@@ -312,7 +312,7 @@ PY
 		ip -n "$CLI" addr add fd00:71::2/64 dev vc nodad &&
 		ip -n "$CLI" addr add fd00:71::3/64 dev vc nodad &&
 		ip -n "$CLI" addr add fd00:72::2/64 dev vc nodad || skip "no IPv6 on the veth pair"
-	ip netns exec "$SRV" "$BIN/rum-listen" --listen '[fd00:71::1]:0' --rate-limit 1 --rate-burst 2 \
+	ip netns exec "$SRV" "$BIN/rum-listen" --listen '[fd00:71::1]:0' --rate-limit 0.1 --rate-burst 2 \
 		>>"$OUT" 2>"$ERR" &
 	LPID=$!
 	wait_for 10 grep -q 'listening on' "$ERR"
@@ -332,7 +332,7 @@ PY
 	make_netns
 	# Without it: the tag takes the header from anyone (DataKit's rule);
 	# the rate limit keys on the peer.
-	start_listen_ns --rate-limit 1 --rate-burst 2
+	start_listen_ns --rate-limit 0.1 --rate-burst 2
 	for ip in 203.0.113.1 203.0.113.2 203.0.113.3; do
 		from 198.18.71.2 -H "X-Forwarded-For: $ip" --data-binary @"$BATCH" \
 			"$NSURL/v1/write/rum?precision=ms" >>"$D/codes"
@@ -346,7 +346,7 @@ PY
 
 	# With it: .2 is a proxy; each forwarded client has its own bucket,
 	# and the address is read from the right, past the proxies.
-	start_listen_ns --rate-limit 1 --rate-burst 2 --trusted-proxies 198.18.71.2,10.0.0.0/8
+	start_listen_ns --rate-limit 0.1 --rate-burst 2 --trusted-proxies 198.18.71.2,10.0.0.0/8
 	for ip in 203.0.113.1 203.0.113.2 203.0.113.3 203.0.113.1 203.0.113.1; do
 		from 198.18.71.2 -H "X-Forwarded-For: 192.0.2.99, $ip, 10.1.2.3" --data-binary @"$BATCH" \
 			"$NSURL/v1/write/rum?precision=ms" >>"$D/codes"
