@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,7 +30,6 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <libdeflate.h>
 
 #include "log.h"
 
@@ -40,6 +40,10 @@
 #define LEN_MASK 0x7fffffffu
 #define ACK_SLOT 32
 #define RING 64
+/* Entries kept in memory by dq_push_keep for the reader: at most this many,
+ * and this many bytes. */
+#define KEEP_MAX 64
+#define KEEP_BYTES ((uint64_t)16 << 20)
 #define WIN ((size_t)64 << 10)
 #define SEG_MIN ((uint64_t)64 << 10)
 #define SEG_MAX ((uint64_t)64 << 20)
@@ -83,6 +87,14 @@ struct dq {
 	uint64_t entries, dropped_entries, dropped_bytes, corrupt;
 	int woken;
 	struct log_ratelimit drop_rl;
+	/* Entries pushed by dq_push_keep that the reader has not reached yet,
+	 * in push (so position) order: a ring of kept_n from kept_i. */
+	struct kept {
+		struct dq_pos pos; /* where its header starts */
+		struct buf b;
+	} kept[KEEP_MAX];
+	size_t kept_i, kept_n;
+	uint64_t kept_bytes;
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -532,6 +544,31 @@ int dq_push(struct dq *q, const void *p, size_t n)
 	return r;
 }
 
+int dq_push_keep(struct dq *q, struct buf *b)
+{
+	size_t n = b->len;
+	if (n > DQ_MAX_ENTRY) {
+		errno = EFBIG;
+		return -1;
+	}
+	unsigned char h[HDR];
+	make_hdr(h, b->p, n, 0);
+	struct iovec iov[2] = {{h, HDR}, {b->p, n}};
+	pthread_mutex_lock(&q->mu);
+	int r = push_locked(q, iov, 2, 1, HDR + (uint64_t)n);
+	if (r == 0 && q->kept_n < KEEP_MAX && q->kept_bytes + b->cap <= KEEP_BYTES) {
+		const struct seg *s = &q->segs[q->nseg - 1];
+		struct kept *k = &q->kept[(q->kept_i + q->kept_n) % KEEP_MAX];
+		k->pos = (struct dq_pos){s->num, s->size - (HDR + (uint64_t)n)};
+		k->b = *b;
+		*b = (struct buf)BUF_INIT;
+		q->kept_n++;
+		q->kept_bytes += k->b.cap;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
 int dq_pushv(struct dq *q, const struct buf *entries, size_t count)
 {
 	if (count == 0)
@@ -570,6 +607,38 @@ int dq_pushv(struct dq *q, const struct buf *entries, size_t count)
 	return r;
 }
 
+static void drop_kept(struct dq *q)
+{
+	struct kept *k = &q->kept[q->kept_i];
+	q->kept_bytes -= k->b.cap;
+	buf_free(&k->b);
+	q->kept_i = (q->kept_i + 1) % KEEP_MAX;
+	q->kept_n--;
+}
+
+/* The entry at the read position when dq_push_keep kept it: handed over
+ * with no file read. Those behind the read position (evicted, skipped)
+ * are let go. */
+static int read_kept(struct dq *q, struct buf *out, struct dq_pos *next)
+{
+	while (q->kept_n && pos_cmp(q->kept[q->kept_i].pos, q->rd) < 0)
+		drop_kept(q);
+	if (!q->kept_n || pos_cmp(q->kept[q->kept_i].pos, q->rd) != 0)
+		return 0;
+	struct kept *k = &q->kept[q->kept_i];
+	buf_free(out);
+	*out = k->b;
+	k->b = (struct buf)BUF_INIT;
+	q->kept_bytes -= out->cap;
+	q->kept_i = (q->kept_i + 1) % KEEP_MAX;
+	q->kept_n--;
+	q->rd.off += HDR + (uint64_t)out->len;
+	q->rd_ord++;
+	*next = q->rd;
+	q->ring[q->ring_i++ % RING] = (struct ring_ent){q->rd, q->rd_ord};
+	return 1;
+}
+
 static int read_locked(struct dq *q, struct buf *out, struct dq_pos *next)
 {
 	for (;;) {
@@ -591,6 +660,8 @@ static int read_locked(struct dq *q, struct buf *out, struct dq_pos *next)
 			q->rd_ord = 0;
 			continue;
 		}
+		if (q->kept_n && read_kept(q, out, next))
+			return 1;
 		if (q->rfd < 0 || q->rfd_seg != s->num) {
 			if (q->rfd >= 0)
 				close(q->rfd);
@@ -1129,6 +1200,8 @@ void dq_close(struct dq *q)
 	close(q->ackfd);
 	close(q->lockfd); /* releases the flock */
 	close(q->dirfd);
+	while (q->kept_n)
+		drop_kept(q);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	free(q->segs);

@@ -43,6 +43,11 @@ void dq_close(struct dq *q);
 /* Append one entry. -1 on I/O error (errno) or if n > DQ_MAX_ENTRY or
  * n > capacity. May evict the oldest segments to make room. */
 int dq_push(struct dq *q, const void *p, size_t n);
+/* dq_push of b's bytes; besides, unless too much is kept already, b's
+ * memory is taken (b is left empty) and handed to the dq_read that reaches
+ * the entry, which then reads no file: a consumer that keeps up does not
+ * read back what was just written. */
+int dq_push_keep(struct dq *q, struct buf *b);
 /* Append several entries with one write (all or none). */
 int dq_pushv(struct dq *q, const struct buf *entries, size_t count);
 

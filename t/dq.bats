@@ -394,3 +394,34 @@ segs() { ls "$D" | grep -c '\.seg$'; }
 	[ "${lines[19]}" = after ]
 	[ "$(stat_of corrupt)" = 0 ]
 }
+
+@test "dq_push_keep: entries read back from memory as pushed; a rewind reads the files" {
+	CAP=1048576
+	run --separate-stderr "$DQ" script "$D" $CAP kone ktwo r kthree r r r w r r r a2 s
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'one\ntwo\nthree\n(none)\none\ntwo\nthree\nentries=1 bytes=47 dropped_entries=0 dropped_bytes=0 corrupt=0')" ]
+	# what was kept was written too, sums and all
+	run "$DQ" peek "$D" $CAP 10
+	[ "$output" = three ]
+	[ "$(stat_of corrupt)" = 0 ]
+}
+
+@test "dq_push_keep past the capacity: the reader gets what a reader of the files gets" {
+	CAP=8192
+	# 36 entries of 400 bytes (some evicted at once), 3 read, 20 more
+	# (evicting the ones being read), then read to the end
+	args=()
+	for i in $(seq 10 45); do args+=("ke$i-*100"); done
+	args+=(r r r)
+	for i in $(seq 10 29); do args+=("kf$i-*100"); done
+	for i in $(seq 1 25); do args+=(r); done
+	run --separate-stderr "$DQ" script "$D" $CAP "${args[@]}"
+	[ "$status" -eq 0 ]
+	got=$(printf '%s\n' "${lines[@]}" | grep -v '^(none)$' | cut -c1-4 | tr '\n' ' ')
+	[ "$got" = "e28- e29- e30- f19- f20- f21- f22- f23- f24- f25- f26- f27- f28- f29- " ]
+	# nothing was acked: a fresh reader of the files sees the same ones
+	run --separate-stderr "$DQ" peek "$D" $CAP 100
+	[ "$(printf '%s\n' "${lines[@]}" | cut -c1-4 | tr '\n' ' ')" = "f19- f20- f21- f22- f23- f24- f25- f26- f27- f28- f29- " ]
+	[ "${lines[0]}" = "$(printf 'f19-%.0s' $(seq 100))" ]
+	[ "$(stat_of corrupt)" = 0 ]
+}

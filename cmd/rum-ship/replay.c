@@ -776,15 +776,18 @@ int replay_submit(struct replay *r, const struct record *rec, uint64_t lineno)
 		return -1;
 	}
 	if (r->dq) {
-		if (dq_push(r->dq, r->entry.p, r->entry.len) < 0) {
+		/* the upload thread takes the entry from memory, with no read
+		 * back of what was just written, when it keeps up */
+		size_t len = r->entry.len;
+		if (dq_push_keep(r->dq, &r->entry) < 0) {
 			if (errno == EFBIG) {
 				r->too_big++;
-				r->too_big_bytes += r->entry.len;
+				r->too_big_bytes += len;
 				log_rl(&r->rl_queue, RLOG_WARN,
 				       "line %" PRIu64
 				       ": a replay upload of %zu bytes is bigger than "
 				       "--replay-cache-mb; dropped",
-				       lineno, r->entry.len);
+				       lineno, len);
 			} else {
 				metric_inc(r->m_queue_errors);
 				log_rl(&r->rl_queue, RLOG_ERROR,

@@ -9,7 +9,8 @@
  *   dqtool pop DIR CAP N [DELAY_US]      read up to N entries, print, ack each
  *   dqtool peek DIR CAP N                read up to N entries, print, no ack
  *   dqtool script DIR CAP CMD...         r: read and print; aK: ack the end of
- *                                        the K-th read; w: rewind; s: stats
+ *                                        the K-th read; w: rewind; s: stats;
+ *                                        kTEXT[*N]: dq_push_keep TEXT (N times)
  *   dqtool stats DIR CAP                 print the counters
  *   dqtool hold DIR CAP MS               open, print "held", sleep MS ms
  *   dqtool bench DIR CAP COUNT SIZE      time COUNT pushes and reads of SIZE bytes
@@ -192,6 +193,17 @@ static int cmd_script(struct dq *q, int argc, char **argv)
 			dq_rewind(q);
 		} else if (strcmp(c, "s") == 0) {
 			print_stats(q);
+		} else if (c[0] == 'k') {
+			/* kTEXT: push TEXT with dq_push_keep; kTEXT*N: TEXT N times over */
+			struct buf e = BUF_INIT;
+			const char *star = strchr(c + 1, '*');
+			size_t tl = star ? (size_t)(star - c - 1) : strlen(c + 1);
+			uint64_t times = star ? num(star + 1) : 1;
+			for (uint64_t t = 0; t < times; t++)
+				buf_add(&e, c + 1, tl);
+			if (e.err || dq_push_keep(q, &e) < 0)
+				fail("push_keep: %s", strerror(errno));
+			buf_free(&e);
 		} else {
 			fail("unknown script command: %s", c);
 		}
