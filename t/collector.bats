@@ -122,6 +122,7 @@ data_dir = "/srv/rum"
     ]
 [http_api]
   rum_origin_ip_header = "X-Real-IP"
+  request_rate_limit = 1000.0
   rum_app_id_white_list = ["app1", "app2"]
 CONF
 	run "$BIN/rum-collector" -c "$DIR/dk2.conf" --dry-run
@@ -133,6 +134,7 @@ CONF
 	sym=$(grep rum-symbolicate <<<"$output")
 	[[ $listen == *"--replay-endpoint /v1/write/rum/replay"* ]]
 	[[ $listen == *"--origin-ip-header X-Real-IP"* ]]
+	[[ $listen == *"--rate-limit 1000.0"* ]]
 	[[ $listen == *"--app-id-allow app1 --app-id-allow app2"* ]]
 	# the sourcemap API writes where rum-symbolicate reads
 	[[ $listen == *"--data-dir /srv/rum"* ]]

@@ -110,8 +110,8 @@ static const struct opt options[] = {
     {"max-requests-per-connection", 0, 1, O_MAX_REQUESTS, "N",
      "the last one is answered with Connection: close (default 10000; 0: no limit)"},
     {"rate-limit", 0, 1, O_RATE_LIMIT, "N",
-     "requests per second per client address, past it 429 (default 100; 0: off;"
-     " loopback is never limited)"},
+     "requests per second per client address, past it 429 (default 0: no"
+     " limit, as DataKit; loopback is never limited)"},
     {"rate-burst", 0, 1, O_RATE_BURST, "N",
      "requests a client may send at once (default 2 x rate)"},
     {"rate-table", 0, 1, O_RATE_TABLE, "N",
@@ -469,8 +469,11 @@ static void defaults(void)
 		cfg.max_requests_per_conn = 10000;
 	else if (cfg.max_requests_per_conn == UINT32_MAX)
 		cfg.max_requests_per_conn = 0;
+	/* Off unless configured, as DataKit's request_rate_limit: behind a
+	 * load balancer not named in --trusted-proxies every request comes
+	 * from one address, and a default limit would refuse real traffic. */
 	if (!cfg.rate_limit_set)
-		cfg.rate_limit = 100;
+		cfg.rate_limit = 0;
 	if (!cfg.rate_burst_set)
 		cfg.rate_burst = cfg.rate_limit * 2 < 1 ? 1 : cfg.rate_limit * 2;
 	if (!cfg.rate_table)
