@@ -5,6 +5,8 @@
  *   base64tool [--scalar] bench [-n N]   MB/s of encode and decode of stdin, N times
  *   base64tool compare                   each prefix and each byte change of stdin
  *                                        decoded by both paths: same result, exit 1 if not
+ *   base64tool refuses                   each stdin line, in hex, must be refused by
+ *                                        both paths: prints the count, exit 1 if not
  *   base64tool vector                    "1" when the vector path is in use
  * --scalar forces the portable path (the vector one is the default where the
  * CPU has it). */
@@ -18,8 +20,9 @@
 
 static void usage(void)
 {
-	fputs("usage: base64tool [--scalar] encode|decode|len|bench [-n N]|compare|vector\n",
-	      stderr);
+	fputs(
+	    "usage: base64tool [--scalar] encode|decode|len|bench [-n N]|compare|refuses|vector\n",
+	    stderr);
 	exit(2);
 }
 
@@ -40,7 +43,7 @@ static void read_all(struct buf *b)
 
 static void write_all(const char *p, size_t n)
 {
-	if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0) {
+	if ((n && fwrite(p, 1, n, stdout) != n) || fflush(stdout) != 0) {
 		perror("base64tool: stdout");
 		exit(1);
 	}
@@ -62,7 +65,8 @@ static int agree(const char *s, size_t n, struct buf *a, struct buf *b)
 	int ra = base64_decode(a, s, n);
 	base64_set_vector(1);
 	int rb = base64_decode(b, s, n);
-	if (ra != rb || (ra == 0 && (a->len != b->len || memcmp(a->p, b->p, a->len) != 0))) {
+	if (ra != rb ||
+	    (ra == 0 && (a->len != b->len || (a->len && memcmp(a->p, b->p, a->len) != 0)))) {
 		fprintf(stderr, "base64tool: the paths disagree on %zu bytes (%d, %d)\n", n, ra,
 			rb);
 		return -1;
@@ -90,6 +94,49 @@ static int compare(struct buf *in)
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&m);
+	return bad ? -1 : 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int refuses(struct buf *in)
+{
+	struct buf text = BUF_INIT, out = BUF_INIT;
+	unsigned long n = 0;
+	int bad = 0;
+	for (size_t i = 0; i < in->len;) {
+		const char *nl = memchr(in->p + i, '\n', in->len - i);
+		size_t e = nl ? (size_t)(nl - in->p) : in->len;
+		buf_reset(&text);
+		for (size_t k = i; k + 1 < e; k += 2) {
+			int hi = hexval(in->p[k]), lo = hexval(in->p[k + 1]);
+			if (hi < 0 || lo < 0 || buf_addc(&text, (char)(hi << 4 | lo)) < 0) {
+				fputs("base64tool: bad hex line\n", stderr);
+				return -1;
+			}
+		}
+		for (int vec = 0; vec <= 1; vec++) {
+			base64_set_vector(vec);
+			buf_reset(&out);
+			if (base64_decode(&out, text.p, text.len) == 0) {
+				fprintf(stderr, "base64tool: accepted (vector %d): %.*s\n", vec,
+					(int)(e - i), in->p + i);
+				bad = 1;
+			}
+		}
+		n++;
+		i = e + 1;
+	}
+	printf("%lu\n", n);
+	buf_free(&text);
+	buf_free(&out);
 	return bad ? -1 : 0;
 }
 
@@ -129,7 +176,13 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "len") == 0) {
 		printf("%zu\n", base64_decoded_len(in.p, in.len));
 	} else if (strcmp(cmd, "compare") == 0) {
-		return compare(&in) < 0;
+		int bad = compare(&in) < 0;
+		buf_free(&in);
+		return bad;
+	} else if (strcmp(cmd, "refuses") == 0) {
+		int bad = refuses(&in) < 0;
+		buf_free(&in);
+		return bad;
 	} else if (strcmp(cmd, "bench") == 0) {
 		double t0 = now_s();
 		for (long k = 0; k < iters; k++) {
