@@ -8,6 +8,7 @@
 
 #define OUT_FLUSH_AT (64 * 1024)
 #define LR_INITIAL (64 * 1024)
+#define LR_BATCH (1024 * 1024)
 
 int write_all(int fd, const void *p, size_t n)
 {
@@ -88,17 +89,25 @@ void lr_free(struct linereader *lr)
 	lr->buf = NULL;
 }
 
-/* Make room for reading: drop consumed bytes, grow up to max_line + 1. */
+/* Make room for reading. The partial line is moved to the front only once
+ * the free tail is small, and below LR_BATCH the buffer grows while the
+ * partial line takes more than a quarter of it: with lines of tens of KB
+ * (replay records) moving the partial line before every read cost as much
+ * as the read, and one read now takes several lines. Grows up to
+ * max_line + 1; 1 when a line fills all of that (too long). */
 static int lr_make_room(struct linereader *lr)
 {
-	if (lr->start > 0) {
-		memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
-		lr->end -= lr->start;
+	size_t part = lr->end - lr->start;
+	if (lr->start > 0 && lr->cap - lr->end < lr->cap / 4) {
+		memmove(lr->buf, lr->buf + lr->start, part);
+		lr->end = part;
 		lr->start = 0;
 	}
-	if (lr->end < lr->cap)
-		return 0;
 	size_t limit = lr->max_line + 1;
+	int full = lr->end == lr->cap; /* then start is 0: part is all of it */
+	int batch = part > lr->cap / 4 && lr->cap < LR_BATCH;
+	if (!full && (!batch || lr->cap >= limit))
+		return 0;
 	if (lr->cap >= limit)
 		return 1; /* full: the line is too long */
 	size_t ncap = lr->cap * 2 > limit ? limit : lr->cap * 2;

@@ -385,3 +385,23 @@ start_filter() {
 	body=$(sed -n 1p "$T/in" | jq -r .fields.body | base64 -d | wc -c)
 	[ "$(metric 'rum_replay_filter_dropped_body_bytes_total{app_id="appid_1"}')" = "$body" ]
 }
+
+@test "records of 10 B to 700 KB in any order pass byte for byte; past --max-line dropped alone" {
+	python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import json, random, sys
+random.seed(7)
+d = sys.argv[1]
+lines = []
+for i in range(160):
+    n = random.choice([10, 1000, 16000, 68000, 70000, 131072, 300000, 700000]) + random.randint(0, 999)
+    lines.append(json.dumps({"measurement": "session_replay" if i % 2 else "view",
+                             "tags": {"app_id": "a%d" % i}, "fields": {"body": "x" * n},
+                             "time": i}, separators=(",", ":")) + "\n")
+open(d + "/in", "w").write("".join(lines))
+open(d + "/short", "w").write("".join(l for l in lines if len(l) - 1 <= 200000))
+PY
+	"$F" --rule "{ app_id = 'none' }" <"$BATS_TEST_TMPDIR/in" | cmp - "$BATS_TEST_TMPDIR/in"
+	cat "$BATS_TEST_TMPDIR/in" | "$F" --max-line 200000 --rule "{ app_id = 'none' }" 2>/dev/null |
+		cmp - "$BATS_TEST_TMPDIR/short"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/short")" -lt 160 ]
+}
