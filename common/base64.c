@@ -5,7 +5,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define B64_X86 1
-#include <tmmintrin.h>
+#include <immintrin.h>
 #endif
 
 static const char enc_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -29,28 +29,31 @@ static const unsigned char dec_tab[256] = {
     255, 255, 255, 255, 255, 255, 255, 255, 255,
 };
 
-/* -1: not decided yet; 0: scalar; 1: SSSE3. Relaxed atomics: every thread
- * that decides decides the same. */
-static int use_vector = -1;
+/* What the CPU has (-1: not looked yet; 0: neither; 1: SSSE3; 2: AVX2 too)
+ * and the most tests allow. Relaxed atomics: every thread that looks finds
+ * the same. */
+static int cpu_level = -1;
+static int max_level = 2;
 
 int base64_vector(void)
 {
-	int v = __atomic_load_n(&use_vector, __ATOMIC_RELAXED);
+	int v = __atomic_load_n(&cpu_level, __ATOMIC_RELAXED);
 	if (v < 0) {
 #ifdef B64_X86
 		__builtin_cpu_init();
-		v = __builtin_cpu_supports("ssse3") ? 1 : 0;
+		v = __builtin_cpu_supports("avx2") ? 2 : __builtin_cpu_supports("ssse3") ? 1 : 0;
 #else
 		v = 0;
 #endif
-		__atomic_store_n(&use_vector, v, __ATOMIC_RELAXED);
+		__atomic_store_n(&cpu_level, v, __ATOMIC_RELAXED);
 	}
-	return v;
+	int m = __atomic_load_n(&max_level, __ATOMIC_RELAXED);
+	return v < m ? v : m;
 }
 
-void base64_set_vector(int on)
+void base64_set_vector(int level)
 {
-	__atomic_store_n(&use_vector, on ? -1 : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&max_level, level < 0 ? 0 : level, __ATOMIC_RELAXED);
 }
 
 #ifdef B64_X86
@@ -80,6 +83,78 @@ __attribute__((target("ssse3"))) static size_t enc_ssse3(const unsigned char *s,
 		r = _mm_or_si128(r, _mm_and_si128(less, _mm_set1_epi8(13)));
 		r = _mm_add_epi8(_mm_shuffle_epi8(shift_lut, r), idx);
 		_mm_storeu_si128((__m128i *)(void *)o, r);
+	}
+	return i;
+}
+
+/* enc_ssse3 on 24 bytes a step, each half in a 128-bit lane (reading 28
+ * bytes, writing 32 digits). Returns the bytes consumed. */
+__attribute__((target("avx2"))) static size_t enc_avx2(const unsigned char *s, size_t n, char *o)
+{
+	const __m256i spread = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+						1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+	const __m256i shift_lut =
+	    _mm256_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+			     '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0,
+			     'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+			     '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+	size_t i = 0;
+	for (; i + 28 <= n; i += 24, o += 32) {
+		__m128i lo = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 12));
+		__m256i in = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+		in = _mm256_shuffle_epi8(in, spread);
+		__m256i t0 = _mm256_and_si256(in, _mm256_set1_epi32(0x0fc0fc00));
+		__m256i t1 = _mm256_mulhi_epu16(t0, _mm256_set1_epi32(0x04000040));
+		__m256i t2 = _mm256_and_si256(in, _mm256_set1_epi32(0x003f03f0));
+		__m256i t3 = _mm256_mullo_epi16(t2, _mm256_set1_epi32(0x01000010));
+		__m256i idx = _mm256_or_si256(t1, t3);
+		__m256i r = _mm256_subs_epu8(idx, _mm256_set1_epi8(51));
+		__m256i less = _mm256_cmpgt_epi8(_mm256_set1_epi8(26), idx);
+		r = _mm256_or_si256(r, _mm256_and_si256(less, _mm256_set1_epi8(13)));
+		r = _mm256_add_epi8(_mm256_shuffle_epi8(shift_lut, r), idx);
+		_mm256_storeu_si256((__m256i *)(void *)o, r);
+	}
+	return i;
+}
+
+/* dec_ssse3 on 32 digits a step (24 bytes, 32 written). */
+__attribute__((target("avx2"))) static size_t dec_avx2(const unsigned char *s, size_t n,
+						       unsigned char *o)
+{
+	const __m256i lut_lo =
+	    _mm256_setr_epi8(0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A,
+			     0x1B, 0x1B, 0x1B, 0x1A, 0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+			     0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B, 0x1A);
+	const __m256i lut_hi =
+	    _mm256_setr_epi8(0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10,
+			     0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+			     0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+	const __m256i lut_roll =
+	    _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 19, 4,
+			     -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+	const __m256i nib = _mm256_set1_epi8(0x0f);
+	const __m256i slash = _mm256_set1_epi8('/');
+	const __m256i pack =
+	    _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, 2, 1, 0, 6, 5,
+			     4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+	const __m256i join = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7);
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32, o += 24) {
+		__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+		__m256i hi = _mm256_and_si256(_mm256_srli_epi32(c, 4), nib);
+		__m256i lo = _mm256_and_si256(c, nib);
+		__m256i bad = _mm256_and_si256(_mm256_shuffle_epi8(lut_lo, lo),
+					       _mm256_shuffle_epi8(lut_hi, hi));
+		if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(bad, _mm256_setzero_si256())) != -1)
+			break;
+		__m256i roll =
+		    _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(_mm256_cmpeq_epi8(c, slash), hi));
+		__m256i v = _mm256_add_epi8(c, roll);
+		v = _mm256_maddubs_epi16(v, _mm256_set1_epi32(0x01400140));
+		v = _mm256_madd_epi16(v, _mm256_set1_epi32(0x00011000));
+		v = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, pack), join);
+		_mm256_storeu_si256((__m256i *)(void *)o, v);
 	}
 	return i;
 }
@@ -133,9 +208,15 @@ int base64_encode(struct buf *out, const void *p, size_t n)
 	char *o = out->p + out->len;
 	size_t i = 0;
 #ifdef B64_X86
-	if (base64_vector()) {
-		i = enc_ssse3(s, n, o);
+	int level = base64_vector();
+	if (level >= 2) {
+		i = enc_avx2(s, n, o);
 		o += i / 3 * 4;
+	}
+	if (level >= 1) {
+		size_t k = enc_ssse3(s + i, n - i, o);
+		i += k;
+		o += k / 3 * 4;
 	}
 #endif
 	for (; i + 3 <= n; i += 3) {
@@ -171,6 +252,8 @@ int base64_decode(struct buf *out, const char *s, size_t n)
 	/* The vector path writes 16 bytes for 12: it stops 8 digits short of
 	 * the end so that it never writes past the decoded bytes. */
 	size_t vec_end = full >= 8 ? full - 8 : 0;
+	/* and AVX2 writes 32 for 24 */
+	size_t avx_end = full >= 16 ? full - 16 : 0;
 #ifdef B64_X86
 	int vec = base64_vector();
 #else
@@ -178,6 +261,11 @@ int base64_decode(struct buf *out, const char *s, size_t n)
 #endif
 	while (i < full) {
 #ifdef B64_X86
+		if (vec >= 2) {
+			size_t k = dec_avx2(p + i, avx_end > i ? avx_end - i : 0, o);
+			i += k;
+			o += k / 4 * 3;
+		}
 		if (vec) {
 			size_t k = dec_ssse3(p + i, vec_end > i ? vec_end - i : 0, o);
 			i += k;

@@ -1,6 +1,6 @@
 /* Base64 (RFC 4648), one implementation for every program: rum-listen
  * encodes replay bodies of tens of KB, rum-ship decodes them, so both
- * directions use SSSE3 when the CPU has it (chosen at run time: the build
+ * directions use SSSE3 or AVX2 when the CPU has it (chosen at run time: the build
  * targets baseline x86-64) and a table a digit otherwise. Both paths give
  * the same results for every input. */
 #ifndef RUM_BASE64_H
@@ -24,10 +24,11 @@ int base64_decode(struct buf *out, const char *s, size_t n);
  * padding or none), without looking at the digits. */
 size_t base64_decoded_len(const char *s, size_t n);
 
-/* 0: the portable path only, 1: the vector path when the CPU has it (the
- * default). For tests and fuzzing, which compare the two. */
-void base64_set_vector(int on);
-/* Whether the vector path is in use. */
+/* The most vector code to use when the CPU has it: 0 none (the portable
+ * path), 1 SSSE3, 2 AVX2 too (the default). For tests and fuzzing, which
+ * compare the paths. */
+void base64_set_vector(int level);
+/* The level in use: 0, 1 or 2 as above. */
 int base64_vector(void);
 
 #endif

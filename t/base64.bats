@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # common/base64.c through t/tools/base64tool, against coreutils' base64, on
-# both paths: the vector one (when the CPU has it) and the portable one
-# (--scalar).
+# every path: AVX2 and SSSE3 when the CPU has them (the default, --ssse3)
+# and the portable one (--scalar).
 
 load lib/common
 bats_require_minimum_version 1.5.0
@@ -12,20 +12,24 @@ setup() {
 	head -c 4096 /dev/urandom >"$D/random"
 }
 
-@test "the vector path is taken on this CPU when it has SSSE3" {
+@test "the vector paths are taken on this CPU when it has SSSE3 or AVX2" {
 	if ! grep -qw ssse3 /proc/cpuinfo; then skip "no SSSE3 here"; fi
+	want=1
+	if grep -qw avx2 /proc/cpuinfo; then want=2; fi
 	run "$B" vector
 	[ "$status" -eq 0 ]
+	[ "$output" = $want ]
+	run "$B" --ssse3 vector
 	[ "$output" = 1 ]
 	run "$B" --scalar vector
 	[ "$output" = 0 ]
 }
 
-@test "every length 0..100 encodes and decodes as coreutils does, on both paths" {
+@test "every length 0..100 encodes and decodes as coreutils does, on every path" {
 	for n in $(seq 0 100); do
 		head -c "$n" "$D/random" >"$D/in"
 		base64 -w0 "$D/in" >"$D/want"
-		for mode in "" --scalar; do
+		for mode in "" --ssse3 --scalar; do
 			$B $mode encode <"$D/in" >"$D/got"
 			cmp "$D/want" "$D/got" || { echo "encode $n $mode"; return 1; }
 			$B $mode decode <"$D/want" >"$D/back"
@@ -35,11 +39,11 @@ setup() {
 	done
 }
 
-@test "random data of large sizes round-trips against coreutils, on both paths" {
+@test "random data of large sizes round-trips against coreutils, on every path" {
 	for n in 1000 4095 65536 200001; do
 		head -c "$n" /dev/urandom >"$D/in"
 		base64 -w0 "$D/in" >"$D/want"
-		for mode in "" --scalar; do
+		for mode in "" --ssse3 --scalar; do
 			$B $mode encode <"$D/in" | cmp "$D/want" - || { echo "encode $n $mode"; return 1; }
 			# coreutils' own wrapped output decodes too once the newlines are gone
 			$B $mode decode <"$D/want" | cmp "$D/in" - || { echo "decode $n $mode"; return 1; }
@@ -49,7 +53,7 @@ setup() {
 }
 
 @test "padding is optional; the URL-safe alphabet decodes, mixed too" {
-	for mode in "" --scalar; do
+	for mode in "" --ssse3 --scalar; do
 		[ "$(printf 'SGk' | $B $mode decode)" = Hi ]
 		[ "$(printf 'SGk=' | $B $mode decode)" = Hi ]
 		[ "$(printf 'SA' | $B $mode decode)" = H ]
@@ -64,7 +68,7 @@ setup() {
 	done
 }
 
-@test "a bad byte at every position of a 120-digit text is refused, on both paths" {
+@test "a bad byte at every position of a 120-digit text is refused, on every path" {
 	head -c 90 "$D/random" | base64 -w0 >"$D/good"
 	[ "$(wc -c <"$D/good")" -eq 120 ]
 	python3 - "$D/good" "$D" <<'PY'
@@ -88,7 +92,7 @@ PY
 }
 
 @test "a lone digit at the end is refused; a text of padding alone is empty" {
-	for mode in "" --scalar; do
+	for mode in "" --ssse3 --scalar; do
 		run "$B" $mode decode <<<"" # "\n": not a digit
 		[ "$status" -eq 1 ]
 		run -1 "$B" $mode decode < <(printf 'SGVsbG8sIHdvcmxkIQ=A')
@@ -99,7 +103,7 @@ PY
 	done
 }
 
-@test "both paths decode the same, every prefix and every byte changed" {
+@test "every path decodes the same, every prefix and every byte changed" {
 	head -c 600 "$D/random" | base64 -w0 >"$D/text"
 	run "$B" compare <"$D/text"
 	[ "$status" -eq 0 ]
