@@ -276,7 +276,7 @@ for i in range(20):
 	SHIP_PID=
 	sent=$(metric rum_ship_replay_sent_total)
 	dropped=$(metric rum_ship_replay_dropped_total)
-	[ "$((sent + dropped))" = 60 ]
+	[ "$((sent + dropped))" = 60 ] || { echo "sent=$sent dropped=$dropped"; grep replay_ "$M" | grep -v "^#"; cat "$T/ship.err"; false; }
 	[ "$sent" -ge 20 ]
 	[ "$(got_count)" = "$sent" ]
 	# the newest ones went: every upload delivered is newer than every one dropped

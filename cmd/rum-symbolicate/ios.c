@@ -260,8 +260,12 @@ static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why, 
 	}
 	/* a name never used before: the symbolizer keeps files it opened
 	 * by name */
-	snprintf(path, sizeof path, "%s/%llu-%llu", dir, (unsigned long long)++file_seq,
-		 (unsigned long long)fl->idx);
+	int plen = snprintf(path, sizeof path, "%s/%llu-%llu", dir,
+			    (unsigned long long)++file_seq, (unsigned long long)fl->idx);
+	if (plen < 0 || (size_t)plen >= sizeof path) {
+		snprintf(err, errlen, "cache directory name too long: %s", dir);
+		goto out;
+	}
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
