@@ -1,22 +1,15 @@
 /* rum-enrich: records on stdin → the same records with city, province,
  * country and isp tags from the client's ip (MaxMind DB files) → stdout. */
 #include <errno.h>
-#include <inttypes.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "enrich.h"
-#include "io.h"
 #include "log.h"
-#include "metrics.h"
 #include "opts.h"
 #include "sig.h"
-
-#define METRICS_EVERY_MS 2000
+#include "stageloop.h"
 
 enum {
 	O_CITY_DB = 1,
@@ -113,12 +106,8 @@ static const char *on_opt(int key, const char *val, void *ctx)
 
 struct stage {
 	struct enricher en;
-	struct linereader lr;
-	struct outbuf out;
-	struct log_ratelimit rl_bad;
-	uint64_t *m_bad_record, *m_bad_long;
+	struct stageloop loop;
 	uint64_t check_ms, next_check;
-	int failed;
 };
 
 static uint64_t mono_ms(void)
@@ -128,8 +117,9 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void maybe_reload(struct stage *s)
+static void maybe_reload(void *ctx)
 {
+	struct stage *s = ctx;
 	if (sig_hup) {
 		sig_hup = 0;
 		log_info("SIGHUP: reopening the databases");
@@ -146,108 +136,30 @@ static void maybe_reload(struct stage *s)
 	enrich_reload(&s->en, 0);
 }
 
-static _Noreturn void finish(struct stage *s);
-
-/* Input would block: flush what is in hand, then wait for input while still
- * noticing a new database, SIGHUP, SIGTERM and the metrics' turn. */
-static void idle(void *ctx)
+static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
+				  struct rec_error *err)
 {
 	struct stage *s = ctx;
-	if (out_flush(&s->out) < 0)
-		return; /* the main loop reports it */
-	for (;;) {
-		/* Returning would block in read(2) with the writer still there. */
-		if (sig_term)
-			finish(s);
-		maybe_reload(s);
-		metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
-		int wait = s->check_ms && s->check_ms < METRICS_EVERY_MS ? (int)s->check_ms
-									 : METRICS_EVERY_MS;
-		struct pollfd p = {.fd = s->lr.fd, .events = POLLIN};
-		if (poll(&p, 1, wait) > 0)
-			return;
-	}
-}
-
-static void bad_line(struct stage *s, const struct rec_error *err)
-{
-	metric_inc(s->m_bad_record);
-	log_rl(&s->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped", s->lr.lineno,
-	       err->reason, err->offset);
-}
-
-static int one_line(struct stage *s, const char *line, size_t len)
-{
-	struct rec_error err;
-	switch (enrich_line(&s->en, line, len, &s->out.b, &err)) {
+	switch (enrich_line(&s->en, line, len, out, err)) {
 	case ENRICH_PASS:
-		if (out_write(&s->out, line, len) < 0 || out_write(&s->out, "\n", 1) < 0)
-			return -1;
-		return 0;
+		return SL_PASS;
 	case ENRICH_EDITED:
-		if (s->out.b.len >= s->out.flush_at)
-			return out_flush(&s->out);
-		return 0;
+		return SL_EDITED;
 	case ENRICH_BAD:
-		bad_line(s, &err);
-		return 0;
+		return SL_BAD;
 	case ENRICH_NOMEM:
 		break;
 	}
-	s->out.err = ENOMEM;
-	return -1;
+	return SL_NOMEM;
 }
 
-static _Noreturn void run(struct stage *s)
+static void release(void *ctx)
 {
-	for (;;) {
-		const char *line;
-		size_t len;
-		enum lr_status st = lr_next(&s->lr, &line, &len);
-		if (st == LR_LINE) {
-			maybe_reload(s);
-			if (one_line(s, line, len) < 0)
-				break;
-			continue;
-		}
-		if (st == LR_TOOLONG) {
-			metric_inc(s->m_bad_long);
-			log_rl(&s->rl_bad, RLOG_WARN,
-			       "line %" PRIu64 ": longer than --max-line %zu; dropped",
-			       s->lr.lineno, common_opts.max_line);
-			continue;
-		}
-		if (st == LR_EOF)
-			break;
-		if (errno == EINTR) {
-			if (sig_term)
-				break;
-			maybe_reload(s);
-			continue;
-		}
-		log_error("reading standard input: %s", strerror(errno));
-		s->failed = 1;
-		break;
-	}
-	finish(s);
-}
-
-static _Noreturn void finish(struct stage *s)
-{
-	if (!s->out.err)
-		out_flush(&s->out);
-	if (s->out.err) {
-		log_error("writing standard output: %s", strerror(s->out.err));
-		s->failed = 1;
-	}
-	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
-		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
-			 strerror(errno));
-	lr_free(&s->lr);
-	out_free(&s->out);
+	struct stage *s = ctx;
 	enrich_free(&s->en);
-	exit(s->failed ? 1 : 0);
 }
+
+static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
 
 int main(int argc, char **argv)
 {
@@ -272,18 +184,12 @@ int main(int argc, char **argv)
 
 	if (sig_setup() < 0)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
-	s.m_bad_record = metric_get("rum_enrich_invalid_lines_total", "reason=\"record\"",
-				    METRIC_COUNTER, "Input lines dropped as invalid, by reason.");
-	s.m_bad_long = metric_get("rum_enrich_invalid_lines_total", "reason=\"too_long\"",
-				  METRIC_COUNTER, NULL);
-	s.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
+	if (stageloop_init(&s.loop, "rum_enrich_invalid_lines_total") < 0)
+		die(1, "out of memory");
 	s.check_ms = cl.check_ms;
 	s.next_check = mono_ms() + s.check_ms;
-	if (lr_init(&s.lr, STDIN_FILENO, common_opts.max_line) < 0)
-		die(1, "out of memory");
-	s.lr.idle = idle;
-	s.lr.idle_ctx = &s;
-	out_init(&s.out, STDOUT_FILENO);
-
-	run(&s);
+	/* A new database is looked for while waiting for input too. */
+	if (s.check_ms && s.check_ms < STAGELOOP_METRICS_MS)
+		s.loop.idle_ms = (int)s.check_ms;
+	stageloop_run(&s.loop, &hooks, &s);
 }
