@@ -4,20 +4,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "filter.h"
-#include "io.h"
 #include "log.h"
 #include "metrics.h"
 #include "opts.h"
 #include "sig.h"
+#include "stageloop.h"
 
-#define METRICS_EVERY_MS 2000
 #define RULES_FILE_MAX ((size_t)16 << 20)
 #define RULE_SHOWN_MAX 160 /* bytes of a rule quoted in a message */
 
@@ -175,13 +173,11 @@ static int load_rules_file(const char *path, struct ruleset **out, char *msg, si
 
 struct stage {
 	struct replay_filter f;
-	struct linereader lr;
-	struct outbuf out;
-	struct log_ratelimit rl_bad, rl_regex;
+	struct stageloop loop;
+	struct log_ratelimit rl_regex;
 	const char *rules_file;
-	uint64_t *m_bad_record, *m_bad_long, *m_rules, *m_reloads, *m_reload_failures;
+	uint64_t *m_rules, *m_reloads, *m_reload_failures;
 	uint64_t regex_errors_logged;
-	int failed;
 };
 
 static void set_rules_gauge(struct stage *s)
@@ -189,8 +185,9 @@ static void set_rules_gauge(struct stage *s)
 	metric_set(s->m_rules, ruleset_count(s->f.fixed) + ruleset_count(s->f.file));
 }
 
-static void maybe_reload(struct stage *s)
+static void maybe_reload(void *ctx)
 {
+	struct stage *s = ctx;
 	if (!sig_hup)
 		return;
 	sig_hup = 0;
@@ -215,51 +212,40 @@ static void maybe_reload(struct stage *s)
 		 s->rules_file, ruleset_count(s->f.fixed) + ruleset_count(rs));
 }
 
-static _Noreturn void finish(struct stage *s);
-
-/* Input would block: flush what is in hand, then wait for input while still
- * noticing SIGHUP, SIGTERM and the metrics' turn. */
-static void idle(void *ctx)
+static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
+				  struct rec_error *err)
 {
 	struct stage *s = ctx;
-	if (out_flush(&s->out) < 0)
-		return; /* the main loop reports it */
-	for (;;) {
-		if (sig_term)
-			finish(s);
-		maybe_reload(s);
-		metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
-		struct pollfd p = {.fd = s->lr.fd, .events = POLLIN};
-		if (poll(&p, 1, METRICS_EVERY_MS) > 0)
-			return;
-	}
-}
-
-static int one_line(struct stage *s, const char *line, size_t len)
-{
-	struct rec_error err;
-	switch (rf_line(&s->f, line, len, &err)) {
+	enum sl_verdict v = SL_PASS;
+	switch (rf_line(&s->f, line, len, err)) {
 	case RF_PASS:
-		if (out_write(&s->out, line, len) < 0 || out_write(&s->out, "\n", 1) < 0)
-			return -1;
 		break;
 	case RF_DROP:
+		v = SL_DROP;
 		break;
 	case RF_BAD:
-		metric_inc(s->m_bad_record);
-		log_rl(&s->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped",
-		       s->lr.lineno, err.reason, err.offset);
-		break;
+		/* Not parsed: no rule ran. */
+		return SL_BAD;
 	}
 	if (s->f.ev.regex_errors != s->regex_errors_logged) {
 		s->regex_errors_logged = s->f.ev.regex_errors;
 		log_rl(&s->rl_regex, RLOG_WARN,
 		       "line %" PRIu64 ": a regular expression hit PCRE2's match limit; taken "
 		       "as not matching",
-		       s->lr.lineno);
+		       s->loop.lr.lineno);
 	}
-	return 0;
+	return v;
 }
+
+static void release(void *ctx)
+{
+	struct stage *s = ctx;
+	ruleset_free(s->f.fixed);
+	ruleset_free(s->f.file);
+	rf_free(&s->f);
+}
+
+static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
 
 /* Standard input as a 1 MiB pipe rather than the 64 KiB default: a replay
  * record is ~70 KB, so rum-listen blocked in the middle of every one and
@@ -271,59 +257,6 @@ static void grow_pipe(int fd)
 	int sz = fcntl(fd, F_GETPIPE_SZ);
 	if (sz >= 0 && sz < PIPE_WANT && fcntl(fd, F_SETPIPE_SZ, PIPE_WANT) < 0)
 		log_debug("cannot enlarge the input pipe: %s", strerror(errno));
-}
-
-static _Noreturn void run(struct stage *s)
-{
-	for (;;) {
-		const char *line;
-		size_t len;
-		enum lr_status st = lr_next(&s->lr, &line, &len);
-		if (st == LR_LINE) {
-			maybe_reload(s);
-			if (one_line(s, line, len) < 0)
-				break;
-			continue;
-		}
-		if (st == LR_TOOLONG) {
-			metric_inc(s->m_bad_long);
-			log_rl(&s->rl_bad, RLOG_WARN,
-			       "line %" PRIu64 ": longer than --max-line %zu; dropped",
-			       s->lr.lineno, common_opts.max_line);
-			continue;
-		}
-		if (st == LR_EOF)
-			break;
-		if (errno == EINTR) {
-			if (sig_term)
-				break;
-			maybe_reload(s);
-			continue;
-		}
-		log_error("reading standard input: %s", strerror(errno));
-		s->failed = 1;
-		break;
-	}
-	finish(s);
-}
-
-static _Noreturn void finish(struct stage *s)
-{
-	if (!s->out.err)
-		out_flush(&s->out);
-	if (s->out.err) {
-		log_error("writing standard output: %s", strerror(s->out.err));
-		s->failed = 1;
-	}
-	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
-		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
-			 strerror(errno));
-	lr_free(&s->lr);
-	out_free(&s->out);
-	ruleset_free(s->f.fixed);
-	ruleset_free(s->f.file);
-	rf_free(&s->f);
-	exit(s->failed ? 1 : 0);
 }
 
 int main(int argc, char **argv)
@@ -357,10 +290,8 @@ int main(int argc, char **argv)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	if (rf_init(&s.f) < 0)
 		die(1, "out of memory");
-	s.m_bad_record = metric_get("rum_replay_filter_invalid_lines_total", "reason=\"record\"",
-				    METRIC_COUNTER, "Input lines dropped as invalid, by reason.");
-	s.m_bad_long = metric_get("rum_replay_filter_invalid_lines_total", "reason=\"too_long\"",
-				  METRIC_COUNTER, NULL);
+	if (stageloop_init(&s.loop, "rum_replay_filter_invalid_lines_total") < 0)
+		die(1, "out of memory");
 	s.m_rules = metric_get("rum_replay_filter_rules", NULL, METRIC_GAUGE, "Rules in use.");
 	s.m_reloads = metric_get("rum_replay_filter_reloads_total", NULL, METRIC_COUNTER,
 				 "Times --rules-file was read again (SIGHUP).");
@@ -368,14 +299,7 @@ int main(int argc, char **argv)
 	    metric_get("rum_replay_filter_reload_failures_total", NULL, METRIC_COUNTER,
 		       "Readings of --rules-file that failed (the rules in use were kept).");
 	set_rules_gauge(&s);
-	s.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
 	s.rl_regex = (struct log_ratelimit)LOG_RATELIMIT_INIT(1);
 	grow_pipe(STDIN_FILENO);
-	if (lr_init(&s.lr, STDIN_FILENO, common_opts.max_line) < 0)
-		die(1, "out of memory");
-	s.lr.idle = idle;
-	s.lr.idle_ctx = &s;
-	out_init(&s.out, STDOUT_FILENO);
-
-	run(&s);
+	stageloop_run(&s.loop, &hooks, &s);
 }
