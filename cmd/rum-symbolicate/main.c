@@ -3,13 +3,10 @@
  * `rum-symbolicate stack`, one saved stack restored to stdout. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -19,8 +16,7 @@
 #include "platform.h"
 #include "sig.h"
 #include "stage.h"
-
-#define METRICS_EVERY_MS 2000
+#include "stageloop.h"
 
 enum {
 	O_DATA_DIR = 1,
@@ -319,15 +315,12 @@ static _Noreturn void stack_main(int argc, char **argv)
 struct stage {
 	struct sym_ctx cx;
 	struct symstage st;
-	struct linereader lr;
-	struct outbuf out;
-	struct log_ratelimit rl_bad;
-	uint64_t *m_bad_record, *m_bad_long;
-	int failed;
+	struct stageloop loop;
 };
 
-static void maybe_reload(struct stage *s)
+static void maybe_reload(void *ctx)
 {
+	struct stage *s = ctx;
 	if (sig_hup) {
 		sig_hup = 0;
 		log_info("SIGHUP: looking at every archive again");
@@ -335,100 +328,32 @@ static void maybe_reload(struct stage *s)
 	}
 }
 
-static _Noreturn void finish(struct stage *s);
-
-static void idle(void *ctx)
+static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
+				  struct rec_error *err)
 {
 	struct stage *s = ctx;
-	if (out_flush(&s->out) < 0)
-		return; /* the main loop reports it */
-	for (;;) {
-		if (sig_term)
-			finish(s);
-		maybe_reload(s);
-		metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
-		struct pollfd p = {.fd = s->lr.fd, .events = POLLIN};
-		if (poll(&p, 1, METRICS_EVERY_MS) > 0)
-			return;
-	}
-}
-
-static int one_line(struct stage *s, const char *line, size_t len)
-{
-	struct rec_error err;
-	switch (symstage_line(&s->st, line, len, &s->out.b, &err)) {
+	switch (symstage_line(&s->st, line, len, out, err)) {
 	case STAGE_PASS:
-		if (out_write(&s->out, line, len) < 0 || out_write(&s->out, "\n", 1) < 0)
-			return -1;
-		return 0;
+		return SL_PASS;
 	case STAGE_EDITED:
-		if (s->out.b.len >= s->out.flush_at)
-			return out_flush(&s->out);
-		return 0;
+		return SL_EDITED;
 	case STAGE_BAD:
-		metric_inc(s->m_bad_record);
-		log_rl(&s->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped",
-		       s->lr.lineno, err.reason, err.offset);
-		return 0;
+		return SL_BAD;
 	case STAGE_NOMEM:
 		break;
 	}
-	s->out.err = ENOMEM;
-	return -1;
+	return SL_NOMEM;
 }
 
-static _Noreturn void run(struct stage *s)
+static void release(void *ctx)
 {
-	for (;;) {
-		const char *line;
-		size_t len;
-		enum lr_status st = lr_next(&s->lr, &line, &len);
-		if (st == LR_LINE) {
-			maybe_reload(s);
-			if (one_line(s, line, len) < 0)
-				break;
-			continue;
-		}
-		if (st == LR_TOOLONG) {
-			metric_inc(s->m_bad_long);
-			log_rl(&s->rl_bad, RLOG_WARN,
-			       "line %" PRIu64 ": longer than --max-line %zu; dropped",
-			       s->lr.lineno, common_opts.max_line);
-			continue;
-		}
-		if (st == LR_EOF)
-			break;
-		if (errno == EINTR) {
-			if (sig_term)
-				break;
-			maybe_reload(s);
-			continue;
-		}
-		log_error("reading standard input: %s", strerror(errno));
-		s->failed = 1;
-		break;
-	}
-	finish(s);
-}
-
-static _Noreturn void finish(struct stage *s)
-{
-	if (!s->out.err)
-		out_flush(&s->out);
-	if (s->out.err) {
-		log_error("writing standard output: %s", strerror(s->out.err));
-		s->failed = 1;
-	}
-	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
-		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
-			 strerror(errno));
-	lr_free(&s->lr);
-	out_free(&s->out);
+	struct stage *s = ctx;
 	symstage_free(&s->st);
 	store_free(s->cx.store);
 	objcache_free(s->cx.cache);
-	exit(s->failed ? 1 : 0);
 }
+
+static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
 
 int main(int argc, char **argv)
 {
@@ -456,15 +381,7 @@ int main(int argc, char **argv)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	setup_ctx(&s.cx, &cl, 1);
 	symstage_init(&s.st, &s.cx, cl.datakit_compat);
-	s.m_bad_record = metric_get("rum_symbolicate_invalid_lines_total", "reason=\"record\"",
-				    METRIC_COUNTER, "Input lines dropped as invalid, by reason.");
-	s.m_bad_long = metric_get("rum_symbolicate_invalid_lines_total", "reason=\"too_long\"",
-				  METRIC_COUNTER, NULL);
-	s.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
-	if (lr_init(&s.lr, STDIN_FILENO, common_opts.max_line) < 0)
+	if (stageloop_init(&s.loop, "rum_symbolicate_invalid_lines_total") < 0)
 		die(1, "out of memory");
-	s.lr.idle = idle;
-	s.lr.idle_ctx = &s;
-	out_init(&s.out, STDOUT_FILENO);
-	run(&s);
+	stageloop_run(&s.loop, &hooks, &s);
 }
