@@ -2,7 +2,6 @@
  * compressed body cannot expand without end. Decoder states live per thread
  * and are reset, not rebuilt, between requests. */
 #include <brotli/decode.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +9,7 @@
 #include <zstd.h>
 
 #include "listen.h"
+#include "perthread.h"
 
 #define CHUNK ((size_t)64 << 10)
 
@@ -42,9 +42,6 @@ struct decoders {
 	ZSTD_DCtx *zstd;
 };
 
-static pthread_key_t dec_key;
-static pthread_once_t dec_once = PTHREAD_ONCE_INIT;
-
 static void dec_destroy(void *p)
 {
 	struct decoders *d = p;
@@ -54,27 +51,7 @@ static void dec_destroy(void *p)
 	free(d);
 }
 
-static void dec_key_init(void)
-{
-	if (pthread_key_create(&dec_key, dec_destroy) != 0)
-		abort();
-}
-
-static struct decoders *decoders(void)
-{
-	pthread_once(&dec_once, dec_key_init);
-	struct decoders *d = pthread_getspecific(dec_key);
-	if (!d) {
-		d = calloc(1, sizeof *d);
-		if (!d)
-			return NULL;
-		if (pthread_setspecific(dec_key, d) != 0) {
-			free(d);
-			return NULL;
-		}
-	}
-	return d;
-}
+static struct perthread dec_slot = PERTHREAD_INIT(struct decoders, dec_destroy);
 
 /* Room for the next piece of output; DEC_TOOBIG when the limit is reached. */
 static int grow(struct buf *out, size_t limit, size_t *avail)
@@ -250,7 +227,7 @@ int decode_body(enum body_enc e, const char *in, size_t n, size_t limit, struct 
 	*why = "corrupt compressed data";
 	if (e == ENC_BR)
 		return br_run(in, n, limit, out, why);
-	struct decoders *d = decoders();
+	struct decoders *d = perthread_get(&dec_slot);
 	if (!d)
 		return DEC_NOMEM;
 	switch (e) {

@@ -1,6 +1,5 @@
 /* A write request's body → validated JSON record lines. All or nothing: the
  * first bad point fails the request and the caller emits none of it. */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include "jsonbody.h"
 #include "listen.h"
 #include "log.h"
+#include "perthread.h"
 
 /* Parser state kept per thread so that its arrays are reused. */
 struct intake_tls {
@@ -17,9 +17,6 @@ struct intake_tls {
 	struct buf scratch;
 	struct buf scratch2;
 };
-
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 static void tls_destroy(void *p)
 {
@@ -31,32 +28,9 @@ static void tls_destroy(void *p)
 	free(t);
 }
 
-static void tls_key_init(void)
-{
-	if (pthread_key_create(&tls_key, tls_destroy) != 0)
-		abort();
-}
+static struct perthread tls_slot = PERTHREAD_INIT(struct intake_tls, tls_destroy);
 
-static struct intake_tls *tls(void)
-{
-	pthread_once(&tls_once, tls_key_init);
-	struct intake_tls *t = pthread_getspecific(tls_key);
-	if (!t) {
-		t = calloc(1, sizeof *t);
-		if (!t)
-			return NULL;
-		if (pthread_setspecific(tls_key, t) != 0) {
-			free(t);
-			return NULL;
-		}
-	}
-	return t;
-}
-
-static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
+int intake_fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -91,20 +65,21 @@ static int check_point(const char *meas, size_t meas_len, const char *app, size_
 	*meas_idx = strlist_find(&cfg.measurements, meas, meas_len);
 	if (*meas_idx < 0) {
 		excerpt(ex, sizeof ex, meas, meas_len);
-		return fail(err, 400, "rum.badMeasurement",
-			    "point %zu (line %zu): measurement '%s' is not accepted", index, line,
-			    ex);
+		return intake_fail(err, 400, "rum.badMeasurement",
+				   "point %zu (line %zu): measurement '%s' is not accepted", index,
+				   line, ex);
 	}
 	if (!has_app)
-		return fail(err, 400, "rum.missingAppId", "point %zu (line %zu): no app_id tag",
-			    index, line);
+		return intake_fail(err, 400, "rum.missingAppId",
+				   "point %zu (line %zu): no app_id tag", index, line);
 	if (app_len == 0)
-		return fail(err, 400, "rum.missingAppId", "point %zu (line %zu): empty app_id tag",
-			    index, line);
+		return intake_fail(err, 400, "rum.missingAppId",
+				   "point %zu (line %zu): empty app_id tag", index, line);
 	if (cfg.app_allow.n && !strlist_has(&cfg.app_allow, app, app_len)) {
 		excerpt(ex, sizeof ex, app, app_len);
-		return fail(err, 400, "rum.appIdNotAllowed",
-			    "point %zu (line %zu): app_id '%s' is not allowed", index, line, ex);
+		return intake_fail(err, 400, "rum.appIdNotAllowed",
+				   "point %zu (line %zu): app_id '%s' is not allowed", index, line,
+				   ex);
 	}
 	return 0;
 }
@@ -139,19 +114,21 @@ static int intake_lp(const struct intake_in *in, struct intake_tls *t, struct bu
 		if (rc == 0)
 			break;
 		if (rc < 0)
-			return fail(err, 400, "rum.badLine", "line %zu, column %zu: %s", le.line,
-				    le.column, le.reason ? le.reason : "malformed line");
+			return intake_fail(err, 400, "rum.badLine", "line %zu, column %zu: %s",
+					   le.line, le.column,
+					   le.reason ? le.reason : "malformed line");
 		n++;
 		const char *meas, *app = NULL;
 		size_t meas_len, app_len = 0;
 		int has_app = 0;
 		if (lp_name(t->pt.meas, t->pt.meas_len, &t->scratch, &meas, &meas_len) < 0)
-			return fail(err, 500, "rum.internal", "out of memory");
+			return intake_fail(err, 500, "rum.internal", "out of memory");
 		for (size_t i = 0; i < t->pt.ntags; i++) {
 			const struct lp_kv *kv = &t->pt.tags[i];
 			if (lp_key_eq(kv->key, kv->key_len, "app_id")) {
 				if (lp_name(kv->val, kv->val_len, &t->scratch2, &app, &app_len) < 0)
-					return fail(err, 500, "rum.internal", "out of memory");
+					return intake_fail(err, 500, "rum.internal",
+							   "out of memory");
 				has_app = 1;
 				break;
 			}
@@ -160,7 +137,7 @@ static int intake_lp(const struct intake_in *in, struct intake_tls *t, struct bu
 		if (check_point(meas, meas_len, app, app_len, has_app, n, t->pt.line, &mi, err) < 0)
 			return -1;
 		if (lp_point_to_json(&t->pt, &ip, 1, out) < 0 || buf_addc(out, '\n') < 0)
-			return fail(err, 500, "rum.internal", "out of memory");
+			return intake_fail(err, 500, "rum.internal", "out of memory");
 		per_meas[mi]++;
 	}
 	*npoints = n;
@@ -183,33 +160,34 @@ static int intake_json(const struct intake_in *in, struct intake_tls *t, struct 
 		if (rc < 0) {
 			if (jb.index == 0 && strcmp(je.reason, "empty body") == 0)
 				break;
-			return fail(err, 400, "rum.badJSON", "point %zu (line %zu, byte %zu): %s",
-				    jb.index ? jb.index : 1, jsonbody_line(in->body, je.offset),
-				    je.offset + 1, je.reason);
+			return intake_fail(
+			    err, 400, "rum.badJSON", "point %zu (line %zu, byte %zu): %s",
+			    jb.index ? jb.index : 1, jsonbody_line(in->body, je.offset),
+			    je.offset + 1, je.reason);
 		}
 		n++;
 		size_t line = jsonbody_line(in->body, (size_t)(r->src - in->body));
 		const char *meas, *app = NULL;
 		size_t meas_len, app_len = 0;
 		if (rec_str(r->meas, r->meas_len, &t->scratch, &meas, &meas_len) < 0)
-			return fail(err, 400, "rum.badJSON",
-				    "point %zu (line %zu): bad measurement", n, line);
+			return intake_fail(err, 400, "rum.badJSON",
+					   "point %zu (line %zu): bad measurement", n, line);
 		const struct rec_kv *a = rec_tag(r, "app_id");
 		if (a && rec_str(a->val, a->val_len, &t->scratch2, &app, &app_len) < 0)
-			return fail(err, 400, "rum.badJSON", "point %zu (line %zu): bad app_id", n,
-				    line);
+			return intake_fail(err, 400, "rum.badJSON",
+					   "point %zu (line %zu): bad app_id", n, line);
 		long mi;
 		if (check_point(meas, meas_len, app, app_len, a != NULL, n, line, &mi, err) < 0)
 			return -1;
 		if (r->nfields == 0)
-			return fail(err, 400, "rum.noFields", "point %zu (line %zu): no fields", n,
-				    line);
+			return intake_fail(err, 400, "rum.noFields",
+					   "point %zu (line %zu): no fields", n, line);
 		int64_t ns = in->now_ns;
 		if (r->has_time && lp_time_to_ns(r->time, in->precision, &ns) < 0)
-			return fail(err, 400, "rum.badTime",
-				    "point %zu (line %zu): time out of range", n, line);
+			return intake_fail(err, 400, "rum.badTime",
+					   "point %zu (line %zu): time out of range", n, line);
 		if (jsonbody_write(r, &ip, 1, ns, out, &t->scratch) < 0 || buf_addc(out, '\n') < 0)
-			return fail(err, 500, "rum.internal", "out of memory");
+			return intake_fail(err, 500, "rum.internal", "out of memory");
 		per_meas[mi]++;
 	}
 	*npoints = n;
@@ -219,14 +197,14 @@ static int intake_json(const struct intake_in *in, struct intake_tls *t, struct 
 int intake_parse(const struct intake_in *in, struct buf *out, uint64_t *per_meas, size_t *npoints,
 		 struct intake_err *err)
 {
-	struct intake_tls *t = tls();
+	struct intake_tls *t = perthread_get(&tls_slot);
 	if (!t)
-		return fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 500, "rum.internal", "out of memory");
 	*npoints = 0;
 	int rc = in->json ? intake_json(in, t, out, per_meas, npoints, err)
 			  : intake_lp(in, t, out, per_meas, npoints, err);
 	if (rc == 0 && *npoints == 0)
-		return fail(err, 400, "rum.emptyBody", "no points in the body");
+		return intake_fail(err, 400, "rum.emptyBody", "no points in the body");
 	/* One huge request must not pin its memory in every thread. */
 	if (t->scratch.cap > ((size_t)1 << 20))
 		buf_free(&t->scratch);

@@ -118,6 +118,10 @@ struct intake_err {
 	char msg[512];
 };
 
+/* Fills err (msg from fmt) and returns -1, for `return intake_fail(...)`. */
+int intake_fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Appends one JSON record line per point to out; counts points per
  * measurement into per_meas (cfg.measurements.n cells, zeroed by the caller).
  * 0 when every point is good; -1 with err filled (out then holds garbage). */

@@ -3,15 +3,13 @@
  * base64, forwarded headers) as fields, so that rum-ship can send the upload
  * on exactly as it came. The body is read in place and encoded straight into
  * the output: it is never copied otherwise. */
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
 #include "listen.h"
 #include "multipart.h"
+#include "perthread.h"
 #include "record.h"
 
 /* The names of the fields seen so far in one upload, to keep the first of
@@ -22,9 +20,6 @@ struct replay_tls {
 	struct buf headers;
 };
 
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
 static void tls_destroy(void *p)
 {
 	struct replay_tls *t = p;
@@ -33,41 +28,7 @@ static void tls_destroy(void *p)
 	free(t);
 }
 
-static void tls_key_init(void)
-{
-	if (pthread_key_create(&tls_key, tls_destroy) != 0)
-		abort();
-}
-
-static struct replay_tls *tls(void)
-{
-	pthread_once(&tls_once, tls_key_init);
-	struct replay_tls *t = pthread_getspecific(tls_key);
-	if (!t) {
-		t = calloc(1, sizeof *t);
-		if (!t)
-			return NULL;
-		if (pthread_setspecific(tls_key, t) != 0) {
-			free(t);
-			return NULL;
-		}
-	}
-	return t;
-}
-
-static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
-	err->status = status;
-	err->code = code;
-	return -1;
-}
+static struct perthread tls_slot = PERTHREAD_INIT(struct replay_tls, tls_destroy);
 
 static void excerpt(char *out, size_t outlen, const char *s, size_t n)
 {
@@ -93,21 +54,21 @@ static int seen(const struct replay_tls *t, size_t count, const char *name, size
 
 int replay_record(const struct replay_in *in, struct buf *out, struct intake_err *err)
 {
-	struct replay_tls *t = tls();
+	struct replay_tls *t = perthread_get(&tls_slot);
 	if (!t)
-		return fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 500, "rum.internal", "out of memory");
 	if (!in->ctype || !*in->ctype)
-		return fail(err, 400, "rum.notMultipart",
-			    "no Content-Type: a replay upload is multipart/form-data");
+		return intake_fail(err, 400, "rum.notMultipart",
+				   "no Content-Type: a replay upload is multipart/form-data");
 	struct mp_parser mp;
 	const char *why;
 	char ex[120];
 	if (mp_init(&mp, in->ctype, strlen(in->ctype), in->body, in->len, &why) < 0) {
 		excerpt(ex, sizeof ex, in->ctype, strlen(in->ctype));
-		return fail(err, 400,
-			    strncmp(why, "not multipart", 13) == 0 ? "rum.notMultipart"
-								   : "rum.badMultipart",
-			    "Content-Type '%s': %s", ex, why);
+		return intake_fail(err, 400,
+				   strncmp(why, "not multipart", 13) == 0 ? "rum.notMultipart"
+									  : "rum.badMultipart",
+				   "Content-Type '%s': %s", ex, why);
 	}
 
 	buf_adds(out, "{\"measurement\":\"session_replay\",\"tags\":{");
@@ -122,18 +83,18 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 		if (part.has_filename)
 			continue;
 		if (part.name_len == 0)
-			return fail(err, 400, "rum.badMultipart",
-				    "part %zu: a field without a name", mp.nparts);
+			return intake_fail(err, 400, "rum.badMultipart",
+					   "part %zu: a field without a name", mp.nparts);
 		/* ip is ours to set, as on the write endpoints. */
 		if (part.name_len == 2 && memcmp(part.name, "ip", 2) == 0)
 			continue;
 		if (seen(t, nfields, part.name, part.name_len))
 			continue;
 		if (nfields == REPLAY_MAX_FIELDS)
-			return fail(err, 400, "rum.badMultipart", "more than %d form fields",
-				    REPLAY_MAX_FIELDS);
+			return intake_fail(err, 400, "rum.badMultipart", "more than %d form fields",
+					   REPLAY_MAX_FIELDS);
 		if (buf_add(&t->names, part.name, part.name_len) < 0)
-			return fail(err, 500, "rum.internal", "out of memory");
+			return intake_fail(err, 500, "rum.internal", "out of memory");
 		t->off[++nfields] = t->names.len;
 		if (part.name_len == 6 && memcmp(part.name, "app_id", 6) == 0) {
 			app = part.data;
@@ -145,14 +106,15 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 		buf_addc(out, ',');
 	}
 	if (rc < 0)
-		return fail(err, 400, "rum.badMultipart", "multipart body, byte %zu: %s",
-			    mp.err_off, why);
+		return intake_fail(err, 400, "rum.badMultipart", "multipart body, byte %zu: %s",
+				   mp.err_off, why);
 	if (!app || app_len == 0)
-		return fail(err, 400, "rum.missingAppId", "%s app_id field in the form",
-			    app ? "an empty" : "no");
+		return intake_fail(err, 400, "rum.missingAppId", "%s app_id field in the form",
+				   app ? "an empty" : "no");
 	if (cfg.app_allow.n && !strlist_has(&cfg.app_allow, app, app_len)) {
 		excerpt(ex, sizeof ex, app, app_len);
-		return fail(err, 400, "rum.appIdNotAllowed", "app_id '%s' is not allowed", ex);
+		return intake_fail(err, 400, "rum.appIdNotAllowed", "app_id '%s' is not allowed",
+				   ex);
 	}
 	buf_adds(out, "\"ip\":");
 	json_add_str(out, in->ip, in->ip_len);
@@ -171,7 +133,7 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 	buf_addc(&t->headers, '}');
 	buf_adds(out, ",\"headers\":");
 	if (t->headers.err)
-		return fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 500, "rum.internal", "out of memory");
 	json_add_str(out, t->headers.p, t->headers.len);
 	buf_adds(out, ",\"body\":\"");
 	base64_encode(out, in->body, in->len);
@@ -179,7 +141,7 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 	buf_add_i64(out, in->now_ns);
 	buf_adds(out, "}\n");
 	if (out->err)
-		return fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 500, "rum.internal", "out of memory");
 	if (t->names.cap > ((size_t)1 << 20))
 		buf_free(&t->names);
 	return 0;

@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,27 +24,14 @@
 
 extern char **environ;
 
-static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
-	err->status = status;
-	err->code = code;
-	return -1;
-}
-
 int sm_token_check(const char *given, struct intake_err *err)
 {
 	if (!cfg.token)
-		return fail(err, 403, "rum.tokenNotConfigured",
-			    "the sourcemap API is off: rum-listen was started without --token");
+		return intake_fail(
+		    err, 403, "rum.tokenNotConfigured",
+		    "the sourcemap API is off: rum-listen was started without --token");
 	if (!given || !*given)
-		return fail(err, 403, "rum.badToken", "no token (the token query argument)");
+		return intake_fail(err, 403, "rum.badToken", "no token (the token query argument)");
 	/* Every byte of the longer string is looked at, whatever differs. */
 	size_t a = strlen(cfg.token), b = strlen(given), n = a > b ? a : b;
 	unsigned char diff = a != b;
@@ -55,7 +41,7 @@ int sm_token_check(const char *given, struct intake_err *err)
 		diff |= x ^ y;
 	}
 	if (diff)
-		return fail(err, 403, "rum.badToken", "the token is not correct");
+		return intake_fail(err, 403, "rum.badToken", "the token is not correct");
 	return 0;
 }
 
@@ -74,17 +60,17 @@ static int name_part(const char *what, const char *v, char *out, size_t outlen, 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
 		if (c < 0x20 || c == 0x7f || c == '\\')
-			return fail(err, 400, "rum.badName",
-				    "%s: control characters and '\\' are not allowed in names",
-				    what);
+			return intake_fail(
+			    err, 400, "rum.badName",
+			    "%s: control characters and '\\' are not allowed in names", what);
 	}
 	const char *seg = v;
 	for (;;) {
 		size_t sl = strcspn(seg, "/");
 		if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
-			return fail(err, 400, "rum.badName",
-				    "%s '%.100s': '.' and '..' path segments are not allowed", what,
-				    v);
+			return intake_fail(
+			    err, 400, "rum.badName",
+			    "%s '%.100s': '.' and '..' path segments are not allowed", what, v);
 		if (!seg[sl])
 			break;
 		seg += sl + 1;
@@ -93,7 +79,7 @@ static int name_part(const char *what, const char *v, char *out, size_t outlen, 
 		const char *s = v[i] == '/' ? "__" : v + i;
 		size_t k = v[i] == '/' ? 2 : 1;
 		if (*pos + k >= outlen)
-			return fail(
+			return intake_fail(
 			    err, 400, "rum.badName",
 			    "app_id, env and version make a file name longer than 250 bytes");
 		memcpy(out + *pos, s, k);
@@ -112,12 +98,12 @@ int sm_target_of(const char *platform, const char *app_id, const char *env, cons
 		if (strcmp(platform, platforms[i]) == 0)
 			break;
 	if (i == sizeof platforms / sizeof platforms[0])
-		return fail(err, 400, "rum.badPlatform",
-			    "platform '%.40s' is not supported: web, miniapp, android or ios",
-			    platform);
+		return intake_fail(
+		    err, 400, "rum.badPlatform",
+		    "platform '%.40s' is not supported: web, miniapp, android or ios", platform);
 	snprintf(t->platform, sizeof t->platform, "%s", platform);
 	if (!app_id || !*app_id)
-		return fail(err, 400, "rum.missingAppId", "no app_id (query argument)");
+		return intake_fail(err, 400, "rum.missingAppId", "no app_id (query argument)");
 	size_t pos = 0;
 	const size_t room = 250; /* with ".zip", and a temporary name's extras */
 	if (name_part("app_id", app_id, t->name, room, &pos, err) < 0)
@@ -132,7 +118,7 @@ int sm_target_of(const char *platform, const char *app_id, const char *env, cons
 	if ((size_t)snprintf(t->dir, sizeof t->dir, "%s/rum/%s", cfg.data_dir, t->platform) >=
 		sizeof t->dir ||
 	    (size_t)snprintf(t->path, sizeof t->path, "%s/%s", t->dir, t->name) >= sizeof t->path)
-		return fail(err, 500, "rum.internal", "--data-dir is too long a path");
+		return intake_fail(err, 500, "rum.internal", "--data-dir is too long a path");
 	return 0;
 }
 
@@ -162,8 +148,8 @@ static int make_dirs(const char *path)
 int sm_upload_begin(const struct sm_target *t, struct intake_err *err)
 {
 	if (make_dirs(t->dir) < 0)
-		return fail(err, 500, "rum.internal", "cannot create %s: %s", t->dir,
-			    strerror(errno));
+		return intake_fail(err, 500, "rum.internal", "cannot create %s: %s", t->dir,
+				   strerror(errno));
 	/* Nameless, so that a failed upload leaves nothing behind, even after a
 	 * crash; in the target directory, so that the file part can be copied
 	 * out of it within one file system. */
@@ -176,8 +162,8 @@ int sm_upload_begin(const struct sm_target *t, struct intake_err *err)
 			unlink(tmpl);
 	}
 	if (fd < 0)
-		return fail(err, 500, "rum.internal", "cannot create a file in %s: %s", t->dir,
-			    strerror(errno));
+		return intake_fail(err, 500, "rum.internal", "cannot create a file in %s: %s",
+				   t->dir, strerror(errno));
 	return fd;
 }
 
@@ -258,8 +244,8 @@ static int store(int fd, const char *map, const struct mp_part *file, const stru
 	snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", t->dir, t->name);
 	int out = mkostemp(tmp, O_CLOEXEC);
 	if (out < 0)
-		return fail(err, 500, "rum.internal", "cannot create a file in %s: %s", t->dir,
-			    strerror(errno));
+		return intake_fail(err, 500, "rum.internal", "cannot create a file in %s: %s",
+				   t->dir, strerror(errno));
 	int rc = copy_out(fd, file->data - map, map, file->len, out);
 	if (rc == 0)
 		rc = fchmod(out, 0644);
@@ -276,7 +262,8 @@ static int store(int fd, const char *map, const struct mp_part *file, const stru
 	}
 	if (rc < 0) {
 		unlink(tmp);
-		return fail(err, 500, "rum.internal", "cannot write %s: %s", t->path, strerror(e));
+		return intake_fail(err, 500, "rum.internal", "cannot write %s: %s", t->path,
+				   strerror(e));
 	}
 	fsync_dir(t->dir);
 	return 0;
@@ -286,22 +273,23 @@ int sm_upload_finish(int fd, size_t len, const char *ctype, const struct sm_targ
 		     struct intake_err *err)
 {
 	if (!ctype || !*ctype)
-		return fail(err, 400, "rum.notMultipart",
-			    "no Content-Type: upload the zip as the multipart part 'file'");
+		return intake_fail(err, 400, "rum.notMultipart",
+				   "no Content-Type: upload the zip as the multipart part 'file'");
 	if (len == 0)
-		return fail(err, 400, "rum.emptyBody", "empty body");
+		return intake_fail(err, 400, "rum.emptyBody", "empty body");
 	char *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
-		return fail(err, 500, "rum.internal", "cannot map the upload: %s", strerror(errno));
+		return intake_fail(err, 500, "rum.internal", "cannot map the upload: %s",
+				   strerror(errno));
 	struct mp_parser mp;
 	struct mp_part part;
 	const char *why;
 	int rc, found = 0;
 	if (mp_init(&mp, ctype, strlen(ctype), map, len, &why) < 0) {
-		rc = fail(err, 400,
-			  strncmp(why, "not multipart", 13) == 0 ? "rum.notMultipart"
-								 : "rum.badMultipart",
-			  "Content-Type '%.100s': %s", ctype, why);
+		rc = intake_fail(err, 400,
+				 strncmp(why, "not multipart", 13) == 0 ? "rum.notMultipart"
+									: "rum.badMultipart",
+				 "Content-Type '%.100s': %s", ctype, why);
 		goto out;
 	}
 	while ((rc = mp_next(&mp, &part, &why)) == 1)
@@ -310,22 +298,23 @@ int sm_upload_finish(int fd, size_t len, const char *ctype, const struct sm_targ
 			break;
 		}
 	if (rc < 0) {
-		rc = fail(err, 400, "rum.badMultipart", "multipart body, byte %zu: %s", mp.err_off,
-			  why);
+		rc = intake_fail(err, 400, "rum.badMultipart", "multipart body, byte %zu: %s",
+				 mp.err_off, why);
 		goto out;
 	}
 	if (!found) {
-		rc = fail(err, 400, "rum.missingFile", "no part named 'file' in the form");
+		rc = intake_fail(err, 400, "rum.missingFile", "no part named 'file' in the form");
 		goto out;
 	}
 	if (part.len > SOURCEMAP_MAX_FILE) {
-		rc = fail(err, 413, "rum.bodyTooLarge", "the file is larger than %zu bytes",
-			  SOURCEMAP_MAX_FILE);
+		rc = intake_fail(err, 413, "rum.bodyTooLarge", "the file is larger than %zu bytes",
+				 SOURCEMAP_MAX_FILE);
 		goto out;
 	}
 	const char *notzip = zip_check((const unsigned char *)part.data, part.len);
 	if (notzip) {
-		rc = fail(err, 400, "rum.notZip", "the file is not a zip archive: %s", notzip);
+		rc = intake_fail(err, 400, "rum.notZip", "the file is not a zip archive: %s",
+				 notzip);
 		goto out;
 	}
 	rc = store(fd, map, &part, t, err);
@@ -341,9 +330,10 @@ int sm_delete(const struct sm_target *t, struct intake_err *err)
 		return 0;
 	}
 	if (errno == ENOENT)
-		return fail(err, 404, "rum.sourcemapNotFound", "no archive %s/%s", t->platform,
-			    t->name);
-	return fail(err, 500, "rum.internal", "cannot delete %s: %s", t->path, strerror(errno));
+		return intake_fail(err, 404, "rum.sourcemapNotFound", "no archive %s/%s",
+				   t->platform, t->name);
+	return intake_fail(err, 500, "rum.internal", "cannot delete %s: %s", t->path,
+			   strerror(errno));
 }
 
 /* ---- /v1/sourcemap/check ---- */
@@ -432,7 +422,7 @@ int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *e
 			if (pout[i] >= 0)
 				close(pout[i]);
 		}
-		return fail(err, 500, "rum.internal", "pipe: %s", strerror(e));
+		return intake_fail(err, 500, "rum.internal", "pipe: %s", strerror(e));
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -468,8 +458,8 @@ int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *e
 		close(pin[1]);
 		close(pout[0]);
 		close(perr[0]);
-		return fail(err, 500, "rum.symbolicateFailed", "cannot run %s (--symbolicate): %s",
-			    prog, strerror(src));
+		return intake_fail(err, 500, "rum.symbolicateFailed",
+				   "cannot run %s (--symbolicate): %s", prog, strerror(src));
 	}
 
 	const char *stack = in->stack;
@@ -551,11 +541,11 @@ int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *e
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (timed_out)
-		return fail(err, 500, "rum.symbolicateFailed", "%s took more than %u s", prog,
-			    cfg.symbolicate_timeout);
+		return intake_fail(err, 500, "rum.symbolicateFailed", "%s took more than %u s",
+				   prog, cfg.symbolicate_timeout);
 	if (too_big)
-		return fail(err, 500, "rum.symbolicateFailed", "%s wrote more than %zu bytes", prog,
-			    CHECK_OUT_MAX);
+		return intake_fail(err, 500, "rum.symbolicateFailed",
+				   "%s wrote more than %zu bytes", prog, CHECK_OUT_MAX);
 	errtext[errlen] = '\0';
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 1;
@@ -568,8 +558,9 @@ int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *e
 	char reason[300];
 	reason_of(errtext, errlen, reason, sizeof reason);
 	if (WIFEXITED(status))
-		return fail(err, 500, "rum.symbolicateFailed", "%s exited with status %d: %s", prog,
-			    WEXITSTATUS(status), reason);
-	return fail(err, 500, "rum.symbolicateFailed", "%s was killed by signal %d", prog,
-		    WTERMSIG(status));
+		return intake_fail(err, 500, "rum.symbolicateFailed",
+				   "%s exited with status %d: %s", prog, WEXITSTATUS(status),
+				   reason);
+	return intake_fail(err, 500, "rum.symbolicateFailed", "%s was killed by signal %d", prog,
+			   WTERMSIG(status));
 }
