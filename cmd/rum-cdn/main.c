@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpusched.h"
 #include "log.h"
 #include "metrics.h"
 #include "opts.h"
@@ -157,6 +158,7 @@ int main(int argc, char **argv)
 		 s.cfg.map_arg && *s.cfg.map_arg ? "--cdn-map" : "built in");
 	opts_check_done();
 
+	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	if (lr_init(&s.lr, STDIN_FILENO, common_opts.max_line) < 0)

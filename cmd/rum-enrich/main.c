@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cpusched.h"
 #include "enrich.h"
 #include "log.h"
 #include "opts.h"
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
 		log_info("no --city-db or --isp-db: every address is tagged unknown");
 	opts_check_done();
 
+	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	if (stageloop_init(&s.loop, "rum_enrich_invalid_lines_total") < 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "conns.h"
+#include "cpusched.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -611,6 +612,7 @@ int main(int argc, char **argv)
 	if (cfg.tls_cert && tlscert_load(cfg.tls_cert, cfg.tls_key) < 0)
 		die(1, "cannot use --tls-cert %s --tls-key %s", cfg.tls_cert, cfg.tls_key);
 	opts_check_done();
+	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot set up signals: %s", strerror(errno));
 	/* Signals are taken synchronously by the main thread only; the

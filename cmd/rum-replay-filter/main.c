@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpusched.h"
 #include "filter.h"
 #include "log.h"
 #include "metrics.h"
@@ -286,6 +287,7 @@ int main(int argc, char **argv)
 			 cl.all ? "every record" : "session_replay records");
 	opts_check_done();
 
+	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	if (rf_init(&s.f) < 0)

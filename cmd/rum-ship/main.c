@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpusched.h"
 #include "io.h"
 #include "log.h"
 #include "lp.h"
@@ -582,6 +583,7 @@ int main(int argc, char **argv)
 	int http = c->sink.kind == SINK_DATAWAY || c->sink.kind == SINK_INFLUX;
 	opts_check_done();
 
+	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	if (c->sink.kind == SINK_DATAWAY && !c->sink.has_token)

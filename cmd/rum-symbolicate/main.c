@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cpusched.h"
 #include "io.h"
 #include "log.h"
 #include "metrics.h"
@@ -377,6 +378,7 @@ int main(int argc, char **argv)
 		log_warn("--atos %s: %s; iOS stacks will pass unchanged", cl.atos, strerror(errno));
 	opts_check_done();
 
+	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	setup_ctx(&s.cx, &cl, 1);

@@ -1,0 +1,10 @@
+#include "cpusched.h"
+
+#include <sched.h>
+
+void sched_batch(void)
+{
+	struct sched_param sp = {.sched_priority = 0};
+	if (sched_getscheduler(0) == SCHED_OTHER)
+		(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+}
