@@ -248,6 +248,12 @@ PY
 	req POST "$u" --data-binary "$(printf '%s\npageview,app_id=appid_listen_bats f=1\n' "$good")"
 	expect_error 400 rum.badMeasurement "pageview"
 	jq -r .message "$D/resp" | grep -q 'line 2'
+	# A name that fits the message whole has no "..."; a longer one is cut.
+	m76=$(printf 'm%.0s' {1..76})
+	req POST "$u" --data-binary "$m76,app_id=appid_listen_bats f=1"
+	expect_error 400 rum.badMeasurement "'$m76' is not"
+	req POST "$u" --data-binary "${m76}m,app_id=appid_listen_bats f=1"
+	expect_error 400 rum.badMeasurement "'$m76...' is not"
 	req POST "$u" --data-binary "$(printf '%s\nview,env=x f=1\n%s\n' "$good" "$good")"
 	expect_error 400 rum.missingAppId "line 2"
 	req POST "$u" --data-binary "$(printf '%s\n%s\nerror,app_id=intruder f=1\n' "$good" "$good")"

@@ -41,15 +41,14 @@ int intake_fail(struct intake_err *err, unsigned status, const char *code, const
 	return -1;
 }
 
-/* A short, printable excerpt of a value for messages. */
-static void excerpt(char *out, size_t outlen, const char *s, size_t n)
+void excerpt(char *out, size_t outlen, const char *s, size_t n)
 {
 	size_t j = 0;
 	for (size_t i = 0; i < n && j + 4 < outlen; i++) {
 		unsigned char c = (unsigned char)s[i];
 		out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
-	if (n && j + 4 >= outlen && j + 3 < outlen) {
+	if (n > j && j + 3 < outlen) {
 		memcpy(out + j, "...", 3);
 		j += 3;
 	}

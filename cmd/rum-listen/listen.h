@@ -118,6 +118,9 @@ struct intake_err {
 	char msg[512];
 };
 
+/* A printable excerpt of s for an error message: control bytes as '?', and
+ * "..." when it was cut to fit outlen. */
+void excerpt(char *out, size_t outlen, const char *s, size_t n);
 /* Fills err (msg from fmt) and returns -1, for `return intake_fail(...)`. */
 int intake_fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

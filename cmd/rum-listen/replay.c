@@ -30,20 +30,6 @@ static void tls_destroy(void *p)
 
 static struct perthread tls_slot = PERTHREAD_INIT(struct replay_tls, tls_destroy);
 
-static void excerpt(char *out, size_t outlen, const char *s, size_t n)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < n && j + 4 < outlen; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	if (n > j && j + 3 < outlen) {
-		memcpy(out + j, "...", 3);
-		j += 3;
-	}
-	out[j] = '\0';
-}
-
 static int seen(const struct replay_tls *t, size_t count, const char *name, size_t n)
 {
 	for (size_t i = 0; i < count; i++)
