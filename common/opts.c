@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -284,4 +285,17 @@ const char *opt_list(const char *s, const char *(*add)(const char *item, size_t 
 		}
 	}
 	return NULL;
+}
+
+const char *opts_default_data_dir(void)
+{
+	static char dir[4096];
+	if (geteuid() == 0)
+		return "/var/lib/rumpipe";
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	if (state && *state)
+		snprintf(dir, sizeof dir, "%s/rumpipe", state);
+	else
+		snprintf(dir, sizeof dir, "%s/.local/state/rumpipe", home && *home ? home : ".");
+	return dir;
 }

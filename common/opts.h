@@ -58,4 +58,9 @@ const char *opt_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 const char *opt_list(const char *s, const char *(*add)(const char *item, size_t n, void *ctx),
 		     void *ctx);
 
+/* The state directory when --data-dir is not given: /var/lib/rumpipe for
+ * root, else $XDG_STATE_HOME/rumpipe or ~/.local/state/rumpipe. rum-listen,
+ * rum-symbolicate and rum-collector agree on it. */
+const char *opts_default_data_dir(void);
+
 #endif

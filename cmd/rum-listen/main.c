@@ -386,19 +386,6 @@ static const char *handle(int key, const char *val, void *ctx)
 
 /* rum-collector's default data_dir, so that rum-listen alone stores
  * archives where the collector's rum-symbolicate reads them. */
-static const char *default_data_dir(void)
-{
-	static char dir[4096];
-	if (geteuid() == 0)
-		return "/var/lib/rumpipe";
-	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	if (state && *state)
-		snprintf(dir, sizeof dir, "%s/rumpipe", state);
-	else
-		snprintf(dir, sizeof dir, "%s/.local/state/rumpipe", home && *home ? home : ".");
-	return dir;
-}
-
 static void defaults(void)
 {
 	if (!cfg.listen) {
@@ -435,7 +422,7 @@ static void defaults(void)
 			die(1, "out of memory");
 	}
 	if (!cfg.data_dir)
-		cfg.data_dir = default_data_dir();
+		cfg.data_dir = opts_default_data_dir();
 	if (!cfg.symbolicate_timeout)
 		cfg.symbolicate_timeout = 10;
 	/* rum-symbolicate installed with us, wherever that is. */

@@ -194,20 +194,6 @@ static const char *on_opt(int key, const char *val, void *ctx)
 	return "unknown option";
 }
 
-/* rum-listen's and rum-collector's default, so that the three agree. */
-static const char *default_data_dir(void)
-{
-	static char dir[4096];
-	if (geteuid() == 0)
-		return "/var/lib/rumpipe";
-	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	if (state && *state)
-		snprintf(dir, sizeof dir, "%s/rumpipe", state);
-	else
-		snprintf(dir, sizeof dir, "%s/.local/state/rumpipe", home && *home ? home : ".");
-	return dir;
-}
-
 static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
 {
 	size_t budget = (size_t)cl->memory_mb << 20;
@@ -270,7 +256,7 @@ static _Noreturn void stack_main(int argc, char **argv)
 	if (first < argc - 1)
 		die(2, "stack: one stack FILE at most ('%s' is one too many)", argv[first + 1]);
 	if (!cl.data_dir)
-		cl.data_dir = default_data_dir();
+		cl.data_dir = opts_default_data_dir();
 	const char *file = first < argc ? argv[first] : NULL;
 	int fd = STDIN_FILENO;
 	if (file && strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
@@ -370,7 +356,7 @@ int main(int argc, char **argv)
 		    "`rum-symbolicate stack` restores one stack)",
 		    argv[first]);
 	if (!cl.data_dir)
-		cl.data_dir = default_data_dir();
+		cl.data_dir = opts_default_data_dir();
 	/* DataKit's atos_bin_path names a Mac tool: a configuration carried
 	 * over may name one that is not here. iOS stacks then pass unchanged
 	 * (reason engine); everything else works. */
