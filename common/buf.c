@@ -1,4 +1,5 @@
 #include "buf.h"
+#include "hugemem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ int buf_reserve(struct buf *b, size_t extra)
 	}
 	b->p = p;
 	b->cap = cap;
+	hugemem_advise(p, cap);
 	return 0;
 }
 

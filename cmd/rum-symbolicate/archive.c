@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hugemem.h"
 #include "log.h"
 
 #define NAME_MAX_LEN 4096
@@ -155,6 +156,7 @@ static int inflate_whole(struct archive *ar, uint64_t idx, const zip_stat_t *st,
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
+	hugemem_advise(out, st->size);
 	zip_uint64_t got = 0;
 	while (got < st->comp_size) {
 		zip_int64_t r = zip_fread(zf, in + got, st->comp_size - got);
