@@ -25,6 +25,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "hugemem.h"
 #include "sourcemap.h"
 
 #define NONE UINT32_MAX
@@ -186,7 +187,24 @@ static bool fail_at(struct parser *ps, unsigned long long at, const char *fmt, .
 
 #define fail(ps, ...) fail_at((ps), pos(ps), __VA_ARGS__)
 
-/* Growth with the memory bound: every array of a parse is sized here. */
+/* Every array of a parse is sized here, within the memory bound. */
+static bool resize(struct parser *ps, void **ptr, size_t *cap, size_t ncap, size_t elem)
+{
+	if (ncap > SIZE_MAX / elem)
+		return fail(ps, "map too large");
+	size_t delta = (ncap - *cap) * elem;
+	if (ps->limit && (ps->mem + delta > ps->limit || ps->mem + delta < ps->mem))
+		return fail(ps, "map needs more than the memory limit (%zu bytes)", ps->limit);
+	void *n = realloc(*ptr, ncap * elem);
+	if (!n)
+		return fail(ps, "out of memory");
+	hugemem_advise(n, ncap * elem);
+	*ptr = n;
+	*cap = ncap;
+	ps->mem += delta;
+	return true;
+}
+
 static bool grow(struct parser *ps, void **ptr, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
@@ -197,18 +215,7 @@ static bool grow(struct parser *ps, void **ptr, size_t *cap, size_t need, size_t
 			return fail(ps, "map too large");
 		ncap *= 2;
 	}
-	if (ncap > SIZE_MAX / elem)
-		return fail(ps, "map too large");
-	size_t delta = (ncap - *cap) * elem;
-	if (ps->limit && (ps->mem + delta > ps->limit || ps->mem + delta < ps->mem))
-		return fail(ps, "map needs more than the memory limit (%zu bytes)", ps->limit);
-	void *n = realloc(*ptr, ncap * elem);
-	if (!n)
-		return fail(ps, "out of memory");
-	*ptr = n;
-	*cap = ncap;
-	ps->mem += delta;
-	return true;
+	return resize(ps, ptr, cap, ncap, elem);
 }
 
 static bool sbuf_add(struct parser *ps, struct sbuf *s, const void *d, size_t n)
@@ -1072,11 +1079,60 @@ static inline bool fast_segment(const struct decoder *d, const unsigned char **p
 }
 
 /* "mappings", p on its opening quote, decoded into d->b. */
+/* The segments in the mappings string at p (bytes that follow a ',' or a
+ * ';' or start it, and are neither), when all of it is at hand and it has
+ * no escapes; 0 when not known. Counted as they are, not as lines and
+ * commas: a map of empty lines reserves nothing. */
+static size_t count_segments(const unsigned char *p, const unsigned char *end)
+{
+	size_t n = 0;
+	unsigned after_sep = 1; /* the byte before p was a separator */
+#if defined(__SSE2__)
+	const __m128i quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
+	const __m128i comma = _mm_set1_epi8(','), semi = _mm_set1_epi8(';');
+	for (; end - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned stop = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
+		if (stop)
+			break; /* the end is in these 16: byte by byte below */
+		unsigned sep = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, semi)));
+		unsigned starts = ~sep & ((sep << 1) | after_sep) & 0xffffu;
+		n += (size_t)__builtin_popcount(starts);
+		after_sep = sep >> 15;
+	}
+#endif
+	for (; p < end; p++) {
+		if (*p == '"')
+			return n;
+		if (*p == '\\')
+			return 0;
+		unsigned sep = *p == ',' || *p == ';';
+		n += !sep && after_sep;
+		after_sep = sep;
+	}
+	return 0;
+}
+
 static bool mappings(struct parser *ps, struct body *b, struct refs *refs)
 {
 	struct decoder d = {.ps = ps, .b = b, .refs = refs};
 	ps->p++;
 	d.seg_at = pos(ps);
+	/* Sized once when the count is at hand: grown by doubling, the two
+	 * largest arrays were copied and faulted in page by page again at
+	 * every step (a tenth of loading a 13 MiB map). */
+	size_t most = count_segments(ps->p, ps->end);
+	if (most && most < UINT32_MAX) {
+		size_t want = b->nsegs + most;
+		if (want > b->gcolcap &&
+		    !resize(ps, (void **)&b->gcols, &b->gcolcap, want, sizeof *b->gcols))
+			return false;
+		if (want > b->origcap &&
+		    !resize(ps, (void **)&b->origs, &b->origcap, want, sizeof *b->origs))
+			return false;
+	}
 	if (!push_line(&d))
 		return false;
 	for (;;) {
