@@ -8,9 +8,10 @@
 #define RUM_CPUSCHED_H
 
 /* Switches the calling process (and threads it starts later) to SCHED_BATCH
- * when it runs under the default policy; a policy someone chose (chrt,
- * systemd's CPUSchedulingPolicy=) is left alone. Failure is not an error:
- * the program runs as before. */
+ * when it runs under the default policy and --sched other was not given; a
+ * policy someone chose (chrt, systemd's CPUSchedulingPolicy=) is left
+ * alone. Failure is not an error: the program runs as before. Call it after
+ * opts_parse. */
 void sched_batch(void);
 
 #endif

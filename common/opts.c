@@ -10,7 +10,7 @@
 
 #include "log.h"
 
-struct common_opts common_opts = {NULL, DEFAULT_MAX_LINE, 0};
+struct common_opts common_opts = {NULL, DEFAULT_MAX_LINE, 0, 0};
 
 enum {
 	KEY_METRICS_FILE = -100,
@@ -19,6 +19,7 @@ enum {
 	KEY_HELP,
 	KEY_VERSION,
 	KEY_CHECK_CONFIG,
+	KEY_SCHED,
 };
 
 static const struct opt common_table[] = {
@@ -26,6 +27,8 @@ static const struct opt common_table[] = {
      "write counters to FILE (Prometheus text, replaced atomically)"},
     {"max-line", 0, 1, KEY_MAX_LINE, "BYTES", "longest record line accepted (default 64M)"},
     {"log-level", 0, 1, KEY_LOG_LEVEL, "LEVEL", "error, warn, info (default) or debug"},
+    {"sched", 0, 1, KEY_SCHED, "POLICY",
+     "batch (default: woken by input, do not preempt the writer) or other"},
     {"check-config", 0, 0, KEY_CHECK_CONFIG, NULL,
      "check the options (and the files they name), then exit 0, or 2 with the reason"},
     {"help", 'h', 0, KEY_HELP, NULL, "show this help and exit"},
@@ -107,6 +110,11 @@ static const char *handle_common(int key, const char *val, const struct prog_inf
 		return NULL;
 	case KEY_LOG_LEVEL:
 		return log_set_level(val) < 0 ? "expected error, warn, info or debug" : NULL;
+	case KEY_SCHED:
+		if (strcmp(val, "batch") && strcmp(val, "other"))
+			return "expected batch or other";
+		common_opts.sched_other = !strcmp(val, "other");
+		return NULL;
 	case KEY_CHECK_CONFIG:
 		common_opts.check_config = 1;
 		return NULL;

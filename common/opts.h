@@ -1,7 +1,8 @@
 /* Command-line options with getopt_long, every long option also read from the
  * environment as RUM_<OPTION> (upper case, '-' → '_') when the command line
  * does not give it: flags win. The common options of every program
- * (--metrics-file, --max-line, --log-level, -h/--help, --version) are handled
+ * (--metrics-file, --max-line, --log-level, --sched, --check-config, -h/--help,
+ * --version) are handled
  * here and land in `common_opts`.
  *
  * A bad value or an unknown option prints "prog: error: ..." naming the
@@ -36,6 +37,7 @@ struct common_opts {
 	const char *metrics_file;
 	size_t max_line;
 	int check_config; /* --check-config: validate the options and exit */
+	int sched_other;  /* --sched other: stay under SCHED_OTHER */
 };
 extern struct common_opts common_opts;
 

@@ -61,3 +61,16 @@ start_stage() {
 	start_stage other chrt --other 0 "$BIN/rum-ship" --sink -
 	[ "$(policy "$P")" = SCHED_BATCH ]
 }
+
+@test "--sched other (or RUM_SCHED=other) keeps the default policy; a bad value exits 2" {
+	start_stage flag "$BIN/rum-ship" --sink - --sched other
+	[ "$(policy "$P")" = SCHED_OTHER ]
+	RUM_SCHED=other start_stage env "$BIN/rum-replay-filter" --rule "{ service = 'x' }"
+	[ "$(policy "$P")" = SCHED_OTHER ]
+	start_stage batch "$BIN/rum-enrich" --sched batch
+	[ "$(policy "$P")" = SCHED_BATCH ]
+	run "$BIN/rum-listen" --sched fifo
+	[ "$status" -eq 2 ]
+	[[ $output == *"--sched"*"expected batch or other"* ]]
+}
+
