@@ -179,6 +179,24 @@ CONF
 	[[ ${lines[0]} == 127.0.0.1 ]]
 }
 
+@test "collector: every stage runs under SCHED_BATCH; top-level sched = \"other\" reaches them all" {
+	policy() { chrt -p "$1" | awk -F': *' '/policy/ { print $2 }'; }
+	start_collector
+	for s in listen ship; do
+		[ "$(policy "$(stage_pid $s)")" = SCHED_BATCH ]
+	done
+	stop_pid "$CPID" TERM
+	CPID=
+	sed -i '1i sched = "other"' "$DIR/conf"
+	run "$BIN/rum-collector" -c "$DIR/conf" --dry-run
+	[ "$status" -eq 0 ]
+	[ "$(grep -c -- '--sched other' <<<"$output")" -ge 2 ]
+	start_collector
+	for s in listen ship; do
+		[ "$(policy "$(stage_pid $s)")" = SCHED_OTHER ]
+	done
+}
+
 @test "collector: a sourcemap uploaded through the API restores the next web error" {
 	cat >>"$DIR/conf" <<CONF
 [listen]
