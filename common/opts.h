@@ -1,9 +1,8 @@
 /* Command-line options with getopt_long, every long option also read from the
  * environment as RUM_<OPTION> (upper case, '-' → '_') when the command line
  * does not give it: flags win. The common options of every program
- * (--metrics-file, --max-line, --log-level, --sched, --check-config, -h/--help,
- * --version) are handled
- * here and land in `common_opts`.
+ * (--metrics-file, --max-line, --log-level, --sched, --check-config,
+ * -h/--help, --version) are handled here and land in `common_opts`.
  *
  * A bad value or an unknown option prints "prog: error: ..." naming the
  * option (or the environment variable) and exits 2. */

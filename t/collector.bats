@@ -180,10 +180,9 @@ CONF
 }
 
 @test "collector: every stage runs under SCHED_BATCH; top-level sched = \"other\" reaches them all" {
-	policy() { chrt -p "$1" | awk -F': *' '/policy/ { print $2 }'; }
 	start_collector
 	for s in listen ship; do
-		[ "$(policy "$(stage_pid $s)")" = SCHED_BATCH ]
+		[ "$(sched_policy "$(stage_pid $s)")" = SCHED_BATCH ]
 	done
 	stop_pid "$CPID" TERM
 	CPID=
@@ -193,7 +192,7 @@ CONF
 	[ "$(grep -c -- '--sched other' <<<"$output")" -ge 2 ]
 	start_collector
 	for s in listen ship; do
-		[ "$(policy "$(stage_pid $s)")" = SCHED_OTHER ]
+		[ "$(sched_policy "$(stage_pid $s)")" = SCHED_OTHER ]
 	done
 }
 

@@ -13,14 +13,6 @@ teardown() {
 	rm -rf "$D"
 }
 
-# policy PID: the scheduling policy of every thread of PID, one a line
-policy() {
-	local t
-	for t in /proc/"$1"/task/*; do
-		chrt -p "${t##*/}" | awk -F': *' '/policy/ { print $2 }'
-	done | sort -u
-}
-
 # start_stage NAME COMMAND...: runs COMMAND reading a FIFO that stays open,
 # and waits until it has set itself up; its PID in $P
 start_stage() {
@@ -48,7 +40,7 @@ start_stage() {
 	PIDS+=("$L")
 	wait_port "$port"
 	for p in $S $F $E $L; do
-		[ "$(policy "$p")" = SCHED_BATCH ]
+		[ "$(sched_policy "$p")" = SCHED_BATCH ]
 	done
 	# rum-listen's HTTP threads are there and inherited it
 	[ "$(ls /proc/"$L"/task | wc -l)" -ge 3 ]
@@ -56,19 +48,19 @@ start_stage() {
 
 @test "a policy chosen with chrt is kept" {
 	start_stage idle chrt --idle 0 "$BIN/rum-ship" --sink -
-	[ "$(policy "$P")" = SCHED_IDLE ]
+	[ "$(sched_policy "$P")" = SCHED_IDLE ]
 	# SCHED_OTHER is the default: choosing it cannot be told from no choice
 	start_stage other chrt --other 0 "$BIN/rum-ship" --sink -
-	[ "$(policy "$P")" = SCHED_BATCH ]
+	[ "$(sched_policy "$P")" = SCHED_BATCH ]
 }
 
 @test "--sched other (or RUM_SCHED=other) keeps the default policy; a bad value exits 2" {
 	start_stage flag "$BIN/rum-ship" --sink - --sched other
-	[ "$(policy "$P")" = SCHED_OTHER ]
+	[ "$(sched_policy "$P")" = SCHED_OTHER ]
 	RUM_SCHED=other start_stage env "$BIN/rum-replay-filter" --rule "{ service = 'x' }"
-	[ "$(policy "$P")" = SCHED_OTHER ]
+	[ "$(sched_policy "$P")" = SCHED_OTHER ]
 	start_stage batch "$BIN/rum-enrich" --sched batch
-	[ "$(policy "$P")" = SCHED_BATCH ]
+	[ "$(sched_policy "$P")" = SCHED_BATCH ]
 	run "$BIN/rum-listen" --sched fifo
 	[ "$status" -eq 2 ]
 	[[ $output == *"--sched"*"expected batch or other"* ]]

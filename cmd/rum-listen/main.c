@@ -384,8 +384,6 @@ static const char *handle(int key, const char *val, void *ctx)
 	return "unknown option";
 }
 
-/* rum-collector's default data_dir, so that rum-listen alone stores
- * archives where the collector's rum-symbolicate reads them. */
 static void defaults(void)
 {
 	if (!cfg.listen) {
@@ -421,6 +419,8 @@ static void defaults(void)
 		if (strlist_add(&cfg.public_apis, "/v1/ping", 8) < 0)
 			die(1, "out of memory");
 	}
+	/* rum-collector's default, so that rum-listen alone stores archives
+	 * where the collector's rum-symbolicate reads them. */
 	if (!cfg.data_dir)
 		cfg.data_dir = opts_default_data_dir();
 	if (!cfg.symbolicate_timeout)

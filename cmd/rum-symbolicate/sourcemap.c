@@ -1078,7 +1078,6 @@ static inline bool fast_segment(const struct decoder *d, const unsigned char **p
 	return true;
 }
 
-/* "mappings", p on its opening quote, decoded into d->b. */
 /* The segments in the mappings string at p (bytes that follow a ',' or a
  * ';' or start it, and are neither), when all of it is at hand and it has
  * no escapes; 0 when not known. Counted as they are, not as lines and
@@ -1115,6 +1114,7 @@ static size_t count_segments(const unsigned char *p, const unsigned char *end)
 	return 0;
 }
 
+/* "mappings", p on its opening quote, decoded into d->b. */
 static bool mappings(struct parser *ps, struct body *b, struct refs *refs)
 {
 	struct decoder d = {.ps = ps, .b = b, .refs = refs};

@@ -59,3 +59,12 @@ stop_pid() {
 	kill -"$sig" "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 }
+
+# sched_policy PID: the CPU scheduling policies of PID's threads, one a line
+# (one line when they all agree)
+sched_policy() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		chrt -p "${t##*/}" | awk -F': *' '/policy/ { print $2 }'
+	done | sort -u
+}
