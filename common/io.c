@@ -1,10 +1,13 @@
 #include "io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define OUT_FLUSH_AT (64 * 1024)
 #define LR_INITIAL (64 * 1024)
@@ -180,4 +183,11 @@ enum lr_status lr_next(struct linereader *lr, const char **line, size_t *len)
 			lr->eof = 1;
 		lr->end += (size_t)r;
 	}
+}
+
+void pipe_grow(int fd, int want)
+{
+	int sz = fcntl(fd, F_GETPIPE_SZ);
+	if (sz >= 0 && sz < want && fcntl(fd, F_SETPIPE_SZ, want) < 0)
+		log_debug("cannot enlarge the pipe on descriptor %d: %s", fd, strerror(errno));
 }

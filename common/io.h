@@ -46,4 +46,10 @@ void lr_free(struct linereader *lr);
 /* write(2) all of p, retrying on EINTR and partial writes. */
 int write_all(int fd, const void *p, size_t n);
 
+/* Makes the pipe fd hold want bytes when it holds less: a stage whose
+ * records are large (a session replay is ~70 KB) would otherwise wake its
+ * writer in the middle of every one. Not a pipe, or over the system's limit
+ * (/proc/sys/fs/pipe-max-size): the pipe stays as it is, logged at debug. */
+void pipe_grow(int fd, int want);
+
 #endif

@@ -1,0 +1,16 @@
+/* Clocks. Intervals, deadlines and timeouts use the monotonic clock, which
+ * no change of the wall clock moves; only timestamps that leave the program
+ * (a record's time) use the real-time clock. */
+#ifndef RUM_CLOCK_H
+#define RUM_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock (CLOCK_MONOTONIC). */
+uint64_t mono_ms(void);
+/* Nanoseconds on the monotonic clock. */
+uint64_t mono_ns(void);
+/* Nanoseconds since the Unix epoch on the real-time clock. */
+int64_t now_ns(void);
+
+#endif
