@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "clock.h"
 #include "log.h"
 
 /* Entries are allocated one by one so the value cells handed out stay put;
@@ -112,20 +113,13 @@ int metrics_write_file(const char *path)
 	return rc;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void metrics_maybe_write(const char *path, unsigned interval_ms)
 {
 	static uint64_t last;
 	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(1);
 	if (!path)
 		return;
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	if (last && now - last < interval_ms)
 		return;
 	last = now;
