@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io.h"
 #include "clock.h"
+#include "io.h"
 #include "log.h"
 
 /* Entries are allocated one by one so the value cells handed out stay put;
