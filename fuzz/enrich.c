@@ -43,9 +43,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	en.db[DB_ISP].path = db_path("FUZZ_ENRICH_ISP_DB", "fuzz/data/enrich-asn.mmdb");
 	en.db[DB_ISP].option = "--isp-db";
 	en.db[DB_ISP].lang = "zh-CN";
-	char err[512];
-	if (enrich_init(&en, 64) < 0 || enrich_open(&en, err, sizeof err) < 0) {
-		fprintf(stderr, "fuzz-enrich: %s (run from the repository's top directory)\n", err);
+	struct rum_error err = {0};
+	if (enrich_init(&en, 64) < 0 || enrich_open(&en, &err) < 0) {
+		fprintf(stderr, "fuzz-enrich: %s (run from the repository's top directory)\n",
+			err.msg);
 		exit(1);
 	}
 	return 0;

@@ -76,14 +76,14 @@ void enrich_free(struct enricher *en)
 	buf_free(&en->scratch);
 }
 
-int enrich_open(struct enricher *en, char *err, size_t errlen)
+int enrich_open(struct enricher *en, struct rum_error *err)
 {
 	for (int i = 0; i < DB_N; i++) {
 		struct geo_db *db = &en->db[i];
 		db->for_isp = i == DB_ISP;
 		if (!db->path)
 			continue;
-		if (geo_open(db, err, errlen) < 0)
+		if (geo_open(db, err) < 0)
 			return -1;
 		log_info("%s: %s (%s, shape %s)", db->option, db->path,
 			 db->mmdb.metadata.database_type ? db->mmdb.metadata.database_type : "?",
@@ -95,14 +95,14 @@ int enrich_open(struct enricher *en, char *err, size_t errlen)
 int enrich_reload(struct enricher *en, int force)
 {
 	int n = 0;
-	char err[512];
+	struct rum_error err;
 	for (int i = 0; i < DB_N; i++) {
 		struct geo_db *db = &en->db[i];
 		if (!db->path || (!force && !geo_changed(db)))
 			continue;
-		if (geo_open(db, err, sizeof err) < 0) {
+		if (geo_open(db, &err) < 0) {
 			metric_inc(en->m_reload_failures[i]);
-			log_error("cannot reload %s; keeping the database in use", err);
+			log_error("cannot reload %s; keeping the database in use", err.msg);
 			continue;
 		}
 		metric_inc(en->m_reloads[i]);

@@ -41,7 +41,7 @@ int enrich_init(struct enricher *en, size_t cache_size);
 void enrich_free(struct enricher *en);
 
 /* Opens the configured databases; -1 with err filled on the first failure. */
-int enrich_open(struct enricher *en, char *err, size_t errlen);
+int enrich_open(struct enricher *en, struct rum_error *err);
 /* Reopens a database whose file changed (every one when force); a failure
  * is logged and the old database kept. Returns the number reopened. */
 int enrich_reload(struct enricher *en, int force);

@@ -101,13 +101,13 @@ static int check_data(const MMDB_s *m, MMDB_entry_s *e, struct offset_set *set, 
 
 /* Walks the search tree depth first: every node reachable once, no deeper
  * than the address bits, every record a node, empty or valid data. */
-static int verify(MMDB_s *m, char *err, size_t errlen)
+static int verify(MMDB_s *m, struct rum_error *err)
 {
 	uint32_t n = m->metadata.node_count;
 	unsigned bits = m->metadata.ip_version == 6 ? 128 : 32;
 	const char *why = NULL;
 	if (n == 0) {
-		snprintf(err, errlen, "the search tree is empty");
+		err_set(err, "the search tree is empty");
 		return -1;
 	}
 	uint8_t *seen = calloc(n / 8 + 1, 1);
@@ -119,7 +119,7 @@ static int verify(MMDB_s *m, char *err, size_t errlen)
 	size_t sp = 0;
 	int rc = -1;
 	if (!seen || !set.slot) {
-		snprintf(err, errlen, "out of memory checking the search tree");
+		err_set(err, "out of memory checking the search tree");
 		goto out;
 	}
 	stack[sp].node = 0;
@@ -131,13 +131,13 @@ static int verify(MMDB_s *m, char *err, size_t errlen)
 			continue;
 		seen[node / 8] |= (uint8_t)(1u << (node % 8));
 		if (depth >= bits) {
-			snprintf(err, errlen, "the search tree is deeper than %u bits", bits);
+			err_set(err, "the search tree is deeper than %u bits", bits);
 			goto out;
 		}
 		MMDB_search_node_s sn;
 		int st = MMDB_read_node(m, node, &sn);
 		if (st != MMDB_SUCCESS) {
-			snprintf(err, errlen, "search tree node %u: %s", node, MMDB_strerror(st));
+			err_set(err, "search tree node %u: %s", node, MMDB_strerror(st));
 			goto out;
 		}
 		uint64_t rec[2] = {sn.left_record, sn.right_record};
@@ -147,8 +147,7 @@ static int verify(MMDB_s *m, char *err, size_t errlen)
 			switch (type[i]) {
 			case MMDB_RECORD_TYPE_SEARCH_NODE:
 				if (rec[i] >= n || sp >= sizeof stack / sizeof stack[0]) {
-					snprintf(err, errlen, "search tree node %u: bad record",
-						 node);
+					err_set(err, "search tree node %u: bad record", node);
 					goto out;
 				}
 				stack[sp].node = (uint32_t)rec[i];
@@ -158,14 +157,14 @@ static int verify(MMDB_s *m, char *err, size_t errlen)
 				break;
 			case MMDB_RECORD_TYPE_DATA:
 				if (check_data(m, ent[i], &set, &why) < 0) {
-					snprintf(err, errlen, "data record at offset %u: %s",
-						 ent[i]->offset, why);
+					err_set(err, "data record at offset %u: %s", ent[i]->offset,
+						why);
 					goto out;
 				}
 				break;
 			default:
-				snprintf(err, errlen,
-					 "search tree node %u points outside the database", node);
+				err_set(err, "search tree node %u points outside the database",
+					node);
 				goto out;
 			}
 		}
@@ -176,8 +175,7 @@ static int verify(MMDB_s *m, char *err, size_t errlen)
 		if (MMDB_read_node(m, node, &sn) != MMDB_SUCCESS ||
 		    sn.left_record_type == MMDB_RECORD_TYPE_INVALID ||
 		    sn.right_record_type == MMDB_RECORD_TYPE_INVALID) {
-			snprintf(err, errlen, "search tree node %u points outside the database",
-				 node);
+			err_set(err, "search tree node %u points outside the database", node);
 			goto out;
 		}
 	}
@@ -207,22 +205,21 @@ static enum geo_shape shape_of(const struct geo_db *db, const char *type)
 	return SHAPE_AUTO;
 }
 
-int geo_open(struct geo_db *db, char *err, size_t errlen)
+int geo_open(struct geo_db *db, struct rum_error *err)
 {
 	struct file_sig sig;
 	MMDB_s m;
-	char why[256];
 	file_sig_of(db->path, &sig);
 	errno = 0;
 	int st = MMDB_open(db->path, MMDB_MODE_MMAP, &m);
 	if (st != MMDB_SUCCESS) {
 		if ((st == MMDB_IO_ERROR || st == MMDB_FILE_OPEN_ERROR) && errno)
-			snprintf(why, sizeof why, "%s: %s", MMDB_strerror(st), strerror(errno));
+			err_set(err, "%s: %s", MMDB_strerror(st), strerror(errno));
 		else
-			snprintf(why, sizeof why, "%s", MMDB_strerror(st));
+			err_set(err, "%s", MMDB_strerror(st));
 		goto fail;
 	}
-	if (verify(&m, why, sizeof why) < 0) {
+	if (verify(&m, err) < 0) {
 		MMDB_close(&m);
 		goto fail;
 	}
@@ -241,7 +238,7 @@ int geo_open(struct geo_db *db, char *err, size_t errlen)
 fail:
 	db->failed_sig = sig;
 	db->has_failed = 1;
-	snprintf(err, errlen, "%s '%s': %s", db->option, db->path, why);
+	err_prefix(err, "%s '%s'", db->option, db->path);
 	return -1;
 }
 

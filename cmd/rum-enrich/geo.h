@@ -10,6 +10,8 @@
 
 #include <maxminddb.h>
 
+#include "errmsg.h"
+
 enum geo_shape {
 	SHAPE_AUTO, /* from the metadata; unknown types are sniffed per record */
 	SHAPE_CITY, /* GeoIP2 / GeoLite2 City or Country, DB-IP's GeoIP2-style files */
@@ -57,7 +59,7 @@ enum geo_status { GEO_FOUND, GEO_NOT_FOUND, GEO_ERROR };
 /* Opens db->path (checking the whole search tree and a bounded number of
  * its data records), replacing the database in use only on success.
  * Returns 0, or -1 with the reason in err. */
-int geo_open(struct geo_db *db, char *err, size_t errlen);
+int geo_open(struct geo_db *db, struct rum_error *err);
 /* 1 when the file on disk is not the one open (and not one that already
  * failed), so geo_open should be tried. */
 int geo_changed(struct geo_db *db);

@@ -176,9 +176,9 @@ int main(int argc, char **argv)
 	s.en.db[DB_ISP].lang = s.en.db[DB_CITY].lang;
 	if (enrich_init(&s.en, cl.cache_size) < 0)
 		die(1, "out of memory");
-	char err[512];
-	if (enrich_open(&s.en, err, sizeof err) < 0)
-		die(2, "cannot open %s", err);
+	struct rum_error err;
+	if (enrich_open(&s.en, &err) < 0)
+		die(2, "cannot open %s", err.msg);
 	if (!s.en.db[DB_CITY].path && !s.en.db[DB_ISP].path)
 		log_info("no --city-db or --isp-db: every address is tagged unknown");
 	opts_check_done();
