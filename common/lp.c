@@ -542,7 +542,10 @@ static int parse_time(const char *t, size_t n, int64_t *v)
  * into lp_next, where the scan's state stays in registers. */
 struct scan {
 	const char *p, *end;
-	struct names nc;
+	/* A separate variable of lp_next: scan_name() is not always inlined,
+	 * and passing it the address of a member would keep the whole scan
+	 * in memory. */
+	struct names *nc;
 	size_t line; /* advanced by newlines inside strings and at the end */
 	const char *line_start;
 	const char *at; /* where the reason a step returned applies */
@@ -597,7 +600,7 @@ static inline const char *scan_measurement(struct scan *s, struct lp_point *pt)
 {
 	unsigned sf = 0;
 	const char *m = s->p;
-	s->p = scan_name(&s->nc, m, s->end, CL_NL | CL_SP | CL_COMMA, &sf);
+	s->p = scan_name(s->nc, m, s->end, CL_NL | CL_SP | CL_COMMA, &sf);
 	if (s->p == m)
 		return invalid(s, s->p, "empty measurement");
 	pt->meas = m;
@@ -628,7 +631,7 @@ static inline const char *scan_key(struct scan *s, struct lp_kv *kv, const struc
 {
 	unsigned sf = 0;
 	const char *k = s->p;
-	const char *p = scan_name(&s->nc, k, s->end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
+	const char *p = scan_name(s->nc, k, s->end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 	if (p == k)
 		return invalid(s, p, why->empty);
 	if (p >= s->end || *p != '=')
@@ -647,7 +650,7 @@ static inline const char *scan_tag_value(struct scan *s, struct lp_kv *kv)
 {
 	unsigned sf = 0;
 	const char *v = s->p;
-	const char *p = scan_name(&s->nc, v, s->end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
+	const char *p = scan_name(s->nc, v, s->end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
 	if (p == v)
 		return invalid(s, p, "empty tag value");
 	if (p < s->end && *p == '=')
@@ -833,7 +836,8 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct rum_error *err)
 	if (!skip_blank_lines(ps))
 		return 0;
 
-	struct scan s = {ps->p, ps->end, {NULL, 0}, ps->line, ps->line_start, NULL};
+	struct names nc = {NULL, 0};
+	struct scan s = {ps->p, ps->end, &nc, ps->line, ps->line_start, NULL};
 	pt->line = ps->line;
 	pt->ntags = pt->nfields = 0;
 	pt->meas_flags = 0;
