@@ -190,15 +190,13 @@ static inline int json_plain_pair(struct buf *out, const struct lp_kv *kv, int c
 	return 0;
 }
 
-int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, size_t nset,
-		     struct buf *out)
+/* The point's tags, with the set entries that match one in its place:
+ * "key":"value" pairs, a ',' before each but the first. Returns the set
+ * entries that replaced a tag (bit j for set[j], the first 64 only). */
+static inline uint64_t json_tags(const struct lp_point *pt, const struct lp_tag_set *set,
+				 size_t nset, struct buf *out)
 {
-	size_t start = out->len;
-	uint64_t matched = 0; /* set entries that replaced a tag (the first 64) */
-	put_lit(out, "{\"measurement\":", 15);
-	json_raw(out, pt->meas, pt->meas_len, pt->meas_flags, 0);
-	put_lit(out, ",\"tags\":{", 9);
-	int first = 1;
+	uint64_t matched = 0;
 	for (size_t i = 0; i < pt->ntags; i++) {
 		const struct lp_kv *kv = &pt->tags[i];
 		const struct lp_tag_set *s = NULL;
@@ -211,13 +209,11 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 		}
 		if (!s &&
 		    (kv->flags & (LPF_KEY_SAFE | LPF_VAL_SAFE)) == (LPF_KEY_SAFE | LPF_VAL_SAFE)) {
-			json_plain_pair(out, kv, !first);
-			first = 0;
+			json_plain_pair(out, kv, i > 0);
 			continue;
 		}
-		if (!first)
+		if (i)
 			put_lit(out, ",", 1);
-		first = 0;
 		json_raw(out, kv->key, kv->key_len, kv->flags, 0);
 		put_lit(out, ":", 1);
 		if (s)
@@ -225,6 +221,15 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 		else
 			json_raw(out, kv->val, kv->val_len, kv->flags >> 1, 0);
 	}
+	return matched;
+}
+
+/* The set entries that replaced no tag, after the tags (once each: a later
+ * entry of the same key gives way to the first). */
+static inline void json_added_tags(const struct lp_point *pt, const struct lp_tag_set *set,
+				   size_t nset, uint64_t matched, struct buf *out)
+{
+	int first = pt->ntags == 0;
 	for (size_t j = 0; j < nset; j++) {
 		int seen = j < 64 ? (matched >> j) & 1 : 0;
 		for (size_t i = 0; i < pt->ntags && !seen && j >= 64; i++)
@@ -240,7 +245,11 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 		put_lit(out, ":", 1);
 		json_add_str(out, set[j].val, set[j].val_len);
 	}
-	put_lit(out, "},\"fields\":{", 12);
+}
+
+/* The point's fields, "key":value separated by ','. */
+static inline void json_fields(const struct lp_point *pt, struct buf *out)
+{
 	for (size_t i = 0; i < pt->nfields; i++) {
 		const struct lp_kv *kv = &pt->fields[i];
 		if (i)
@@ -264,6 +273,19 @@ int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, si
 			break;
 		}
 	}
+}
+
+int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, size_t nset,
+		     struct buf *out)
+{
+	size_t start = out->len;
+	put_lit(out, "{\"measurement\":", 15);
+	json_raw(out, pt->meas, pt->meas_len, pt->meas_flags, 0);
+	put_lit(out, ",\"tags\":{", 9);
+	uint64_t matched = json_tags(pt, set, nset, out);
+	json_added_tags(pt, set, nset, matched, out);
+	put_lit(out, "},\"fields\":{", 12);
+	json_fields(pt, out);
 	put_lit(out, "},\"time\":", 9);
 	buf_add_i64(out, pt->time_ns);
 	put_lit(out, "}", 1);

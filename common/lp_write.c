@@ -182,110 +182,146 @@ static inline void lpw_put_name(struct buf *out, const char *s, size_t n, int ho
 	}
 }
 
-static inline void lpw_put_u64(struct buf *out, uint64_t v)
+/* The measurement; -1 when it cannot be written (empty, or starting as a
+ * comment or with a tab, which a reader would skip). */
+static inline int lpw_measurement(const struct lpw *w, const struct record *r, const char *lim,
+				  struct buf *scratch, struct buf *out)
 {
-	char tmp[20];
-	size_t i = sizeof tmp;
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(out->p + out->len, tmp + i, sizeof tmp - i);
-	out->len += sizeof tmp - i;
-}
-
-int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf *out)
-{
-	size_t start = out->len;
-	struct buf sk = BUF_INIT, sv = BUF_INIT;
-	struct lpw w;
-	const char *s, *v;
-	size_t n, vn;
-	int how, vhow, ok = 0;
-
-	const char *lim = r->src + r->len;
-	w.mapped = 0;
-	if (r->len <= LPW_MAX)
-		lpw_map(&w, r->src, r->len);
-
+	const char *s;
+	size_t n;
+	int how = lpw_str(w, r->meas, r->meas_len, 1, scratch, &s, &n);
+	if (how < 0 || n == 0 || s[0] == '#' || s[0] == '\t')
+		return -1;
 	/* Decoding never makes a string longer, and escaping at most doubles
 	 * it: each token needs twice its raw length and a few bytes. */
-	if ((how = lpw_str(&w, r->meas, r->meas_len, 1, &sk, &s, &n)) < 0)
-		goto done;
-	if (n == 0 || s[0] == '#' || s[0] == '\t')
-		goto done;
 	if (room(out, 2 * n + LPW_SLACK) < 0)
-		goto done;
+		return -1;
 	lpw_put_name(out, s, n, how, 1, lim);
+	return 0;
+}
 
+/* The tag set, leaving out the tags with an empty key or value. */
+static inline int lpw_tags(const struct lpw *w, const struct record *r, const char *lim,
+			   struct buf *sk, struct buf *sv, struct buf *out)
+{
+	const char *s, *v;
+	size_t n, vn;
+	int how, vhow;
 	for (size_t i = 0; i < r->ntags; i++) {
 		const struct rec_kv *kv = &r->tags[i];
-		if ((how = lpw_str(&w, kv->key, kv->key_len, 1, &sk, &s, &n)) < 0 ||
-		    (vhow = lpw_str(&w, kv->val, kv->val_len, 1, &sv, &v, &vn)) < 0)
-			goto done;
+		if ((how = lpw_str(w, kv->key, kv->key_len, 1, sk, &s, &n)) < 0 ||
+		    (vhow = lpw_str(w, kv->val, kv->val_len, 1, sv, &v, &vn)) < 0)
+			return -1;
 		if (!n || !vn)
 			continue;
 		if (room(out, 2 * (n + vn) + 2 + LPW_SLACK) < 0)
-			goto done;
+			return -1;
 		out->p[out->len++] = ',';
 		lpw_put_name(out, s, n, how, 0, lim);
 		out->p[out->len++] = '=';
 		lpw_put_name(out, v, vn, vhow, 0, lim);
 	}
+	return 0;
+}
 
-	size_t written = 0;
+/* A field's value, after its '=' (the caller made room for twice its
+ * token and a few bytes). */
+static inline int lpw_value(const struct lpw *w, const struct rec_kv *kv, const char *lim,
+			    struct buf *sv, struct buf *out)
+{
+	const char *v;
+	size_t vn;
+	int vhow;
+	switch (kv->type) {
+	case RV_STRING:
+		if ((vhow = lpw_str(w, kv->val, kv->val_len, 0, sv, &v, &vn)) < 0)
+			return -1;
+		if (vhow == TOK_DECODED) {
+			lp_add_string(out, v, vn);
+		} else {
+			/* no backslash and (JSON) no '"': nothing to escape */
+			out->p[out->len++] = '"';
+			lpw_copy(out, v, vn, lim);
+			out->p[out->len++] = '"';
+		}
+		break;
+	case RV_INT:
+		lpw_copy(out, kv->val, kv->val_len, lim);
+		/* rec_parse admits only int64 integers */
+		out->p[out->len++] = 'i';
+		break;
+	case RV_FLOAT:
+	case RV_BOOL:
+		lpw_copy(out, kv->val, kv->val_len, lim);
+		break;
+	}
+	return 0;
+}
+
+/* The field set, leaving out the fields with an empty key: how many were
+ * written (0: none, and then the record cannot be written), or -1. */
+static inline long lpw_fields(const struct lpw *w, const struct record *r, const char *lim,
+			      struct buf *sk, struct buf *sv, struct buf *out)
+{
+	const char *s;
+	size_t n;
+	int how;
+	long written = 0;
 	for (size_t i = 0; i < r->nfields; i++) {
 		const struct rec_kv *kv = &r->fields[i];
-		if ((how = lpw_str(&w, kv->key, kv->key_len, 1, &sk, &s, &n)) < 0)
-			goto done;
+		if ((how = lpw_str(w, kv->key, kv->key_len, 1, sk, &s, &n)) < 0)
+			return -1;
 		if (!n)
 			continue;
 		/* a value is never longer in line protocol than twice its token */
 		if (room(out, 2 * (n + kv->val_len) + 4 + LPW_SLACK) < 0)
-			goto done;
+			return -1;
 		out->p[out->len++] = written ? ',' : ' ';
 		written++;
 		lpw_put_name(out, s, n, how, 0, lim);
 		out->p[out->len++] = '=';
-		switch (kv->type) {
-		case RV_STRING:
-			if ((vhow = lpw_str(&w, kv->val, kv->val_len, 0, &sv, &v, &vn)) < 0)
-				goto done;
-			if (vhow == TOK_DECODED) {
-				lp_add_string(out, v, vn);
-			} else {
-				/* no backslash and (JSON) no '"': nothing to escape */
-				out->p[out->len++] = '"';
-				lpw_copy(out, v, vn, lim);
-				out->p[out->len++] = '"';
-			}
-			break;
-		case RV_INT:
-			lpw_copy(out, kv->val, kv->val_len, lim);
-			/* rec_parse admits only int64 integers */
-			out->p[out->len++] = 'i';
-			break;
-		case RV_FLOAT:
-		case RV_BOOL:
-			lpw_copy(out, kv->val, kv->val_len, lim);
-			break;
-		}
+		if (lpw_value(w, kv, lim, sv, out) < 0)
+			return -1;
 	}
-	if (!written)
-		goto done;
-	if (room(out, 24) < 0)
-		goto done;
-	int64_t t = r->has_time ? r->time : default_time_ns;
-	out->p[out->len++] = ' ';
-	if (t < 0) {
-		out->p[out->len++] = '-';
-		lpw_put_u64(out, (uint64_t)0 - (uint64_t)t);
-	} else {
-		lpw_put_u64(out, (uint64_t)t);
-	}
-	out->p[out->len++] = '\n';
-	ok = !out->err;
-done:
+	return written;
+}
+
+/* " TIME\n", in place: buf_add_i64() would cost a call per record. */
+static inline int lpw_time(struct buf *out, int64_t t)
+{
+	char tmp[24];
+	size_t i = sizeof tmp;
+	uint64_t v = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
+	tmp[--i] = '\n';
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (t < 0)
+		tmp[--i] = '-';
+	tmp[--i] = ' ';
+	if (room(out, sizeof tmp) < 0)
+		return -1;
+	memcpy(out->p + out->len, tmp + i, sizeof tmp - i);
+	out->len += sizeof tmp - i;
+	return 0;
+}
+
+int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf *out)
+{
+	size_t start = out->len;
+	struct buf sk = BUF_INIT, sv = BUF_INIT; /* decoded keys and values */
+	struct lpw w;
+	const char *lim = r->src + r->len;
+	w.mapped = 0;
+	if (r->len <= LPW_MAX)
+		lpw_map(&w, r->src, r->len);
+
+	int ok = lpw_measurement(&w, r, lim, &sk, out) == 0 &&
+		 lpw_tags(&w, r, lim, &sk, &sv, out) == 0 &&
+		 lpw_fields(&w, r, lim, &sk, &sv, out) > 0;
+	if (ok)
+		ok = lpw_time(out, r->has_time ? r->time : default_time_ns) == 0;
 	buf_free(&sk);
 	buf_free(&sv);
 	if (!ok) {
