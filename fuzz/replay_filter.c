@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct ruleset *rs = ruleset_new();
 	CHECK(rs);
-	struct rule_error err;
+	struct rum_error err;
 	memset(&err, 0, sizeof err);
 	int rc = ruleset_add(rs, p, rn, &err);
 	if (rc < 0) {
