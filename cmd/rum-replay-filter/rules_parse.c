@@ -335,34 +335,33 @@ static long parse_primary(struct parser *p)
 	return parse_comparison(p, (uint32_t)key);
 }
 
-static long parse_and(struct parser *p)
+/* operand (op operand)...: the operands joined under one node of kind (or
+ * the one operand as it is). */
+static long parse_joined(struct parser *p, long (*operand)(struct parser *), enum tkind op,
+			 enum nkind kind)
 {
 	size_t base = p->nstack;
 	for (;;) {
-		long e = parse_primary(p);
+		long e = operand(p);
 		if (e < 0 || push(p, (uint32_t)e) < 0)
 			return -1;
-		if (p->t.kind != T_AND)
+		if (p->t.kind != op)
 			break;
 		if (lex_next(p) < 0)
 			return -1;
 	}
-	return group(p, base, N_AND);
+	return group(p, base, kind);
+}
+
+/* and binds tighter than or. */
+static long parse_and(struct parser *p)
+{
+	return parse_joined(p, parse_primary, T_AND, N_AND);
 }
 
 static long parse_or(struct parser *p)
 {
-	size_t base = p->nstack;
-	for (;;) {
-		long e = parse_and(p);
-		if (e < 0 || push(p, (uint32_t)e) < 0)
-			return -1;
-		if (p->t.kind != T_OR)
-			break;
-		if (lex_next(p) < 0)
-			return -1;
-	}
-	return group(p, base, N_OR);
+	return parse_joined(p, parse_and, T_OR, N_OR);
 }
 
 /* { cond, cond, ... } with the current token the '{'. */
