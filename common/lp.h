@@ -93,6 +93,7 @@ struct lp_error {
 int lp_next_reason(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err);
 #define lp_next(ps, pt, err)                                                                       \
 	_Generic((err), struct lp_error * : lp_next_reason, default : lp_next)(ps, pt, err)
+
 void lp_point_free(struct lp_point *pt);
 
 /* Unescape a measurement / key / tag value (is_string 0) or a string field

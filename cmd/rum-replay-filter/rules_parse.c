@@ -430,8 +430,11 @@ static int parse_rule(struct parser *p, long *root)
 
 int ruleset_add(struct ruleset *rs, const char *text, size_t n, struct rum_error *err)
 {
-	if (n > RULE_MAX_LEN)
-		return err_at(err, RULE_MAX_LEN, "rule longer than %zu bytes", RULE_MAX_LEN);
+	if (n > RULE_MAX_LEN) {
+		err_at(err, RULE_MAX_LEN, "rule longer than %zu bytes", RULE_MAX_LEN);
+		rule_position(text, n, err->offset, &err->line, &err->column);
+		return -1;
+	}
 	struct parser p = {.s = text, .n = n, .rs = rs, .err = err};
 	size_t nnodes = rs->nnodes, nlits = rs->nlits, nkids = rs->nkids, nkeys = rs->nkeys,
 	       nstrs = rs->strs.len;
