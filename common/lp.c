@@ -1,55 +1,21 @@
-/* InfluxDB line protocol as DataKit's RUM input reads it from the SDKs:
- * a parser that works on a whole request body (no copy, no allocation per
- * point once the point's arrays have grown), the conversion of a point to a
- * JSON record, and the writer of a record back to line protocol. */
+/* InfluxDB line protocol as DataKit's RUM input reads it from the SDKs: a
+ * parser that works on a whole request body (no copy, no allocation per
+ * point once the point's arrays have grown), and the reading of the raw
+ * names it hands out. The conversion of a point to JSON is in lp_json.c,
+ * the writer of a record back to line protocol in lp_write.c. */
 #include "lp.h"
 
-#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "grow.h"
+#include "lp_int.h"
 
-/* Byte classes: one table lookup per byte in the scanning loops. */
-enum {
-	CL_NL = 1,
-	CL_SP = 2,
-	CL_COMMA = 4,
-	CL_EQ = 8,
-	CL_BSL = 16,
-	CL_CR = 32,
-	CL_HI = 64, /* non-ASCII: keys are checked for valid UTF-8 */
-	CL_QUOTE = 128,
-	CL_CTL = 256, /* control characters but '\n': JSON escapes them */
-};
-
-// clang-format off
-static const unsigned short cls[256] = {
-	256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 1, 256, 256, 288, 256, 256,
-	256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256,
-	2, 0, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-};
-// clang-format on
-
-#define CLS(c) cls[(unsigned char)(c)]
-/* The characters a backslash escapes in names and tag values. */
-#define CL_ESCAPABLE (CL_COMMA | CL_EQ | CL_SP)
+/* lp.h turns lp_next into a choice between the two error shapes; here the
+ * functions themselves are defined. */
+#undef lp_next
 
 int lp_precision_parse(const char *s, enum lp_precision *p)
 {
@@ -116,11 +82,13 @@ int lp_time_to_ns(int64_t t, enum lp_precision p, int64_t *ns)
 void lp_parser_init(struct lp_parser *ps, const char *p, size_t n, enum lp_precision precision,
 		    int64_t now_ns)
 {
-	memset(ps, 0, sizeof *ps);
 	if (!p) { /* an empty body may come as NULL: no arithmetic on it */
 		p = "";
 		n = 0;
 	}
+	/* ps->err is written when the parser fails, and read only then. */
+	ps->failed = 0;
+	ps->start = p;
 	ps->p = p;
 	ps->end = p + n;
 	ps->line = 1;
@@ -137,27 +105,27 @@ void lp_point_free(struct lp_point *pt)
 	memset(pt, 0, sizeof *pt);
 }
 
-/* Where a point started: errors are located from there, and only on the
- * error path, so the scanners need not track columns. */
-struct pstart {
-	size_t line;
-	const char *line_start;
-};
-
-static int fail(struct lp_parser *ps, const struct pstart *st, const char *at, const char *reason,
-		struct lp_error *err)
+/* Stops the parser with an error at `at`, located by line and column from
+ * where the point started (ps->line and ps->line_start still say): only on
+ * the error path, so that the scanners need not track columns. */
+static __attribute__((cold, noinline)) int fail(struct lp_parser *ps, const char *at,
+						const char *reason, struct rum_error *err)
 {
-	size_t line = st->line;
-	const char *ls = st->line_start;
+	size_t line = ps->line;
+	const char *ls = ps->line_start;
 	for (const char *q = ls; q < at; q++) {
 		if (*q == '\n') {
 			line++;
 			ls = q + 1;
 		}
 	}
+	/* TODO(lead): err_at() once cmd/rum-listen/intake.c no longer defines
+	 * an excerpt() of its own: calling into errmsg.o links its excerpt()
+	 * into rum-listen too, and the two clash. */
+	ps->err.offset = (size_t)(at - ps->start);
+	snprintf(ps->err.msg, sizeof ps->err.msg, "%s", reason);
 	ps->err.line = line;
 	ps->err.column = (size_t)(at - ls) + 1;
-	ps->err.reason = reason;
 	ps->failed = 1;
 	ps->p = ps->end;
 	*err = ps->err;
@@ -178,16 +146,8 @@ enum { SF_ESC = 1, SF_HI = 2, SF_CTL = 4 };
 static inline const char *find_str_cand(const char *p, const char *end)
 {
 #if defined(__SSE2__)
-	const __m128i quote = _mm_set1_epi8('"');
-	const __m128i bsl = _mm_set1_epi8('\\');
-	const __m128i sp = _mm_set1_epi8(0x20);
 	while (end - p >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		/* signed compare: non-ASCII bytes are below 0x20 too */
-		__m128i m =
-		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)),
-				 _mm_cmplt_epi8(v, sp));
-		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		unsigned bits = str_special16(p);
 		if (bits)
 			return p + __builtin_ctz(bits);
 		p += 16;
@@ -303,21 +263,6 @@ static int utf8_valid(const unsigned char *s, size_t n)
 	return 1;
 }
 
-static int grow(struct lp_kv **a, size_t *cap, size_t max)
-{
-	size_t ncap = *cap ? *cap * 2 : 16;
-	if (ncap > max)
-		ncap = max;
-	if (ncap <= *cap)
-		return -1;
-	struct lp_kv *n = realloc(*a, ncap * sizeof **a);
-	if (!n)
-		return -1;
-	*a = n;
-	*cap = ncap;
-	return 0;
-}
-
 /* A word-at-a-time hash, seeded per table (an address) so that keys made
  * to collide cannot be prepared in advance. */
 static inline uint64_t load64(const char *s)
@@ -399,11 +344,6 @@ static long find_dup(struct lp_point *pt, const struct lp_kv *kv, size_t n, int 
 		tab[h] = (uint32_t)i + 1;
 	}
 	return -1;
-}
-
-static int is_digit(char c)
-{
-	return c >= '0' && c <= '9';
 }
 
 /* [+-]digits with an i or u suffix already removed. */
@@ -597,25 +537,46 @@ static int parse_time(const char *t, size_t n, int64_t *v)
 	return 0;
 }
 
-int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
-{
-	if (ps->failed) {
-		*err = ps->err;
-		return -1;
-	}
-	const char *p = ps->p, *end = ps->end;
+/* The scan of one point, step by step. Each step returns NULL, or the
+ * reason the point is invalid with `at` set to where; the steps are inlined
+ * into lp_next, where the scan's state stays in registers. */
+struct scan {
+	const char *p, *end;
+	/* A separate variable of lp_next: scan_name() is not always inlined,
+	 * and passing it the address of a member would keep the whole scan
+	 * in memory. */
+	struct names *nc;
+	size_t line; /* advanced by newlines inside strings and at the end */
+	const char *line_start;
+	const char *at; /* where the reason a step returned applies */
+};
 
-	/* Blank lines and comments. */
+static inline const char *invalid(struct scan *s, const char *at, const char *reason)
+{
+	s->at = at;
+	return reason;
+}
+
+/* A name's LPF_KEY_* flags from what its scan saw (<< 1 for a value's). */
+static inline unsigned name_flags(unsigned sf)
+{
+	return (sf & SF_ESC ? LPF_KEY_ESC : 0) | (sf ? 0 : LPF_KEY_SAFE);
+}
+
+/* Where a field value ends: what may follow it. */
+#define FIELD_END (CL_COMMA | CL_SP | CL_NL | CL_CR)
+
+/* Moves ps->p past blank lines and comments: 0 at the end of the input,
+ * else 1 with ps->p at the start of a point. */
+static inline int skip_blank_lines(struct lp_parser *ps)
+{
+	const char *p = ps->p, *end = ps->end;
 	for (;;) {
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		if (p < end && *p == '\r' && (p + 1 == end || p[1] == '\n'))
 			p++;
-		if (p >= end) {
-			ps->p = p;
-			return 0;
-		}
-		if (*p == '#') {
+		if (p < end && *p == '#') {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			p = nl ? nl : end;
 		}
@@ -629,138 +590,197 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 		ps->line++;
 		ps->line_start = p;
 	}
+	ps->p = p;
+	return 1;
+}
 
-	struct pstart st = {ps->line, ps->line_start};
-	pt->line = ps->line;
-	pt->ntags = pt->nfields = 0;
-	pt->meas_flags = 0;
-
+/* The measurement: up to the first unescaped ',', ' ' or newline ('=' is
+ * part of it). */
+static inline const char *scan_measurement(struct scan *s, struct lp_point *pt)
+{
 	unsigned sf = 0;
-	struct names nc = {NULL, 0};
-	const char *m = p;
-	p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA, &sf);
-	if (p == m)
-		return fail(ps, &st, p, "empty measurement", err);
+	const char *m = s->p;
+	s->p = scan_name(s->nc, m, s->end, CL_NL | CL_SP | CL_COMMA, &sf);
+	if (s->p == m)
+		return invalid(s, s->p, "empty measurement");
 	pt->meas = m;
-	pt->meas_len = (size_t)(p - m);
-	pt->meas_flags = (sf & SF_ESC ? LPF_KEY_ESC : 0) | (sf ? 0 : LPF_KEY_SAFE);
+	pt->meas_len = (size_t)(s->p - m);
+	pt->meas_flags = name_flags(sf);
+	return NULL;
+}
 
-	while (p < end && *p == ',') {
-		p++;
-		if (pt->ntags == pt->tags_cap && grow(&pt->tags, &pt->tags_cap, LP_MAX_TAGS) < 0)
-			return fail(ps, &st, p,
-				    pt->tags_cap == LP_MAX_TAGS ? "too many tags" : "out of memory",
-				    err);
+/* What a tag key's or a field key's errors say. */
+struct key_reasons {
+	const char *empty, *no_value, *bad_utf8;
+};
+
+static const struct key_reasons tag_key = {
+    "empty tag key",
+    "tag without value (missing '=')",
+    "invalid UTF-8 in tag key",
+};
+
+static const struct key_reasons field_key = {
+    "empty field key",
+    "field without value (missing '=')",
+    "invalid UTF-8 in field key",
+};
+
+/* A tag or field key and the '=' after it: kv's key and its flags. */
+static inline const char *scan_key(struct scan *s, struct lp_kv *kv, const struct key_reasons *why)
+{
+	unsigned sf = 0;
+	const char *k = s->p;
+	const char *p = scan_name(s->nc, k, s->end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
+	if (p == k)
+		return invalid(s, p, why->empty);
+	if (p >= s->end || *p != '=')
+		return invalid(s, p, why->no_value);
+	if ((sf & SF_HI) && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
+		return invalid(s, k, why->bad_utf8);
+	kv->key = k;
+	kv->key_len = (size_t)(p - k);
+	kv->flags = name_flags(sf);
+	s->p = p + 1;
+	return NULL;
+}
+
+/* A tag value: up to the next unescaped ',', ' ' or newline. */
+static inline const char *scan_tag_value(struct scan *s, struct lp_kv *kv)
+{
+	unsigned sf = 0;
+	const char *v = s->p;
+	const char *p = scan_name(s->nc, v, s->end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
+	if (p == v)
+		return invalid(s, p, "empty tag value");
+	if (p < s->end && *p == '=')
+		return invalid(s, p, "unescaped '=' in tag value");
+	kv->val = v;
+	kv->val_len = (size_t)(p - v);
+	kv->type = LPV_STRING;
+	kv->bool_val = 0;
+	kv->flags |= name_flags(sf) << 1;
+	s->p = p;
+	return NULL;
+}
+
+/* The tag set: ",key=value" after the measurement, any number of times. */
+static inline const char *scan_tag_set(struct scan *s, struct lp_point *pt)
+{
+	while (s->p < s->end && *s->p == ',') {
+		s->p++;
+		if (ARRAY_RESERVE(pt->tags, pt->tags_cap, pt->ntags + 1, LP_MAX_TAGS) < 0)
+			return invalid(s, s->p,
+				       pt->tags_cap == LP_MAX_TAGS ? "too many tags"
+								   : "out of memory");
 		struct lp_kv *kv = &pt->tags[pt->ntags];
-		sf = 0;
-		const char *k = p;
-		p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
-		if (p == k)
-			return fail(ps, &st, p, "empty tag key", err);
-		if (p >= end || *p != '=')
-			return fail(ps, &st, p, "tag without value (missing '=')", err);
-		if ((sf & SF_HI) && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
-			return fail(ps, &st, k, "invalid UTF-8 in tag key", err);
-		kv->key = k;
-		kv->key_len = (size_t)(p - k);
-		kv->flags = (sf & SF_ESC ? LPF_KEY_ESC : 0) | (sf ? 0 : LPF_KEY_SAFE);
-		p++;
-		sf = 0;
-		const char *v = p;
-		p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
-		if (p == v)
-			return fail(ps, &st, p, "empty tag value", err);
-		if (p < end && *p == '=')
-			return fail(ps, &st, p, "unescaped '=' in tag value", err);
-		kv->val = v;
-		kv->val_len = (size_t)(p - v);
-		kv->type = LPV_STRING;
-		kv->bool_val = 0;
-		kv->flags |= (sf & SF_ESC ? LPF_VAL_ESC : 0) | (sf ? 0 : LPF_VAL_SAFE);
+		const char *why = scan_key(s, kv, &tag_key);
+		if (!why)
+			why = scan_tag_value(s, kv);
+		if (why)
+			return why;
 		pt->ntags++;
 	}
-	if (p >= end || *p != ' ')
-		return fail(ps, &st, p, "missing fields", err);
-	while (p < end && *p == ' ')
-		p++;
-	if (p >= end || *p == '\n' || *p == '\r')
-		return fail(ps, &st, p, "missing fields", err);
+	return NULL;
+}
 
-	size_t line = ps->line; /* advanced by newlines inside strings */
-	const char *line_start = ps->line_start;
-	for (;;) {
-		if (pt->nfields == pt->fields_cap &&
-		    grow(&pt->fields, &pt->fields_cap, LP_MAX_FIELDS) < 0)
-			return fail(ps, &st, p,
-				    pt->fields_cap == LP_MAX_FIELDS ? "too many fields"
-								    : "out of memory",
-				    err);
-		struct lp_kv *kv = &pt->fields[pt->nfields];
-		sf = 0;
-		const char *k = p;
-		p = scan_name(&nc, p, end, CL_NL | CL_SP | CL_COMMA | CL_EQ, &sf);
-		if (p == k)
-			return fail(ps, &st, p, "empty field key", err);
-		if (p >= end || *p != '=')
-			return fail(ps, &st, p, "field without value (missing '=')", err);
-		if ((sf & SF_HI) && !utf8_valid((const unsigned char *)k, (size_t)(p - k)))
-			return fail(ps, &st, k, "invalid UTF-8 in field key", err);
-		kv->key = k;
-		kv->key_len = (size_t)(p - k);
-		kv->flags = (sf & SF_ESC ? LPF_KEY_ESC : 0) | (sf ? 0 : LPF_KEY_SAFE);
-		kv->bool_val = 0;
+/* The spaces between the tag set and the field set. */
+static inline const char *skip_to_fields(struct scan *s)
+{
+	const char *p = s->p;
+	if (p >= s->end || *p != ' ')
+		return invalid(s, p, "missing fields");
+	while (p < s->end && *p == ' ')
 		p++;
-		if (p < end && *p == '"') {
-			const char *q = p++;
-			const char *s = p;
-			sf = 0;
-			for (;;) {
-				p = find_str_cand(p, end);
-				if (p >= end)
-					return fail(ps, &st, q, "unterminated string", err);
-				if (*p == '"')
-					break;
-				if (*p == '\\') {
-					sf |= SF_ESC;
-					p += (p + 1 < end && (p[1] == '"' || p[1] == '\\')) ? 2 : 1;
-					continue;
-				}
-				sf |= SF_CTL;
-				if (*p++ == '\n') {
-					line++;
-					line_start = p;
-				}
-			}
-			kv->flags |= (sf & SF_ESC ? LPF_VAL_ESC : 0) | (sf ? 0 : LPF_VAL_SAFE);
-			kv->val = s;
-			kv->val_len = (size_t)(p - s);
-			kv->type = LPV_STRING;
-			p++;
-			if (p < end && !(CLS(*p) & (CL_COMMA | CL_SP | CL_NL | CL_CR)))
-				return fail(ps, &st, p, "expected ',' or ' ' after string field",
-					    err);
-		} else {
-			const char *v = p;
-			while (p < end && !(CLS(*p) & (CL_COMMA | CL_SP | CL_NL | CL_CR)))
-				p++;
-			if (p == v)
-				return fail(ps, &st, p, "missing field value", err);
-			kv->val = v;
-			kv->val_len = (size_t)(p - v);
-			const char *why = classify(kv);
-			if (why)
-				return fail(ps, &st, v, why, err);
-		}
-		pt->nfields++;
-		if (p < end && *p == ',') {
-			p++;
+	if (p >= s->end || *p == '\n' || *p == '\r')
+		return invalid(s, p, "missing fields");
+	s->p = p;
+	return NULL;
+}
+
+/* A string field's value, from its opening quote: the text between the
+ * quotes with its escapes kept. It may hold newlines: they advance the
+ * scan's line. */
+static inline const char *scan_string(struct scan *s, struct lp_kv *kv)
+{
+	const char *q = s->p, *end = s->end;
+	const char *str = q + 1, *p = str;
+	unsigned sf = 0;
+	for (;;) {
+		p = find_str_cand(p, end);
+		if (p >= end)
+			return invalid(s, q, "unterminated string");
+		if (*p == '"')
+			break;
+		if (*p == '\\') {
+			sf |= SF_ESC;
+			p += (p + 1 < end && (p[1] == '"' || p[1] == '\\')) ? 2 : 1;
 			continue;
 		}
-		break;
+		sf |= SF_CTL;
+		if (*p++ == '\n') {
+			s->line++;
+			s->line_start = p;
+		}
 	}
+	kv->flags |= name_flags(sf) << 1;
+	kv->val = str;
+	kv->val_len = (size_t)(p - str);
+	kv->type = LPV_STRING;
+	p++;
+	if (p < end && !(CLS(*p) & FIELD_END))
+		return invalid(s, p, "expected ',' or ' ' after string field");
+	s->p = p;
+	return NULL;
+}
 
-	pt->time_ns = ps->now_ns;
+/* An unquoted field value: a number or a boolean. */
+static inline const char *scan_value(struct scan *s, struct lp_kv *kv)
+{
+	const char *v = s->p, *p = v;
+	while (p < s->end && !(CLS(*p) & FIELD_END))
+		p++;
+	if (p == v)
+		return invalid(s, p, "missing field value");
+	kv->val = v;
+	kv->val_len = (size_t)(p - v);
+	s->p = p;
+	const char *why = classify(kv);
+	return why ? invalid(s, v, why) : NULL;
+}
+
+/* The field set: "key=value" separated by ',', at least one. */
+static inline const char *scan_field_set(struct scan *s, struct lp_point *pt)
+{
+	for (;;) {
+		if (ARRAY_RESERVE(pt->fields, pt->fields_cap, pt->nfields + 1, LP_MAX_FIELDS) < 0)
+			return invalid(s, s->p,
+				       pt->fields_cap == LP_MAX_FIELDS ? "too many fields"
+								       : "out of memory");
+		struct lp_kv *kv = &pt->fields[pt->nfields];
+		const char *why = scan_key(s, kv, &field_key);
+		if (why)
+			return why;
+		kv->bool_val = 0;
+		why = s->p < s->end && *s->p == '"' ? scan_string(s, kv) : scan_value(s, kv);
+		if (why)
+			return why;
+		pt->nfields++;
+		if (s->p >= s->end || *s->p != ',')
+			return NULL;
+		s->p++;
+	}
+}
+
+/* The optional timestamp (the parser's `now` without one), and the end of
+ * the line: blanks, then an optional '\r', then a newline or the end of
+ * the input. */
+static inline const char *scan_timestamp(struct scan *s, const struct lp_parser *ps,
+					 struct lp_point *pt)
+{
+	const char *p = s->p, *end = s->end;
 	const char *after = "unexpected text after the fields";
+	pt->time_ns = ps->now_ns;
 	if (p < end && *p == ' ') {
 		while (p < end && *p == ' ')
 			p++;
@@ -771,9 +791,9 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 			int64_t ts;
 			int r = parse_time(t, (size_t)(p - t), &ts);
 			if (r == -1)
-				return fail(ps, &st, t, "bad timestamp", err);
+				return invalid(s, t, "bad timestamp");
 			if (r == -2 || lp_time_to_ns(ts, ps->precision, &pt->time_ns) < 0)
-				return fail(ps, &st, t, "timestamp out of range", err);
+				return invalid(s, t, "timestamp out of range");
 			after = "unexpected text after the timestamp";
 		}
 		while (p < end && (*p == ' ' || *p == '\t'))
@@ -783,26 +803,74 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
 		p++;
 	if (p < end) {
 		if (*p != '\n')
-			return fail(ps, &st, p, after, err);
+			return invalid(s, p, after);
 		p++;
-		line++;
-		line_start = p;
+		s->line++;
+		s->line_start = p;
 	}
+	s->p = p;
+	return NULL;
+}
 
+/* Keys are unique among the tags and among the fields. */
+static inline const char *check_unique_keys(struct scan *s, struct lp_point *pt)
+{
 	int oom = 0;
 	long d = find_dup(pt, pt->tags, pt->ntags, &oom);
 	if (d >= 0)
-		return fail(ps, &st, pt->tags[d].key, "duplicate tag key", err);
+		return invalid(s, pt->tags[d].key, "duplicate tag key");
 	d = oom ? -1 : find_dup(pt, pt->fields, pt->nfields, &oom);
 	if (d >= 0)
-		return fail(ps, &st, pt->fields[d].key, "duplicate field key", err);
+		return invalid(s, pt->fields[d].key, "duplicate field key");
 	if (oom)
-		return fail(ps, &st, m, "out of memory", err);
+		return invalid(s, pt->meas, "out of memory");
+	return NULL;
+}
 
-	ps->p = p;
-	ps->line = line;
-	ps->line_start = line_start;
+int lp_next(struct lp_parser *ps, struct lp_point *pt, struct rum_error *err)
+{
+	if (ps->failed) {
+		*err = ps->err;
+		return -1;
+	}
+	if (!skip_blank_lines(ps))
+		return 0;
+
+	struct names nc = {NULL, 0};
+	struct scan s = {ps->p, ps->end, &nc, ps->line, ps->line_start, NULL};
+	pt->line = ps->line;
+	pt->ntags = pt->nfields = 0;
+	pt->meas_flags = 0;
+	const char *why = scan_measurement(&s, pt);
+	if (!why)
+		why = scan_tag_set(&s, pt);
+	if (!why)
+		why = skip_to_fields(&s);
+	if (!why)
+		why = scan_field_set(&s, pt);
+	if (!why)
+		why = scan_timestamp(&s, ps, pt);
+	if (!why)
+		why = check_unique_keys(&s, pt);
+	if (why)
+		return fail(ps, s.at, why, err);
+
+	ps->p = s.p;
+	ps->line = s.line;
+	ps->line_start = s.line_start;
 	return 1;
+}
+
+int lp_next_reason(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
+{
+	struct rum_error e;
+	int r = lp_next(ps, pt, &e);
+	if (r < 0) {
+		err->line = ps->err.line;
+		err->column = ps->err.column;
+		err->reason = ps->err.msg;
+	}
+	return r;
 }
 
 int lp_unescape(struct buf *out, const char *s, size_t n, int is_string)
@@ -811,9 +879,7 @@ int lp_unescape(struct buf *out, const char *s, size_t n, int is_string)
 	if (n == 0)
 		return out->err ? -1 : 0;
 	while (i < n) {
-		if (s[i] == '\\' && i + 1 < n &&
-		    (is_string ? (s[i + 1] == '"' || s[i + 1] == '\\')
-			       : (CLS(s[i + 1]) & CL_ESCAPABLE) != 0)) {
+		if (s[i] == '\\' && escapes_next(s, i, n, is_string)) {
 			buf_add(out, s + run, i - run);
 			run = i + 1; /* the escaped byte starts the next run */
 			i += 2;
@@ -830,589 +896,10 @@ int lp_key_eq(const char *raw, size_t raw_len, const char *name)
 	size_t i = 0;
 	for (; i < raw_len; i++, name++) {
 		char c = raw[i];
-		if (c == '\\' && i + 1 < raw_len && (CLS(raw[i + 1]) & CL_ESCAPABLE))
+		if (c == '\\' && escapes_next(raw, i, raw_len, 0))
 			c = raw[++i];
 		if (*name != c || *name == 0)
 			return 0;
 	}
 	return *name == 0;
-}
-
-/* Room for n more bytes; the common case without a call. */
-static inline int room(struct buf *b, size_t n)
-{
-	if (!b->err && b->cap - b->len >= n)
-		return 0;
-	return buf_reserve(b, n);
-}
-
-/* True when s[0..n) can go into a JSON string as it is: no '"', '\\',
- * control or non-ASCII byte (those take json_add_str's careful path). */
-static inline int json_plain(const char *s, size_t n)
-{
-	size_t i = 0;
-#if defined(__SSE2__)
-	if (n >= 16) {
-		const __m128i quote = _mm_set1_epi8('"');
-		const __m128i bsl = _mm_set1_epi8('\\');
-		const __m128i sp = _mm_set1_epi8(0x20);
-		for (;; i += 16) {
-			if (i + 16 > n)
-				i = n - 16; /* the last block overlaps the one before */
-			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-			/* signed: non-ASCII bytes are below 0x20 too */
-			__m128i m = _mm_or_si128(
-			    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)),
-			    _mm_cmplt_epi8(v, sp));
-			if (_mm_movemask_epi8(m))
-				return 0;
-			if (i + 16 == n)
-				return 1;
-		}
-	}
-#endif
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
-			return 0;
-	}
-	return 1;
-}
-
-static int json_put(struct buf *out, const char *s, size_t n)
-{
-	if (!json_plain(s, n))
-		return json_add_str(out, s, n);
-	if (room(out, n + 2) < 0)
-		return -1;
-	char *o = out->p + out->len;
-	*o++ = '"';
-	memcpy(o, s, n);
-	o[n] = '"';
-	out->len += n + 2;
-	return 0;
-}
-
-/* A name, tag value or string as a JSON string; flags as for a key
- * (LPF_KEY_ESC, LPF_KEY_SAFE; values shift theirs down to these). */
-static int json_raw(struct buf *out, const char *s, size_t n, unsigned flags, int is_string)
-{
-	if (flags & LPF_KEY_SAFE) {
-		if (room(out, n + 2) < 0)
-			return -1;
-		char *o = out->p + out->len;
-		*o++ = '"';
-		memcpy(o, s, n);
-		o[n] = '"';
-		out->len += n + 2;
-		return 0;
-	}
-	if (!(flags & LPF_KEY_ESC))
-		return json_add_str(out, s, n);
-	char stackbuf[4096];
-	if (n <= sizeof stackbuf) {
-		/* Unescaping only shrinks. */
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (s[i] == '\\' && i + 1 < n &&
-			    (is_string ? (s[i + 1] == '"' || s[i + 1] == '\\')
-				       : (CLS(s[i + 1]) & CL_ESCAPABLE) != 0))
-				i++;
-			stackbuf[k++] = s[i];
-		}
-		return json_put(out, stackbuf, k);
-	}
-	struct buf tmp = BUF_INIT;
-	int r = lp_unescape(&tmp, s, n, is_string);
-	if (r == 0)
-		r = json_put(out, tmp.p, tmp.len);
-	buf_free(&tmp);
-	return r;
-}
-
-/* Records carry int64 integers only (record.h): a larger unsigned value
- * becomes a float, written with all its digits. */
-static int above_int64(const char *d, size_t n)
-{
-	return n > 19 || (n == 19 && memcmp(d, "9223372036854775807", 19) > 0);
-}
-
-/* A line-protocol number as JSON: integers without '+' or leading zeros;
- * floats with a digit before and after the '.', and a '.' unless there is
- * an exponent. Done on the text, so no digit of precision is lost. */
-static int json_number(struct buf *out, const struct lp_kv *kv)
-{
-	const char *v = kv->val;
-	size_t n = kv->val_len, i = 0;
-	/* At most: the literal, a '0' before and after the '.', the '.'. */
-	if (room(out, n + 4) < 0)
-		return -1;
-	char *o = out->p + out->len;
-	if (kv->flags & LPF_NUM_JSON) {
-		memcpy(o, v, n);
-		o += n;
-		if (kv->type == LPV_UINT && above_int64(v, n)) {
-			*o++ = '.';
-			*o++ = '0';
-		}
-		out->len = (size_t)(o - out->p);
-		return 0;
-	}
-	if (v[0] == '-' || v[0] == '+') {
-		if (v[0] == '-')
-			*o++ = '-';
-		i++;
-	}
-	size_t s = i;
-	while (i < n && is_digit(v[i]))
-		i++;
-	size_t e = i;
-	while (s + 1 < e && v[s] == '0')
-		s++;
-	if (s == e) {
-		*o++ = '0';
-	} else {
-		memcpy(o, v + s, e - s);
-		o += e - s;
-	}
-	int dot = 0;
-	if (kv->type == LPV_UINT && above_int64(v + s, e - s))
-		dot = 2; /* as a float: add ".0" */
-	if (kv->type == LPV_FLOAT && i < n && v[i] == '.') {
-		dot = 1;
-		i++;
-		size_t f = i;
-		while (i < n && is_digit(v[i]))
-			i++;
-		*o++ = '.';
-		if (i == f) {
-			*o++ = '0';
-		} else {
-			memcpy(o, v + f, i - f);
-			o += i - f;
-		}
-	}
-	if (kv->type == LPV_FLOAT && i < n) { /* the exponent, valid JSON as it is */
-		memcpy(o, v + i, n - i);
-		o += n - i;
-	} else if (dot == 2 || (kv->type == LPV_FLOAT && !dot)) {
-		*o++ = '.';
-		*o++ = '0';
-	}
-	out->len = (size_t)(o - out->p);
-	return 0;
-}
-
-static inline int put_lit(struct buf *out, const char *s, size_t n)
-{
-	if (room(out, n) < 0)
-		return -1;
-	memcpy(out->p + out->len, s, n);
-	out->len += n;
-	return 0;
-}
-
-static inline int set_matches(const struct lp_kv *kv, const struct lp_tag_set *s)
-{
-	/* Most tags differ at the first byte (unless it is a backslash). */
-	if (kv->key[0] != s->key[0] && kv->key[0] != '\\')
-		return 0;
-	return lp_key_eq(kv->key, kv->key_len, s->key);
-}
-
-/* "key":"value" of a tag whose key and value need neither unescaping nor
- * JSON escapes: the common case, in one reservation. */
-static inline int json_plain_pair(struct buf *out, const struct lp_kv *kv, int comma)
-{
-	size_t kn = kv->key_len, vn = kv->val_len;
-	if (room(out, kn + vn + 6) < 0)
-		return -1;
-	char *o = out->p + out->len;
-	if (comma)
-		*o++ = ',';
-	*o++ = '"';
-	memcpy(o, kv->key, kn);
-	o += kn;
-	memcpy(o, "\":\"", 3);
-	o += 3;
-	memcpy(o, kv->val, vn);
-	o += vn;
-	*o++ = '"';
-	out->len = (size_t)(o - out->p);
-	return 0;
-}
-
-int lp_point_to_json(const struct lp_point *pt, const struct lp_tag_set *set, size_t nset,
-		     struct buf *out)
-{
-	size_t start = out->len;
-	uint64_t matched = 0; /* set entries that replaced a tag (the first 64) */
-	put_lit(out, "{\"measurement\":", 15);
-	json_raw(out, pt->meas, pt->meas_len, pt->meas_flags, 0);
-	put_lit(out, ",\"tags\":{", 9);
-	int first = 1;
-	for (size_t i = 0; i < pt->ntags; i++) {
-		const struct lp_kv *kv = &pt->tags[i];
-		const struct lp_tag_set *s = NULL;
-		for (size_t j = 0; j < nset && !s; j++) {
-			if (set_matches(kv, &set[j])) {
-				s = &set[j];
-				if (j < 64)
-					matched |= 1ull << j;
-			}
-		}
-		if (!s &&
-		    (kv->flags & (LPF_KEY_SAFE | LPF_VAL_SAFE)) == (LPF_KEY_SAFE | LPF_VAL_SAFE)) {
-			json_plain_pair(out, kv, !first);
-			first = 0;
-			continue;
-		}
-		if (!first)
-			put_lit(out, ",", 1);
-		first = 0;
-		json_raw(out, kv->key, kv->key_len, kv->flags, 0);
-		put_lit(out, ":", 1);
-		if (s)
-			json_add_str(out, s->val, s->val_len);
-		else
-			json_raw(out, kv->val, kv->val_len, kv->flags >> 1, 0);
-	}
-	for (size_t j = 0; j < nset; j++) {
-		int seen = j < 64 ? (matched >> j) & 1 : 0;
-		for (size_t i = 0; i < pt->ntags && !seen && j >= 64; i++)
-			seen = set_matches(&pt->tags[i], &set[j]);
-		for (size_t k = 0; k < j && !seen; k++)
-			seen = strcmp(set[k].key, set[j].key) == 0;
-		if (seen)
-			continue;
-		if (!first)
-			put_lit(out, ",", 1);
-		first = 0;
-		json_add_str(out, set[j].key, strlen(set[j].key));
-		put_lit(out, ":", 1);
-		json_add_str(out, set[j].val, set[j].val_len);
-	}
-	put_lit(out, "},\"fields\":{", 12);
-	for (size_t i = 0; i < pt->nfields; i++) {
-		const struct lp_kv *kv = &pt->fields[i];
-		if (i)
-			put_lit(out, ",", 1);
-		json_raw(out, kv->key, kv->key_len, kv->flags, 0);
-		put_lit(out, ":", 1);
-		switch (kv->type) {
-		case LPV_STRING:
-			json_raw(out, kv->val, kv->val_len, kv->flags >> 1, 1);
-			break;
-		case LPV_INT:
-		case LPV_UINT:
-		case LPV_FLOAT:
-			json_number(out, kv);
-			break;
-		case LPV_BOOL:
-			if (kv->bool_val)
-				put_lit(out, "true", 4);
-			else
-				put_lit(out, "false", 5);
-			break;
-		}
-	}
-	put_lit(out, "},\"time\":", 9);
-	buf_add_i64(out, pt->time_ns);
-	put_lit(out, "}", 1);
-	if (out->err) {
-		if (out->len > start)
-			out->len = start;
-		return -1;
-	}
-	return 0;
-}
-
-/* A name or tag value as line protocol: ',', '=' and ' ' escaped, a
- * newline (which would end the line) as the two characters \n, trailing
- * backslashes (which would escape the separator after them) dropped. In a
- * measurement '=' is no separator and stays as it is, as InfluxDB writes
- * it, unless a backslash before it would make "\=" of it. */
-static void lp_add_name(struct buf *out, const char *s, size_t n, int is_meas)
-{
-	while (n && s[n - 1] == '\\')
-		n--;
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned c = CLS(s[i]);
-		if (!(c & (CL_ESCAPABLE | CL_NL)))
-			continue;
-		if (is_meas && s[i] == '=' && (i == 0 || s[i - 1] != '\\'))
-			continue;
-		buf_add(out, s + run, i - run);
-		if (c & CL_NL) {
-			buf_add(out, "\\n", 2);
-		} else {
-			buf_addc(out, '\\');
-			buf_addc(out, s[i]);
-		}
-		run = i + 1;
-	}
-	buf_add(out, s + run, n - run);
-}
-
-static size_t trimmed_len(const char *s, size_t n)
-{
-	while (n && s[n - 1] == '\\')
-		n--;
-	return n;
-}
-
-static void lp_add_string(struct buf *out, const char *s, size_t n)
-{
-	buf_addc(out, '"');
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '"' && s[i] != '\\')
-			continue;
-		buf_add(out, s + run, i - run);
-		buf_addc(out, '\\');
-		run = i; /* the byte itself starts the next run */
-	}
-	buf_add(out, s + run, n - run);
-	buf_addc(out, '"');
-}
-
-/* The writer looks at a record's bytes once, 16 at a time: one bit per byte
- * for backslashes (the token must be decoded first) and one for what a name
- * escapes (',', '=', ' ', a newline). A token with neither is copied as it
- * is, which is nearly every token. Longer records, whose bitmaps would not
- * fit on the stack, take the byte-by-byte path for every token. */
-#define LPW_MAX 8192
-
-struct lpw {
-	const char *src;
-	int mapped; /* the bitmaps below cover src */
-	/* bit i of word w: byte 64 * w + i is a backslash (bsl), is either
-	 * a backslash or one a name escapes (any) */
-	uint64_t bsl[LPW_MAX / 64], any[LPW_MAX / 64];
-};
-
-static void lpw_map(struct lpw *w, const char *s, size_t n)
-{
-	size_t i = 0;
-#if defined(__SSE2__)
-	const __m128i bsl = _mm_set1_epi8('\\');
-	const __m128i comma = _mm_set1_epi8(',');
-	const __m128i eq = _mm_set1_epi8('=');
-	const __m128i sp = _mm_set1_epi8(' ');
-	const __m128i nl = _mm_set1_epi8('\n');
-	for (; i + 64 <= n; i += 64) {
-		uint64_t b = 0, e = 0;
-		for (unsigned k = 0; k < 4; k++) {
-			__m128i v =
-			    _mm_loadu_si128((const __m128i *)(const void *)(s + i + 16 * k));
-			__m128i m = _mm_or_si128(
-			    _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, eq)),
-			    _mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, nl)));
-			b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bsl))
-			     << (16 * k);
-			e |= (uint64_t)(unsigned)_mm_movemask_epi8(m) << (16 * k);
-		}
-		w->bsl[i / 64] = b;
-		w->any[i / 64] = b | e;
-	}
-#endif
-	for (; i < n; i += 64) {
-		uint64_t b = 0, e = 0;
-		for (size_t j = 0; j < 64 && i + j < n; j++) {
-			unsigned c = CLS(s[i + j]);
-			if (c & CL_BSL)
-				b |= 1ull << j;
-			if (c & (CL_ESCAPABLE | CL_NL))
-				e |= 1ull << j;
-		}
-		w->bsl[i / 64] = b;
-		w->any[i / 64] = b | e;
-	}
-	w->src = s;
-	w->mapped = 1;
-}
-
-/* Any bit set for the bytes [a, b) of the record? */
-static inline int lpw_any(const uint64_t *bm, size_t a, size_t b)
-{
-	if (a >= b)
-		return 0;
-	size_t wa = a / 64, wb = (b - 1) / 64;
-	uint64_t first = ~0ull << (a % 64), last = ~0ull >> (63 - (b - 1) % 64);
-	if (wa == wb)
-		return (bm[wa] & first & last) != 0;
-	if (bm[wa] & first)
-		return 1;
-	for (size_t i = wa + 1; i < wb; i++)
-		if (bm[i])
-			return 1;
-	return (bm[wb] & last) != 0;
-}
-
-enum { TOK_COPY, TOK_ESCAPE, TOK_DECODED };
-
-/* The content of a string token, decoded: in place when it has no
- * backslash (TOK_COPY, or TOK_ESCAPE when a name would need escapes),
- * else in scratch (TOK_DECODED; a name's trailing backslashes trimmed). -1 when
- * it cannot be decoded. */
-static inline __attribute__((always_inline)) int lpw_str(const struct lpw *w, const char *tok,
-							 size_t n, int name, struct buf *scratch,
-							 const char **s, size_t *len)
-{
-	if (w->mapped && n >= 2) {
-		size_t a = (size_t)(tok - w->src) + 1, b = a + n - 2;
-		*s = tok + 1;
-		*len = n - 2;
-		if (!lpw_any(w->any, a, b))
-			return TOK_COPY;
-		if (!lpw_any(w->bsl, a, b))
-			return TOK_ESCAPE;
-	}
-	if (rec_str(tok, n, scratch, s, len) < 0)
-		return -1;
-	if (name)
-		*len = trimmed_len(*s, *len);
-	return TOK_DECODED;
-}
-
-/* Callers have made room for 2 * n bytes. */
-/* Tokens are short: copied in one or two fixed 16-byte moves (no call)
- * when the record goes on far enough past them; the bytes stored past n
- * land in the LPW_SLACK reserved and are overwritten by what follows. */
-#define LPW_SLACK 32
-static inline void lpw_copy(struct buf *out, const char *s, size_t n, const char *lim)
-{
-	char *o = out->p + out->len;
-	if (n <= 16 && lim - s >= 16)
-		memcpy(o, s, 16);
-	else if (n <= 32 && lim - s >= 32)
-		memcpy(o, s, 32);
-	else
-		memcpy(o, s, n);
-	out->len += n;
-}
-
-static inline void lpw_put_name(struct buf *out, const char *s, size_t n, int how, int is_meas,
-				const char *lim)
-{
-	if (how == TOK_COPY) {
-		lpw_copy(out, s, n, lim);
-	} else {
-		lp_add_name(out, s, n, is_meas);
-	}
-}
-
-static inline void lpw_put_u64(struct buf *out, uint64_t v)
-{
-	char tmp[20];
-	size_t i = sizeof tmp;
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(out->p + out->len, tmp + i, sizeof tmp - i);
-	out->len += sizeof tmp - i;
-}
-
-int lp_write_record(const struct record *r, int64_t default_time_ns, struct buf *out)
-{
-	size_t start = out->len;
-	struct buf sk = BUF_INIT, sv = BUF_INIT;
-	struct lpw w;
-	const char *s, *v;
-	size_t n, vn;
-	int how, vhow, ok = 0;
-
-	const char *lim = r->src + r->len;
-	w.mapped = 0;
-	if (r->len <= LPW_MAX)
-		lpw_map(&w, r->src, r->len);
-
-	/* Decoding never makes a string longer, and escaping at most doubles
-	 * it: each token needs twice its raw length and a few bytes. */
-	if ((how = lpw_str(&w, r->meas, r->meas_len, 1, &sk, &s, &n)) < 0)
-		goto done;
-	if (n == 0 || s[0] == '#' || s[0] == '\t')
-		goto done;
-	if (room(out, 2 * n + LPW_SLACK) < 0)
-		goto done;
-	lpw_put_name(out, s, n, how, 1, lim);
-
-	for (size_t i = 0; i < r->ntags; i++) {
-		const struct rec_kv *kv = &r->tags[i];
-		if ((how = lpw_str(&w, kv->key, kv->key_len, 1, &sk, &s, &n)) < 0 ||
-		    (vhow = lpw_str(&w, kv->val, kv->val_len, 1, &sv, &v, &vn)) < 0)
-			goto done;
-		if (!n || !vn)
-			continue;
-		if (room(out, 2 * (n + vn) + 2 + LPW_SLACK) < 0)
-			goto done;
-		out->p[out->len++] = ',';
-		lpw_put_name(out, s, n, how, 0, lim);
-		out->p[out->len++] = '=';
-		lpw_put_name(out, v, vn, vhow, 0, lim);
-	}
-
-	size_t written = 0;
-	for (size_t i = 0; i < r->nfields; i++) {
-		const struct rec_kv *kv = &r->fields[i];
-		if ((how = lpw_str(&w, kv->key, kv->key_len, 1, &sk, &s, &n)) < 0)
-			goto done;
-		if (!n)
-			continue;
-		/* a value is never longer in line protocol than twice its token */
-		if (room(out, 2 * (n + kv->val_len) + 4 + LPW_SLACK) < 0)
-			goto done;
-		out->p[out->len++] = written ? ',' : ' ';
-		written++;
-		lpw_put_name(out, s, n, how, 0, lim);
-		out->p[out->len++] = '=';
-		switch (kv->type) {
-		case RV_STRING:
-			if ((vhow = lpw_str(&w, kv->val, kv->val_len, 0, &sv, &v, &vn)) < 0)
-				goto done;
-			if (vhow == TOK_DECODED) {
-				lp_add_string(out, v, vn);
-			} else {
-				/* no backslash and (JSON) no '"': nothing to escape */
-				out->p[out->len++] = '"';
-				lpw_copy(out, v, vn, lim);
-				out->p[out->len++] = '"';
-			}
-			break;
-		case RV_INT:
-			lpw_copy(out, kv->val, kv->val_len, lim);
-			/* rec_parse admits only int64 integers */
-			out->p[out->len++] = 'i';
-			break;
-		case RV_FLOAT:
-		case RV_BOOL:
-			lpw_copy(out, kv->val, kv->val_len, lim);
-			break;
-		}
-	}
-	if (!written)
-		goto done;
-	if (room(out, 24) < 0)
-		goto done;
-	int64_t t = r->has_time ? r->time : default_time_ns;
-	out->p[out->len++] = ' ';
-	if (t < 0) {
-		out->p[out->len++] = '-';
-		lpw_put_u64(out, (uint64_t)0 - (uint64_t)t);
-	} else {
-		lpw_put_u64(out, (uint64_t)t);
-	}
-	out->p[out->len++] = '\n';
-	ok = !out->err;
-done:
-	buf_free(&sk);
-	buf_free(&sv);
-	if (!ok) {
-		if (out->len > start)
-			out->len = start;
-		return -1;
-	}
-	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "record.h"
 
 enum lp_precision { LP_NS, LP_US, LP_MS, LP_S, LP_M, LP_H, LP_GUESS };
@@ -54,20 +55,14 @@ struct lp_point {
 	size_t dup_cap;
 };
 
-struct lp_error {
-	size_t line;
-	size_t column; /* 1-based, in bytes */
-	const char *reason;
-};
-
 struct lp_parser {
-	const char *p, *end;
+	const char *start, *p, *end;
 	size_t line;
 	enum lp_precision precision;
 	int64_t now_ns;
 	const char *line_start; /* of the line p is on: error columns */
 	int failed;		/* after an error every call repeats it */
-	struct lp_error err;
+	struct rum_error err;
 };
 
 #define LP_MAX_TAGS 1024
@@ -75,7 +70,9 @@ struct lp_parser {
 
 void lp_parser_init(struct lp_parser *ps, const char *p, size_t n, enum lp_precision precision,
 		    int64_t now_ns);
-/* 1: a point; 0: end of input; -1: error (err filled; the parser stops).
+/* 1: a point; 0: end of input; -1: error (the parser stops): err->msg
+ * says what is wrong, err->line and err->column (1-based, the column in
+ * bytes) where, err->offset is the same place as a byte offset in the body.
  * pt must start zeroed ({0}); its arrays are reused from point to point,
  * so the views in it are valid until the next call.
  * Escapes (DataKit's, i.e. InfluxDB 1.x's): in the measurement, keys and
@@ -83,7 +80,20 @@ void lp_parser_init(struct lp_parser *ps, const char *p, size_t n, enum lp_preci
  * literal, any other backslash is itself literal; in string fields only
  * \" and \\ are escapes. Keys must be valid UTF-8 and unique within the
  * point; tag values and strings may hold any bytes (JSON gets U+FFFD). */
-int lp_next(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err);
+int lp_next(struct lp_parser *ps, struct lp_point *pt, struct rum_error *err);
+
+/* TODO(lead): transitional, for cmd/rum-listen/intake.c until it passes a
+ * struct rum_error to lp_next (then delete this block and lp_next_reason in
+ * lp.c): the old error shape, the message as `reason`, which points into
+ * the parser. */
+struct lp_error {
+	size_t line, column;
+	const char *reason;
+};
+int lp_next_reason(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err);
+#define lp_next(ps, pt, err)                                                                       \
+	_Generic((err), struct lp_error * : lp_next_reason, default : lp_next)(ps, pt, err)
+
 void lp_point_free(struct lp_point *pt);
 
 /* Unescape a measurement / key / tag value (is_string 0) or a string field

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "lp.h"
 #include "record.h"
 
@@ -31,7 +32,7 @@ static void json_lines(const char *p, size_t n, struct record *rec, struct buf *
 			buf_reset(lp);
 			if (lp_write_record(rec, -5, lp) == 0) {
 				struct lp_parser ps;
-				struct lp_error err;
+				struct rum_error err;
 				lp_parser_init(&ps, lp->p, lp->len, LP_NS, 0);
 				int r = lp_next(&ps, pt, &err);
 				if (r == 1) {
@@ -41,7 +42,7 @@ static void json_lines(const char *p, size_t n, struct record *rec, struct buf *
 						abort();
 					if (lp_next(&ps, pt, &err) != 0)
 						abort();
-				} else if (r != -1 || !strstr(err.reason, "duplicate")) {
+				} else if (r != -1 || !strstr(err.msg, "duplicate")) {
 					abort();
 				}
 			}
@@ -56,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct record rec;
 	static struct buf j1, j2, lp, tmp;
 	struct lp_parser ps, ps2;
-	struct lp_error err;
+	struct rum_error err;
 	struct rec_error rerr;
 	enum lp_precision prec = precs[size % 7];
 	const struct lp_tag_set set = {"ip", "203.0.113.7", 11};
@@ -106,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (lp_next(&ps2, &pt2, &err) != 0)
 			abort();
 	}
-	if (r < 0 && (!err.reason || err.line == 0 || err.column == 0))
+	if (r < 0 && (!err.msg[0] || err.line == 0 || err.column == 0 || err.offset > size))
 		abort();
 	if (size && data[0] == '{')
 		json_lines((const char *)data, size, &rec, &lp, &pt2);

@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct ruleset *rs = ruleset_new();
 	CHECK(rs);
-	struct rule_error err;
+	struct rum_error err;
 	memset(&err, 0, sizeof err);
 	int rc = ruleset_add(rs, p, rn, &err);
 	if (rc < 0) {
@@ -106,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t line, col;
 		rule_position(p, rn, err.offset, &line, &col);
 		CHECK(line >= 1 && col >= 1 && col <= rn + 1);
+		CHECK(err.line == line && err.column == col);
 	}
 	CHECK(ruleset_count(rs) == (rc == 1 ? 1u : 0u));
 	rf.fixed = rs;

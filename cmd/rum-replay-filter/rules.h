@@ -18,16 +18,16 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "record.h"
 
 /* Limits that keep hostile rule text from exhausting the stack or memory. */
 #define RULE_MAX_LEN ((size_t)1 << 20)
 #define RULE_MAX_DEPTH 64 /* nested parentheses */
 
-struct rule_error {
-	size_t offset; /* byte offset in the rule text where it went wrong */
-	char msg[384]; /* "expected X, found Y" and the like */
-};
+/* TODO(lead): transitional, while main.c still says struct rule_error
+ * (three places); then delete this line. */
+#define rule_error rum_error
 
 struct ruleset;
 
@@ -37,8 +37,10 @@ void ruleset_free(struct ruleset *rs);
 /* Compiles one rule and adds it to rs. Returns 1 when added; 0 when the
  * text holds no condition at all (blank, or only comments and ';'), which
  * adds nothing; -1 with err filled (rs unchanged) when it does not parse,
- * or on allocation failure (msg says so). */
-int ruleset_add(struct ruleset *rs, const char *text, size_t n, struct rule_error *err);
+ * or on allocation failure (msg says so): err->msg is "expected X, found
+ * Y" and the like, err->offset the byte of the text where it went wrong,
+ * err->line and err->column the same as rule_position() says it. */
+int ruleset_add(struct ruleset *rs, const char *text, size_t n, struct rum_error *err);
 size_t ruleset_count(const struct ruleset *rs);
 
 /* Per-thread evaluation state: the scratch buffer for decoded values and

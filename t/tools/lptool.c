@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "lp.h"
 #include "record.h"
 
@@ -54,16 +55,16 @@ static void write_out(struct buf *out)
 	buf_reset(out);
 }
 
-static void report(const struct lp_error *e)
+static void report(const struct rum_error *e)
 {
-	fprintf(stderr, "lptool: line %zu, column %zu: %s\n", e->line, e->column, e->reason);
+	fprintf(stderr, "lptool: line %zu, column %zu: %s\n", e->line, e->column, e->msg);
 }
 
 static int cmd_tojson(const struct buf *in)
 {
 	struct lp_parser ps;
 	struct lp_point pt = {0};
-	struct lp_error e;
+	struct rum_error e;
 	struct buf out = BUF_INIT;
 	int r, rc = 0;
 	lp_parser_init(&ps, in->p, in->len, prec, now_ns);
@@ -136,15 +137,14 @@ static int to_json_all(const char *p, size_t n, enum lp_precision pr, struct buf
 {
 	struct lp_parser ps;
 	struct lp_point pt = {0};
-	struct lp_error e;
+	struct rum_error e;
 	int r;
 	*npoints = 0;
 	lp_parser_init(&ps, p, n, pr, now_ns);
 	while ((r = lp_next(&ps, &pt, &e)) == 1) {
 		(*npoints)++;
 		if (lp_point_to_json(&pt, NULL, 0, out) < 0 || buf_addc(out, '\n') < 0) {
-			r = -1;
-			e.reason = "out of memory";
+			r = err_set(&e, "out of memory");
 			break;
 		}
 	}
@@ -198,7 +198,7 @@ static int cmd_bench(const struct buf *in)
 {
 	struct lp_parser ps;
 	struct lp_point pt = {0};
-	struct lp_error e;
+	struct rum_error e;
 	struct buf out = BUF_INIT;
 	size_t points = 0, outbytes = 0;
 	double t0 = now_s();
