@@ -70,7 +70,8 @@ size_t stats_ep_sourcemap(void);
 size_t stats_ep_sourcemap_check(void);
 void stats_replay(uint64_t bytes);
 void stats_sourcemap(int uploaded); /* 1 an upload stored, 0 a deletion */
-void stats_init(void);
+/* Looks every counter up; -1 when out of memory. */
+int stats_init(void);
 void stats_request(size_t ep, unsigned code);
 void stats_reject(const char *error_code);
 void stats_points(size_t meas_index, uint64_t n);
@@ -118,9 +119,6 @@ struct intake_err {
 	char msg[512];
 };
 
-/* A printable excerpt of s for an error message: control bytes as '?', and
- * "..." when it was cut to fit outlen. */
-void excerpt(char *out, size_t outlen, const char *s, size_t n);
 /* Fills err (msg from fmt) and returns -1, for `return intake_fail(...)`. */
 int intake_fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "errmsg.h"
 #include "listen.h"
 #include "multipart.h"
 #include "perthread.h"
