@@ -188,7 +188,7 @@ struct sm_check_in {
  * 0: not restored (the reason in err->msg); -1: could not run, err filled. */
 int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *err);
 
-/* ---- HTTP (http.c) ---- */
+/* ---- HTTP (http.c, and the files http.h lists) ---- */
 struct MHD_Daemon;
 struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit);
 /* From now on responses close their connection. */
