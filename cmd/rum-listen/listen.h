@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "archname.h"
 #include "buf.h"
 #include "cidr.h"
 #include "lp.h"
@@ -160,9 +161,9 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 
 struct sm_target {
 	char platform[8];
-	char dir[4096];	 /* <data-dir>/rum/<platform> */
-	char name[256];	 /* <app_id>-<env>-<version>.zip */
-	char path[4352]; /* dir/name */
+	char dir[4096];		     /* <data-dir>/rum/<platform> */
+	char name[ARCHIVE_NAME_MAX]; /* <app_id>-<env>-<version>.zip (archname.h) */
+	char path[4352];	     /* dir/name */
 };
 
 /* The token check, in constant time. 0 or -1 with err. */
