@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cidr.h"
+#include "grow.h"
 #include "opts.h"
 
 static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -108,16 +109,10 @@ const char *cidr_add(struct cidr_list *l, const char *s, size_t n)
 	}
 	r.bits = v4 ? 96 + len : len;
 	mask(r.addr, r.bits);
-	if (l->n == l->cap) {
-		if (l->cap >= CIDR_LIST_MAX)
-			return "too many addresses";
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct cidr *v = realloc(l->v, cap * sizeof *v);
-		if (!v)
-			return "out of memory";
-		l->v = v;
-		l->cap = cap;
-	}
+	if (l->n >= CIDR_LIST_MAX)
+		return "too many addresses";
+	if (ARRAY_RESERVE(l->v, l->cap, l->n + 1, CIDR_LIST_MAX) < 0)
+		return "out of memory";
 	l->v[l->n++] = r;
 	return NULL;
 }

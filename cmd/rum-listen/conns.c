@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "clock.h"
 #include "conns.h"
 #include "listen.h"
 #include "log.h"
@@ -33,7 +34,7 @@ struct conn {
 	uint8_t key[16]; /* peer as limits count it (an IPv6 /64) */
 	int limited;	 /* counted against --max-connections-per-ip */
 	int state;
-	int64_t deadline_ns; /* of HEADERS, BODY and IDLE */
+	uint64_t deadline_ns; /* of HEADERS, BODY and IDLE, on mono_ns() */
 	unsigned requests;
 	size_t ep;
 };
@@ -54,16 +55,9 @@ static pthread_t sweeper;
 static int sweeper_running;
 static volatile int sweeper_stop;
 
-static int64_t mono_ns(void)
+static uint64_t secs(unsigned s)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t secs(unsigned s)
-{
-	return (int64_t)s * 1000000000;
+	return (uint64_t)s * 1000000000;
 }
 
 static size_t ip_slot(const uint8_t a[16])
@@ -196,7 +190,7 @@ void conn_request_line(struct conn *k)
 	if (!k)
 		return;
 	/* The deadline is stored before the state says it applies. */
-	int64_t d = mono_ns() + secs(cfg.header_timeout);
+	uint64_t d = mono_ns() + secs(cfg.header_timeout);
 	if (state(k) == CS_IDLE) {
 		__atomic_store_n(&k->deadline_ns, d, __ATOMIC_RELEASE);
 		cas(k, CS_IDLE, CS_HEADERS);
@@ -269,7 +263,7 @@ static void send_408(int fd, int body)
 
 static void sweep(void)
 {
-	int64_t now = mono_ns();
+	uint64_t now = mono_ns();
 	pthread_mutex_lock(&lock);
 	for (struct conn *k = head; k; k = k->next) {
 		int s = state(k);

@@ -53,8 +53,9 @@ static void dec_destroy(void *p)
 
 static struct perthread dec_slot = PERTHREAD_INIT(struct decoders, dec_destroy);
 
-/* Room for the next piece of output; DEC_TOOBIG when the limit is reached. */
-static int grow(struct buf *out, size_t limit, size_t *avail)
+/* Room for the next piece of output, up to the limit (*avail bytes at
+ * out->p + out->len); DEC_TOOBIG when the limit is reached. */
+static int out_room(struct buf *out, size_t limit, size_t *avail)
 {
 	if (out->len >= limit)
 		return DEC_TOOBIG;
@@ -85,7 +86,7 @@ static int zlib_run(struct decoders *d, int bits, const char *in, size_t n, size
 		size_t left = (size_t)(end - (const char *)z->next_in);
 		size_t avail = 0;
 		unsigned char probe;
-		int g = grow(out, limit, &avail);
+		int g = out_room(out, limit, &avail);
 		int probing = g == DEC_TOOBIG;
 		if (g != DEC_OK && !probing)
 			return g;
@@ -154,7 +155,7 @@ static int zstd_run(struct decoders *d, const char *in, size_t n, size_t limit, 
 	size_t last = 1;
 	for (;;) {
 		size_t avail;
-		int g = grow(out, limit, &avail);
+		int g = out_room(out, limit, &avail);
 		if (g == DEC_TOOBIG && ib.pos == ib.size && last == 0)
 			return DEC_OK;
 		if (g != DEC_OK)
@@ -186,7 +187,7 @@ static int br_run(const char *in, size_t n, size_t limit, struct buf *out, const
 	int ret = DEC_OK;
 	for (;;) {
 		size_t avail;
-		int g = grow(out, limit, &avail);
+		int g = out_room(out, limit, &avail);
 		if (g != DEC_OK) {
 			if (g == DEC_TOOBIG && BrotliDecoderIsFinished(s) && avail_in == 0)
 				break;

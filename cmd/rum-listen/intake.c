@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "jsonbody.h"
 #include "listen.h"
 #include "log.h"
@@ -39,20 +40,6 @@ int intake_fail(struct intake_err *err, unsigned status, const char *code, const
 	err->status = status;
 	err->code = code;
 	return -1;
-}
-
-void excerpt(char *out, size_t outlen, const char *s, size_t n)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < n && j + 4 < outlen; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	if (n > j && j + 3 < outlen) {
-		memcpy(out + j, "...", 3);
-		j += 3;
-	}
-	out[j] = '\0';
 }
 
 /* The checks every point goes through, on decoded names. */

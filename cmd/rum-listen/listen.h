@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "archname.h"
 #include "buf.h"
 #include "cidr.h"
 #include "lp.h"
@@ -70,7 +71,8 @@ size_t stats_ep_sourcemap(void);
 size_t stats_ep_sourcemap_check(void);
 void stats_replay(uint64_t bytes);
 void stats_sourcemap(int uploaded); /* 1 an upload stored, 0 a deletion */
-void stats_init(void);
+/* Looks every counter up; -1 when out of memory. */
+int stats_init(void);
 void stats_request(size_t ep, unsigned code);
 void stats_reject(const char *error_code);
 void stats_points(size_t meas_index, uint64_t n);
@@ -118,9 +120,6 @@ struct intake_err {
 	char msg[512];
 };
 
-/* A printable excerpt of s for an error message: control bytes as '?', and
- * "..." when it was cut to fit outlen. */
-void excerpt(char *out, size_t outlen, const char *s, size_t n);
 /* Fills err (msg from fmt) and returns -1, for `return intake_fail(...)`. */
 int intake_fail(struct intake_err *err, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -162,9 +161,9 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 
 struct sm_target {
 	char platform[8];
-	char dir[4096];	 /* <data-dir>/rum/<platform> */
-	char name[256];	 /* <app_id>-<env>-<version>.zip */
-	char path[4352]; /* dir/name */
+	char dir[4096];		     /* <data-dir>/rum/<platform> */
+	char name[ARCHIVE_NAME_MAX]; /* <app_id>-<env>-<version>.zip (archname.h) */
+	char path[4352];	     /* dir/name */
 };
 
 /* The token check, in constant time. 0 or -1 with err. */
@@ -190,7 +189,7 @@ struct sm_check_in {
  * 0: not restored (the reason in err->msg); -1: could not run, err filled. */
 int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *err);
 
-/* ---- HTTP (http.c) ---- */
+/* ---- HTTP (http.c, and the files http.h lists) ---- */
 struct MHD_Daemon;
 struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit);
 /* From now on responses close their connection. */

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
 #include "multipart.h"
 
 static int fail(struct mp_parser *mp, const char *at, const char *reason, const char **why)
@@ -130,17 +131,6 @@ static int param_value(const struct param *pa, char *out, size_t cap, size_t *ou
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* RFC 5987 ext-value: charset'language'percent-encoded. */
 static const char *ext_value(const struct param *pa, char *out, size_t cap, size_t *outlen)
 {
@@ -153,9 +143,13 @@ static const char *ext_value(const struct param *pa, char *out, size_t cap, size
 	for (p = q2 + 1; p < end; p++) {
 		char c = *p;
 		if (c == '%') {
-			if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0)
+			if (end - p < 3)
 				return "a bad %-escape in filename*";
-			c = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+			int hi = hex_digit((unsigned char)p[1]),
+			    lo = hex_digit((unsigned char)p[2]);
+			if (hi < 0 || lo < 0)
+				return "a bad %-escape in filename*";
+			c = (char)(hi << 4 | lo);
 			p += 2;
 		}
 		if (j == cap)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "errmsg.h"
 #include "listen.h"
 #include "multipart.h"
 #include "perthread.h"
@@ -38,6 +39,70 @@ static int seen(const struct replay_tls *t, size_t count, const char *name, size
 	return 0;
 }
 
+/* The form's fields as tags into out, each name once (the first wins), ip
+ * left out; *app the app_id field, or NULL. 0, or -1 with err. */
+static int form_tags(struct replay_tls *t, struct mp_parser *mp, struct buf *out, const char **app,
+		     size_t *app_len, struct intake_err *err)
+{
+	buf_reset(&t->names);
+	t->off[0] = 0;
+	size_t nfields = 0;
+	struct mp_part part;
+	const char *why;
+	int rc;
+	while ((rc = mp_next(mp, &part, &why)) == 1) {
+		if (part.has_filename)
+			continue;
+		if (part.name_len == 0)
+			return intake_fail(err, 400, "rum.badMultipart",
+					   "part %zu: a field without a name", mp->nparts);
+		/* ip is ours to set, as on the write endpoints. */
+		if (part.name_len == 2 && memcmp(part.name, "ip", 2) == 0)
+			continue;
+		if (seen(t, nfields, part.name, part.name_len))
+			continue;
+		if (nfields == REPLAY_MAX_FIELDS)
+			return intake_fail(err, 400, "rum.badMultipart", "more than %d form fields",
+					   REPLAY_MAX_FIELDS);
+		if (buf_add(&t->names, part.name, part.name_len) < 0)
+			return intake_fail(err, 500, "rum.internal", "out of memory");
+		t->off[++nfields] = t->names.len;
+		if (part.name_len == 6 && memcmp(part.name, "app_id", 6) == 0) {
+			*app = part.data;
+			*app_len = part.len;
+		}
+		json_add_str(out, part.name, part.name_len);
+		buf_addc(out, ':');
+		json_add_str(out, part.data, part.len);
+		buf_addc(out, ',');
+	}
+	if (rc < 0)
+		return intake_fail(err, 400, "rum.badMultipart", "multipart body, byte %zu: %s",
+				   mp->err_off, why);
+	return 0;
+}
+
+/* The forwarded request headers, as one JSON object in a string field. */
+static int headers_field(struct replay_tls *t, const struct replay_in *in, struct buf *out,
+			 struct intake_err *err)
+{
+	buf_reset(&t->headers);
+	buf_addc(&t->headers, '{');
+	for (size_t i = 0; i < in->nheaders; i++) {
+		if (i)
+			buf_addc(&t->headers, ',');
+		json_add_str(&t->headers, in->headers[i].name, strlen(in->headers[i].name));
+		buf_addc(&t->headers, ':');
+		json_add_str(&t->headers, in->headers[i].value, strlen(in->headers[i].value));
+	}
+	buf_addc(&t->headers, '}');
+	buf_adds(out, ",\"headers\":");
+	if (t->headers.err)
+		return intake_fail(err, 500, "rum.internal", "out of memory");
+	json_add_str(out, t->headers.p, t->headers.len);
+	return 0;
+}
+
 int replay_record(const struct replay_in *in, struct buf *out, struct intake_err *err)
 {
 	struct replay_tls *t = perthread_get(&tls_slot);
@@ -58,42 +123,10 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 	}
 
 	buf_adds(out, "{\"measurement\":\"session_replay\",\"tags\":{");
-	buf_reset(&t->names);
-	t->off[0] = 0;
-	size_t nfields = 0;
 	const char *app = NULL;
 	size_t app_len = 0;
-	struct mp_part part;
-	int rc;
-	while ((rc = mp_next(&mp, &part, &why)) == 1) {
-		if (part.has_filename)
-			continue;
-		if (part.name_len == 0)
-			return intake_fail(err, 400, "rum.badMultipart",
-					   "part %zu: a field without a name", mp.nparts);
-		/* ip is ours to set, as on the write endpoints. */
-		if (part.name_len == 2 && memcmp(part.name, "ip", 2) == 0)
-			continue;
-		if (seen(t, nfields, part.name, part.name_len))
-			continue;
-		if (nfields == REPLAY_MAX_FIELDS)
-			return intake_fail(err, 400, "rum.badMultipart", "more than %d form fields",
-					   REPLAY_MAX_FIELDS);
-		if (buf_add(&t->names, part.name, part.name_len) < 0)
-			return intake_fail(err, 500, "rum.internal", "out of memory");
-		t->off[++nfields] = t->names.len;
-		if (part.name_len == 6 && memcmp(part.name, "app_id", 6) == 0) {
-			app = part.data;
-			app_len = part.len;
-		}
-		json_add_str(out, part.name, part.name_len);
-		buf_addc(out, ':');
-		json_add_str(out, part.data, part.len);
-		buf_addc(out, ',');
-	}
-	if (rc < 0)
-		return intake_fail(err, 400, "rum.badMultipart", "multipart body, byte %zu: %s",
-				   mp.err_off, why);
+	if (form_tags(t, &mp, out, &app, &app_len, err) < 0)
+		return -1;
 	if (!app || app_len == 0)
 		return intake_fail(err, 400, "rum.missingAppId", "%s app_id field in the form",
 				   app ? "an empty" : "no");
@@ -107,20 +140,8 @@ int replay_record(const struct replay_in *in, struct buf *out, struct intake_err
 
 	buf_adds(out, "},\"fields\":{\"content_type\":");
 	json_add_str(out, in->ctype, strlen(in->ctype));
-	buf_reset(&t->headers);
-	buf_addc(&t->headers, '{');
-	for (size_t i = 0; i < in->nheaders; i++) {
-		if (i)
-			buf_addc(&t->headers, ',');
-		json_add_str(&t->headers, in->headers[i].name, strlen(in->headers[i].name));
-		buf_addc(&t->headers, ':');
-		json_add_str(&t->headers, in->headers[i].value, strlen(in->headers[i].value));
-	}
-	buf_addc(&t->headers, '}');
-	buf_adds(out, ",\"headers\":");
-	if (t->headers.err)
-		return intake_fail(err, 500, "rum.internal", "out of memory");
-	json_add_str(out, t->headers.p, t->headers.len);
+	if (headers_field(t, in, out, err) < 0)
+		return -1;
 	buf_adds(out, ",\"body\":\"");
 	base64_encode(out, in->body, in->len);
 	buf_adds(out, "\"},\"time\":");

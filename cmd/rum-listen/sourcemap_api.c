@@ -7,20 +7,23 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "archname.h"
+#include "bytes.h"
+#include "clock.h"
+#include "fsutil.h"
 #include "io.h"
 #include "listen.h"
 #include "log.h"
 #include "multipart.h"
+#include "subproc.h"
 
 extern char **environ;
 
@@ -47,47 +50,6 @@ int sm_token_check(const char *given, struct intake_err *err)
 
 static const char *const platforms[] = {"web", "miniapp", "android", "ios"};
 
-/* A value that becomes part of a file name: '/' turns into "__" (DataKit's
- * rule), so no separator survives; what is refused is what would still be a
- * trick or make an unusable name: "." and ".." segments, control
- * characters, backslashes. */
-static int name_part(const char *what, const char *v, char *out, size_t outlen, size_t *pos,
-		     struct intake_err *err)
-{
-	if (!v || !*v)
-		v = "none";
-	size_t n = strlen(v);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)v[i];
-		if (c < 0x20 || c == 0x7f || c == '\\')
-			return intake_fail(
-			    err, 400, "rum.badName",
-			    "%s: control characters and '\\' are not allowed in names", what);
-	}
-	const char *seg = v;
-	for (;;) {
-		size_t sl = strcspn(seg, "/");
-		if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
-			return intake_fail(
-			    err, 400, "rum.badName",
-			    "%s '%.100s': '.' and '..' path segments are not allowed", what, v);
-		if (!seg[sl])
-			break;
-		seg += sl + 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *s = v[i] == '/' ? "__" : v + i;
-		size_t k = v[i] == '/' ? 2 : 1;
-		if (*pos + k >= outlen)
-			return intake_fail(
-			    err, 400, "rum.badName",
-			    "app_id, env and version make a file name longer than 250 bytes");
-		memcpy(out + *pos, s, k);
-		*pos += k;
-	}
-	return 0;
-}
-
 int sm_target_of(const char *platform, const char *app_id, const char *env, const char *version,
 		 struct sm_target *t, struct intake_err *err)
 {
@@ -104,17 +66,9 @@ int sm_target_of(const char *platform, const char *app_id, const char *env, cons
 	snprintf(t->platform, sizeof t->platform, "%s", platform);
 	if (!app_id || !*app_id)
 		return intake_fail(err, 400, "rum.missingAppId", "no app_id (query argument)");
-	size_t pos = 0;
-	const size_t room = 250; /* with ".zip", and a temporary name's extras */
-	if (name_part("app_id", app_id, t->name, room, &pos, err) < 0)
-		return -1;
-	t->name[pos++] = '-';
-	if (name_part("env", env, t->name, room, &pos, err) < 0)
-		return -1;
-	t->name[pos++] = '-';
-	if (name_part("version", version, t->name, room, &pos, err) < 0)
-		return -1;
-	memcpy(t->name + pos, ".zip", 5);
+	struct rum_error why;
+	if (archive_name(app_id, env, version, t->name, &why) < 0)
+		return intake_fail(err, 400, "rum.badName", "%s", why.msg);
 	if ((size_t)snprintf(t->dir, sizeof t->dir, "%s/rum/%s", cfg.data_dir, t->platform) >=
 		sizeof t->dir ||
 	    (size_t)snprintf(t->path, sizeof t->path, "%s/%s", t->dir, t->name) >= sizeof t->path)
@@ -122,32 +76,9 @@ int sm_target_of(const char *platform, const char *app_id, const char *env, cons
 	return 0;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-	if (n >= sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int sm_upload_begin(const struct sm_target *t, struct intake_err *err)
 {
-	if (make_dirs(t->dir) < 0)
+	if (mkdir_p(t->dir, 0755) < 0)
 		return intake_fail(err, 500, "rum.internal", "cannot create %s: %s", t->dir,
 				   strerror(errno));
 	/* Nameless, so that a failed upload leaves nothing behind, even after a
@@ -167,11 +98,7 @@ int sm_upload_begin(const struct sm_target *t, struct intake_err *err)
 	return fd;
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
+/* TODO(lead): to common/bytes.h, beside get_le32 */
 static uint16_t le16(const unsigned char *p)
 {
 	return (uint16_t)(p[0] | p[1] << 8);
@@ -192,7 +119,7 @@ static const char *zip_check(const unsigned char *p, size_t n)
 		const unsigned char *r = p + e;
 		if (memcmp(r, "PK\5\6", 4) != 0 || e + 22 + le16(r + 20) != n)
 			continue;
-		uint32_t cd_size = le32(r + 12), cd_off = le32(r + 16);
+		uint32_t cd_size = get_le32(r + 12), cd_off = get_le32(r + 16);
 		if (cd_size == 0xffffffff || cd_off == 0xffffffff || le16(r + 10) == 0xffff) {
 			/* Zip64: its locator sits just before. */
 			if (e >= 20 && memcmp(r - 20, "PK\6\7", 4) == 0)
@@ -362,13 +289,6 @@ static void env_init(void)
 	child_env[j] = NULL;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The last non-empty line of rum-symbolicate's stderr, without its
  * "rum-symbolicate: error: " prefix. */
 static void reason_of(char *s, size_t n, char *out, size_t outlen)
@@ -385,15 +305,20 @@ static void reason_of(char *s, size_t n, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", *line ? line : "rum-symbolicate restored nothing");
 }
 
-int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *err)
+/* The program that restores stacks: --symbolicate, else rum-symbolicate
+ * next to our executable, else from PATH. */
+static const char *symbolicate_prog(void)
 {
-	pthread_once(&env_once, env_init);
-	const char *prog = cfg.symbolicate;
-	if (!prog)
-		prog = cfg.symbolicate_auto[0] && access(cfg.symbolicate_auto, X_OK) == 0
-			   ? cfg.symbolicate_auto
-			   : "rum-symbolicate";
-	const char *argv[20];
+	if (cfg.symbolicate)
+		return cfg.symbolicate;
+	return cfg.symbolicate_auto[0] && access(cfg.symbolicate_auto, X_OK) == 0
+		   ? cfg.symbolicate_auto
+		   : "rum-symbolicate";
+}
+
+/* `rum-symbolicate stack` and its options, for in; argv has room for 16. */
+static void check_argv(const char *prog, const struct sm_check_in *in, const char *argv[16])
+{
 	size_t a = 0;
 	argv[a++] = prog;
 	argv[a++] = "stack";
@@ -412,138 +337,154 @@ int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *e
 		argv[a++] = in->error_type;
 	}
 	argv[a] = NULL;
+}
 
+/* A running rum-symbolicate and our ends of its standard streams (-1 once
+ * closed). */
+struct child {
+	pid_t pid;
+	int in, out, err;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Starts prog with its standard streams on pipes. 0 or -1 with err. */
+static int child_start(const char *prog, const char *const argv[], struct child *ch,
+		       struct intake_err *err)
+{
 	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
 	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
 		int e = errno;
 		for (int i = 0; i < 2; i++) {
-			if (pin[i] >= 0)
-				close(pin[i]);
-			if (pout[i] >= 0)
-				close(pout[i]);
+			close_fd(&pin[i]);
+			close_fd(&pout[i]);
 		}
 		return intake_fail(err, 500, "rum.internal", "pipe: %s", strerror(e));
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-	/* Whatever else is open here (spool files, sockets) is not the
-	 * child's business. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	/* Our threads run with the stop signals blocked and SIGPIPE ignored;
-	 * the child starts from the defaults. */
-	sigset_t none, def;
-	sigemptyset(&none);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	sigaddset(&def, SIGTERM);
-	sigaddset(&def, SIGINT);
-	sigaddset(&def, SIGHUP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	pid_t pid;
-	int src = (strchr(prog, '/') ? posix_spawn : posix_spawnp)(
-	    &pid, prog, &fa, &at, (char *const *)argv, child_env ? child_env : environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	/* Our environment without RUM_* (child_env), or all of it when that
+	 * copy could not be made. */
+	ch->pid = spawn_fds(prog, (char *const *)argv, child_env, pin[0], pout[1], perr[1]);
+	int e = errno;
 	close(pin[0]);
 	close(pout[1]);
 	close(perr[1]);
-	if (src != 0) {
-		close(pin[1]);
-		close(pout[0]);
-		close(perr[0]);
+	ch->in = pin[1];
+	ch->out = pout[0];
+	ch->err = perr[0];
+	if (ch->pid < 0) {
+		close_fd(&ch->in);
+		close_fd(&ch->out);
+		close_fd(&ch->err);
 		return intake_fail(err, 500, "rum.symbolicateFailed",
-				   "cannot run %s (--symbolicate): %s", prog, strerror(src));
+				   "cannot run %s (--symbolicate): %s", prog, strerror(e));
 	}
+	return 0;
+}
 
-	const char *stack = in->stack;
-	size_t stack_left = strlen(stack);
-	char errtext[CHECK_ERR_MAX + 1];
-	size_t errlen = 0;
-	int too_big = 0, timed_out = 0;
-	int64_t deadline = now_ms() + (int64_t)cfg.symbolicate_timeout * 1000;
-	fcntl(pin[1], F_SETFL, O_NONBLOCK);
-	if (!stack_left) {
-		close(pin[1]);
-		pin[1] = -1;
+enum exchange_end { EX_DONE, EX_TIMED_OUT, EX_TOO_BIG };
+
+/* One round of the exchange once poll() says which streams are ready: more
+ * of the stack to the child, its answer into out, its complaints into errtext
+ * (CHECK_ERR_MAX bytes at most, the rest dropped). 0, or EX_TOO_BIG. */
+static int exchange_step(struct child *ch, const struct pollfd pf[3], const char **stack,
+			 size_t *stack_left, struct buf *out, char *errtext, size_t *errlen)
+{
+	if (ch->in >= 0 && pf[0].revents) {
+		ssize_t k = write(ch->in, *stack, *stack_left);
+		if (k > 0) {
+			*stack += k;
+			*stack_left -= (size_t)k;
+		}
+		if (!*stack_left || (k < 0 && errno != EAGAIN && errno != EINTR))
+			close_fd(&ch->in);
 	}
-	while (pout[0] >= 0 || perr[0] >= 0) {
+	if (ch->out >= 0 && pf[1].revents) {
+		if (buf_reserve(out, 65536) < 0)
+			return EX_TOO_BIG;
+		ssize_t k = read(ch->out, out->p + out->len, 65536);
+		if (k > 0) {
+			out->len += (size_t)k;
+			if (out->len > CHECK_OUT_MAX)
+				return EX_TOO_BIG;
+		} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+			close_fd(&ch->out);
+		}
+	}
+	if (ch->err >= 0 && pf[2].revents) {
+		char tmp[4096];
+		ssize_t k = read(ch->err, tmp, sizeof tmp);
+		if (k > 0) {
+			size_t c = (size_t)k < CHECK_ERR_MAX - *errlen ? (size_t)k
+								       : CHECK_ERR_MAX - *errlen;
+			memcpy(errtext + *errlen, tmp, c);
+			*errlen += c;
+		} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+			close_fd(&ch->err);
+		}
+	}
+	return EX_DONE;
+}
+
+/* Writes the stack to the child and reads what it says until it closes its
+ * output, within --symbolicate-timeout. Closes our ends of the pipes. */
+static enum exchange_end exchange(struct child *ch, const char *stack, struct buf *out,
+				  char *errtext, size_t *errlen)
+{
+	size_t stack_left = strlen(stack);
+	enum exchange_end end = EX_DONE;
+	uint64_t deadline = mono_ms() + (uint64_t)cfg.symbolicate_timeout * 1000;
+	fcntl(ch->in, F_SETFL, O_NONBLOCK);
+	if (!stack_left)
+		close_fd(&ch->in);
+	while (ch->out >= 0 || ch->err >= 0) {
 		struct pollfd pf[3] = {
-		    {pin[1], POLLOUT, 0}, {pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}};
-		int64_t left = deadline - now_ms();
-		if (left <= 0) {
-			timed_out = 1;
+		    {ch->in, POLLOUT, 0}, {ch->out, POLLIN, 0}, {ch->err, POLLIN, 0}};
+		uint64_t now = mono_ms();
+		if (now >= deadline) {
+			end = EX_TIMED_OUT;
 			break;
 		}
-		int pr = poll(pf, 3, (int)left);
+		int pr = poll(pf, 3, (int)(deadline - now));
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0)
 			break;
-		if (pin[1] >= 0 && pf[0].revents) {
-			ssize_t k = write(pin[1], stack, stack_left);
-			if (k > 0) {
-				stack += k;
-				stack_left -= (size_t)k;
-			}
-			if (!stack_left || (k < 0 && errno != EAGAIN && errno != EINTR)) {
-				close(pin[1]);
-				pin[1] = -1;
-			}
-		}
-		if (pout[0] >= 0 && pf[1].revents) {
-			if (buf_reserve(out, 65536) < 0) {
-				too_big = 1;
-				break;
-			}
-			ssize_t k = read(pout[0], out->p + out->len, 65536);
-			if (k > 0) {
-				out->len += (size_t)k;
-				if (out->len > CHECK_OUT_MAX) {
-					too_big = 1;
-					break;
-				}
-			} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-				close(pout[0]);
-				pout[0] = -1;
-			}
-		}
-		if (perr[0] >= 0 && pf[2].revents) {
-			char tmp[4096];
-			ssize_t k = read(perr[0], tmp, sizeof tmp);
-			if (k > 0) {
-				size_t c = (size_t)k < CHECK_ERR_MAX - errlen
-					       ? (size_t)k
-					       : CHECK_ERR_MAX - errlen;
-				memcpy(errtext + errlen, tmp, c);
-				errlen += c;
-			} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-				close(perr[0]);
-				perr[0] = -1;
-			}
-		}
+		end = exchange_step(ch, pf, &stack, &stack_left, out, errtext, errlen);
+		if (end != EX_DONE)
+			break;
 	}
-	if (pin[1] >= 0)
-		close(pin[1]);
-	if (pout[0] >= 0)
-		close(pout[0]);
-	if (perr[0] >= 0)
-		close(perr[0]);
-	if (timed_out || too_big)
-		kill(pid, SIGKILL);
+	close_fd(&ch->in);
+	close_fd(&ch->out);
+	close_fd(&ch->err);
+	return end;
+}
+
+int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *err)
+{
+	pthread_once(&env_once, env_init);
+	const char *prog = symbolicate_prog();
+	const char *argv[16];
+	check_argv(prog, in, argv);
+	struct child ch = {-1, -1, -1, -1};
+	if (child_start(prog, argv, &ch, err) < 0)
+		return -1;
+	char errtext[CHECK_ERR_MAX + 1];
+	size_t errlen = 0;
+	enum exchange_end end = exchange(&ch, in->stack, out, errtext, &errlen);
+	if (end != EX_DONE)
+		kill(ch.pid, SIGKILL);
 	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(ch.pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (timed_out)
+	if (end == EX_TIMED_OUT)
 		return intake_fail(err, 500, "rum.symbolicateFailed", "%s took more than %u s",
 				   prog, cfg.symbolicate_timeout);
-	if (too_big)
+	if (end == EX_TOO_BIG)
 		return intake_fail(err, 500, "rum.symbolicateFailed",
 				   "%s wrote more than %zu bytes", prog, CHECK_OUT_MAX);
 	errtext[errlen] = '\0';

@@ -6,7 +6,6 @@
 
 #include "dq.h"
 #include "listen.h"
-#include "log.h"
 #include "metrics.h"
 
 static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 408, 413, 415, 429, 431, 500, 503};
@@ -112,13 +111,13 @@ static void esc_label(char *out, size_t outlen, const char *s)
 	out[j] = '\0';
 }
 
-void stats_init(void)
+int stats_init(void)
 {
 	nendpoints = stats_ep_sourcemap_check() + 1;
 	requests = calloc(nendpoints * NCODES, sizeof *requests);
 	points = calloc(cfg.measurements.n ? cfg.measurements.n : 1, sizeof *points);
 	if (!requests || !points)
-		die(1, "out of memory");
+		return -1;
 	char labels[600], esc[512];
 	for (size_t e = 0; e < nendpoints; e++) {
 		esc_label(esc, sizeof esc, ep_name(e));
@@ -172,6 +171,7 @@ void stats_init(void)
 		spool_corrupt = metric_get("rum_listen_spool_corrupt_total", NULL, METRIC_COUNTER,
 					   "spool entries skipped as corrupt");
 	}
+	return 0;
 }
 
 void stats_request(size_t ep, unsigned code)

@@ -41,7 +41,11 @@ static void creds_free(struct creds *c)
 	free(c);
 }
 
-static int read_file(const char *path, gnutls_datum_t *out)
+/* Reads a certificate or key file (PEM or DER) into out, in memory of our
+ * own that creds_free() wipes. Not fsutil's read_file(): the buffer it grows
+ * may be moved by realloc, leaving copies of a key behind that nothing wipes.
+ * 0, or -1 after logging why. */
+static int load_cred_file(const char *path, gnutls_datum_t *out)
 {
 	gnutls_datum_t d = {NULL, 0};
 	int rc = gnutls_load_file(path, &d);
@@ -121,7 +125,7 @@ int tlscert_load(const char *cert_file, const char *key_file)
 	gnutls_datum_t chain = {NULL, 0};
 	gnutls_x509_crt_t *crts = NULL;
 	unsigned ncrts = 0;
-	if (!c || read_file(cert_file, &chain) < 0 || read_file(key_file, &c->key) < 0)
+	if (!c || load_cred_file(cert_file, &chain) < 0 || load_cred_file(key_file, &c->key) < 0)
 		goto fail;
 	int pem = memmem(chain.data, chain.size, "-----BEGIN", 10) != NULL;
 	int rc = gnutls_x509_crt_list_import2(&crts, &ncrts, &chain,

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archname.h"
 #include "metrics.h"
 
-extern const struct platform platform_web, platform_miniapp, platform_android,
-    platform_ios;
+extern const struct platform platform_web, platform_miniapp, platform_android, platform_ios;
 
 /* New platforms go here (and in sym_miss_names if they need reasons). */
 static const struct platform *const platforms[] = {&platform_web, &platform_miniapp,
@@ -96,33 +96,6 @@ void sym_ctx_init_metrics(struct sym_ctx *cx)
 	}
 }
 
-int sym_zip_name(const char *app_id, const char *env, const char *version, char *out, size_t cap)
-{
-	const char *parts[3] = {app_id, *env ? env : "none", *version ? version : "none"};
-	size_t o = 0;
-	if (!*app_id)
-		return -1;
-	for (int i = 0; i < 3; i++) {
-		if (i && o < cap)
-			out[o++] = '-';
-		for (const char *p = parts[i]; *p; p++) {
-			if (*p == '/') {
-				if (o + 2 > cap)
-					return -1;
-				out[o++] = '_';
-				out[o++] = '_';
-			} else if (o < cap) {
-				out[o++] = *p;
-			}
-		}
-	}
-	/* NAME_MAX for the whole file name */
-	if (o + 5 > cap || o + 4 > 255)
-		return -1;
-	memcpy(out + o, ".zip", 5);
-	return 0;
-}
-
 void sym_miss(struct sym_result *res, enum sym_miss why, const char *fmt, ...)
 {
 	if (res->miss != MISS_NONE)
@@ -137,7 +110,8 @@ void sym_miss(struct sym_result *res, enum sym_miss why, const char *fmt, ...)
 static struct archive *find_archive(struct sym_ctx *cx, const struct platform *pf,
 				    const struct sym_request *rq, struct sym_result *res)
 {
-	char err[640], name[512];
+	char err[640], name[ARCHIVE_NAME_MAX];
+	struct rum_error why;
 	enum store_status st;
 	struct archive *ar;
 	if (cx->zip_path) {
@@ -156,8 +130,10 @@ static struct archive *find_archive(struct sym_ctx *cx, const struct platform *p
 		sym_miss(res, MISS_NO_APP_ID, "no app_id");
 		return NULL;
 	}
-	if (sym_zip_name(rq->app_id, rq->env, rq->version, name, sizeof name) < 0) {
-		sym_miss(res, MISS_BAD_NAME, "app_id, env and version make no file name");
+	/* The sourcemap API's rule: a name it refuses (a '..' segment, a
+	 * backslash, a control character) is never looked up. */
+	if (archive_name(rq->app_id, rq->env, rq->version, name, &why) < 0) {
+		sym_miss(res, MISS_BAD_NAME, "%s", why.msg);
 		return NULL;
 	}
 	ar = store_get(cx->store, pf->name, name, &st, err, sizeof err);

@@ -43,10 +43,10 @@ extern const char *const sym_miss_names[MISS_N];
 struct sym_ctx {
 	struct store *store;
 	struct objcache *cache;
-	const char *zip_path;  /* --zip: this archive for every request */
-	int names;	       /* --names */
-	uint64_t max_map_size; /* --max-map-mb, in bytes */
-	const char *atos;      /* --atos, or NULL */
+	const char *zip_path;	/* --zip: this archive for every request */
+	int names;		/* --names */
+	uint64_t max_map_size;	/* --max-map-mb, in bytes */
+	const char *atos;	/* --atos, or NULL */
 	const char *symbolizer; /* --llvm-symbolizer, or NULL */
 	/* counters, by platform where it says so */
 	uint64_t *m_stacks[SYM_MAX_PLATFORMS], *m_stacks_restored[SYM_MAX_PLATFORMS];
@@ -91,10 +91,6 @@ const char *platform_names(void);
 
 /* Metrics, once at start-up. */
 void sym_ctx_init_metrics(struct sym_ctx *cx);
-
-/* <app_id>-<env>-<version>.zip, empty env or version as "none", '/' as
- * "__". -1 when it cannot be a file name (empty app_id, NUL, too long). */
-int sym_zip_name(const char *app_id, const char *env, const char *version, char *out, size_t cap);
 
 /* Restores one stack: finds the archive (or takes --zip), calls the
  * platform, counts. res->restored > 0 when out holds a rewritten stack;
