@@ -6,6 +6,11 @@
 
 #include <stdint.h>
 
+static inline uint16_t get_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
 static inline void put_le32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)v;

@@ -13,10 +13,6 @@
 #include "grow.h"
 #include "lp_int.h"
 
-/* lp.h turns lp_next into a choice between the two error shapes; here the
- * functions themselves are defined. */
-#undef lp_next
-
 int lp_precision_parse(const char *s, enum lp_precision *p)
 {
 	static const struct {
@@ -119,11 +115,7 @@ static __attribute__((cold, noinline)) int fail(struct lp_parser *ps, const char
 			ls = q + 1;
 		}
 	}
-	/* TODO(lead): err_at() once cmd/rum-listen/intake.c no longer defines
-	 * an excerpt() of its own: calling into errmsg.o links its excerpt()
-	 * into rum-listen too, and the two clash. */
-	ps->err.offset = (size_t)(at - ps->start);
-	snprintf(ps->err.msg, sizeof ps->err.msg, "%s", reason);
+	err_at(&ps->err, (size_t)(at - ps->start), "%s", reason);
 	ps->err.line = line;
 	ps->err.column = (size_t)(at - ls) + 1;
 	ps->failed = 1;
@@ -859,18 +851,6 @@ int lp_next(struct lp_parser *ps, struct lp_point *pt, struct rum_error *err)
 	ps->line = s.line;
 	ps->line_start = s.line_start;
 	return 1;
-}
-
-int lp_next_reason(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err)
-{
-	struct rum_error e;
-	int r = lp_next(ps, pt, &e);
-	if (r < 0) {
-		err->line = ps->err.line;
-		err->column = ps->err.column;
-		err->reason = ps->err.msg;
-	}
-	return r;
 }
 
 int lp_unescape(struct buf *out, const char *s, size_t n, int is_string)

@@ -82,18 +82,6 @@ void lp_parser_init(struct lp_parser *ps, const char *p, size_t n, enum lp_preci
  * point; tag values and strings may hold any bytes (JSON gets U+FFFD). */
 int lp_next(struct lp_parser *ps, struct lp_point *pt, struct rum_error *err);
 
-/* TODO(lead): transitional, for cmd/rum-listen/intake.c until it passes a
- * struct rum_error to lp_next (then delete this block and lp_next_reason in
- * lp.c): the old error shape, the message as `reason`, which points into
- * the parser. */
-struct lp_error {
-	size_t line, column;
-	const char *reason;
-};
-int lp_next_reason(struct lp_parser *ps, struct lp_point *pt, struct lp_error *err);
-#define lp_next(ps, pt, err)                                                                       \
-	_Generic((err), struct lp_error * : lp_next_reason, default : lp_next)(ps, pt, err)
-
 void lp_point_free(struct lp_point *pt);
 
 /* Unescape a measurement / key / tag value (is_string 0) or a string field

@@ -95,14 +95,13 @@ static int intake_lp(const struct intake_in *in, struct intake_tls *t, struct bu
 	struct lp_tag_set ip = {"ip", in->ip, in->ip_len};
 	size_t n = 0;
 	for (;;) {
-		struct lp_error le = {0, 0, NULL};
+		struct rum_error le;
 		int rc = lp_next(&ps, &t->pt, &le);
 		if (rc == 0)
 			break;
 		if (rc < 0)
 			return intake_fail(err, 400, "rum.badLine", "line %zu, column %zu: %s",
-					   le.line, le.column,
-					   le.reason ? le.reason : "malformed line");
+					   le.line, le.column, le.msg);
 		n++;
 		const char *meas, *app = NULL;
 		size_t meas_len, app_len = 0;

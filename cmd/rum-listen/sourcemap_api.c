@@ -98,12 +98,6 @@ int sm_upload_begin(const struct sm_target *t, struct intake_err *err)
 	return fd;
 }
 
-/* TODO(lead): to common/bytes.h, beside get_le32 */
-static uint16_t le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
 /* Is this a zip archive? Its first record and its end-of-central-directory
  * record (found from the end, past a comment of up to 64 KiB, and agreeing
  * with the file's length) must be where a zip has them. NULL when it is,
@@ -117,10 +111,10 @@ static const char *zip_check(const unsigned char *p, size_t n)
 	size_t lo = n - 22 > 65535 ? n - 22 - 65535 : 0;
 	for (size_t e = n - 22 + 1; e-- > lo;) {
 		const unsigned char *r = p + e;
-		if (memcmp(r, "PK\5\6", 4) != 0 || e + 22 + le16(r + 20) != n)
+		if (memcmp(r, "PK\5\6", 4) != 0 || e + 22 + get_le16(r + 20) != n)
 			continue;
 		uint32_t cd_size = get_le32(r + 12), cd_off = get_le32(r + 16);
-		if (cd_size == 0xffffffff || cd_off == 0xffffffff || le16(r + 10) == 0xffff) {
+		if (cd_size == 0xffffffff || cd_off == 0xffffffff || get_le16(r + 10) == 0xffff) {
 			/* Zip64: its locator sits just before. */
 			if (e >= 20 && memcmp(r - 20, "PK\6\7", 4) == 0)
 				return NULL;
@@ -128,7 +122,7 @@ static const char *zip_check(const unsigned char *p, size_t n)
 		}
 		if ((uint64_t)cd_off + cd_size > e)
 			return "the central directory lies outside the archive";
-		if (le16(r + 10) && memcmp(p + cd_off, "PK\1\2", 4) != 0)
+		if (get_le16(r + 10) && memcmp(p + cd_off, "PK\1\2", 4) != 0)
 			return "no central directory where the end record says";
 		return NULL;
 	}
