@@ -612,6 +612,76 @@ static void drop_privileges(const char *name)
 	log_info("running as %s (uid %u, gid %u)", name, (unsigned)uid, (unsigned)gid);
 }
 
+/* Until SIGTERM or SIGINT (or stdout gone): SIGHUP rereads the
+ * certificate; the metrics file is written every few seconds. */
+static void serve(const sigset_t *set)
+{
+	while (!output_failed) {
+		struct timespec ts = {0, 200 * 1000000L};
+		int sig = sigtimedwait(set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP && cfg.tls_cert) {
+			/* The listener stays; new handshakes get the new pair. */
+			if (tlscert_load(cfg.tls_cert, cfg.tls_key) == 0)
+				log_info("SIGHUP: certificate %s reloaded", cfg.tls_cert);
+			else
+				log_warn("SIGHUP: keeping the certificate in use");
+		} else if (sig == SIGHUP) {
+			log_debug("SIGHUP: nothing to reload");
+		}
+		write_metrics_file(0);
+	}
+}
+
+/* Stop taking connections, let the requests in progress finish, then
+ * pass on what was accepted. Returns only when all went well. */
+static void stop(struct MHD_Daemon *d)
+{
+	http_stopping();
+	/* The quiesced socket may still be looked at by the pool threads
+	 * until the daemon stops, so it is only shut down (new connections
+	 * are refused) and closed after. */
+	int lfd = MHD_quiesce_daemon(d);
+	if (lfd >= 0)
+		shutdown(lfd, SHUT_RDWR);
+	int waited = 0;
+	while (http_active_requests() && !output_failed && waited < 10000) {
+		sleep_ms(10);
+		waited += 10;
+	}
+	if (http_active_requests() && !output_failed) {
+		log_error("%u requests still in progress after 10 s; exiting",
+			  http_active_requests());
+		write_metrics_file(1);
+		_exit(1);
+	}
+	if (!output_failed) {
+		MHD_stop_daemon(d);
+		if (lfd >= 0)
+			close(lfd);
+		conns_stop();
+	}
+	output_stop(5000);
+	write_metrics_file(1);
+	if (output_failed) {
+		fflush(stderr);
+		_exit(1);
+	}
+}
+
+static void free_config(void)
+{
+	strlist_free(&cfg.endpoints);
+	strlist_free(&cfg.replay_endpoints);
+	strlist_free(&cfg.measurements);
+	strlist_free(&cfg.app_allow);
+	strlist_free(&cfg.public_apis);
+	strlist_free(&cfg.cors_origins);
+	cidr_list_free(&cfg.admin_allow);
+	cidr_list_free(&cfg.trusted_proxies);
+}
+
 int main(int argc, char **argv)
 {
 	int first = opts_parse(argc, argv, &info, options, handle, &cfg);
@@ -644,65 +714,10 @@ int main(int argc, char **argv)
 	struct MHD_Daemon *d = http_start(fd, conn_limit);
 	if (!d)
 		die(1, "cannot start the HTTP server on %s", cfg.listen);
-
-	while (!output_failed) {
-		struct timespec ts = {0, 200 * 1000000L};
-		int sig = sigtimedwait(&set, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig == SIGHUP && cfg.tls_cert) {
-			/* The listener stays; new handshakes get the new pair. */
-			if (tlscert_load(cfg.tls_cert, cfg.tls_key) == 0)
-				log_info("SIGHUP: certificate %s reloaded", cfg.tls_cert);
-			else
-				log_warn("SIGHUP: keeping the certificate in use");
-		} else if (sig == SIGHUP) {
-			log_debug("SIGHUP: nothing to reload");
-		}
-		write_metrics_file(0);
-	}
-
-	/* Stop taking connections, let the requests in progress finish, then
-	 * pass on what was accepted. */
-	http_stopping();
-	/* The quiesced socket may still be looked at by the pool threads
-	 * until the daemon stops, so it is only shut down (new connections
-	 * are refused) and closed after. */
-	int lfd = MHD_quiesce_daemon(d);
-	if (lfd >= 0)
-		shutdown(lfd, SHUT_RDWR);
-	int waited = 0;
-	while (http_active_requests() && !output_failed && waited < 10000) {
-		sleep_ms(10);
-		waited += 10;
-	}
-	if (http_active_requests() && !output_failed) {
-		log_error("%u requests still in progress after 10 s; exiting",
-			  http_active_requests());
-		write_metrics_file(1);
-		_exit(1);
-	}
-	if (!output_failed) {
-		MHD_stop_daemon(d);
-		if (lfd >= 0)
-			close(lfd);
-		conns_stop();
-	}
-	output_stop(5000);
-	write_metrics_file(1);
-	if (output_failed) {
-		fflush(stderr);
-		_exit(1);
-	}
+	serve(&set);
+	stop(d);
 	http_free();
-	strlist_free(&cfg.endpoints);
-	strlist_free(&cfg.replay_endpoints);
-	strlist_free(&cfg.measurements);
-	strlist_free(&cfg.app_allow);
-	strlist_free(&cfg.public_apis);
-	strlist_free(&cfg.cors_origins);
-	cidr_list_free(&cfg.admin_allow);
-	cidr_list_free(&cfg.trusted_proxies);
+	free_config();
 	rl_free();
 	tlscert_free();
 	log_info("stopped");
