@@ -31,27 +31,21 @@ struct cli {
 
 enum { O_RULE = 1 };
 
+/* clang-format off */
 static const struct opt options[] = {
-    {.name = "rule",
-     .type = OPT_CALL,
-     .key = O_RULE,
-     .arg_name = "RULE",
+    {.name = "rule", .type = OPT_CALL, .key = O_RULE, .arg_name = "RULE",
      .help = "a filter rule in DataKit's syntax, e.g. \"{ service = 'xxx' or version IN ['v1', "
-	     "'v2'] }\"; repeatable (rules are ORed)"},
-    {.name = "rules-file",
-     .type = OPT_STRING,
-     .arg_name = "FILE",
-     .help = "more rules, one a line (blank lines and lines starting with # skipped); read "
-	     "again on SIGHUP",
+             "'v2'] }\"; repeatable (rules are ORed)"},
+    {.name = "rules-file", .type = OPT_STRING, .arg_name = "FILE", OPT_AT(struct cli, rules_file),
      .flags = OPT_EMPTY_IS_NONE,
-     OPT_AT(struct cli, rules_file)},
-    {.name = "all",
-     .type = OPT_FLAG,
+     .help = "more rules, one a line (blank lines and lines starting with # skipped); read "
+             "again on SIGHUP"},
+    {.name = "all", .type = OPT_FLAG, OPT_AT(struct cli, all),
      .help = "apply the rules to every record, not only session_replay ones (a general drop "
-	     "list)",
-     OPT_AT(struct cli, all)},
+             "list)"},
     {.name = NULL},
 };
+/* clang-format on */
 
 static const struct prog_info info = {
     "rum-replay-filter",

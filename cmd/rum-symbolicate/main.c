@@ -69,60 +69,40 @@ struct cli {
 		.empty_why = "empty file name", AT(symbolizer)                                     \
 	}
 
+/* clang-format off */
 static const struct opt filter_options[] = {
     OPT_DATA_DIR,
     OPT_MEMORY,
     OPT_MAX_MAP,
-    {.name = "check-interval",
-     .type = OPT_UINT,
-     .arg_name = "MS",
-     .help = "look at an archive in use again at least this often even without an inotify "
-	     "event",
-     .def = "1000",
-     .def_note = "; 0: at every record",
-     .min = 0,
-     .max = 86400000,
-     AT(check_ms)},
+    {.name = "check-interval", .type = OPT_UINT, .arg_name = "MS", AT(check_ms),
+     .def = "1000", .def_note = "; 0: at every record", .min = 0, .max = 86400000,
+     .help = "look at an archive in use again at least this often even without an inotify event"},
     OPT_NAMES,
-    {.name = "datakit-compat",
-     .type = OPT_FLAG,
-     .help = "also write error_stack_source_base64, as DataKit does",
-     AT(datakit_compat)},
+    {.name = "datakit-compat", .type = OPT_FLAG, AT(datakit_compat),
+     .help = "also write error_stack_source_base64, as DataKit does"},
     OPT_ATOS,
     OPT_SYMBOLIZER,
     {.name = NULL},
 };
+/* clang-format on */
 
+/* clang-format off */
 static const struct opt stack_options[] = {
-    {.name = "platform",
-     .type = OPT_STRING,
-     .arg_name = "P",
-     .help = "web, miniapp, android (android needs --error-type) or ios",
-     AT(platform)},
+    {.name = "platform", .type = OPT_STRING, .arg_name = "P", AT(platform),
+     .help = "web, miniapp, android (android needs --error-type) or ios"},
     OPT_DATA_DIR,
-    {.name = "zip",
-     .type = OPT_STRING,
-     .arg_name = "FILE",
-     .help = "read this archive instead of one in --data-dir",
+    {.name = "zip", .type = OPT_STRING, .arg_name = "FILE", AT(zip),
      .empty_why = "empty file name",
-     AT(zip)},
-    {.name = "app-id",
-     .type = OPT_STRING,
-     .arg_name = "A",
-     .help = "the application's app_id",
-     AT(app_id)},
-    {.name = "env", .type = OPT_STRING, .arg_name = "E", .help = "its env (default none)", AT(env)},
-    {.name = "version",
-     .type = OPT_STRING,
-     .arg_name = "V",
-     .help = "its version (default none)",
-     AT(version)},
-    {.name = "error-type",
-     .type = OPT_STRING,
-     .arg_name = "T",
+     .help = "read this archive instead of one in --data-dir"},
+    {.name = "app-id", .type = OPT_STRING, .arg_name = "A", AT(app_id),
+     .help = "the application's app_id"},
+    {.name = "env", .type = OPT_STRING, .arg_name = "E", AT(env),
+     .help = "its env (default none)"},
+    {.name = "version", .type = OPT_STRING, .arg_name = "V", AT(version),
+     .help = "its version (default none)"},
+    {.name = "error-type", .type = OPT_STRING, .arg_name = "T", AT(error_type),
      .help = "android: java_crash (mapping.txt in the zip) or native_crash (a tombstone; "
-	     "<abi>/<lib>.so in the zip); ignored for ios (any report with frames)",
-     AT(error_type)},
+             "<abi>/<lib>.so in the zip); ignored for ios (any report with frames)"},
     OPT_NAMES,
     OPT_MEMORY,
     OPT_MAX_MAP,
@@ -130,6 +110,7 @@ static const struct opt stack_options[] = {
     OPT_SYMBOLIZER,
     {.name = NULL},
 };
+/* clang-format on */
 
 static const struct prog_info filter_info = {
     "rum-symbolicate",
