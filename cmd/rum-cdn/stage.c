@@ -1,7 +1,6 @@
 /* The ring of held records, the lookups in flight and the c-ares event loop. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
