@@ -113,12 +113,20 @@ static int env_flag_true(const char *v)
 		 strcasecmp(v, "no") == 0 || strcasecmp(v, "off") == 0);
 }
 
-/* What one parse needs besides the row and the value. */
+/* Options of a program and the common ones together, at most. */
+#define OPTS_MAX 96
+
+/* One parse: the rows of both tables and which were given. Fixed arrays
+ * rather than allocations, so that a die() halfway, which exits, leaves
+ * no memory that a leak checker would report. */
 struct parse {
 	const struct prog_info *info;
 	const struct opt *opts; /* the program's table, for --help */
 	opt_handler handler;
 	void *ctx;
+	size_t nprog, total; /* rows[0..nprog) are the program's */
+	const struct opt *rows[OPTS_MAX];
+	unsigned char seen[OPTS_MAX]; /* given on the command line or in the environment */
 };
 
 static const char *handle_common(int key, const char *val, const struct parse *p)
@@ -222,16 +230,14 @@ static _Noreturn void bad_usage(const struct prog_info *info, int c, char **argv
 }
 
 /* The command line, marking in seen[] the rows it gives. */
-static void parse_argv(int argc, char **argv, const struct opt **rows, size_t nprog, size_t total,
-		       unsigned char *seen, const struct parse *p)
+static void parse_argv(int argc, char **argv, struct parse *p)
 {
-	struct option *longopts = calloc(total + 1, sizeof *longopts);
+	struct option longopts[OPTS_MAX + 1];
 	char shortopts[256] = ":";
-	size_t slen = 1;
-	if (!longopts)
-		die(1, "out of memory");
+	size_t slen = 1, total = p->total;
+	memset(longopts, 0, sizeof longopts);
 	for (size_t i = 0; i < total; i++) {
-		const struct opt *o = rows[i];
+		const struct opt *o = p->rows[i];
 		longopts[i].name = o->name;
 		longopts[i].has_arg = takes_value(o) ? required_argument : no_argument;
 		longopts[i].flag = NULL;
@@ -254,28 +260,26 @@ static void parse_argv(int argc, char **argv, const struct opt **rows, size_t np
 			bad_usage(p->info, c, argv);
 		} else {
 			for (size_t i = 0; i < total; i++)
-				if (rows[i]->short_name == c)
+				if (p->rows[i]->short_name == c)
 					idx = i;
 		}
 		if (idx >= total)
 			die(2, "unknown option");
-		const struct opt *o = rows[idx];
+		const struct opt *o = p->rows[idx];
 		const char *val = takes_value(o) ? optarg : "1";
-		const char *why = apply(o, idx >= nprog, val, p);
+		const char *why = apply(o, idx >= p->nprog, val, p);
 		if (why)
 			die(2, "invalid value '%s' for --%s: %s", val, o->name, why);
-		seen[idx] = 1;
+		p->seen[idx] = 1;
 	}
-	free(longopts);
 }
 
 /* RUM_<OPTION> for the rows the command line did not give. */
-static void parse_env(const struct opt **rows, size_t nprog, size_t total, unsigned char *seen,
-		      const struct parse *p)
+static void parse_env(struct parse *p)
 {
-	for (size_t i = 0; i < total; i++) {
-		const struct opt *o = rows[i];
-		if (seen[i] || (o->flags & OPT_CLI_ONLY))
+	for (size_t i = 0; i < p->total; i++) {
+		const struct opt *o = p->rows[i];
+		if (p->seen[i] || (o->flags & OPT_CLI_ONLY))
 			continue;
 		char name[128];
 		env_name(o->name, name, sizeof name);
@@ -287,27 +291,26 @@ static void parse_env(const struct opt **rows, size_t nprog, size_t total, unsig
 				continue;
 			val = "1";
 		}
-		const char *why = apply(o, i >= nprog, val, p);
+		const char *why = apply(o, i >= p->nprog, val, p);
 		if (why)
 			die(2, "invalid value '%s' for %s (--%s): %s", val, name, o->name, why);
-		seen[i] = 1;
+		p->seen[i] = 1;
 	}
 }
 
 /* The defaults of the rows given nowhere. They are applied last, not
  * first, so that a list option given by the user replaces its default
  * rather than adding to it. */
-static void apply_defaults(const struct opt **rows, size_t nprog, size_t total,
-			   const unsigned char *seen, const struct parse *p)
+static void apply_defaults(const struct parse *p)
 {
-	for (size_t i = 0; i < total; i++) {
-		const struct opt *o = rows[i];
-		if (seen[i])
+	for (size_t i = 0; i < p->total; i++) {
+		const struct opt *o = p->rows[i];
+		if (p->seen[i])
 			continue;
 		const char *val = o->def ? o->def : o->def_fn ? o->def_fn() : NULL;
 		if (!val)
 			continue;
-		const char *why = apply(o, i >= nprog, val, p);
+		const char *why = apply(o, i >= p->nprog, val, p);
 		if (why)
 			die(1, "the default '%s' of --%s: %s", val, o->name, why);
 	}
@@ -317,20 +320,21 @@ int opts_parse(int argc, char **argv, const struct prog_info *info, const struct
 	       opt_handler handler, void *ctx)
 {
 	log_init(info->name);
-	size_t nprog = table_len(opts), ncommon = table_len(common_table);
-	size_t total = nprog + ncommon;
-	const struct opt **rows = calloc(total, sizeof *rows);
-	unsigned char *seen = calloc(total, 1);
-	if (!rows || !seen)
-		die(1, "out of memory");
-	for (size_t i = 0; i < total; i++)
-		rows[i] = i < nprog ? &opts[i] : &common_table[i - nprog];
-	const struct parse p = {info, opts, handler, ctx};
-	parse_argv(argc, argv, rows, nprog, total, seen, &p);
-	parse_env(rows, nprog, total, seen, &p);
-	apply_defaults(rows, nprog, total, seen, &p);
-	free(rows);
-	free(seen);
+	static struct parse p; /* large, and there is one parse per run */
+	memset(&p, 0, sizeof p);
+	p.info = info;
+	p.opts = opts;
+	p.handler = handler;
+	p.ctx = ctx;
+	p.nprog = table_len(opts);
+	p.total = p.nprog + table_len(common_table);
+	if (p.total > OPTS_MAX)
+		die(1, "%zu options: more than OPTS_MAX", p.total);
+	for (size_t i = 0; i < p.total; i++)
+		p.rows[i] = i < p.nprog ? &opts[i] : &common_table[i - p.nprog];
+	parse_argv(argc, argv, &p);
+	parse_env(&p);
+	apply_defaults(&p);
 	return optind;
 }
 
