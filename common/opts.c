@@ -10,31 +10,43 @@
 
 #include "log.h"
 
-struct common_opts common_opts = {NULL, DEFAULT_MAX_LINE, 0, 0};
+struct common_opts common_opts;
 
 enum {
-	KEY_METRICS_FILE = -100,
-	KEY_MAX_LINE,
-	KEY_LOG_LEVEL,
+	KEY_LOG_LEVEL = -100,
 	KEY_HELP,
 	KEY_VERSION,
-	KEY_CHECK_CONFIG,
 	KEY_SCHED,
 };
 
+#define COMMON(field) OPT_AT(struct common_opts, field)
+
+/* clang-format off */
 static const struct opt common_table[] = {
-    {"metrics-file", 0, 1, KEY_METRICS_FILE, "FILE",
-     "write counters to FILE (Prometheus text, replaced atomically)"},
-    {"max-line", 0, 1, KEY_MAX_LINE, "BYTES", "longest record line accepted (default 64M)"},
-    {"log-level", 0, 1, KEY_LOG_LEVEL, "LEVEL", "error, warn, info (default) or debug"},
-    {"sched", 0, 1, KEY_SCHED, "POLICY",
-     "batch (default: woken by input, do not preempt the writer) or other"},
-    {"check-config", 0, 0, KEY_CHECK_CONFIG, NULL,
-     "check the options (and the files they name), then exit 0, or 2 with the reason"},
-    {"help", 'h', 0, KEY_HELP, NULL, "show this help and exit"},
-    {"version", 0, 0, KEY_VERSION, NULL, "show the version and exit"},
-    {NULL, 0, 0, 0, NULL, NULL},
+    {.name = "metrics-file", .type = OPT_STRING, .arg_name = "FILE", COMMON(metrics_file),
+     .empty_why = "empty file name",
+     .help = "write counters to FILE (Prometheus text, replaced atomically)"},
+    {.name = "max-line", .type = OPT_SIZE, .arg_name = "BYTES", COMMON(max_line),
+     .def = "64M", .min = 1024, .max = (uint64_t)1 << 40,
+     .help = "longest record line accepted"},
+    {.name = "log-level", .type = OPT_CALL, .key = KEY_LOG_LEVEL, .arg_name = "LEVEL",
+     .def = "info",
+     .help = "error, warn, info or debug"},
+    {.name = "sched", .type = OPT_CALL, .key = KEY_SCHED, .arg_name = "POLICY",
+     .def = "batch",
+     .help = "batch (woken by input, do not preempt the writer) or other"},
+    {.name = "check-config", .type = OPT_FLAG, COMMON(check_config),
+     .flags = OPT_CLI_ONLY,
+     .help = "check the options (and the files they name), then exit 0, or 2 with the reason"},
+    {.name = "help", .short_name = 'h', .type = OPT_CALL_FLAG, .key = KEY_HELP,
+     .flags = OPT_CLI_ONLY,
+     .help = "show this help and exit"},
+    {.name = "version", .type = OPT_CALL_FLAG, .key = KEY_VERSION,
+     .flags = OPT_CLI_ONLY,
+     .help = "show the version and exit"},
+    {.name = NULL},
 };
+/* clang-format on */
 
 static size_t table_len(const struct opt *t)
 {
@@ -44,22 +56,32 @@ static size_t table_len(const struct opt *t)
 	return n;
 }
 
+static int takes_value(const struct opt *o)
+{
+	return o->type != OPT_FLAG && o->type != OPT_CALL_FLAG;
+}
+
 static void print_table(FILE *f, const struct opt *t)
 {
 	for (; t && t->name; t++) {
-		char left[96];
+		char left[96], help[1024];
 		int n;
 		if (t->short_name)
 			n = snprintf(left, sizeof left, "  -%c, --%s", t->short_name, t->name);
 		else
 			n = snprintf(left, sizeof left, "      --%s", t->name);
-		if (t->has_arg && n > 0 && (size_t)n < sizeof left)
+		if (takes_value(t) && n > 0 && (size_t)n < sizeof left)
 			snprintf(left + n, sizeof left - (size_t)n, " %s",
 				 t->arg_name ? t->arg_name : "VALUE");
-		if (strlen(left) > 28)
-			fprintf(f, "%s\n%30s%s\n", left, "", t->help ? t->help : "");
+		if (t->def)
+			snprintf(help, sizeof help, "%s (default %s%s)", t->help ? t->help : "",
+				 t->def, t->def_note ? t->def_note : "");
 		else
-			fprintf(f, "%-30s%s\n", left, t->help ? t->help : "");
+			snprintf(help, sizeof help, "%s", t->help ? t->help : "");
+		if (strlen(left) > 28)
+			fprintf(f, "%s\n%30s%s\n", left, "", help);
+		else
+			fprintf(f, "%-30s%s\n", left, help);
 	}
 }
 
@@ -91,23 +113,25 @@ static int env_flag_true(const char *v)
 		 strcasecmp(v, "no") == 0 || strcasecmp(v, "off") == 0);
 }
 
-static const char *handle_common(int key, const char *val, const struct prog_info *info,
-				 const struct opt *opts)
+/* Options of a program and the common ones together, at most. */
+#define OPTS_MAX 96
+
+/* One parse: the rows of both tables and which were given. Fixed arrays
+ * rather than allocations, so that a die() halfway, which exits, leaves
+ * no memory that a leak checker would report. */
+struct parse {
+	const struct prog_info *info;
+	const struct opt *opts; /* the program's table, for --help */
+	opt_handler handler;
+	void *ctx;
+	size_t nprog, total; /* rows[0..nprog) are the program's */
+	const struct opt *rows[OPTS_MAX];
+	unsigned char seen[OPTS_MAX]; /* given on the command line or in the environment */
+};
+
+static const char *handle_common(int key, const char *val, const struct parse *p)
 {
-	uint64_t v;
-	const char *why;
 	switch (key) {
-	case KEY_METRICS_FILE:
-		if (!*val)
-			return "empty file name";
-		common_opts.metrics_file = val;
-		return NULL;
-	case KEY_MAX_LINE:
-		why = opt_size(val, 1024, (uint64_t)1 << 40, &v);
-		if (why)
-			return why;
-		common_opts.max_line = (size_t)v;
-		return NULL;
 	case KEY_LOG_LEVEL:
 		return log_set_level(val) < 0 ? "expected error, warn, info or debug" : NULL;
 	case KEY_SCHED:
@@ -115,42 +139,112 @@ static const char *handle_common(int key, const char *val, const struct prog_inf
 			return "expected batch or other";
 		common_opts.sched_other = !strcmp(val, "other");
 		return NULL;
-	case KEY_CHECK_CONFIG:
-		common_opts.check_config = 1;
-		return NULL;
 	case KEY_HELP:
-		print_help(info, opts);
+		print_help(p->info, p->opts);
 		exit(0);
 	case KEY_VERSION:
-		printf("%s (rumpipe) %s\n", info->name, RUM_VERSION);
+		printf("%s (rumpipe) %s\n", p->info->name, RUM_VERSION);
 		exit(0);
 	}
 	return "unknown option";
 }
 
-int opts_parse(int argc, char **argv, const struct prog_info *info, const struct opt *opts,
-	       opt_handler handler, void *ctx)
+/* An unsigned field of 1, 2, 4 or 8 bytes (unsigned, size_t, uint64_t;
+ * an int for flags and small numbers). The table's bounds keep v within
+ * the field. */
+static void store_uint(void *field, size_t size, uint64_t v)
 {
-	log_init(info->name);
-	size_t nprog = table_len(opts), ncommon = table_len(common_table);
-	size_t total = nprog + ncommon;
-	const struct opt **by_index = calloc(total, sizeof *by_index);
-	struct option *longopts = calloc(total + 1, sizeof *longopts);
-	unsigned char *seen = calloc(total, 1);
+	uint8_t u8 = (uint8_t)v;
+	uint16_t u16 = (uint16_t)v;
+	uint32_t u32 = (uint32_t)v;
+	switch (size) {
+	case 1:
+		memcpy(field, &u8, 1);
+		break;
+	case 2:
+		memcpy(field, &u16, 2);
+		break;
+	case 4:
+		memcpy(field, &u32, 4);
+		break;
+	case 8:
+		memcpy(field, &v, 8);
+		break;
+	}
+}
+
+/* Takes val for the row o: into its field, or through a handler. */
+static const char *apply(const struct opt *o, int common, const char *val, const struct parse *p)
+{
+	char *base = common ? (char *)&common_opts : p->ctx;
+	void *field = base ? base + o->offset : NULL;
+	uint64_t v;
+	const char *why;
+	if (o->type == OPT_CALL || o->type == OPT_CALL_FLAG) {
+		if (common)
+			return handle_common(o->key, val, p);
+		return p->handler ? p->handler(o->key, val, p->ctx) : "unknown option";
+	}
+	if (!field)
+		return "unknown option";
+	switch (o->type) {
+	case OPT_FLAG:
+		store_uint(field, o->size, 1);
+		return NULL;
+	case OPT_STRING:
+		if (!*val && o->empty_why)
+			return o->empty_why;
+		if (!*val && (o->flags & OPT_EMPTY_IS_NONE))
+			val = NULL;
+		memcpy(field, &val, sizeof val);
+		return NULL;
+	case OPT_UINT:
+		why = opt_u64(val, o->min, o->max, &v);
+		if (!why)
+			store_uint(field, o->size, v * (o->scale ? o->scale : 1));
+		return why;
+	case OPT_SIZE:
+		why = opt_size(val, o->min, o->max, &v);
+		if (!why)
+			store_uint(field, o->size, v);
+		return why;
+	case OPT_CALL:
+	case OPT_CALL_FLAG:
+		break;
+	}
+	return "unknown option";
+}
+
+static _Noreturn void bad_usage(const struct prog_info *info, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	if (optopt && optopt < 1000)
+		fprintf(stderr, "%s: error: %s option -%c\n", info->name,
+			c == ':' ? "missing value for" : "unknown", optopt);
+	else if (c == ':')
+		fprintf(stderr, "%s: error: missing value for option %s\n", info->name, arg);
+	else
+		fprintf(stderr, "%s: error: unknown option %s\n", info->name, arg);
+	fprintf(stderr, "Try '%s --help' for more information.\n", info->name);
+	exit(2);
+}
+
+/* The command line, marking in seen[] the rows it gives. */
+static void parse_argv(int argc, char **argv, struct parse *p)
+{
+	struct option longopts[OPTS_MAX + 1];
 	char shortopts[256] = ":";
-	size_t slen = 1;
-	if (!by_index || !longopts || !seen)
-		die(1, "out of memory");
+	size_t slen = 1, total = p->total;
+	memset(longopts, 0, sizeof longopts);
 	for (size_t i = 0; i < total; i++) {
-		const struct opt *o = i < nprog ? &opts[i] : &common_table[i - nprog];
-		by_index[i] = o;
+		const struct opt *o = p->rows[i];
 		longopts[i].name = o->name;
-		longopts[i].has_arg = o->has_arg ? required_argument : no_argument;
+		longopts[i].has_arg = takes_value(o) ? required_argument : no_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = 1000 + (int)i;
 		if (o->short_name && slen + 3 < sizeof shortopts) {
 			shortopts[slen++] = (char)o->short_name;
-			if (o->has_arg)
+			if (takes_value(o))
 				shortopts[slen++] = ':';
 		}
 	}
@@ -163,57 +257,91 @@ int opts_parse(int argc, char **argv, const struct prog_info *info, const struct
 		if (c >= 1000 && (size_t)(c - 1000) < total) {
 			idx = (size_t)(c - 1000);
 		} else if (c == '?' || c == ':') {
-			const char *arg = argv[optind - 1];
-			if (optopt && optopt < 1000)
-				fprintf(stderr, "%s: error: %s option -%c\n", info->name,
-					c == ':' ? "missing value for" : "unknown", optopt);
-			else if (c == ':')
-				fprintf(stderr, "%s: error: missing value for option %s\n",
-					info->name, arg);
-			else
-				fprintf(stderr, "%s: error: unknown option %s\n", info->name, arg);
-			fprintf(stderr, "Try '%s --help' for more information.\n", info->name);
-			exit(2);
+			bad_usage(p->info, c, argv);
 		} else {
 			for (size_t i = 0; i < total; i++)
-				if (by_index[i]->short_name == c)
+				if (p->rows[i]->short_name == c)
 					idx = i;
 		}
 		if (idx >= total)
 			die(2, "unknown option");
-		const struct opt *o = by_index[idx];
-		const char *val = o->has_arg ? optarg : "1";
-		const char *why = idx < nprog ? handler(o->key, val, ctx)
-					      : handle_common(o->key, val, info, opts);
+		const struct opt *o = p->rows[idx];
+		const char *val = takes_value(o) ? optarg : "1";
+		const char *why = apply(o, idx >= p->nprog, val, p);
 		if (why)
 			die(2, "invalid value '%s' for --%s: %s", val, o->name, why);
-		seen[idx] = 1;
+		p->seen[idx] = 1;
 	}
+}
 
-	for (size_t i = 0; i < total; i++) {
-		const struct opt *o = by_index[i];
-		if (seen[i] || o->key == KEY_HELP || o->key == KEY_VERSION ||
-		    o->key == KEY_CHECK_CONFIG)
+/* RUM_<OPTION> for the rows the command line did not give. */
+static void parse_env(struct parse *p)
+{
+	for (size_t i = 0; i < p->total; i++) {
+		const struct opt *o = p->rows[i];
+		if (p->seen[i] || (o->flags & OPT_CLI_ONLY))
 			continue;
 		char name[128];
 		env_name(o->name, name, sizeof name);
 		const char *val = getenv(name);
 		if (!val)
 			continue;
-		if (!o->has_arg) {
+		if (!takes_value(o)) {
 			if (!env_flag_true(val))
 				continue;
 			val = "1";
 		}
-		const char *why =
-		    i < nprog ? handler(o->key, val, ctx) : handle_common(o->key, val, info, opts);
+		const char *why = apply(o, i >= p->nprog, val, p);
 		if (why)
 			die(2, "invalid value '%s' for %s (--%s): %s", val, name, o->name, why);
+		p->seen[i] = 1;
 	}
-	free(by_index);
-	free(longopts);
-	free(seen);
+}
+
+/* The defaults of the rows given nowhere. They are applied last, not
+ * first, so that a list option given by the user replaces its default
+ * rather than adding to it. */
+static void apply_defaults(const struct parse *p)
+{
+	for (size_t i = 0; i < p->total; i++) {
+		const struct opt *o = p->rows[i];
+		if (p->seen[i])
+			continue;
+		const char *val = o->def ? o->def : o->def_fn ? o->def_fn() : NULL;
+		if (!val)
+			continue;
+		const char *why = apply(o, i >= p->nprog, val, p);
+		if (why)
+			die(1, "the default '%s' of --%s: %s", val, o->name, why);
+	}
+}
+
+int opts_parse(int argc, char **argv, const struct prog_info *info, const struct opt *opts,
+	       opt_handler handler, void *ctx)
+{
+	log_init(info->name);
+	static struct parse p; /* large, and there is one parse per run */
+	memset(&p, 0, sizeof p);
+	p.info = info;
+	p.opts = opts;
+	p.handler = handler;
+	p.ctx = ctx;
+	p.nprog = table_len(opts);
+	p.total = p.nprog + table_len(common_table);
+	if (p.total > OPTS_MAX)
+		die(1, "%zu options: more than OPTS_MAX", p.total);
+	for (size_t i = 0; i < p.total; i++)
+		p.rows[i] = i < p.nprog ? &opts[i] : &common_table[i - p.nprog];
+	parse_argv(argc, argv, &p);
+	parse_env(&p);
+	apply_defaults(&p);
 	return optind;
+}
+
+void opts_no_operands(int argc, char **argv, int first, const char *hint)
+{
+	if (first < argc)
+		die(2, "unexpected argument '%s' (%s)", argv[first], hint);
 }
 
 void opts_check_done(void)

@@ -15,37 +15,41 @@
 #include "sig.h"
 #include "stage.h"
 
-enum {
-	O_CDN_MAP = 1,
-	O_DNS_SERVER,
-	O_DNS_TIMEOUT,
-	O_MAX_INFLIGHT,
-	O_MAX_PENDING,
-	O_CACHE_SIZE,
-	O_CACHE_TTL,
-	O_NEGATIVE_TTL,
-};
+#define CFG(field) OPT_AT(struct stage_config, field)
+#define TEN_YEARS_S (10ull * 365 * 86400)
 
+/* clang-format off */
 static const struct opt options[] = {
-    {"cdn-map", 0, 1, O_CDN_MAP, "FILE|JSON",
-     "CDN map replacing the built-in one: a file, or the JSON itself when it starts with '[' "
-     "(DataKit's cdn_map: [{\"domain\":...,\"name\":...,\"website\":...}]); reread on SIGHUP"},
-    {"dns-server", 0, 1, O_DNS_SERVER, "IP[:PORT]",
-     "DNS server(s) to ask, comma separated (default: the system's resolver configuration)"},
-    {"dns-timeout", 0, 1, O_DNS_TIMEOUT, "MS",
-     "longest a record waits for its answer before it leaves as unknown (default 2000)"},
-    {"max-inflight", 0, 1, O_MAX_INFLIGHT, "N",
-     "DNS lookups in flight at most (default 128; a few hundred queries at once overflow the "
-     "socket buffers of a resolver, or ours, and are lost)"},
-    {"max-pending", 0, 1, O_MAX_PENDING, "N",
-     "records held at most while answers are awaited (default 8192; also 16 MiB at most)"},
-    {"cache-size", 0, 1, O_CACHE_SIZE, "N", "hosts remembered (default 16384; 0: none)"},
-    {"cache-ttl", 0, 1, O_CACHE_TTL, "SECONDS",
-     "how long an answer is remembered (default 604800, 7 days)"},
-    {"negative-ttl", 0, 1, O_NEGATIVE_TTL, "SECONDS",
-     "how long a failed lookup is remembered (default 600)"},
-    {NULL, 0, 0, 0, NULL, NULL},
+    {.name = "cdn-map", .type = OPT_STRING, .arg_name = "FILE|JSON", CFG(map_arg),
+     .help = "CDN map replacing the built-in one: a file, or the JSON itself when it starts "
+             "with '[' (DataKit's cdn_map: [{\"domain\":...,\"name\":...,\"website\":...}]); "
+             "reread on SIGHUP"},
+    {.name = "dns-server", .type = OPT_STRING, .arg_name = "IP[:PORT]", CFG(dns_server),
+     .help = "DNS server(s) to ask, comma separated (default: the system's resolver "
+             "configuration)"},
+    {.name = "dns-timeout", .type = OPT_UINT, .arg_name = "MS", CFG(dns_timeout_ms),
+     .def = "2000", .min = 10, .max = 600000,
+     .help = "longest a record waits for its answer before it leaves as unknown"},
+    {.name = "max-inflight", .type = OPT_UINT, .arg_name = "N", CFG(max_inflight),
+     .def = "128", .min = 1, .max = 65536,
+     .def_note = "; a few hundred queries at once overflow the socket buffers of a resolver, or "
+                 "ours, and are lost",
+     .help = "DNS lookups in flight at most"},
+    {.name = "max-pending", .type = OPT_UINT, .arg_name = "N", CFG(max_pending),
+     .def = "8192", .def_note = "; also 16 MiB at most", .min = 1, .max = 1 << 20,
+     .help = "records held at most while answers are awaited"},
+    {.name = "cache-size", .type = OPT_UINT, .arg_name = "N", CFG(cache_size),
+     .def = "16384", .def_note = "; 0: none", .min = 0, .max = 1 << 22,
+     .help = "hosts remembered"},
+    {.name = "cache-ttl", .type = OPT_UINT, .arg_name = "SECONDS", CFG(cache_ttl_s),
+     .def = "604800", .def_note = ", 7 days", .min = 0, .max = TEN_YEARS_S,
+     .help = "how long an answer is remembered"},
+    {.name = "negative-ttl", .type = OPT_UINT, .arg_name = "SECONDS", CFG(negative_ttl_s),
+     .def = "600", .min = 0, .max = TEN_YEARS_S,
+     .help = "how long a failed lookup is remembered"},
+    {.name = NULL},
 };
+/* clang-format on */
 
 static const struct prog_info info = {
     "rum-cdn",
@@ -58,32 +62,6 @@ static const struct prog_info info = {
     "canonical name falls under, else unknown). Lookups are asynchronous, many in flight, "
     "cached; a record waits at most --dns-timeout. Other records pass byte for byte.",
 };
-
-static const char *on_opt(int key, const char *val, void *ctx)
-{
-	struct stage_config *c = ctx;
-	switch (key) {
-	case O_CDN_MAP:
-		c->map_arg = val;
-		return NULL;
-	case O_DNS_SERVER:
-		c->dns_server = val;
-		return NULL;
-	case O_DNS_TIMEOUT:
-		return opt_u64(val, 10, 600000, &c->dns_timeout_ms);
-	case O_MAX_INFLIGHT:
-		return opt_u64(val, 1, 65536, &c->max_inflight);
-	case O_MAX_PENDING:
-		return opt_u64(val, 1, 1 << 20, &c->max_pending);
-	case O_CACHE_SIZE:
-		return opt_u64(val, 0, 1 << 22, &c->cache_size);
-	case O_CACHE_TTL:
-		return opt_u64(val, 0, 10ull * 365 * 86400, &c->cache_ttl_s);
-	case O_NEGATIVE_TTL:
-		return opt_u64(val, 0, 10ull * 365 * 86400, &c->negative_ttl_s);
-	}
-	return "unknown option";
-}
 
 static _Noreturn void finish(struct stage *s)
 {
@@ -137,23 +115,16 @@ static _Noreturn void run(struct stage *s)
 int main(int argc, char **argv)
 {
 	static struct stage s;
-	s.cfg = (struct stage_config){
-	    .dns_timeout_ms = 2000,
-	    .cache_ttl_s = 7 * 86400,
-	    .negative_ttl_s = 600,
-	    .cache_size = 16384,
-	    .max_inflight = 128,
-	    .max_pending = 8192,
-	};
-	int first = opts_parse(argc, argv, &info, options, on_opt, &s.cfg);
-	if (first < argc)
-		die(2, "unexpected argument '%s' (records are read from standard input)",
-		    argv[first]);
-	char msg[512];
-	s.map = stage_load_map(s.cfg.map_arg, msg, sizeof msg);
+	int first = opts_parse(argc, argv, &info, options, NULL, &s.cfg);
+	opts_no_operands(argc, argv, first, "records are read from standard input");
+	struct rum_error err;
+	s.map = stage_load_map(s.cfg.map_arg, &err);
 	if (!s.map)
-		die(2, "%s", msg);
-	stage_init(&s);
+		die(2, "%s", err.msg);
+	if (stage_init(&s, &err) < 0)
+		die(1, "%s", err.msg);
+	if (stage_set_dns_servers(&s, &err) < 0)
+		die(2, "%s", err.msg);
 	log_info("CDN map: %zu entries (%s)", cdnmap_count(s.map),
 		 s.cfg.map_arg && *s.cfg.map_arg ? "--cdn-map" : "built in");
 	opts_check_done();

@@ -1,16 +1,15 @@
 /* The ring of held records, the lookups in flight and the c-ares event loop. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "fsutil.h"
 #include "metrics.h"
 #include "opts.h"
 #include "sig.h"
@@ -45,63 +44,13 @@ struct lookup {
 	char host[HOST_MAX];
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- the dictionary ---- */
 
-static char *read_file(const char *path, size_t *len, char *msg, size_t msglen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(msg, msglen, "--cdn-map '%s': %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	char *p = NULL;
-	if (fstat(fd, &st) < 0) {
-		snprintf(msg, msglen, "--cdn-map '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > CDNMAP_MAX_BYTES) {
-		snprintf(msg, msglen, "--cdn-map '%s': %s", path,
-			 S_ISREG(st.st_mode) ? "larger than 16 MiB" : "not a regular file");
-		goto out;
-	}
-	size_t n = (size_t)st.st_size, got = 0;
-	p = malloc(n + 1);
-	if (!p) {
-		snprintf(msg, msglen, "--cdn-map '%s': out of memory", path);
-		goto out;
-	}
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf(msg, msglen, "--cdn-map '%s': %s", path,
-				 r < 0 ? strerror(errno) : "file shrank while read");
-			free(p);
-			p = NULL;
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	*len = n;
-out:
-	close(fd);
-	return p;
-}
-
-struct cdn_map *stage_load_map(const char *arg, char *msg, size_t msglen)
+struct cdn_map *stage_load_map(const char *arg, struct rum_error *err)
 {
 	const char *text, *what;
 	size_t len;
-	char *owned = NULL;
+	struct buf file = BUF_INIT;
 	const char *a = arg;
 	while (a && (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r'))
 		a++;
@@ -114,23 +63,26 @@ struct cdn_map *stage_load_map(const char *arg, char *msg, size_t msglen)
 		len = strlen(arg);
 		what = "--cdn-map (JSON)";
 	} else {
-		owned = read_file(arg, &len, msg, msglen);
-		if (!owned)
+		if (read_file(arg, CDNMAP_MAX_BYTES, &file, err) < 0) {
+			buf_free(&file);
+			err_prefix(err, "--cdn-map '%s'", arg);
 			return NULL;
-		text = owned;
+		}
+		text = file.p ? file.p : "";
+		len = file.len;
 		what = NULL;
 	}
-	struct cdnmap_error err;
-	struct cdn_map *m = cdnmap_parse(text, len, &err);
+	struct cdnmap_error e;
+	struct cdn_map *m = cdnmap_parse(text, len, &e);
+	buf_free(&file);
 	if (!m) {
 		if (what)
-			snprintf(msg, msglen, "%s: line %u, column %u (byte %zu): %s", what,
-				 err.line, err.column, err.offset, err.reason);
+			err_set(err, "%s: line %u, column %u (byte %zu): %s", what, e.line,
+				e.column, e.offset, e.reason);
 		else
-			snprintf(msg, msglen, "--cdn-map '%s': line %u, column %u (byte %zu): %s",
-				 arg, err.line, err.column, err.offset, err.reason);
+			err_set(err, "--cdn-map '%s': line %u, column %u (byte %zu): %s", arg,
+				e.line, e.column, e.offset, e.reason);
 	}
-	free(owned);
 	return m;
 }
 
@@ -150,11 +102,11 @@ void stage_reload(struct stage *s)
 		return;
 	}
 	s->reload_wanted = 0;
-	char msg[512];
-	struct cdn_map *m = stage_load_map(s->cfg.map_arg, msg, sizeof msg);
+	struct rum_error err;
+	struct cdn_map *m = stage_load_map(s->cfg.map_arg, &err);
 	if (!m) {
 		metric_inc(s->m_reload_failures);
-		log_error("cannot reload the map; keeping the one in use: %s", msg);
+		log_error("cannot reload the map; keeping the one in use: %s", err.msg);
 		return;
 	}
 	if (s->head == s->tail)
@@ -664,16 +616,13 @@ static const char *servers_csv(const char *arg, struct buf *csv)
 	return csv->err ? "out of memory" : NULL;
 }
 
-void stage_init(struct stage *s)
+/* c-ares and its channel. */
+static int start_resolver(struct stage *s, struct rum_error *err)
 {
 	const struct stage_config *c = &s->cfg;
-	rec_edit_init(&s->edit);
-	s->rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
-	s->map_gen = 1;
-
 	int r = ares_library_init(ARES_LIB_INIT_ALL);
 	if (r != ARES_SUCCESS)
-		die(1, "cannot start c-ares: %s", ares_strerror(r));
+		return err_set(err, "cannot start c-ares: %s", ares_strerror(r));
 	struct ares_options o;
 	memset(&o, 0, sizeof o);
 	/* c-ares doubles the wait after each round: t + 2t = --dns-timeout, so
@@ -685,20 +634,32 @@ void stage_init(struct stage *s)
 	r = ares_init_options(&s->ch, &o,
 			      ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
 	if (r != ARES_SUCCESS)
-		die(1, "cannot start the resolver: %s", ares_strerror(r));
-	if (c->dns_server && *c->dns_server) {
-		struct buf csv = BUF_INIT;
-		const char *why = servers_csv(c->dns_server, &csv);
-		if (why)
-			die(2, "--dns-server '%s': %s", c->dns_server, why);
-		r = ares_set_servers_ports_csv(s->ch, buf_cstr(&csv));
-		if (r != ARES_SUCCESS)
-			die(2, "--dns-server '%s': %s", c->dns_server, ares_strerror(r));
-		buf_free(&csv);
-	}
+		return err_set(err, "cannot start the resolver: %s", ares_strerror(r));
+	return 0;
+}
 
+int stage_set_dns_servers(struct stage *s, struct rum_error *err)
+{
+	const char *arg = s->cfg.dns_server;
+	if (!arg || !*arg)
+		return 0;
+	struct buf csv = BUF_INIT;
+	const char *why = servers_csv(arg, &csv);
+	int r = why ? ARES_SUCCESS : ares_set_servers_ports_csv(s->ch, buf_cstr(&csv));
+	buf_free(&csv);
+	if (why)
+		return err_set(err, "--dns-server '%s': %s", arg, why);
+	if (r != ARES_SUCCESS)
+		return err_set(err, "--dns-server '%s': %s", arg, ares_strerror(r));
+	return 0;
+}
+
+/* The cache, the lookup slots and their hash buckets, the ring. */
+static int alloc_tables(struct stage *s, struct rum_error *err)
+{
+	const struct stage_config *c = &s->cfg;
 	if (cache_init(&s->cache, (uint32_t)c->cache_size) < 0)
-		die(1, "out of memory");
+		return err_set(err, "out of memory");
 	uint32_t nl = (uint32_t)c->max_inflight;
 	s->lk = calloc(nl, sizeof *s->lk);
 	s->lk_free = calloc(nl, sizeof *s->lk_free);
@@ -711,7 +672,7 @@ void stage_init(struct stage *s)
 		rc *= 2;
 	s->ring = calloc(rc, sizeof *s->ring);
 	if (!s->lk || !s->lk_free || !s->lk_buckets || !s->ring)
-		die(1, "out of memory");
+		return err_set(err, "out of memory");
 	memset(s->lk_buckets, 0xFF, nb * sizeof *s->lk_buckets);
 	s->lk_mask = nb - 1;
 	for (uint32_t i = 0; i < nl; i++) {
@@ -721,7 +682,11 @@ void stage_init(struct stage *s)
 	}
 	s->nfree = nl;
 	s->ring_mask = rc - 1;
+	return 0;
+}
 
+static void register_metrics(struct stage *s)
+{
 	s->m_records = metric_get("rum_cdn_records_total", NULL, METRIC_COUNTER,
 				  "Valid records read from standard input.");
 	s->m_bad_record = metric_get("rum_cdn_invalid_lines_total", "reason=\"record\"",
@@ -771,6 +736,17 @@ void stage_init(struct stage *s)
 	    metric_get("rum_cdn_reloads_total", NULL, METRIC_COUNTER, "Map reloads on SIGHUP.");
 	s->m_reload_failures = metric_get("rum_cdn_reload_failures_total", NULL, METRIC_COUNTER,
 					  "Reloads that failed (the map in use was kept).");
+}
+
+int stage_init(struct stage *s, struct rum_error *err)
+{
+	rec_edit_init(&s->edit);
+	s->rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
+	s->map_gen = 1;
+	if (start_resolver(s, err) < 0 || alloc_tables(s, err) < 0)
+		return -1;
+	register_metrics(s);
+	return 0;
 }
 
 void stage_free(struct stage *s)

@@ -13,6 +13,7 @@
 #include "cache.h"
 #include "cdn.h"
 #include "cdnmap.h"
+#include "errmsg.h"
 #include "io.h"
 #include "log.h"
 #include "record.h"
@@ -78,12 +79,16 @@ struct stage {
 	    *m_reload_failures;
 };
 
-/* Loads the map cfg->map_arg names; NULL with msg filled on failure. */
-struct cdn_map *stage_load_map(const char *map_arg, char *msg, size_t msglen);
+/* Loads the map cfg->map_arg names (NULL or blank: the built-in one); NULL
+ * with err saying why, after "--cdn-map '<path>'" for a file. */
+struct cdn_map *stage_load_map(const char *map_arg, struct rum_error *err);
 
-/* Everything but the input: exits 2 with a message on a bad --dns-server,
- * 1 when the resolver or memory cannot be had. */
-void stage_init(struct stage *s);
+/* Everything but the input and the DNS servers: the resolver, the tables
+ * and the counters. -1 when the resolver or memory cannot be had. */
+int stage_init(struct stage *s, struct rum_error *err);
+/* After stage_init: the servers of --dns-server, when given, instead of the
+ * system's. -1 on a bad list (a configuration error). */
+int stage_set_dns_servers(struct stage *s, struct rum_error *err);
 /* One input line. -1 when output failed. */
 int stage_line(struct stage *s, const char *line, size_t len);
 /* Waits for input (called by the line reader before a read that would

@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "cpusched.h"
 #include "enrich.h"
 #include "log.h"
@@ -12,35 +12,46 @@
 #include "sig.h"
 #include "stageloop.h"
 
-enum {
-	O_CITY_DB = 1,
-	O_ISP_DB,
-	O_CITY_DB_TYPE,
-	O_ISP_DB_TYPE,
-	O_LANG,
-	O_CACHE_SIZE,
-	O_CHECK_INTERVAL,
+struct stage {
+	struct enricher en;
+	struct stageloop loop;
+	uint64_t cache_size;
+	uint64_t check_ms, next_check;
 };
 
+enum { O_CITY_DB_TYPE = 1, O_ISP_DB_TYPE, O_LANG };
+
+#define AT(field) OPT_AT(struct stage, field)
+
+/* clang-format off */
 static const struct opt options[] = {
-    {"city-db", 0, 1, O_CITY_DB, "FILE",
-     "location database: GeoIP2/GeoLite2 City or Country, DB-IP, ip-location-db city "
-     "(none: city, province and country are unknown)"},
-    {"isp-db", 0, 1, O_ISP_DB, "FILE",
-     "ISP database: GeoIP2 ISP or GeoLite2 ASN (none: isp is unknown)"},
-    {"city-db-type", 0, 1, O_CITY_DB_TYPE, "auto|city|country|flat",
-     "schema of --city-db; auto (default) reads the database's metadata"},
-    {"isp-db-type", 0, 1, O_ISP_DB_TYPE, "auto|isp|asn",
-     "schema of --isp-db; auto (default) reads the database's metadata"},
-    {"lang", 0, 1, O_LANG, "LANG",
-     "language of city and province names (default en; en when "
-     "the database has no name in LANG)"},
-    {"cache-size", 0, 1, O_CACHE_SIZE, "N", "recent addresses remembered (default 1024; 0: none)"},
-    {"check-interval", 0, 1, O_CHECK_INTERVAL, "MS",
-     "how often the database files are looked at for a new version (default 1000; 0: only "
-     "on SIGHUP)"},
-    {NULL, 0, 0, 0, NULL, NULL},
+    /* Empty: no database, so a config file can leave the key blank. */
+    {.name = "city-db", .type = OPT_STRING, .arg_name = "FILE", AT(en.db[DB_CITY].path),
+     .flags = OPT_EMPTY_IS_NONE,
+     .help = "location database: GeoIP2/GeoLite2 City or Country, DB-IP, ip-location-db city "
+             "(none: city, province and country are unknown)"},
+    {.name = "isp-db", .type = OPT_STRING, .arg_name = "FILE", AT(en.db[DB_ISP].path),
+     .flags = OPT_EMPTY_IS_NONE,
+     .help = "ISP database: GeoIP2 ISP or GeoLite2 ASN (none: isp is unknown)"},
+    {.name = "city-db-type", .type = OPT_CALL, .key = O_CITY_DB_TYPE,
+     .arg_name = "auto|city|country|flat",
+     .def = "auto",
+     .help = "schema of --city-db; auto reads the database's metadata"},
+    {.name = "isp-db-type", .type = OPT_CALL, .key = O_ISP_DB_TYPE, .arg_name = "auto|isp|asn",
+     .def = "auto",
+     .help = "schema of --isp-db; auto reads the database's metadata"},
+    {.name = "lang", .type = OPT_CALL, .key = O_LANG, .arg_name = "LANG",
+     .def = "en", .def_note = "; en when the database has no name in LANG",
+     .help = "language of city and province names"},
+    {.name = "cache-size", .type = OPT_UINT, .arg_name = "N", AT(cache_size),
+     .def = "1024", .def_note = "; 0: none", .min = 0, .max = 1 << 20,
+     .help = "recent addresses remembered"},
+    {.name = "check-interval", .type = OPT_UINT, .arg_name = "MS", AT(check_ms),
+     .def = "1000", .def_note = "; 0: only on SIGHUP", .min = 0, .max = 86400000,
+     .help = "how often the database files are looked at for a new version"},
+    {.name = NULL},
 };
+/* clang-format on */
 
 static const struct prog_info info = {
     "rum-enrich",
@@ -49,12 +60,6 @@ static const struct prog_info info = {
     "output with the tags city, province, country and isp set from the address in their ip "
     "tag, looked up in MaxMind DB files (GeoIP2, GeoLite2, DB-IP, ip-location-db). Records "
     "without an ip tag pass unchanged. A database replaced on disk, or SIGHUP, reopens it.",
-};
-
-struct cli {
-	struct enricher *en;
-	uint64_t cache_size;
-	uint64_t check_ms;
 };
 
 static const char *shape_opt(const char *val, int for_isp, enum geo_shape *out)
@@ -78,16 +83,8 @@ static const char *shape_opt(const char *val, int for_isp, enum geo_shape *out)
 
 static const char *on_opt(int key, const char *val, void *ctx)
 {
-	struct cli *cl = ctx;
-	struct enricher *en = cl->en;
+	struct enricher *en = &((struct stage *)ctx)->en;
 	switch (key) {
-	case O_CITY_DB:
-		/* Empty: no database, so a config file can leave the key blank. */
-		en->db[DB_CITY].path = *val ? val : NULL;
-		return NULL;
-	case O_ISP_DB:
-		en->db[DB_ISP].path = *val ? val : NULL;
-		return NULL;
 	case O_CITY_DB_TYPE:
 		return shape_opt(val, 0, &en->db[DB_CITY].forced);
 	case O_ISP_DB_TYPE:
@@ -95,27 +92,12 @@ static const char *on_opt(int key, const char *val, void *ctx)
 	case O_LANG:
 		if (!*val || strlen(val) > 16)
 			return "not a language code";
+		/* One language for both: the ISP database has names too. */
 		en->db[DB_CITY].lang = val;
+		en->db[DB_ISP].lang = val;
 		return NULL;
-	case O_CACHE_SIZE:
-		return opt_u64(val, 0, 1 << 20, &cl->cache_size);
-	case O_CHECK_INTERVAL:
-		return opt_u64(val, 0, 86400000, &cl->check_ms);
 	}
 	return "unknown option";
-}
-
-struct stage {
-	struct enricher en;
-	struct stageloop loop;
-	uint64_t check_ms, next_check;
-};
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void maybe_reload(void *ctx)
@@ -165,16 +147,11 @@ static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
 int main(int argc, char **argv)
 {
 	static struct stage s;
-	struct cli cl = {.en = &s.en, .cache_size = 1024, .check_ms = 1000};
 	s.en.db[DB_CITY].option = "--city-db";
 	s.en.db[DB_ISP].option = "--isp-db";
-	s.en.db[DB_CITY].lang = "en";
-	int first = opts_parse(argc, argv, &info, options, on_opt, &cl);
-	if (first < argc)
-		die(2, "unexpected argument '%s' (records are read from standard input)",
-		    argv[first]);
-	s.en.db[DB_ISP].lang = s.en.db[DB_CITY].lang;
-	if (enrich_init(&s.en, cl.cache_size) < 0)
+	int first = opts_parse(argc, argv, &info, options, on_opt, &s);
+	opts_no_operands(argc, argv, first, "records are read from standard input");
+	if (enrich_init(&s.en, s.cache_size) < 0)
 		die(1, "out of memory");
 	struct rum_error err;
 	if (enrich_open(&s.en, &err) < 0)
@@ -188,7 +165,6 @@ int main(int argc, char **argv)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	if (stageloop_init(&s.loop, "rum_enrich_invalid_lines_total") < 0)
 		die(1, "out of memory");
-	s.check_ms = cl.check_ms;
 	s.next_check = mono_ms() + s.check_ms;
 	/* A new database is looked for while waiting for input too. */
 	if (s.check_ms && s.check_ms < STAGELOOP_METRICS_MS)

@@ -29,114 +29,137 @@
 
 struct listen_cfg cfg;
 
+/* The options that need their own parsing; the others go straight into
+ * cfg. */
 enum {
 	O_LISTEN = 1,
 	O_ENDPOINT,
+	O_REPLAY_ENDPOINT,
 	O_MEASUREMENTS,
 	O_APP_ID_ALLOW,
 	O_ORIGIN_IP_HEADER,
-	O_PUBLIC_APIS,
-	O_DISABLE_404,
-	O_SPOOL_DIR,
-	O_SPOOL_CAPACITY,
-	O_MAX_BODY,
-	O_METRICS_DIR,
-	O_THREADS,
-	O_QUEUE,
-	O_REPLAY_ENDPOINT,
-	O_DATA_DIR,
-	O_TOKEN,
-	O_SYMBOLICATE,
-	O_SYMBOLICATE_TIMEOUT,
-	O_ADMIN_ALLOW,
 	O_TRUSTED_PROXIES,
+	O_PUBLIC_APIS,
+	O_ADMIN_ALLOW,
 	O_CORS_ORIGINS,
-	O_TLS_CERT,
-	O_TLS_KEY,
-	O_USER,
-	O_MAX_CONNS,
-	O_MAX_CONNS_PER_IP,
-	O_MAX_HEADER,
-	O_HEADER_TIMEOUT,
-	O_BODY_TIMEOUT,
-	O_KEEPALIVE_TIMEOUT,
-	O_MAX_REQUESTS,
 	O_RATE_LIMIT,
 	O_RATE_BURST,
-	O_RATE_TABLE,
 };
 
+#define CFG(field) OPT_AT(struct listen_cfg, field)
+
+/* clang-format off */
 static const struct opt options[] = {
-    {"listen", 0, 1, O_LISTEN, "HOST:PORT",
-     "address to listen on (default 127.0.0.1:9529; [::1]:9529 for IPv6)"},
-    {"endpoint", 0, 1, O_ENDPOINT, "PATH",
-     "RUM write endpoint; repeatable or a comma list (default /v1/write/rum)"},
-    {"replay-endpoint", 0, 1, O_REPLAY_ENDPOINT, "PATH",
-     "session replay upload endpoint; repeatable or a comma list (default /v1/write/rum/replay)"},
-    {"measurements", 0, 1, O_MEASUREMENTS, "LIST",
-     "measurements accepted (default view,resource,action,long_task,error,telemetry)"},
-    {"app-id-allow", 0, 1, O_APP_ID_ALLOW, "LIST", "app_id values accepted (default: any)"},
-    {"origin-ip-header", 0, 1, O_ORIGIN_IP_HEADER, "NAME",
-     "header holding the client address (default X-Forwarded-For)"},
-    {"trusted-proxies", 0, 1, O_TRUSTED_PROXIES, "CIDR...",
-     "peers whose address headers name the client (default: none, and the ip tag"
-     " takes the headers from anyone, as DataKit does; limits then key on the peer)"},
-    {"public-apis", 0, 1, O_PUBLIC_APIS, "LIST",
-     "paths served to every client (default: the write and replay endpoints and"
-     " /v1/ping; empty: every path, as in DataKit)"},
-    {"admin-allow", 0, 1, O_ADMIN_ALLOW, "CIDR...",
-     "clients besides loopback served every path (sourcemap API, /metrics); others 403"},
-    {"disable-404page", 0, 0, O_DISABLE_404, NULL,
-     "answer unknown paths with an empty 404 instead of a JSON error"},
-    {"cors-origins", 0, 1, O_CORS_ORIGINS, "LIST",
-     "origins allowed to read the answers (default *: any)"},
-    {"tls-cert", 0, 1, O_TLS_CERT, "FILE",
-     "serve HTTPS with this PEM certificate chain (with --tls-key; reread on SIGHUP)"},
-    {"tls-key", 0, 1, O_TLS_KEY, "FILE", "the certificate's private key (PEM)"},
-    {"user", 0, 1, O_USER, "NAME", "after binding, drop root for this user and its group"},
-    {"max-connections", 0, 1, O_MAX_CONNS, "N",
-     "open connections at most; past it new ones are closed (default 10000, below the"
-     " descriptor limit)"},
-    {"max-connections-per-ip", 0, 1, O_MAX_CONNS_PER_IP, "N",
-     "open connections per client address, loopback and trusted proxies apart"
-     " (default 256)"},
-    {"max-header-kb", 0, 1, O_MAX_HEADER, "N",
-     "request line and headers at most, past it 431 (default 32)"},
-    {"header-timeout", 0, 1, O_HEADER_TIMEOUT, "SECONDS",
-     "to receive a request's headers, past it 408 and close (default 10)"},
-    {"body-timeout", 0, 1, O_BODY_TIMEOUT, "SECONDS",
-     "to receive a request's body, past it 408 and close (default 60)"},
-    {"keepalive-timeout", 0, 1, O_KEEPALIVE_TIMEOUT, "SECONDS",
-     "idle time between requests, and longest silence, before closing (default 60)"},
-    {"max-requests-per-connection", 0, 1, O_MAX_REQUESTS, "N",
-     "the last one is answered with Connection: close (default 10000; 0: no limit)"},
-    {"rate-limit", 0, 1, O_RATE_LIMIT, "N",
-     "requests per second per client address, past it 429 (default 0: no"
-     " limit, as DataKit; loopback is never limited)"},
-    {"rate-burst", 0, 1, O_RATE_BURST, "N",
-     "requests a client may send at once (default 2 x rate)"},
-    {"rate-table", 0, 1, O_RATE_TABLE, "N",
-     "client addresses the rate limit remembers at most (default 65536)"},
-    {"spool-dir", 0, 1, O_SPOOL_DIR, "DIR",
-     "accept requests to a disk queue in DIR first (needs --spool-capacity-mb)"},
-    {"spool-capacity-mb", 0, 1, O_SPOOL_CAPACITY, "N",
-     "size of the disk queue; the oldest requests are dropped past it"},
-    {"max-body-mb", 0, 1, O_MAX_BODY, "N",
-     "largest request body, as sent and decompressed (default 10)"},
-    {"metrics-dir", 0, 1, O_METRICS_DIR, "DIR", "also serve every DIR/*.prom on /metrics"},
-    {"data-dir", 0, 1, O_DATA_DIR, "DIR",
-     "sourcemap archives go to DIR/rum/PLATFORM/ (default /var/lib/rumpipe as root,"
-     " else $XDG_STATE_HOME/rumpipe)"},
-    {"token", 0, 1, O_TOKEN, "TOKEN",
-     "token of the sourcemap upload and delete API (without it the API refuses)"},
-    {"symbolicate", 0, 1, O_SYMBOLICATE, "PATH",
-     "rum-symbolicate for /v1/sourcemap/check (default: next to rum-listen, else in PATH)"},
-    {"symbolicate-timeout", 0, 1, O_SYMBOLICATE_TIMEOUT, "SECONDS",
-     "longest a /v1/sourcemap/check may take (default 10)"},
-    {"threads", 0, 1, O_THREADS, "N", "HTTP worker threads (default 2)"},
-    {"queue", 0, 1, O_QUEUE, "N", "write requests in progress at once; past it 503 (default 1024)"},
-    {NULL, 0, 0, 0, NULL, NULL},
+    {.name = "listen", .type = OPT_CALL, .key = O_LISTEN, .arg_name = "HOST:PORT",
+     .def = "127.0.0.1:9529", .def_note = "; [::1]:9529 for IPv6",
+     .help = "address to listen on"},
+    {.name = "endpoint", .type = OPT_CALL, .key = O_ENDPOINT, .arg_name = "PATH",
+     .def = "/v1/write/rum",
+     .help = "RUM write endpoint; repeatable or a comma list"},
+    {.name = "replay-endpoint", .type = OPT_CALL, .key = O_REPLAY_ENDPOINT, .arg_name = "PATH",
+     .def = "/v1/write/rum/replay",
+     .help = "session replay upload endpoint; repeatable or a comma list"},
+    {.name = "measurements", .type = OPT_CALL, .key = O_MEASUREMENTS, .arg_name = "LIST",
+     .def = "view,resource,action,long_task,error,telemetry",
+     .help = "measurements accepted"},
+    {.name = "app-id-allow", .type = OPT_CALL, .key = O_APP_ID_ALLOW, .arg_name = "LIST",
+     .help = "app_id values accepted (default: any)"},
+    {.name = "origin-ip-header", .type = OPT_CALL, .key = O_ORIGIN_IP_HEADER, .arg_name = "NAME",
+     .def = "X-Forwarded-For",
+     .help = "header holding the client address"},
+    {.name = "trusted-proxies", .type = OPT_CALL, .key = O_TRUSTED_PROXIES, .arg_name = "CIDR...",
+     .help = "peers whose address headers name the client (default: none, and the ip tag takes "
+             "the headers from anyone, as DataKit does; limits then key on the peer)"},
+    {.name = "public-apis", .type = OPT_CALL, .key = O_PUBLIC_APIS, .arg_name = "LIST",
+     .help = "paths served to every client (default: the write and replay endpoints and "
+             "/v1/ping; empty: every path, as in DataKit)"},
+    {.name = "admin-allow", .type = OPT_CALL, .key = O_ADMIN_ALLOW, .arg_name = "CIDR...",
+     .help = "clients besides loopback served every path (sourcemap API, /metrics); others 403"},
+    {.name = "disable-404page", .type = OPT_FLAG, CFG(disable_404),
+     .help = "answer unknown paths with an empty 404 instead of a JSON error"},
+    {.name = "cors-origins", .type = OPT_CALL, .key = O_CORS_ORIGINS, .arg_name = "LIST",
+     .def = "*", .def_note = ": any",
+     .help = "origins allowed to read the answers"},
+    {.name = "tls-cert", .type = OPT_STRING, .arg_name = "FILE", CFG(tls_cert),
+     .empty_why = "empty value",
+     .help = "serve HTTPS with this PEM certificate chain (with --tls-key; reread on SIGHUP)"},
+    {.name = "tls-key", .type = OPT_STRING, .arg_name = "FILE", CFG(tls_key),
+     .empty_why = "empty value",
+     .help = "the certificate's private key (PEM)"},
+    {.name = "user", .type = OPT_STRING, .arg_name = "NAME", CFG(user),
+     .empty_why = "empty value",
+     .help = "after binding, drop root for this user and its group"},
+    {.name = "max-connections", .type = OPT_UINT, .arg_name = "N", CFG(max_conns),
+     .def = "10000", .def_note = ", below the descriptor limit", .min = 1, .max = 1000000,
+     .help = "open connections at most; past it new ones are closed"},
+    {.name = "max-connections-per-ip", .type = OPT_UINT, .arg_name = "N", CFG(max_conns_per_ip),
+     .def = "256", .min = 1, .max = 1000000,
+     .help = "open connections per client address, loopback and trusted proxies apart"},
+    {.name = "max-header-kb", .type = OPT_UINT, .arg_name = "N", CFG(max_header),
+     .def = "32", .min = 1, .max = 1024, .scale = 1024,
+     .help = "request line and headers at most, past it 431"},
+    {.name = "header-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CFG(header_timeout),
+     .def = "10", .min = 1, .max = 86400,
+     .help = "to receive a request's headers, past it 408 and close"},
+    {.name = "body-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CFG(body_timeout),
+     .def = "60", .min = 1, .max = 86400,
+     .help = "to receive a request's body, past it 408 and close"},
+    {.name = "keepalive-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CFG(keepalive_timeout),
+     .def = "60", .min = 1, .max = 86400,
+     .help = "idle time between requests, and longest silence, before closing"},
+    {.name = "max-requests-per-connection", .type = OPT_UINT, .arg_name = "N",
+     CFG(max_requests_per_conn),
+     .def = "10000", .def_note = "; 0: no limit", .min = 0, .max = 100000000,
+     .help = "the last one is answered with Connection: close"},
+    /* Off unless configured, as DataKit's request_rate_limit: behind a
+     * load balancer not named in --trusted-proxies every request comes
+     * from one address, and a default limit would refuse real traffic. */
+    {.name = "rate-limit", .type = OPT_CALL, .key = O_RATE_LIMIT, .arg_name = "N",
+     .def = "0", .def_note = ": no limit, as DataKit; loopback is never limited",
+     .help = "requests per second per client address, past it 429"},
+    {.name = "rate-burst", .type = OPT_CALL, .key = O_RATE_BURST, .arg_name = "N",
+     .help = "requests a client may send at once (default 2 x rate)"},
+    {.name = "rate-table", .type = OPT_UINT, .arg_name = "N", CFG(rate_table),
+     .def = "65536", .min = 8, .max = 16777216,
+     .help = "client addresses the rate limit remembers at most"},
+    {.name = "spool-dir", .type = OPT_STRING, .arg_name = "DIR", CFG(spool_dir),
+     .empty_why = "empty directory name",
+     .help = "accept requests to a disk queue in DIR first (needs --spool-capacity-mb)"},
+    {.name = "spool-capacity-mb", .type = OPT_UINT, .arg_name = "N", CFG(spool_capacity_mb),
+     .min = 1, .max = (uint64_t)1 << 24,
+     .help = "size of the disk queue; the oldest requests are dropped past it"},
+    {.name = "max-body-mb", .type = OPT_UINT, .arg_name = "N", CFG(max_body),
+     .def = "10", .min = 1, .max = 4096, .scale = (uint64_t)1 << 20,
+     .help = "largest request body, as sent and decompressed"},
+    {.name = "metrics-dir", .type = OPT_STRING, .arg_name = "DIR", CFG(metrics_dir),
+     .empty_why = "empty directory name",
+     .help = "also serve every DIR/*.prom on /metrics"},
+    /* rum-collector's default, so that rum-listen alone stores archives
+     * where the collector's rum-symbolicate reads them. */
+    {.name = "data-dir", .type = OPT_STRING, .arg_name = "DIR", CFG(data_dir),
+     .def_fn = opts_default_data_dir, .empty_why = "empty directory name",
+     .help = "sourcemap archives go to DIR/rum/PLATFORM/ (default /var/lib/rumpipe as root, "
+             "else $XDG_STATE_HOME/rumpipe)"},
+    {.name = "token", .type = OPT_STRING, .arg_name = "TOKEN", CFG(token),
+     .empty_why = "an empty token",
+     .help = "token of the sourcemap upload and delete API (without it the API refuses)"},
+    {.name = "symbolicate", .type = OPT_STRING, .arg_name = "PATH", CFG(symbolicate),
+     .empty_why = "empty path",
+     .help = "rum-symbolicate for /v1/sourcemap/check (default: next to rum-listen, else in "
+             "PATH)"},
+    {.name = "symbolicate-timeout", .type = OPT_UINT, .arg_name = "SECONDS",
+     CFG(symbolicate_timeout),
+     .def = "10", .min = 1, .max = 3600,
+     .help = "longest a /v1/sourcemap/check may take"},
+    {.name = "threads", .type = OPT_UINT, .arg_name = "N", CFG(threads),
+     .def = "2", .min = 1, .max = 256,
+     .help = "HTTP worker threads"},
+    {.name = "queue", .type = OPT_UINT, .arg_name = "N", CFG(queue),
+     .def = "1024", .min = 1, .max = 1000000,
+     .help = "write requests in progress at once; past it 503"},
+    {.name = NULL},
 };
+/* clang-format on */
 
 static const struct prog_info info = {
     "rum-listen",
@@ -199,7 +222,7 @@ static const char *add_path(const char *s, size_t n, void *ctx)
 	return add_item(s, n, ctx);
 }
 
-static const char *parse_listen(const char *s)
+static const char *parse_listen(struct listen_cfg *c, const char *s)
 {
 	char host[256];
 	const char *port;
@@ -238,8 +261,8 @@ static const char *parse_listen(const char *s)
 	snprintf(portstr, sizeof portstr, "%u", (unsigned)p);
 	if (getaddrinfo(h, portstr, &hints, &res) != 0 || !res)
 		return "cannot parse or resolve the address";
-	memcpy(&cfg.addr, res->ai_addr, res->ai_addrlen);
-	cfg.addrlen = (socklen_t)res->ai_addrlen;
+	memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
+	c->addrlen = (socklen_t)res->ai_addrlen;
 	freeaddrinfo(res);
 	return NULL;
 }
@@ -258,173 +281,66 @@ static const char *parse_rate(const char *s, double max, double *out)
 
 static const char *handle(int key, const char *val, void *ctx)
 {
-	(void)ctx;
-	uint64_t v;
+	struct listen_cfg *c = ctx;
 	const char *why;
 	switch (key) {
 	case O_LISTEN:
-		cfg.listen = val;
-		return parse_listen(val);
+		c->listen = val;
+		return parse_listen(c, val);
 	case O_ENDPOINT:
-		return opt_list(val, add_path, &cfg.endpoints);
+		return opt_list(val, add_path, &c->endpoints);
 	case O_REPLAY_ENDPOINT:
-		return opt_list(val, add_path, &cfg.replay_endpoints);
-	case O_DATA_DIR:
-		if (!*val)
-			return "empty directory name";
-		cfg.data_dir = val;
-		return NULL;
-	case O_TOKEN:
-		if (!*val)
-			return "an empty token";
-		cfg.token = val;
-		return NULL;
-	case O_SYMBOLICATE:
-		if (!*val)
-			return "empty path";
-		cfg.symbolicate = val;
-		return NULL;
-	case O_SYMBOLICATE_TIMEOUT:
-		why = opt_u64(val, 1, 3600, &v);
-		cfg.symbolicate_timeout = (unsigned)v;
-		return why;
+		return opt_list(val, add_path, &c->replay_endpoints);
 	case O_MEASUREMENTS:
-		return opt_list(val, add_item, &cfg.measurements);
+		return opt_list(val, add_item, &c->measurements);
 	case O_APP_ID_ALLOW:
-		return opt_list(val, add_item, &cfg.app_allow);
+		return opt_list(val, add_item, &c->app_allow);
 	case O_ORIGIN_IP_HEADER:
 		if (!*val || strpbrk(val, " \t\r\n:"))
 			return "not a header name";
-		cfg.origin_ip_header = val;
+		c->origin_ip_header = val;
 		return NULL;
 	case O_ADMIN_ALLOW:
-		return cidr_list_parse(&cfg.admin_allow, val);
+		return cidr_list_parse(&c->admin_allow, val);
 	case O_TRUSTED_PROXIES:
-		return cidr_list_parse(&cfg.trusted_proxies, val);
+		return cidr_list_parse(&c->trusted_proxies, val);
 	case O_CORS_ORIGINS:
-		return opt_list(val, add_item, &cfg.cors_origins);
-	case O_TLS_CERT:
-	case O_TLS_KEY:
-	case O_USER:
-		if (!*val)
-			return "empty value";
-		*(key == O_TLS_CERT  ? &cfg.tls_cert
-		  : key == O_TLS_KEY ? &cfg.tls_key
-				     : &cfg.user) = val;
-		return NULL;
-	case O_MAX_CONNS:
-		why = opt_u64(val, 1, 1000000, &v);
-		cfg.max_conns = (unsigned)v;
-		cfg.max_conns_set = 1;
-		return why;
-	case O_MAX_CONNS_PER_IP:
-		why = opt_u64(val, 1, 1000000, &v);
-		cfg.max_conns_per_ip = (unsigned)v;
-		return why;
-	case O_MAX_HEADER:
-		why = opt_u64(val, 1, 1024, &v);
-		cfg.max_header = (size_t)v << 10;
-		return why;
-	case O_HEADER_TIMEOUT:
-	case O_BODY_TIMEOUT:
-	case O_KEEPALIVE_TIMEOUT:
-		why = opt_u64(val, 1, 86400, &v);
-		*(key == O_HEADER_TIMEOUT ? &cfg.header_timeout
-		  : key == O_BODY_TIMEOUT ? &cfg.body_timeout
-					  : &cfg.keepalive_timeout) = (unsigned)v;
-		return why;
-	case O_MAX_REQUESTS:
-		why = opt_u64(val, 0, 100000000, &v);
-		cfg.max_requests_per_conn = v ? (unsigned)v : UINT32_MAX;
-		return why;
+		return opt_list(val, add_item, &c->cors_origins);
 	case O_RATE_LIMIT:
-		cfg.rate_limit_set = 1;
-		return parse_rate(val, 1e9, &cfg.rate_limit);
+		return parse_rate(val, 1e9, &c->rate_limit);
 	case O_RATE_BURST:
-		cfg.rate_burst_set = 1;
-		why = parse_rate(val, 1e9, &cfg.rate_burst);
-		return why ? why : cfg.rate_burst < 1 ? "at least 1" : NULL;
-	case O_RATE_TABLE:
-		why = opt_u64(val, 8, 16777216, &v);
-		cfg.rate_table = (unsigned)v;
-		return why;
+		c->rate_burst_set = 1;
+		why = parse_rate(val, 1e9, &c->rate_burst);
+		return why ? why : c->rate_burst < 1 ? "at least 1" : NULL;
 	case O_PUBLIC_APIS:
-		cfg.public_apis_set = 1;
-		return opt_list(val, add_path, &cfg.public_apis);
-	case O_DISABLE_404:
-		cfg.disable_404 = 1;
-		return NULL;
-	case O_SPOOL_DIR:
-		if (!*val)
-			return "empty directory name";
-		cfg.spool_dir = val;
-		return NULL;
-	case O_SPOOL_CAPACITY:
-		why = opt_u64(val, 1, (uint64_t)1 << 24, &v);
-		cfg.spool_capacity_mb = v;
-		return why;
-	case O_MAX_BODY:
-		why = opt_u64(val, 1, 4096, &v);
-		cfg.max_body = (size_t)v << 20;
-		return why;
-	case O_METRICS_DIR:
-		if (!*val)
-			return "empty directory name";
-		cfg.metrics_dir = val;
-		return NULL;
-	case O_THREADS:
-		why = opt_u64(val, 1, 256, &v);
-		cfg.threads = (unsigned)v;
-		return why;
-	case O_QUEUE:
-		why = opt_u64(val, 1, 1000000, &v);
-		cfg.queue = (unsigned)v;
-		return why;
+		c->public_apis_set = 1;
+		return opt_list(val, add_path, &c->public_apis);
 	}
 	return "unknown option";
 }
 
-static void defaults(void)
+static void strlist_copy(struct strlist *to, const struct strlist *from)
 {
-	if (!cfg.listen) {
-		const char *why = parse_listen("127.0.0.1:9529");
-		if (why)
-			die(1, "default address: %s", why);
-		cfg.listen = "127.0.0.1:9529";
-	}
-	if (!cfg.endpoints.n && strlist_add(&cfg.endpoints, "/v1/write/rum", 13) < 0)
-		die(1, "out of memory");
-	if (!cfg.replay_endpoints.n &&
-	    strlist_add(&cfg.replay_endpoints, "/v1/write/rum/replay", 20) < 0)
-		die(1, "out of memory");
-	for (size_t i = 0; i < cfg.replay_endpoints.n; i++)
-		if (strlist_has(&cfg.endpoints, cfg.replay_endpoints.v[i],
-				strlen(cfg.replay_endpoints.v[i])))
-			die(2, "--replay-endpoint %s is also a --endpoint",
-			    cfg.replay_endpoints.v[i]);
-	if (!cfg.measurements.n &&
-	    opt_list("view,resource,action,long_task,error,telemetry", add_item, &cfg.measurements))
-		die(1, "out of memory");
-	if (!cfg.origin_ip_header)
-		cfg.origin_ip_header = "X-Forwarded-For";
+	for (size_t i = 0; i < from->n; i++)
+		if (strlist_add(to, from->v[i], strlen(from->v[i])) < 0)
+			die(1, "out of memory");
+}
+
+/* The values that follow from others: what --public-apis, --rate-burst and
+ * --cors-origins mean when not given, and where rum-symbolicate is. */
+static void derive_config(void)
+{
 	if (!cfg.public_apis_set) {
-		for (size_t i = 0; i < cfg.endpoints.n; i++)
-			if (strlist_add(&cfg.public_apis, cfg.endpoints.v[i],
-					strlen(cfg.endpoints.v[i])) < 0)
-				die(1, "out of memory");
-		for (size_t i = 0; i < cfg.replay_endpoints.n; i++)
-			if (strlist_add(&cfg.public_apis, cfg.replay_endpoints.v[i],
-					strlen(cfg.replay_endpoints.v[i])) < 0)
-				die(1, "out of memory");
+		strlist_copy(&cfg.public_apis, &cfg.endpoints);
+		strlist_copy(&cfg.public_apis, &cfg.replay_endpoints);
 		if (strlist_add(&cfg.public_apis, "/v1/ping", 8) < 0)
 			die(1, "out of memory");
 	}
-	/* rum-collector's default, so that rum-listen alone stores archives
-	 * where the collector's rum-symbolicate reads them. */
-	if (!cfg.data_dir)
-		cfg.data_dir = opts_default_data_dir();
-	if (!cfg.symbolicate_timeout)
-		cfg.symbolicate_timeout = 10;
+	if (!cfg.rate_burst_set)
+		cfg.rate_burst = cfg.rate_limit * 2 < 1 ? 1 : cfg.rate_limit * 2;
+	/* "*" alone means any origin, as the list left empty does. */
+	if (cfg.cors_origins.n == 1 && strcmp(cfg.cors_origins.v[0], "*") == 0)
+		strlist_free(&cfg.cors_origins);
 	/* rum-symbolicate installed with us, wherever that is. */
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -435,40 +351,16 @@ static void defaults(void)
 			snprintf(cfg.symbolicate_auto, sizeof cfg.symbolicate_auto,
 				 "%.*s/rum-symbolicate", (int)(slash - self), self);
 	}
-	if (!cfg.max_body)
-		cfg.max_body = (size_t)10 << 20;
-	if (!cfg.threads)
-		cfg.threads = 2;
-	if (!cfg.queue)
-		cfg.queue = 1024;
-	if (!cfg.max_conns)
-		cfg.max_conns = 10000;
-	if (!cfg.max_conns_per_ip)
-		cfg.max_conns_per_ip = 256;
-	if (!cfg.max_header)
-		cfg.max_header = (size_t)32 << 10;
-	if (!cfg.header_timeout)
-		cfg.header_timeout = 10;
-	if (!cfg.body_timeout)
-		cfg.body_timeout = 60;
-	if (!cfg.keepalive_timeout)
-		cfg.keepalive_timeout = 60;
-	if (!cfg.max_requests_per_conn)
-		cfg.max_requests_per_conn = 10000;
-	else if (cfg.max_requests_per_conn == UINT32_MAX)
-		cfg.max_requests_per_conn = 0;
-	/* Off unless configured, as DataKit's request_rate_limit: behind a
-	 * load balancer not named in --trusted-proxies every request comes
-	 * from one address, and a default limit would refuse real traffic. */
-	if (!cfg.rate_limit_set)
-		cfg.rate_limit = 0;
-	if (!cfg.rate_burst_set)
-		cfg.rate_burst = cfg.rate_limit * 2 < 1 ? 1 : cfg.rate_limit * 2;
-	if (!cfg.rate_table)
-		cfg.rate_table = 65536;
-	/* "*" alone means any origin, as the list left empty does. */
-	if (cfg.cors_origins.n == 1 && strcmp(cfg.cors_origins.v[0], "*") == 0)
-		strlist_free(&cfg.cors_origins);
+}
+
+/* Options that only make sense together. */
+static void check_config(void)
+{
+	for (size_t i = 0; i < cfg.replay_endpoints.n; i++)
+		if (strlist_has(&cfg.endpoints, cfg.replay_endpoints.v[i],
+				strlen(cfg.replay_endpoints.v[i])))
+			die(2, "--replay-endpoint %s is also a --endpoint",
+			    cfg.replay_endpoints.v[i]);
 	if (!!cfg.tls_cert != !!cfg.tls_key)
 		die(2, "--tls-cert and --tls-key go together: give both or neither");
 	if (cfg.tls_cert && !MHD_is_feature_supported(MHD_FEATURE_TLS))
@@ -590,42 +482,13 @@ static void drop_privileges(const char *name)
 	log_info("running as %s (uid %u, gid %u)", name, (unsigned)uid, (unsigned)gid);
 }
 
-int main(int argc, char **argv)
+/* Until SIGTERM or SIGINT (or stdout gone): SIGHUP rereads the
+ * certificate; the metrics file is written every few seconds. */
+static void serve(const sigset_t *set)
 {
-	int first = opts_parse(argc, argv, &info, options, handle, NULL);
-	if (first < argc)
-		die(2, "unexpected argument '%s' (rum-listen takes options only)", argv[first]);
-	defaults();
-	if (cfg.tls_cert && tlscert_load(cfg.tls_cert, cfg.tls_key) < 0)
-		die(1, "cannot use --tls-cert %s --tls-key %s", cfg.tls_cert, cfg.tls_key);
-	opts_check_done();
-	sched_batch();
-	if (sig_setup() < 0)
-		die(1, "cannot set up signals: %s", strerror(errno));
-	/* Signals are taken synchronously by the main thread only; the
-	 * threads started below inherit the mask. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		die(1, "cannot block signals");
-
-	unsigned conn_limit = raise_fd_limit();
-	stats_init();
-	int fd = open_listener();
-	if (cfg.user)
-		drop_privileges(cfg.user);
-	if (output_start() < 0)
-		return 1;
-	struct MHD_Daemon *d = http_start(fd, conn_limit);
-	if (!d)
-		die(1, "cannot start the HTTP server on %s", cfg.listen);
-
 	while (!output_failed) {
 		struct timespec ts = {0, 200 * 1000000L};
-		int sig = sigtimedwait(&set, NULL, &ts);
+		int sig = sigtimedwait(set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP && cfg.tls_cert) {
@@ -639,9 +502,12 @@ int main(int argc, char **argv)
 		}
 		write_metrics_file(0);
 	}
+}
 
-	/* Stop taking connections, let the requests in progress finish, then
-	 * pass on what was accepted. */
+/* Stop taking connections, let the requests in progress finish, then
+ * pass on what was accepted. Returns only when all went well. */
+static void stop(struct MHD_Daemon *d)
+{
 	http_stopping();
 	/* The quiesced socket may still be looked at by the pool threads
 	 * until the daemon stops, so it is only shut down (new connections
@@ -672,7 +538,10 @@ int main(int argc, char **argv)
 		fflush(stderr);
 		_exit(1);
 	}
-	http_free();
+}
+
+static void free_config(void)
+{
 	strlist_free(&cfg.endpoints);
 	strlist_free(&cfg.replay_endpoints);
 	strlist_free(&cfg.measurements);
@@ -681,6 +550,44 @@ int main(int argc, char **argv)
 	strlist_free(&cfg.cors_origins);
 	cidr_list_free(&cfg.admin_allow);
 	cidr_list_free(&cfg.trusted_proxies);
+}
+
+int main(int argc, char **argv)
+{
+	int first = opts_parse(argc, argv, &info, options, handle, &cfg);
+	opts_no_operands(argc, argv, first, "rum-listen takes options only");
+	check_config();
+	derive_config();
+	if (cfg.tls_cert && tlscert_load(cfg.tls_cert, cfg.tls_key) < 0)
+		die(1, "cannot use --tls-cert %s --tls-key %s", cfg.tls_cert, cfg.tls_key);
+	opts_check_done();
+	sched_batch();
+	if (sig_setup() < 0)
+		die(1, "cannot set up signals: %s", strerror(errno));
+	/* Signals are taken synchronously by the main thread only; the
+	 * threads started below inherit the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		die(1, "cannot block signals");
+
+	unsigned conn_limit = raise_fd_limit();
+	stats_init();
+	int fd = open_listener();
+	if (cfg.user)
+		drop_privileges(cfg.user);
+	if (output_start() < 0)
+		return 1;
+	struct MHD_Daemon *d = http_start(fd, conn_limit);
+	if (!d)
+		die(1, "cannot start the HTTP server on %s", cfg.listen);
+	serve(&set);
+	stop(d);
+	http_free();
+	free_config();
 	rl_free();
 	tlscert_free();
 	log_info("stopped");

@@ -2,15 +2,18 @@
  * records (every record with --all) that match a filter rule in DataKit's
  * syntax. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpusched.h"
+#include "errmsg.h"
 #include "filter.h"
+#include "fsutil.h"
+#include "io.h"
 #include "log.h"
 #include "metrics.h"
 #include "opts.h"
@@ -20,19 +23,29 @@
 #define RULES_FILE_MAX ((size_t)16 << 20)
 #define RULE_SHOWN_MAX 160 /* bytes of a rule quoted in a message */
 
-enum { O_RULE = 1, O_RULES_FILE, O_ALL };
-
-static const struct opt options[] = {
-    {"rule", 0, 1, O_RULE, "RULE",
-     "a filter rule in DataKit's syntax, e.g. \"{ service = 'xxx' or version IN ['v1', 'v2'] "
-     "}\"; repeatable (rules are ORed)"},
-    {"rules-file", 0, 1, O_RULES_FILE, "FILE",
-     "more rules, one a line (blank lines and lines starting with # skipped); read again "
-     "on SIGHUP"},
-    {"all", 0, 0, O_ALL, NULL,
-     "apply the rules to every record, not only session_replay ones (a general drop list)"},
-    {NULL, 0, 0, 0, NULL, NULL},
+struct cli {
+	struct ruleset *fixed;
+	const char *rules_file;
+	int all;
 };
+
+enum { O_RULE = 1 };
+
+/* clang-format off */
+static const struct opt options[] = {
+    {.name = "rule", .type = OPT_CALL, .key = O_RULE, .arg_name = "RULE",
+     .help = "a filter rule in DataKit's syntax, e.g. \"{ service = 'xxx' or version IN ['v1', "
+             "'v2'] }\"; repeatable (rules are ORed)"},
+    {.name = "rules-file", .type = OPT_STRING, .arg_name = "FILE", OPT_AT(struct cli, rules_file),
+     .flags = OPT_EMPTY_IS_NONE,
+     .help = "more rules, one a line (blank lines and lines starting with # skipped); read "
+             "again on SIGHUP"},
+    {.name = "all", .type = OPT_FLAG, OPT_AT(struct cli, all),
+     .help = "apply the rules to every record, not only session_replay ones (a general drop "
+             "list)"},
+    {.name = NULL},
+};
+/* clang-format on */
 
 static const struct prog_info info = {
     "rum-replay-filter",
@@ -42,12 +55,6 @@ static const struct prog_info info = {
     "are dropped and counted by app_id. Rules are in DataKit's filter syntax and see a "
     "record's tags, then its fields. Records that do not match pass byte for byte. SIGHUP "
     "reads --rules-file again.",
-};
-
-struct cli {
-	struct ruleset *fixed;
-	const char *rules_file;
-	int all;
 };
 
 /* "line 2, column 7: expected ..." (the line only when the rule has
@@ -66,80 +73,59 @@ static const char *on_opt(int key, const char *val, void *ctx)
 {
 	struct cli *cl = ctx;
 	static char why[640];
-	switch (key) {
-	case O_RULE: {
-		struct rule_error e;
-		if (ruleset_add(cl->fixed, val, strlen(val), &e) < 0) {
-			where(why, sizeof why, val, strlen(val), &e);
-			return why;
-		}
-		return NULL;
+	struct rule_error e;
+	if (key != O_RULE)
+		return "unknown option";
+	if (ruleset_add(cl->fixed, val, strlen(val), &e) < 0) {
+		where(why, sizeof why, val, strlen(val), &e);
+		return why;
 	}
-	case O_RULES_FILE:
-		cl->rules_file = *val ? val : NULL;
-		return NULL;
-	case O_ALL:
-		cl->all = 1;
-		return NULL;
-	}
-	return "unknown option";
+	return NULL;
 }
 
 /* The whole file (a FIFO such as <(...) too), up to RULES_FILE_MAX. */
-static int read_file(const char *path, struct buf *b, char *msg, size_t msglen)
+static int read_rules_file(const char *path, struct buf *b, struct rum_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(msg, msglen, "--rules-file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	const char *bad = NULL;
-	b->limit = RULES_FILE_MAX + 65536 + 1;
-	for (;;) {
-		if (buf_reserve(b, 65536) < 0) {
-			bad = "out of memory";
-			break;
-		}
-		ssize_t r = read(fd, b->p + b->len, b->cap - b->len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			bad = strerror(errno);
-			break;
-		}
-		if (r == 0)
-			break;
-		b->len += (size_t)r;
-		if (b->len > RULES_FILE_MAX) {
-			bad = "larger than 16 MiB";
-			break;
-		}
-	}
-	close(fd);
-	if (bad) {
-		snprintf(msg, msglen, "--rules-file %s: %s", path, bad);
+	if (read_file(path, RULES_FILE_MAX, b, err) < 0) {
+		/* What read(2) says of a directory, as this message always did
+		 * (fsutil says "not a regular file"). */
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			err_set(err, "%s", strerror(EISDIR));
+		err_prefix(err, "--rules-file %s", path);
 		return -1;
 	}
 	return 0;
 }
 
+/* One rule that does not compile, as "--rules-file PATH line N: rule '...':
+ * column C: why". */
+static int bad_rule(const char *path, size_t lineno, const char *line, size_t n,
+		    const struct rule_error *e, struct rum_error *err)
+{
+	char w[512], shown[RULE_SHOWN_MAX + 4];
+	where(w, sizeof w, line, n, e);
+	size_t k = n < RULE_SHOWN_MAX ? n : RULE_SHOWN_MAX;
+	memcpy(shown, line, k);
+	strcpy(shown + k, n > k ? "..." : "");
+	return err_set(err, "--rules-file %s line %zu: rule '%s': %s", path, lineno, shown, w);
+}
+
 /* Compiles every rule of the file into a new ruleset. */
-static int load_rules_file(const char *path, struct ruleset **out, char *msg, size_t msglen)
+static int load_rules_file(const char *path, struct ruleset **out, struct rum_error *err)
 {
 	struct buf file = BUF_INIT;
-	if (read_file(path, &file, msg, msglen) < 0) {
-		buf_free(&file);
-		return -1;
+	struct ruleset *rs = NULL;
+	int rc = -1;
+	if (read_rules_file(path, &file, err) < 0)
+		goto out;
+	rs = ruleset_new();
+	if (!rs) {
+		err_set(err, "--rules-file %s: out of memory", path);
+		goto out;
 	}
 	const char *text = file.p;
-	size_t len = file.len;
-	struct ruleset *rs = ruleset_new();
-	if (!rs) {
-		buf_free(&file);
-		snprintf(msg, msglen, "--rules-file %s: out of memory", path);
-		return -1;
-	}
-	size_t lineno = 0;
+	size_t len = file.len, lineno = 0;
 	for (size_t at = 0; at < len;) {
 		const char *line = text + at;
 		const char *nl = memchr(line, '\n', len - at);
@@ -155,21 +141,17 @@ static int load_rules_file(const char *path, struct ruleset **out, char *msg, si
 			continue;
 		struct rule_error e;
 		if (ruleset_add(rs, line, n, &e) < 0) {
-			char w[512], shown[RULE_SHOWN_MAX + 4];
-			where(w, sizeof w, line, n, &e);
-			size_t k = n < RULE_SHOWN_MAX ? n : RULE_SHOWN_MAX;
-			memcpy(shown, line, k);
-			strcpy(shown + k, n > k ? "..." : "");
-			snprintf(msg, msglen, "--rules-file %s line %zu: rule '%s': %s", path,
-				 lineno, shown, w);
-			ruleset_free(rs);
-			buf_free(&file);
-			return -1;
+			bad_rule(path, lineno, line, n, &e, err);
+			goto out;
 		}
 	}
-	buf_free(&file);
 	*out = rs;
-	return 0;
+	rs = NULL;
+	rc = 0;
+out:
+	ruleset_free(rs);
+	buf_free(&file);
+	return rc;
 }
 
 struct stage {
@@ -198,10 +180,10 @@ static void maybe_reload(void *ctx)
 		return;
 	}
 	struct ruleset *rs;
-	char msg[1024];
-	if (load_rules_file(s->rules_file, &rs, msg, sizeof msg) < 0) {
+	struct rum_error err;
+	if (load_rules_file(s->rules_file, &rs, &err) < 0) {
 		metric_inc(s->m_reload_failures);
-		log_error("SIGHUP: %s; keeping the %zu rules in use", msg,
+		log_error("SIGHUP: %s; keeping the %zu rules in use", err.msg,
 			  ruleset_count(s->f.fixed) + ruleset_count(s->f.file));
 		return;
 	}
@@ -248,18 +230,6 @@ static void release(void *ctx)
 
 static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
 
-/* Standard input as a 1 MiB pipe rather than the 64 KiB default: a replay
- * record is ~70 KB, so rum-listen blocked in the middle of every one and
- * each record cost both programs a wakeup or two. Not a pipe, or over the
- * system's limit: the pipe stays as it is. */
-#define PIPE_WANT (1 << 20)
-static void grow_pipe(int fd)
-{
-	int sz = fcntl(fd, F_GETPIPE_SZ);
-	if (sz >= 0 && sz < PIPE_WANT && fcntl(fd, F_SETPIPE_SZ, PIPE_WANT) < 0)
-		log_debug("cannot enlarge the input pipe: %s", strerror(errno));
-}
-
 int main(int argc, char **argv)
 {
 	static struct stage s;
@@ -267,16 +237,14 @@ int main(int argc, char **argv)
 	if (!cl.fixed)
 		die(1, "out of memory");
 	int first = opts_parse(argc, argv, &info, options, on_opt, &cl);
-	if (first < argc)
-		die(2, "unexpected argument '%s' (records are read from standard input)",
-		    argv[first]);
+	opts_no_operands(argc, argv, first, "records are read from standard input");
 	s.f.fixed = cl.fixed;
 	s.f.all = cl.all;
 	s.rules_file = cl.rules_file;
 	if (s.rules_file) {
-		char msg[1024];
-		if (load_rules_file(s.rules_file, &s.f.file, msg, sizeof msg) < 0)
-			die(2, "%s", msg);
+		struct rum_error err;
+		if (load_rules_file(s.rules_file, &s.f.file, &err) < 0)
+			die(2, "%s", err.msg);
 	}
 	size_t nrules = ruleset_count(s.f.fixed) + ruleset_count(s.f.file);
 	if (nrules == 0)
@@ -302,6 +270,9 @@ int main(int argc, char **argv)
 		       "Readings of --rules-file that failed (the rules in use were kept).");
 	set_rules_gauge(&s);
 	s.rl_regex = (struct log_ratelimit)LOG_RATELIMIT_INIT(1);
-	grow_pipe(STDIN_FILENO);
+	/* Standard input as a 1 MiB pipe rather than the 64 KiB default: a
+	 * replay record is ~70 KB, so rum-listen blocked in the middle of
+	 * every one and each record cost both programs a wakeup or two. */
+	pipe_grow(STDIN_FILENO, 1 << 20);
 	stageloop_run(&s.loop, &hooks, &s);
 }

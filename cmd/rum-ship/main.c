@@ -24,71 +24,81 @@
 #define METRICS_EVERY_MS 2000
 #define TICK_RECORDS 64 /* look at the clock every this many records */
 
-enum {
-	O_SINK = 1,
-	O_BATCH_SIZE,
-	O_BATCH_BYTES,
-	O_FLUSH_INTERVAL,
-	O_MAX_INFLIGHT,
-	O_TIMEOUT,
-	O_MEMORY_QUEUE,
-	O_SPOOL_DIR,
-	O_SPOOL_CAPACITY,
-	O_DRAIN_TIMEOUT,
-	O_GZIP_LEVEL,
-	O_BACKOFF_MIN,
-	O_BACKOFF_MAX,
-	O_REPLAY_WORKERS,
-	O_REPLAY_TIMEOUT,
-	O_REPLAY_RETRIES,
-	O_REPLAY_CACHE_DIR,
-	O_REPLAY_CACHE_MB,
-	O_REPLAY_CLEAR_CACHE,
-	O_REPLAY_MEMORY_MB,
+struct cli {
+	struct ship_conf c;
+	const char *sink_arg;
 };
 
+#define CONF(field) OPT_AT(struct cli, c.field)
+#define MB ((uint64_t)1 << 20)
+
+/* clang-format off */
 static const struct opt options[] = {
-    {"sink", 0, 1, O_SINK, "URL",
-     "where records go: http(s)://HOST[:PORT]/?token=TOKEN (Dataway), "
-     "influx+http(s)://HOST:PORT/PATH?ARGS (line protocol), file:PATH (NDJSON), "
-     "- (NDJSON on stdout, the default)"},
-    {"batch-size", 0, 1, O_BATCH_SIZE, "N", "points per request at most (default 1000)"},
-    {"batch-bytes", 0, 1, O_BATCH_BYTES, "BYTES",
-     "line protocol per request before compression (default 1M)"},
-    {"flush-interval", 0, 1, O_FLUSH_INTERVAL, "MS",
-     "longest a point waits for its batch to fill (default 1000)"},
-    {"max-inflight", 0, 1, O_MAX_INFLIGHT, "N", "requests in flight at once (default 4)"},
-    {"timeout", 0, 1, O_TIMEOUT, "SECONDS", "connect and request timeout (default 30)"},
-    {"memory-queue-mb", 0, 1, O_MEMORY_QUEUE, "N",
-     "without a spool: compressed batches kept in memory before input stops (default 64)"},
-    {"spool-dir", 0, 1, O_SPOOL_DIR, "DIR",
-     "disk queue every batch goes through; resumed after a restart"},
-    {"spool-capacity-mb", 0, 1, O_SPOOL_CAPACITY, "N",
-     "size of the disk queue; the oldest batches are dropped past it"},
-    {"drain-timeout", 0, 1, O_DRAIN_TIMEOUT, "SECONDS",
-     "at the end, how long to keep sending what is queued (default 30)"},
-    {"gzip-level", 0, 1, O_GZIP_LEVEL, "N",
-     "request body compression, 1 (fast, default) to 9; 0 sends plain text"},
-    {"backoff-min", 0, 1, O_BACKOFF_MIN, "MS", "first retry delay (default 250)"},
-    {"backoff-max", 0, 1, O_BACKOFF_MAX, "MS", "longest retry delay (default 30000)"},
-    {"replay-workers", 0, 1, O_REPLAY_WORKERS, "N",
-     "session replay uploads in flight at once (default 16)"},
-    {"replay-timeout", 0, 1, O_REPLAY_TIMEOUT, "SECONDS",
-     "connect and request timeout of one replay upload (default 75)"},
-    {"replay-retries", 0, 1, O_REPLAY_RETRIES, "N",
-     "retries of a replay upload the Dataway fails while it takes others (default 3)"},
-    {"replay-cache-dir", 0, 1, O_REPLAY_CACHE_DIR, "DIR",
-     "disk queue of replay uploads (default: SPOOL-DIR/replay with --spool-dir, "
-     "else a memory queue)"},
-    {"replay-cache-mb", 0, 1, O_REPLAY_CACHE_MB, "N",
-     "size of the replay disk queue; the oldest uploads are dropped past it (default 20480)"},
-    {"replay-clear-cache", 0, 0, O_REPLAY_CLEAR_CACHE, NULL,
-     "empty the replay disk queue at start"},
-    {"replay-memory-mb", 0, 1, O_REPLAY_MEMORY_MB, "N",
-     "without a replay disk queue: uploads kept in memory, oldest dropped past it "
-     "(default 256)"},
-    {NULL, 0, 0, 0, NULL, NULL},
+    {.name = "sink", .type = OPT_STRING, .arg_name = "URL", OPT_AT(struct cli, sink_arg),
+     .def = "-",
+     .help = "where records go: http(s)://HOST[:PORT]/?token=TOKEN (Dataway), "
+             "influx+http(s)://HOST:PORT/PATH?ARGS (line protocol), file:PATH (NDJSON), - "
+             "(NDJSON on stdout)"},
+    {.name = "batch-size", .type = OPT_UINT, .arg_name = "N", CONF(batch_size),
+     .def = "1000", .min = 1, .max = 1000000,
+     .help = "points per request at most"},
+    {.name = "batch-bytes", .type = OPT_SIZE, .arg_name = "BYTES", CONF(batch_bytes),
+     .def = "1M", .min = 1024, .max = (uint64_t)1 << 30,
+     .help = "line protocol per request before compression"},
+    {.name = "flush-interval", .type = OPT_UINT, .arg_name = "MS", CONF(flush_interval_ms),
+     .def = "1000", .min = 1, .max = 3600000,
+     .help = "longest a point waits for its batch to fill"},
+    {.name = "max-inflight", .type = OPT_UINT, .arg_name = "N", CONF(max_inflight),
+     .def = "4", .min = 1, .max = 256,
+     .help = "requests in flight at once"},
+    {.name = "timeout", .type = OPT_UINT, .arg_name = "SECONDS", CONF(timeout_s),
+     .def = "30", .min = 1, .max = 86400,
+     .help = "connect and request timeout"},
+    {.name = "memory-queue-mb", .type = OPT_UINT, .arg_name = "N", CONF(memory_queue_bytes),
+     .def = "64", .min = 1, .max = 1 << 20, .scale = MB,
+     .help = "without a spool: compressed batches kept in memory before input stops"},
+    {.name = "spool-dir", .type = OPT_STRING, .arg_name = "DIR", CONF(spool_dir),
+     .empty_why = "empty directory name",
+     .help = "disk queue every batch goes through; resumed after a restart"},
+    {.name = "spool-capacity-mb", .type = OPT_UINT, .arg_name = "N", CONF(spool_capacity_bytes),
+     .min = 1, .max = (uint64_t)1 << 30, .scale = MB,
+     .help = "size of the disk queue; the oldest batches are dropped past it"},
+    {.name = "drain-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CONF(drain_timeout_ms),
+     .def = "30", .min = 0, .max = 86400, .scale = 1000,
+     .help = "at the end, how long to keep sending what is queued"},
+    {.name = "gzip-level", .type = OPT_UINT, .arg_name = "N", CONF(gzip_level),
+     .def = "1", .min = 0, .max = 9,
+     .help = "request body compression, 1 (fast) to 9; 0 sends plain text"},
+    {.name = "backoff-min", .type = OPT_UINT, .arg_name = "MS", CONF(backoff_min_ms),
+     .def = "250", .min = 1, .max = 3600000,
+     .help = "first retry delay"},
+    {.name = "backoff-max", .type = OPT_UINT, .arg_name = "MS", CONF(backoff_max_ms),
+     .def = "30000", .min = 1, .max = 3600000,
+     .help = "longest retry delay"},
+    {.name = "replay-workers", .type = OPT_UINT, .arg_name = "N", CONF(replay_workers),
+     .def = "16", .min = 1, .max = 1024,
+     .help = "session replay uploads in flight at once"},
+    {.name = "replay-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CONF(replay_timeout_s),
+     .def = "75", .min = 1, .max = 86400,
+     .help = "connect and request timeout of one replay upload"},
+    {.name = "replay-retries", .type = OPT_UINT, .arg_name = "N", CONF(replay_retries),
+     .def = "3", .min = 0, .max = 1000,
+     .help = "retries of a replay upload the Dataway fails while it takes others"},
+    {.name = "replay-cache-dir", .type = OPT_STRING, .arg_name = "DIR", CONF(replay_cache_dir),
+     .empty_why = "empty directory name",
+     .help = "disk queue of replay uploads (default: SPOOL-DIR/replay with --spool-dir, else a "
+             "memory queue)"},
+    {.name = "replay-cache-mb", .type = OPT_UINT, .arg_name = "N", CONF(replay_cache_bytes),
+     .def = "20480", .min = 1, .max = (uint64_t)1 << 30, .scale = MB,
+     .help = "size of the replay disk queue; the oldest uploads are dropped past it"},
+    {.name = "replay-clear-cache", .type = OPT_FLAG, CONF(replay_clear_cache),
+     .help = "empty the replay disk queue at start"},
+    {.name = "replay-memory-mb", .type = OPT_UINT, .arg_name = "N", CONF(replay_memory_bytes),
+     .def = "256", .min = 1, .max = 1 << 20, .scale = MB,
+     .help = "without a replay disk queue: uploads kept in memory, oldest dropped past it"},
+    {.name = NULL},
 };
+/* clang-format on */
 
 static const struct prog_info info = {
     "rum-ship",
@@ -98,84 +108,6 @@ static const struct prog_info info = {
     "and an optional disk queue while the sink is down; or as NDJSON to a file or "
     "standard output.",
 };
-
-struct cli {
-	struct ship_conf c;
-	const char *sink_arg;
-	int spool_cap_given;
-};
-
-static const char *on_opt(int key, const char *val, void *ctx)
-{
-	struct cli *cl = ctx;
-	struct ship_conf *c = &cl->c;
-	uint64_t v;
-	const char *why = NULL;
-	switch (key) {
-	case O_SINK:
-		cl->sink_arg = val;
-		return NULL;
-	case O_BATCH_SIZE:
-		return opt_u64(val, 1, 1000000, &c->batch_size);
-	case O_BATCH_BYTES:
-		return opt_size(val, 1024, (uint64_t)1 << 30, &c->batch_bytes);
-	case O_FLUSH_INTERVAL:
-		return opt_u64(val, 1, 3600000, &c->flush_interval_ms);
-	case O_MAX_INFLIGHT:
-		return opt_u64(val, 1, 256, &c->max_inflight);
-	case O_TIMEOUT:
-		return opt_u64(val, 1, 86400, &c->timeout_s);
-	case O_MEMORY_QUEUE:
-		why = opt_u64(val, 1, 1 << 20, &v);
-		c->memory_queue_bytes = v << 20;
-		return why;
-	case O_SPOOL_DIR:
-		if (!*val)
-			return "empty directory name";
-		c->spool_dir = val;
-		return NULL;
-	case O_SPOOL_CAPACITY:
-		why = opt_u64(val, 1, (uint64_t)1 << 30, &v);
-		c->spool_capacity_bytes = v << 20;
-		cl->spool_cap_given = 1;
-		return why;
-	case O_DRAIN_TIMEOUT:
-		why = opt_u64(val, 0, 86400, &v);
-		c->drain_timeout_ms = v * 1000;
-		return why;
-	case O_GZIP_LEVEL:
-		why = opt_u64(val, 0, 9, &v);
-		c->gzip_level = (int)v;
-		return why;
-	case O_BACKOFF_MIN:
-		return opt_u64(val, 1, 3600000, &c->backoff_min_ms);
-	case O_BACKOFF_MAX:
-		return opt_u64(val, 1, 3600000, &c->backoff_max_ms);
-	case O_REPLAY_WORKERS:
-		return opt_u64(val, 1, 1024, &c->replay_workers);
-	case O_REPLAY_TIMEOUT:
-		return opt_u64(val, 1, 86400, &c->replay_timeout_s);
-	case O_REPLAY_RETRIES:
-		return opt_u64(val, 0, 1000, &c->replay_retries);
-	case O_REPLAY_CACHE_DIR:
-		if (!*val)
-			return "empty directory name";
-		c->replay_cache_dir = val;
-		return NULL;
-	case O_REPLAY_CACHE_MB:
-		why = opt_u64(val, 1, (uint64_t)1 << 30, &v);
-		c->replay_cache_bytes = v << 20;
-		return why;
-	case O_REPLAY_CLEAR_CACHE:
-		c->replay_clear_cache = 1;
-		return NULL;
-	case O_REPLAY_MEMORY_MB:
-		why = opt_u64(val, 1, 1 << 20, &v);
-		c->replay_memory_bytes = v << 20;
-		return why;
-	}
-	return "unknown option";
-}
 
 /* State of the input side. */
 struct ship {
@@ -545,36 +477,14 @@ static _Noreturn void run_http(struct ship *sh)
 
 int main(int argc, char **argv)
 {
-	struct cli cl = {
-	    .c =
-		{
-		    .batch_size = 1000,
-		    .batch_bytes = (uint64_t)1 << 20,
-		    .flush_interval_ms = 1000,
-		    .max_inflight = 4,
-		    .timeout_s = 30,
-		    .memory_queue_bytes = (uint64_t)64 << 20,
-		    .drain_timeout_ms = 30000,
-		    .gzip_level = 1,
-		    .backoff_min_ms = 250,
-		    .backoff_max_ms = 30000,
-		    .replay_workers = 16,
-		    .replay_timeout_s = 75,
-		    .replay_retries = 3,
-		    .replay_cache_bytes = (uint64_t)20480 << 20,
-		    .replay_memory_bytes = (uint64_t)256 << 20,
-		},
-	    .sink_arg = "-",
-	};
-	int first = opts_parse(argc, argv, &info, options, on_opt, &cl);
-	if (first < argc)
-		die(2, "unexpected argument '%s' (records are read from standard input)",
-		    argv[first]);
+	struct cli cl = {0};
+	int first = opts_parse(argc, argv, &info, options, NULL, &cl);
+	opts_no_operands(argc, argv, first, "records are read from standard input");
 	struct ship_conf *c = &cl.c;
 	char err[256];
 	if (sink_parse(cl.sink_arg, &c->sink, err, sizeof err) < 0)
 		die(2, "invalid value '%s' for --sink: %s", cl.sink_arg, err);
-	if (!c->spool_dir != !cl.spool_cap_given)
+	if (!c->spool_dir != !c->spool_capacity_bytes)
 		die(2, "--spool-dir and --spool-capacity-mb go together (%s given alone)",
 		    c->spool_dir ? "--spool-dir" : "--spool-capacity-mb");
 	if (c->backoff_min_ms > c->backoff_max_ms)

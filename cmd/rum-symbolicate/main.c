@@ -19,90 +19,98 @@
 #include "stage.h"
 #include "stageloop.h"
 
-enum {
-	O_DATA_DIR = 1,
-	O_MEMORY_MB,
-	O_MAX_MAP_MB,
-	O_CHECK_INTERVAL,
-	O_NAMES,
-	O_DATAKIT_COMPAT,
-	O_ATOS,
-	O_PLATFORM,
-	O_ZIP,
-	O_APP_ID,
-	O_ENV,
-	O_VERSION,
-	O_ERROR_TYPE,
-	O_SYMBOLIZER,
+struct cli {
+	const char *data_dir, *zip, *platform, *app_id, *env, *version, *error_type, *atos;
+	const char *symbolizer;
+	uint64_t memory_mb, max_map_mb, check_ms;
+	int names, datakit_compat;
 };
+
+#define AT(field) OPT_AT(struct cli, field)
 
 #define OPT_DATA_DIR                                                                               \
 	{                                                                                          \
-		"data-dir", 0, 1, O_DATA_DIR, "DIR",                                               \
-		    "archives are DIR/rum/<platform>/<app_id>-<env>-<version>.zip (default: "      \
-		    "/var/lib/rumpipe as root, else $XDG_STATE_HOME/rumpipe)"                      \
+		.name = "data-dir", .type = OPT_STRING, .arg_name = "DIR",                         \
+		.help = "archives are DIR/rum/<platform>/<app_id>-<env>-<version>.zip (default: "  \
+			"/var/lib/rumpipe as root, else $XDG_STATE_HOME/rumpipe)",                 \
+		.def_fn = opts_default_data_dir, .empty_why = "empty directory name", AT(data_dir) \
 	}
 #define OPT_MEMORY                                                                                 \
 	{                                                                                          \
-		"memory-mb", 0, 1, O_MEMORY_MB, "N",                                               \
-		    "memory for parsed maps (default 512); the least recently used go first"       \
+		.name = "memory-mb", .type = OPT_UINT, .arg_name = "N",                            \
+		.help = "memory for parsed maps; the least recently used go first", .def = "512",  \
+		.min = 1, .max = 1 << 20, AT(memory_mb)                                            \
 	}
 #define OPT_MAX_MAP                                                                                \
 	{                                                                                          \
-		"max-map-mb", 0, 1, O_MAX_MAP_MB, "N",                                             \
-		    "largest map read out of a zip, uncompressed (default 4096)"                   \
+		.name = "max-map-mb", .type = OPT_UINT, .arg_name = "N",                           \
+		.help = "largest map read out of a zip, uncompressed", .def = "4096", .min = 1,    \
+		.max = 1 << 20, AT(max_map_mb)                                                     \
 	}
 #define OPT_NAMES                                                                                  \
 	{                                                                                          \
-		"names", 0, 0, O_NAMES, NULL,                                                      \
-		    "also replace a frame's function name by the map's original name"              \
+		.name = "names", .type = OPT_FLAG,                                                 \
+		.help = "also replace a frame's function name by the map's original name",         \
+		AT(names)                                                                          \
 	}
 #define OPT_ATOS                                                                                   \
 	{                                                                                          \
-		"atos", 0, 1, O_ATOS, "PATH",                                                      \
+		.name = "atos", .type = OPT_STRING, .arg_name = "PATH",                            \
+		.help =                                                                            \
 		    "run this atos or atosl (atos -o DSYM -l LOAD -arch ARCH ADDR...) per module " \
-		    "and iOS crash instead of llvm-symbolizer"                                     \
+		    "and iOS crash instead of llvm-symbolizer",                                    \
+		AT(atos)                                                                           \
 	}
 #define OPT_SYMBOLIZER                                                                             \
 	{                                                                                          \
-		"llvm-symbolizer", 0, 1, O_SYMBOLIZER, "PATH",                                     \
-		    "the llvm-symbolizer kept running for iOS stacks (default: "                   \
-		    "/usr/bin/llvm-symbolizer, else /usr/lib/llvm-NN/bin/, else PATH)"             \
+		.name = "llvm-symbolizer", .type = OPT_STRING, .arg_name = "PATH",                 \
+		.help = "the llvm-symbolizer kept running for iOS stacks (default: "               \
+			"/usr/bin/llvm-symbolizer, else /usr/lib/llvm-NN/bin/, else PATH)",        \
+		.empty_why = "empty file name", AT(symbolizer)                                     \
 	}
 
+/* clang-format off */
 static const struct opt filter_options[] = {
     OPT_DATA_DIR,
     OPT_MEMORY,
     OPT_MAX_MAP,
-    {"check-interval", 0, 1, O_CHECK_INTERVAL, "MS",
-     "look at an archive in use again at least this often even without an inotify event "
-     "(default 1000; 0: at every record)"},
+    {.name = "check-interval", .type = OPT_UINT, .arg_name = "MS", AT(check_ms),
+     .def = "1000", .def_note = "; 0: at every record", .min = 0, .max = 86400000,
+     .help = "look at an archive in use again at least this often even without an inotify event"},
     OPT_NAMES,
-    {"datakit-compat", 0, 0, O_DATAKIT_COMPAT, NULL,
-     "also write error_stack_source_base64, as DataKit does"},
+    {.name = "datakit-compat", .type = OPT_FLAG, AT(datakit_compat),
+     .help = "also write error_stack_source_base64, as DataKit does"},
     OPT_ATOS,
     OPT_SYMBOLIZER,
-    {NULL, 0, 0, 0, NULL, NULL},
+    {.name = NULL},
 };
+/* clang-format on */
 
+/* clang-format off */
 static const struct opt stack_options[] = {
-    {"platform", 0, 1, O_PLATFORM, "P",
-     "web, miniapp, android (android needs --error-type) or ios"},
+    {.name = "platform", .type = OPT_STRING, .arg_name = "P", AT(platform),
+     .help = "web, miniapp, android (android needs --error-type) or ios"},
     OPT_DATA_DIR,
-    {"zip", 0, 1, O_ZIP, "FILE", "read this archive instead of one in --data-dir"},
-    {"app-id", 0, 1, O_APP_ID, "A", "the application's app_id"},
-    {"env", 0, 1, O_ENV, "E", "its env (default none)"},
-    {"version", 0, 1, O_VERSION, "V", "its version (default none)"},
-    {"error-type", 0, 1, O_ERROR_TYPE, "T",
-     "android: java_crash (mapping.txt in the zip) or native_crash (a tombstone; "
-     "<abi>/<lib>.so in the zip); ignored for ios (any report with frames)"},
+    {.name = "zip", .type = OPT_STRING, .arg_name = "FILE", AT(zip),
+     .empty_why = "empty file name",
+     .help = "read this archive instead of one in --data-dir"},
+    {.name = "app-id", .type = OPT_STRING, .arg_name = "A", AT(app_id),
+     .help = "the application's app_id"},
+    {.name = "env", .type = OPT_STRING, .arg_name = "E", AT(env),
+     .help = "its env (default none)"},
+    {.name = "version", .type = OPT_STRING, .arg_name = "V", AT(version),
+     .help = "its version (default none)"},
+    {.name = "error-type", .type = OPT_STRING, .arg_name = "T", AT(error_type),
+     .help = "android: java_crash (mapping.txt in the zip) or native_crash (a tombstone; "
+             "<abi>/<lib>.so in the zip); ignored for ios (any report with frames)"},
     OPT_NAMES,
     OPT_MEMORY,
     OPT_MAX_MAP,
     OPT_ATOS,
     OPT_SYMBOLIZER,
-    {NULL, 0, 0, 0, NULL, NULL},
+    {.name = NULL},
 };
+/* clang-format on */
 
 static const struct prog_info filter_info = {
     "rum-symbolicate",
@@ -133,66 +141,6 @@ static const struct prog_info stack_info = {
     "'function (in Module) (file:line)' as atos -i prints it). Exit status 1, with the reason "
     "on standard error, when no frame could be restored.",
 };
-
-struct cli {
-	const char *data_dir, *zip, *platform, *app_id, *env, *version, *error_type, *atos;
-	const char *symbolizer;
-	uint64_t memory_mb, max_map_mb, check_ms;
-	int names, datakit_compat;
-};
-
-static const char *on_opt(int key, const char *val, void *ctx)
-{
-	struct cli *cl = ctx;
-	switch (key) {
-	case O_DATA_DIR:
-		if (!*val)
-			return "empty directory name";
-		cl->data_dir = val;
-		return NULL;
-	case O_MEMORY_MB:
-		return opt_u64(val, 1, 1 << 20, &cl->memory_mb);
-	case O_MAX_MAP_MB:
-		return opt_u64(val, 1, 1 << 20, &cl->max_map_mb);
-	case O_CHECK_INTERVAL:
-		return opt_u64(val, 0, 86400000, &cl->check_ms);
-	case O_NAMES:
-		cl->names = 1;
-		return NULL;
-	case O_DATAKIT_COMPAT:
-		cl->datakit_compat = 1;
-		return NULL;
-	case O_ATOS:
-		cl->atos = val;
-		return NULL;
-	case O_SYMBOLIZER:
-		if (!*val)
-			return "empty file name";
-		cl->symbolizer = val;
-		return NULL;
-	case O_PLATFORM:
-		cl->platform = val;
-		return NULL;
-	case O_ZIP:
-		if (!*val)
-			return "empty file name";
-		cl->zip = val;
-		return NULL;
-	case O_APP_ID:
-		cl->app_id = val;
-		return NULL;
-	case O_ENV:
-		cl->env = val;
-		return NULL;
-	case O_VERSION:
-		cl->version = val;
-		return NULL;
-	case O_ERROR_TYPE:
-		cl->error_type = val;
-		return NULL;
-	}
-	return "unknown option";
-}
 
 static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
 {
@@ -241,8 +189,8 @@ static int read_all(int fd, struct buf *b, size_t max)
 
 static _Noreturn void stack_main(int argc, char **argv)
 {
-	struct cli cl = {.memory_mb = 512, .max_map_mb = 4096};
-	int first = opts_parse(argc, argv, &stack_info, stack_options, on_opt, &cl);
+	struct cli cl = {0};
+	int first = opts_parse(argc, argv, &stack_info, stack_options, NULL, &cl);
 	if (!cl.platform)
 		die(2, "stack: --platform is required (%s)", platform_names());
 	const struct platform *pf = platform_by_name(cl.platform);
@@ -255,8 +203,6 @@ static _Noreturn void stack_main(int argc, char **argv)
 		die(2, "stack: --app-id (or --zip) is required");
 	if (first < argc - 1)
 		die(2, "stack: one stack FILE at most ('%s' is one too many)", argv[first + 1]);
-	if (!cl.data_dir)
-		cl.data_dir = opts_default_data_dir();
 	const char *file = first < argc ? argv[first] : NULL;
 	int fd = STDIN_FILENO;
 	if (file && strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
@@ -348,15 +294,11 @@ int main(int argc, char **argv)
 		stack_main(argc - 1, argv + 1);
 
 	static struct stage s;
-	struct cli cl = {.memory_mb = 512, .max_map_mb = 4096, .check_ms = 1000};
-	int first = opts_parse(argc, argv, &filter_info, filter_options, on_opt, &cl);
-	if (first < argc)
-		die(2,
-		    "unexpected argument '%s' (records are read from standard input; "
-		    "`rum-symbolicate stack` restores one stack)",
-		    argv[first]);
-	if (!cl.data_dir)
-		cl.data_dir = opts_default_data_dir();
+	struct cli cl = {0};
+	int first = opts_parse(argc, argv, &filter_info, filter_options, NULL, &cl);
+	opts_no_operands(argc, argv, first,
+			 "records are read from standard input; `rum-symbolicate stack` restores "
+			 "one stack");
 	/* DataKit's atos_bin_path names a Mac tool: a configuration carried
 	 * over may name one that is not here. iOS stacks then pass unchanged
 	 * (reason engine); everything else works. */
