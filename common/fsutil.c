@@ -50,6 +50,11 @@ int read_file(const char *path, size_t max, struct buf *out, struct rum_error *e
 		err_set(err, "%s", strerror(errno));
 		goto out;
 	}
+	/* A directory gets what read(2) would say of it. */
+	if (S_ISDIR(st.st_mode)) {
+		err_set(err, "%s", strerror(EISDIR));
+		goto out;
+	}
 	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
 		err_set(err, "not a regular file");
 		goto out;

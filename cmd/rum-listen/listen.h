@@ -46,12 +46,11 @@ struct listen_cfg {
 	const char *tls_cert, *tls_key;
 	const char *user;
 	unsigned max_conns, max_conns_per_ip;
-	unsigned max_conns_set;
 	size_t max_header; /* bytes of the request line and headers */
 	unsigned header_timeout, body_timeout, keepalive_timeout; /* seconds */
 	unsigned max_requests_per_conn;
 	double rate_limit, rate_burst; /* requests/s per client; 0: off */
-	int rate_limit_set, rate_burst_set;
+	int rate_burst_set;
 	unsigned rate_table;
 };
 

@@ -575,7 +575,8 @@ int main(int argc, char **argv)
 		die(1, "cannot block signals");
 
 	unsigned conn_limit = raise_fd_limit();
-	stats_init();
+	if (stats_init() < 0)
+		die(1, "out of memory");
 	int fd = open_listener();
 	if (cfg.user)
 		drop_privileges(cfg.user);

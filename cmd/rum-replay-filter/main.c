@@ -87,11 +87,6 @@ static const char *on_opt(int key, const char *val, void *ctx)
 static int read_rules_file(const char *path, struct buf *b, struct rum_error *err)
 {
 	if (read_file(path, RULES_FILE_MAX, b, err) < 0) {
-		/* What read(2) says of a directory, as this message always did
-		 * (fsutil says "not a regular file"). */
-		struct stat st;
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			err_set(err, "%s", strerror(EISDIR));
 		err_prefix(err, "--rules-file %s", path);
 		return -1;
 	}
