@@ -59,7 +59,7 @@ static const struct prog_info info = {
 
 /* "line 2, column 7: expected ..." (the line only when the rule has
  * several) into out. */
-static void where(char *out, size_t outlen, const char *text, size_t n, const struct rule_error *e)
+static void where(char *out, size_t outlen, const char *text, size_t n, const struct rum_error *e)
 {
 	size_t line, col;
 	rule_position(text, n, e->offset, &line, &col);
@@ -73,7 +73,7 @@ static const char *on_opt(int key, const char *val, void *ctx)
 {
 	struct cli *cl = ctx;
 	static char why[640];
-	struct rule_error e;
+	struct rum_error e;
 	if (key != O_RULE)
 		return "unknown option";
 	if (ruleset_add(cl->fixed, val, strlen(val), &e) < 0) {
@@ -96,7 +96,7 @@ static int read_rules_file(const char *path, struct buf *b, struct rum_error *er
 /* One rule that does not compile, as "--rules-file PATH line N: rule '...':
  * column C: why". */
 static int bad_rule(const char *path, size_t lineno, const char *line, size_t n,
-		    const struct rule_error *e, struct rum_error *err)
+		    const struct rum_error *e, struct rum_error *err)
 {
 	char w[512], shown[RULE_SHOWN_MAX + 4];
 	where(w, sizeof w, line, n, e);
@@ -134,7 +134,7 @@ static int load_rules_file(const char *path, struct ruleset **out, struct rum_er
 			i++;
 		if (i == n || line[i] == '#')
 			continue;
-		struct rule_error e;
+		struct rum_error e;
 		if (ruleset_add(rs, line, n, &e) < 0) {
 			bad_rule(path, lineno, line, n, &e, err);
 			goto out;

@@ -25,10 +25,6 @@
 #define RULE_MAX_LEN ((size_t)1 << 20)
 #define RULE_MAX_DEPTH 64 /* nested parentheses */
 
-/* TODO(lead): transitional, while main.c still says struct rule_error
- * (three places); then delete this line. */
-#define rule_error rum_error
-
 struct ruleset;
 
 struct ruleset *ruleset_new(void);
