@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atos.h"
 #include "cpusched.h"
 #include "io.h"
 #include "log.h"
@@ -27,6 +28,7 @@ enum {
 	O_NAMES,
 	O_DATAKIT_COMPAT,
 	O_ATOS,
+	O_ATOS_IF_PRESENT,
 	O_PLATFORM,
 	O_ZIP,
 	O_APP_ID,
@@ -63,6 +65,12 @@ enum {
 		    "run this atos or atosl (atos -o DSYM -l LOAD -arch ARCH ADDR...) per module " \
 		    "and iOS crash instead of llvm-symbolizer"                                     \
 	}
+#define OPT_ATOS_IF_PRESENT                                                                        \
+	{                                                                                          \
+		"atos-if-present", 0, 1, O_ATOS_IF_PRESENT, "PATH",                                \
+		    "as --atos when PATH can be run; else llvm-symbolizer, logged once "           \
+		    "(rum-collector's DataKit atos_bin_path)"                                      \
+	}
 #define OPT_SYMBOLIZER                                                                             \
 	{                                                                                          \
 		"llvm-symbolizer", 0, 1, O_SYMBOLIZER, "PATH",                                     \
@@ -81,6 +89,7 @@ static const struct opt filter_options[] = {
     {"datakit-compat", 0, 0, O_DATAKIT_COMPAT, NULL,
      "also write error_stack_source_base64, as DataKit does"},
     OPT_ATOS,
+    OPT_ATOS_IF_PRESENT,
     OPT_SYMBOLIZER,
     {NULL, 0, 0, 0, NULL, NULL},
 };
@@ -100,6 +109,7 @@ static const struct opt stack_options[] = {
     OPT_MEMORY,
     OPT_MAX_MAP,
     OPT_ATOS,
+    OPT_ATOS_IF_PRESENT,
     OPT_SYMBOLIZER,
     {NULL, 0, 0, 0, NULL, NULL},
 };
@@ -136,7 +146,7 @@ static const struct prog_info stack_info = {
 
 struct cli {
 	const char *data_dir, *zip, *platform, *app_id, *env, *version, *error_type, *atos;
-	const char *symbolizer;
+	const char *atos_if_present, *symbolizer;
 	uint64_t memory_mb, max_map_mb, check_ms;
 	int names, datakit_compat;
 };
@@ -164,6 +174,9 @@ static const char *on_opt(int key, const char *val, void *ctx)
 		return NULL;
 	case O_ATOS:
 		cl->atos = val;
+		return NULL;
+	case O_ATOS_IF_PRESENT:
+		cl->atos_if_present = val;
 		return NULL;
 	case O_SYMBOLIZER:
 		if (!*val)
@@ -200,7 +213,7 @@ static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
 	cx->names = cl->names;
 	cx->max_map_size = cl->max_map_mb << 20;
 	cx->zip_path = cl->zip;
-	cx->atos = cl->atos && *cl->atos ? cl->atos : NULL;
+	cx->atos = atos_choose(cl->atos, cl->atos_if_present);
 	cx->symbolizer = cl->symbolizer;
 	sym_ctx_init_metrics(cx);
 	cx->cache = objcache_new(budget);
@@ -357,11 +370,11 @@ int main(int argc, char **argv)
 		    argv[first]);
 	if (!cl.data_dir)
 		cl.data_dir = opts_default_data_dir();
-	/* DataKit's atos_bin_path names a Mac tool: a configuration carried
-	 * over may name one that is not here. iOS stacks then pass unchanged
-	 * (reason engine); everything else works. */
-	if (cl.atos && *cl.atos && strchr(cl.atos, '/') && access(cl.atos, X_OK) < 0)
-		log_warn("--atos %s: %s; iOS stacks will pass unchanged", cl.atos, strerror(errno));
+	/* --atos is asked for by name: one that cannot be run is a bad option.
+	 * A path that may not be here (DataKit's atos_bin_path) is
+	 * --atos-if-present, chosen in setup_ctx. */
+	if (cl.atos && *cl.atos && prog_runnable(cl.atos) < 0)
+		die(2, "invalid value '%s' for --atos: %s", cl.atos, strerror(errno));
 	opts_check_done();
 
 	sched_batch();
