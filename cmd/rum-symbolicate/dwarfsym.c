@@ -6,9 +6,12 @@
 #include <elfutils/libdw.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "grow.h"
 
 struct cu_range {
 	uint64_t lo, hi;
@@ -80,19 +83,6 @@ static int cmp_sym(const void *a, const void *b)
 	return (x->hi > y->hi) ? -1 : (x->hi < y->hi);
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 64;
-	void *p = realloc(*arr, ncap * elem);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static int cmp_range(const void *a, const void *b)
 {
 	const struct fn_range *x = a, *y = b;
@@ -129,16 +119,16 @@ static int walk_functions(struct dsym *ds, Dwarf_Die *die, int32_t fn, unsigned 
 			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
 				if (hi <= lo)
 					continue;
-				if (grow((void **)&ds->ranges, &ds->cap_ranges, ds->nranges,
-					 sizeof *ds->ranges) < 0)
+				if (ARRAY_RESERVE(ds->ranges, ds->cap_ranges, ds->nranges + 1,
+						  SIZE_MAX) < 0)
 					return -1;
 				ds->ranges[ds->nranges++] =
 				    (struct fn_range){lo, hi, (uint32_t)ds->nnodes, depth};
 			}
 			if (ds->nranges == first)
 				continue; /* a declaration or an abstract instance: no code */
-			if (ds->nnodes >= INT32_MAX || grow((void **)&ds->nodes, &ds->cap_nodes,
-							    ds->nnodes, sizeof *ds->nodes) < 0)
+			if (ds->nnodes >= INT32_MAX ||
+			    ARRAY_RESERVE(ds->nodes, ds->cap_nodes, ds->nnodes + 1, SIZE_MAX) < 0)
 				return -1;
 			ds->nodes[ds->nnodes] =
 			    (struct fn_node){dwarf_dieoffset(&child), inl ? fn : -1, depth};
@@ -180,7 +170,7 @@ static int index_units(struct dsym *ds)
 		while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
 			if (hi <= lo)
 				continue;
-			if (grow((void **)&ds->cus, &cap, ds->ncus, sizeof *ds->cus) < 0)
+			if (ARRAY_RESERVE(ds->cus, cap, ds->ncus + 1, SIZE_MAX) < 0)
 				return -1;
 			ds->cus[ds->ncus++] = (struct cu_range){lo, hi, dwarf_dieoffset(&cudie)};
 		}
@@ -236,7 +226,7 @@ static int index_symbols(struct dsym *ds)
 		uint64_t lo = sym.st_value;
 		if (ds->machine == EM_ARM)
 			lo &= ~(uint64_t)1; /* the Thumb bit is not part of the address */
-		if (grow((void **)&ds->syms, &cap, ds->nsyms, sizeof *ds->syms) < 0)
+		if (ARRAY_RESERVE(ds->syms, cap, ds->nsyms + 1, SIZE_MAX) < 0)
 			return -1;
 		ds->syms[ds->nsyms++] = (struct func_sym){lo, lo + sym.st_size, name};
 	}

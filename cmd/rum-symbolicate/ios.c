@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "iosframe.h"
 #include "log.h"
 #include "macho.h"
@@ -158,14 +160,8 @@ static void *load_index(void *ctx, size_t mem_limit, size_t *mem, int *why, char
 		const char *name = zip_get_name(ar->za, (zip_uint64_t)i, 0), *mod;
 		if (!name || !archive_name_safe(name) || !(mod = dsym_module(name)))
 			continue;
-		if (ix->n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct dsym_ent *v = realloc(ix->v, nc * sizeof *v);
-			if (!v)
-				goto oom;
-			ix->v = v;
-			cap = nc;
-		}
+		if (ARRAY_RESERVE(ix->v, cap, ix->n + 1, SIZE_MAX) < 0)
+			goto oom;
 		if (!(ix->v[ix->n].module = strdup(mod)))
 			goto oom;
 		ix->v[ix->n++].idx = (uint64_t)i;
@@ -194,7 +190,6 @@ static int in_restore;
 static void free_dsym_file(void *p)
 {
 	struct dsym_file *df = p;
-	char **nd = doomed;
 	if (!in_restore) {
 		/* dropped with its archive, or at exit: no query names it */
 		if (unlink(df->path) < 0 && errno != ENOENT)
@@ -204,15 +199,7 @@ static void free_dsym_file(void *p)
 		msym_forget_files();
 		return;
 	}
-	if (ndoomed == doomed_cap) {
-		size_t nc = doomed_cap ? doomed_cap * 2 : 16;
-		nd = realloc(doomed, nc * sizeof *nd);
-		if (nd) {
-			doomed = nd;
-			doomed_cap = nc;
-		}
-	}
-	if (nd)
+	if (ARRAY_RESERVE(doomed, doomed_cap, ndoomed + 1, SIZE_MAX) == 0)
 		doomed[ndoomed++] = df->path;
 	else {
 		unlink(df->path);
@@ -260,8 +247,8 @@ static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why, 
 	}
 	/* a name never used before: the symbolizer keeps files it opened
 	 * by name */
-	int plen = snprintf(path, sizeof path, "%s/%llu-%llu", dir,
-			    (unsigned long long)++file_seq, (unsigned long long)fl->idx);
+	int plen = snprintf(path, sizeof path, "%s/%llu-%llu", dir, (unsigned long long)++file_seq,
+			    (unsigned long long)fl->idx);
 	if (plen < 0 || (size_t)plen >= sizeof path) {
 		snprintf(err, errlen, "cache directory name too long: %s", dir);
 		goto out;
@@ -387,45 +374,22 @@ struct ios_stack {
 	char *fat;
 };
 
-static int grow_frames(struct ios_stack *s)
-{
-	if (s->nframes < s->cap)
-		return 0;
-	size_t nc = s->cap ? s->cap * 2 : 64;
-	struct fstate *v = realloc(s->fs, nc * sizeof *v);
-	if (!v)
-		return -1;
-	s->fs = v;
-	s->cap = nc;
-	return 0;
-}
-
+/* The per-query arrays grow together: from one capacity, each gets the
+ * same new one; when one cannot, those grown already are merely larger
+ * than qcap says. */
 static int grow_queries(struct ios_stack *s)
 {
-	if (s->nq < s->qcap)
+	size_t need = s->nq + 1, c;
+	if (need <= s->qcap)
 		return 0;
-	size_t nc = s->qcap ? s->qcap * 2 : 64;
-	struct msym_query *q = realloc(s->q, nc * sizeof *q);
-	if (q)
-		s->q = q;
-	uint64_t *l = realloc(s->load, nc * sizeof *l);
-	if (l)
-		s->load = l;
-	uint64_t *a = realloc(s->addr, nc * sizeof *a);
-	if (a)
-		s->addr = a;
-	size_t *po = realloc(s->path_off, nc * sizeof *po);
-	if (po)
-		s->path_off = po;
-	size_t *ao = realloc(s->arch_off, nc * sizeof *ao);
-	if (ao)
-		s->arch_off = ao;
-	char *fat = realloc(s->fat, nc);
-	if (fat)
-		s->fat = fat;
-	if (!q || !l || !a || !po || !ao || !fat)
+	if ((c = s->qcap, ARRAY_RESERVE(s->q, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->load, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->addr, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->path_off, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->arch_off, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->fat, c, need, IOS_MAX_FRAMES)) < 0)
 		return -1;
-	s->qcap = nc;
+	s->qcap = c;
 	return 0;
 }
 
@@ -656,7 +620,7 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 	size_t pos = 0;
 	struct ios_frame f;
 	while (ios_next_frame(rq->stack, rq->stack_len, &pos, &f) && s.nframes < IOS_MAX_FRAMES) {
-		if (grow_frames(&s) < 0)
+		if (ARRAY_RESERVE(s.fs, s.cap, s.nframes + 1, IOS_MAX_FRAMES) < 0)
 			goto oom;
 		int miss = local.n ? frame_query(&s, &local, &f, NULL) : MISS_NO_MAP;
 		if (miss < 0)

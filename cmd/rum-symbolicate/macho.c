@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hex.h"
+
 #define FAT_MAGIC 0xcafebabeu
 #define FAT_MAGIC_64 0xcafebabfu
 #define MH_MAGIC 0xfeedfaceu
@@ -160,17 +162,6 @@ int macho_parse(const unsigned char *p, size_t len, struct macho_info *mi, char 
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int macho_uuid_parse(const char *s, size_t n, uint8_t uuid[16])
 {
 	static const size_t dashes[] = {8, 13, 18, 23};
@@ -188,7 +179,7 @@ int macho_uuid_parse(const char *s, size_t n, uint8_t uuid[16])
 		}
 		if (i + 1 >= n)
 			return -1;
-		int a = hexval(s[i]), b = hexval(s[i + 1]);
+		int a = hex_digit(s[i]), b = hex_digit(s[i + 1]);
 		if (a < 0 || b < 0 || o >= 16)
 			return -1;
 		uuid[o++] = (uint8_t)(a << 4 | b);

@@ -3,20 +3,11 @@
 
 #include <string.h>
 
+#include "hex.h"
+
 static int is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static int starts(const char *p, size_t n, const char *lit)
@@ -79,8 +70,8 @@ int tomb_parse_frame(const char *line, size_t len, struct tomb_frame *f)
 		i++;
 	size_t h = i;
 	uint64_t pc = 0;
-	while (i < len && hexval(line[i]) >= 0 && i - h < 16)
-		pc = pc << 4 | (uint64_t)hexval(line[i++]);
+	while (i < len && hex_digit(line[i]) >= 0 && i - h < 16)
+		pc = pc << 4 | (uint64_t)hex_digit(line[i++]);
 	if (i == h || (i < len && !is_blank(line[i])))
 		return -1;
 	f->pc = pc;
