@@ -7,7 +7,6 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,12 +60,6 @@ struct dsym {
 	size_t line_bytes; /* .debug_line's size: what lazily decoded tables grow with */
 	size_t memory;
 };
-
-static void seterr(char *err, size_t errlen, const char *what, const char *detail)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
-}
 
 static int cmp_cu(const void *a, const void *b)
 {
@@ -240,13 +233,13 @@ static int index_symbols(struct dsym *ds)
 	return 0;
 }
 
-struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
+struct dsym *dsym_open(void *image, size_t len, struct rum_error *err)
 {
 	static int elf_ready;
 	if (!elf_ready) {
 		if (elf_version(EV_CURRENT) == EV_NONE) {
 			free(image);
-			seterr(err, errlen, "libelf", elf_errmsg(-1));
+			err_set(err, "libelf: %s", elf_errmsg(-1));
 			return NULL;
 		}
 		elf_ready = 1;
@@ -254,7 +247,7 @@ struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
 	struct dsym *ds = calloc(1, sizeof *ds);
 	if (!ds) {
 		free(image);
-		seterr(err, errlen, "out of memory", NULL);
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	ds->image = image;
@@ -262,21 +255,21 @@ struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
 	ds->elf = elf_memory(image, len);
 	GElf_Ehdr eh;
 	if (!ds->elf || elf_kind(ds->elf) != ELF_K_ELF || !gelf_getehdr(ds->elf, &eh)) {
-		seterr(err, errlen, "not an ELF file", NULL);
+		err_set(err, "not an ELF file");
 		goto fail;
 	}
 	ds->machine = eh.e_machine;
 	if (index_symbols(ds) < 0) {
-		seterr(err, errlen, "out of memory", NULL);
+		err_set(err, "out of memory");
 		goto fail;
 	}
 	ds->dw = dwarf_begin_elf(ds->elf, DWARF_C_READ, NULL);
 	if (ds->dw && index_units(ds) < 0) {
-		seterr(err, errlen, "out of memory", NULL);
+		err_set(err, "out of memory");
 		goto fail;
 	}
 	if (!ds->ncus && !ds->nsyms) {
-		seterr(err, errlen, "no debug info and no function symbols", NULL);
+		err_set(err, "no debug info and no function symbols");
 		goto fail;
 	}
 	/* libdw's decoded line tables are charged up front (see

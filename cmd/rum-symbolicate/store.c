@@ -256,12 +256,13 @@ static void limit_open(struct store *s, struct slot *keep)
 
 static void open_slot(struct store *s, struct slot *sl, const struct stat *seen)
 {
-	char err[512];
+	struct rum_error e;
+	const char *err = e.msg;
 	int missing;
 	struct archive nar;
 	int was_closed = sl->state == STORE_OK && !sl->ar.za;
 	limit_open(s, sl);
-	if (archive_open(&nar, sl->path, &missing, err, sizeof err) < 0) {
+	if (archive_open(&nar, sl->path, &missing, &e) < 0) {
 		forget(s, sl);
 		if (missing) {
 			if (sl->state != STORE_MISSING)
