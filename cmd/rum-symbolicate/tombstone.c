@@ -40,6 +40,48 @@ static void set_lib(struct tomb_frame *f)
 	}
 }
 
+/* The parenthesized groups ending rest[0..n), read from the right: the
+ * symbol ("(fn+12)"), "(BuildId: ...)", "(offset 0x...)" into f. Returns
+ * the length left for the path. */
+static size_t trailing_groups(const char *rest, size_t n, struct tomb_frame *f)
+{
+	while (n > 0 && rest[n - 1] == ')') {
+		size_t j = n - 1;
+		int depth = 0;
+		for (;;) {
+			if (rest[j] == ')')
+				depth++;
+			else if (rest[j] == '(' && --depth == 0)
+				break;
+			if (j == 0)
+				break;
+			j--;
+		}
+		if (depth != 0 || j == 0 || !is_blank(rest[j - 1]))
+			break;
+		const char *g = rest + j + 1;
+		size_t gl = n - 1 - (j + 1);
+		if (starts(g, gl, "BuildId: ") && !f->build_id && !f->sym) {
+			f->build_id = g + 9;
+			f->build_id_len = gl - 9;
+		} else if (starts(g, gl, "offset 0x")) {
+			/* the library was mapped out of an APK; the pc is still
+			 * relative to the library */
+		} else if (gl == 7 && memcmp(g, "deleted", 7) == 0) {
+			break;
+		} else if (!f->sym && gl > 0) {
+			f->sym = g;
+			f->sym_len = gl;
+		} else {
+			break;
+		}
+		n = j;
+		while (n && is_blank(rest[n - 1]))
+			n--;
+	}
+	return n;
+}
+
 int tomb_parse_frame(const char *line, size_t len, struct tomb_frame *f)
 {
 	memset(f, 0, sizeof *f);
@@ -84,40 +126,7 @@ int tomb_parse_frame(const char *line, size_t len, struct tomb_frame *f)
 	size_t n = len - i;
 	while (n && is_blank(rest[n - 1]))
 		n--;
-	while (n > 0 && rest[n - 1] == ')') {
-		size_t j = n - 1;
-		int depth = 0;
-		for (;;) {
-			if (rest[j] == ')')
-				depth++;
-			else if (rest[j] == '(' && --depth == 0)
-				break;
-			if (j == 0)
-				break;
-			j--;
-		}
-		if (depth != 0 || j == 0 || !is_blank(rest[j - 1]))
-			break;
-		const char *g = rest + j + 1;
-		size_t gl = n - 1 - (j + 1);
-		if (starts(g, gl, "BuildId: ") && !f->build_id && !f->sym) {
-			f->build_id = g + 9;
-			f->build_id_len = gl - 9;
-		} else if (starts(g, gl, "offset 0x")) {
-			/* the library was mapped out of an APK; the pc is still
-			 * relative to the library */
-		} else if (gl == 7 && memcmp(g, "deleted", 7) == 0) {
-			break;
-		} else if (!f->sym && gl > 0) {
-			f->sym = g;
-			f->sym_len = gl;
-		} else {
-			break;
-		}
-		n = j;
-		while (n && is_blank(rest[n - 1]))
-			n--;
-	}
+	n = trailing_groups(rest, n, f);
 	f->path = rest;
 	f->path_len = n;
 	set_lib(f);
