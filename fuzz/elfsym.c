@@ -28,10 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!img)
 		return 0;
 	memcpy(img, data + 8, size - 8);
-	char err[256];
-	struct dsym *ds = dsym_open(img, size - 8, err, sizeof err);
+	struct rum_error err = {0};
+	struct dsym *ds = dsym_open(img, size - 8, &err);
 	if (!ds) {
-		CHECK(err[0] && strlen(err) < sizeof err);
+		CHECK(err.msg[0] && strlen(err.msg) < sizeof err.msg);
 		return 0;
 	}
 	CHECK(dsym_memory(ds) >= size - 8);

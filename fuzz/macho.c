@@ -20,8 +20,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct macho_info mi;
-	char err[256];
-	if (macho_parse(data, size, &mi, err, sizeof err) == 0) {
+	struct rum_error err = {0};
+	if (macho_parse(data, size, &mi, &err) == 0) {
 		CHECK(mi.nslices >= 1 && mi.nslices <= MACHO_MAX_SLICES);
 		for (unsigned i = 0; i < mi.nslices; i++) {
 			const struct macho_slice *s = &mi.s[i];
@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	} else {
-		CHECK(err[0]);
+		CHECK(err.msg[0]);
 	}
 	uint8_t u[16];
 	if (size >= 36)

@@ -57,24 +57,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *stack = nul ? (const char *)nul + 1 : (const char *)data;
 	size_t stack_len = nul ? size - map_len - 1 : size;
 
-	char err1[128], err2[128];
-	struct r8map *a =
-	    r8map_parse_mem((const char *)data, map_len, MEM_LIMIT, err1, sizeof err1);
+	struct rum_error err1 = {0}, err2 = {0};
+	struct r8map *a = r8map_parse_mem((const char *)data, map_len, MEM_LIMIT, &err1);
 	struct src s = {data, map_len, 0, size ? (size_t)data[0] % 37 + 1 : 1};
-	struct r8map *b = r8map_parse(src_read, &s, MEM_LIMIT, err2, sizeof err2);
+	struct r8map *b = r8map_parse(src_read, &s, MEM_LIMIT, &err2);
 	CHECK(!a == !b);
 	if (a) {
 		CHECK(r8map_classes(a) == r8map_classes(b));
 		CHECK(r8map_methods(a) == r8map_methods(b));
 		CHECK(r8map_memory(a) <= MEM_LIMIT);
 	} else {
-		CHECK(strcmp(err1, err2) == 0);
-		CHECK(err1[0] != '\0');
+		CHECK(strcmp(err1.msg, err2.msg) == 0);
+		CHECK(err1.msg[0] != '\0');
 	}
 	static const char fallback[] = "x.Y -> a:\n  1:3:void f():10:12 -> a\n"
 				       "  1:3:void g():5 -> a\n";
-	struct r8map *m =
-	    a ? a : r8map_parse_mem(fallback, sizeof fallback - 1, 0, err1, sizeof err1);
+	struct r8map *m = a ? a : r8map_parse_mem(fallback, sizeof fallback - 1, 0, &err1);
 	CHECK(m);
 	struct buf out = BUF_INIT;
 	out.limit = 64u << 20;

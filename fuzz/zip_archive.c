@@ -58,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct archive ar;
 	int missing;
 	char err[512];
-	if (archive_open(&ar, path, &missing, err, sizeof err) < 0) {
+	struct rum_error e;
+	if (archive_open(&ar, path, &missing, &e) < 0) {
 		CHECK(!missing);
 		return 0;
 	}
@@ -81,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!ends_with(name, ".map"))
 			continue;
 		struct archive_reader rd;
-		if (archive_reader_open(&ar, (uint64_t)i, MAX_MAP, &rd, err, sizeof err) < 0)
+		if (archive_reader_open(&ar, (uint64_t)i, MAX_MAP, &rd, &e) < 0)
 			continue;
 		struct sourcemap *m = sm_parse(archive_read, &rd, 8 << 20, err, sizeof err);
 		/* Past its declared size an entry is refused, not read on. */

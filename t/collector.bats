@@ -297,3 +297,24 @@ CONF
 		"${cmd[@]}" --check-config
 	done <<<"$output"
 }
+
+@test "collector: DataKit's sample rum.conf: atos_bin_path is used if present (--atos-if-present), the other tool paths ignored; every stage accepts it" {
+	local rc=${FIXTURES:+$FIXTURES/datakit/rum.conf}
+	[ -f "$rc" ] || skip "no ../shared/fixtures/datakit/rum.conf"
+	run "$BIN/rum-collector" -c "$rc" --dry-run
+	[ "$status" -eq 0 ]
+	sym=$(grep rum-symbolicate <<<"$output")
+	[[ $sym == *"--atos-if-present /usr/local/datakit/data/rum/tools/atosl"* ]]
+	[[ $sym != *"--atos "* ]]
+	[[ $output != *"/usr/local/datakit/data/rum/tools/proguard"* ]]
+	[[ $output != *"/usr/local/datakit/data/rum/tools/android-ndk"* ]]
+	[[ $output != *"/usr/local/datakit/data/rum/tools/cmdline-tools"* ]]
+	# a tool that is not here is no bad configuration
+	run "$BIN/rum-collector" -c "$rc" --check-config
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	# [symbolicate] atos names one by choice: one that cannot be run is
+	printf '[symbolicate]\natos = "%s"\n' "$DIR/no-such-atos" >"$DIR/atos.conf"
+	run "$BIN/rum-collector" -c "$DIR/atos.conf" --check-config
+	[ "$status" -eq 2 ]
+	[[ $output == *"invalid value '$DIR/no-such-atos' for --atos: No such file or directory"* ]]
+}

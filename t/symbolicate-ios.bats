@@ -312,3 +312,90 @@ print('int main(int c, char **v) { (void)v; return f0(c) + f2999(c); }')" >"$T/b
 	sed 's/$/\r/' "$T/want" >"$T/want.crlf"
 	"$S" stack --platform ios --zip "$Z" "$T/r.crlf" | cmp - "$T/want.crlf"
 }
+
+# ---- rum-collector on DataKit's sample rum.conf (issue: its atos_bin_path)
+
+DK_RUM_CONF=${FIXTURES:+$FIXTURES/datakit/rum.conf}
+
+# dk_collector RUM-CONF: rum-collector on a configuration of the test's own
+# (a free port, a file sink, data in $D) followed by RUM-CONF, in the
+# background (S_PID); waits until rum-listen listens and sets PORT.
+dk_collector() {
+	{
+		printf 'data_dir = "%s"\nrestart_backoff_max = 2\ndrain_timeout = 20\n' "$D"
+		printf '[listen]\nlisten = "127.0.0.1:0"\n[ship]\nsink = "file:%s"\nflush_interval = 100\n' "$T/records"
+		cat "$1"
+	} >"$T/dk.conf"
+	"$BIN/rum-collector" -c "$T/dk.conf" >"$T/cout" 2>"$T/cerr" 3>&- &
+	S_PID=$!
+	if wait_for 30 grep -q 'rum-listen: info: listening on' "$T/cerr"; then
+		PORT=$(sed -n 's/^rum-listen: info: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/cerr" | tail -1)
+		wait_port "$PORT" 10 && return 0
+	fi
+	dk_stop
+	return 1
+}
+
+# dk_post REPORT: the crash report as the iOS SDK posts an error point.
+dk_post() {
+	local s
+	s=$(sed 's/[\\"]/\\&/g' "$1")
+	curl -sf -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/write/rum" --data-binary \
+		"error,app_id=$APP,env=$ENV,version=$VER,sdk_name=df_ios_rum_sdk,error_type=ios_crash error_stack=\"$s\",error_message=\"boom\" 1700000000000000000"
+}
+
+# The stages run in sessions of their own: only the collector's SIGTERM
+# stops them, so every test stops it before any assertion can fail.
+dk_stop() {
+	kill -TERM "$S_PID"
+	wait "$S_PID" || true
+	S_PID=
+}
+
+@test "collector on DataKit's sample rum.conf: its atosl is not here, the built-in engine restores the iOS crash; said once, counted" {
+	[ -f "$DK_RUM_CONF" ] || skip "no ../shared/fixtures/datakit/rum.conf"
+	local atosl
+	atosl=$(sed -n 's/^ *atos_bin_path *= *"\(.*\)"$/\1/p' "$DK_RUM_CONF")
+	[ -n "$atosl" ]
+	[ ! -e "$atosl" ] || skip "$atosl is installed here"
+	ios_zip "$Z" "$B/App.app.dSYM:dSYMs" "$B/Fw.framework.dSYM:dSYMs"
+	app_report "$T/r" "$T/want"
+	dk_collector "$DK_RUM_CONF"
+	dk_post "$T/r" || true
+	wait_for 30 grep -q error_stack_source "$T/records" || true
+	dk_stop
+	jq -r .fields.error_stack_source "$T/records" | diff "$T/want" -
+	grep -q ' crash_here (in App) (app.c:' "$T/records"
+	[ "$(grep -c -- "--atos-if-present $atosl: No such file or directory; iOS stacks go to llvm-symbolizer instead" "$T/cerr")" = 1 ]
+	! grep -q 'pass unchanged' "$T/cerr"
+	M=$D/run/metrics/symbolicate.prom
+	[ "$(metric rum_symbolicate_ios_atos_fallbacks_total)" = 1 ]
+	[ "$(metric 'rum_symbolicate_stacks_restored_total{platform="ios"}')" = 1 ]
+}
+
+@test "collector on DataKit's sample rum.conf with an atos_bin_path that runs: that atos is used" {
+	[ -f "$DK_RUM_CONF" ] || skip "no ../shared/fixtures/datakit/rum.conf"
+	ios_zip "$Z" "$B/App.app.dSYM:dSYMs" "$B/Fw.framework.dSYM:dSYMs"
+	# the stand-in of the --atos test: a made-up answer for each address
+	cat >"$T/atosl" <<-EOF
+	#!/bin/sh
+	printf '%s\n' "\$*" >>"$T/atos.calls"
+	shift 6
+	for a in "\$@"; do echo "fn_\$a (in stand-in) (x.c:1)"; done
+	EOF
+	chmod +x "$T/atosl"
+	sed "s|^\( *atos_bin_path *= *\).*|\1\"$T/atosl\"|" "$DK_RUM_CONF" >"$T/rum.conf"
+	grep -q "atos_bin_path = \"$T/atosl\"" "$T/rum.conf"
+	"$REPORT" "$T/r" "$T/want" --limit 4 --module "App:$B/App:$B/App.app.dSYM:100ab0000:arm64" \
+		--module "Fw:$B/Fw:$B/Fw.framework.dSYM:101000000:arm64"
+	dk_collector "$T/rum.conf"
+	dk_post "$T/r" || true
+	wait_for 30 grep -q error_stack_source "$T/records" || true
+	dk_stop
+	[ "$(wc -l <"$T/atos.calls")" = 2 ]
+	jq -r .fields.error_stack_source "$T/records" >"$T/got"
+	grep -q '^0   App  *0x0000000100ab4000 fn_0x100ab4000 (in stand-in) (x.c:1)$' "$T/got"
+	! grep -q 'atos-if-present' "$T/cerr"
+	M=$D/run/metrics/symbolicate.prom
+	[ "$(metric rum_symbolicate_ios_atos_fallbacks_total)" = 0 ]
+}

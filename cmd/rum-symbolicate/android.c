@@ -68,10 +68,11 @@ struct entry_load {
 
 static int open_entry(struct entry_load *el, struct archive_reader *rd, char *err, size_t errlen)
 {
-	char e[256];
-	if (archive_reader_open(el->ar, el->idx, el->max_size, rd, e, sizeof e) == 0)
+	struct rum_error e;
+	if (archive_reader_open(el->ar, el->idx, el->max_size, rd, &e) == 0)
 		return 0;
-	snprintf(err, errlen, "%s in %s: %s", archive_entry_name(el->ar, el->idx), el->ar->path, e);
+	snprintf(err, errlen, "%s in %s: %s", archive_entry_name(el->ar, el->idx), el->ar->path,
+		 e.msg);
 	log_warn("%s", err);
 	return -1;
 }
@@ -81,15 +82,15 @@ static void *load_mapping(void *ctx, size_t mem_limit, size_t *mem, int *why, ch
 {
 	struct entry_load *el = ctx;
 	struct archive_reader rd;
-	char e[256];
+	struct rum_error e;
 	*why = MISS_BAD_MAP;
 	if (open_entry(el, &rd, err, errlen) < 0)
 		return NULL;
-	struct r8map *m = rd.mem ? r8map_parse_mem(rd.mem, rd.size, mem_limit, e, sizeof e)
-				 : r8map_parse(archive_read, &rd, mem_limit, e, sizeof e);
+	struct r8map *m = rd.mem ? r8map_parse_mem(rd.mem, rd.size, mem_limit, &e)
+				 : r8map_parse(archive_read, &rd, mem_limit, &e);
 	if (!m)
 		snprintf(err, errlen, "%s in %s: %s", archive_entry_name(el->ar, el->idx),
-			 el->ar->path, rd.failed ? rd.err : e);
+			 el->ar->path, rd.failed ? rd.err : e.msg);
 	archive_reader_close(&rd);
 	if (!m) {
 		log_warn("%s", err);
@@ -169,10 +170,10 @@ static void *load_lib(void *ctx, size_t mem_limit, size_t *mem, int *why, char *
 	}
 	size_t len = (size_t)rd.size;
 	archive_reader_close(&rd);
-	char e[256];
-	struct dsym *ds = dsym_open(img, len, e, sizeof e);
+	struct rum_error e;
+	struct dsym *ds = dsym_open(img, len, &e);
 	if (!ds) {
-		snprintf(err, errlen, "%s in %s: %s", name, el->ar->path, e);
+		snprintf(err, errlen, "%s in %s: %s", name, el->ar->path, e.msg);
 		log_warn("%s", err);
 		return NULL;
 	}

@@ -43,19 +43,19 @@ static void zip_reason(int code, char *err, size_t errlen)
 	zip_error_fini(&ze);
 }
 
-int archive_open(struct archive *ar, const char *path, int *missing, char *err, size_t errlen)
+int archive_open(struct archive *ar, const char *path, int *missing, struct rum_error *err)
 {
 	memset(ar, 0, sizeof *ar);
 	*missing = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		*missing = errno == ENOENT || errno == ENOTDIR;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		err_set(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &ar->st) < 0 || !S_ISREG(ar->st.st_mode)) {
-		snprintf(err, errlen, "%s: %s", path,
-			 S_ISREG(ar->st.st_mode) ? strerror(errno) : "not a regular file");
+		err_set(err, "%s: %s", path,
+			S_ISREG(ar->st.st_mode) ? strerror(errno) : "not a regular file");
 		close(fd);
 		return -1;
 	}
@@ -65,7 +65,7 @@ int archive_open(struct archive *ar, const char *path, int *missing, char *err, 
 	if (!ar->za) {
 		char why[128];
 		zip_reason(zerr, why, sizeof why);
-		snprintf(err, errlen, "%s: not a readable zip: %s", path, why);
+		err_set(err, "%s: not a readable zip: %s", path, why);
 		close(fd);
 		return -1;
 	}
@@ -81,7 +81,7 @@ int archive_open(struct archive *ar, const char *path, int *missing, char *err, 
 		free(ar->path);
 		zip_discard(ar->za);
 		ar->za = NULL;
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		return -1;
 	}
 	memcpy(ar->top, base, blen);
@@ -138,22 +138,22 @@ const char *archive_entry_name(const struct archive *ar, uint64_t idx)
 static struct libdeflate_decompressor *inflater;
 
 static int inflate_whole(struct archive *ar, uint64_t idx, const zip_stat_t *st,
-			 struct archive_reader *rd, char *err, size_t errlen)
+			 struct archive_reader *rd, struct rum_error *err)
 {
 	if (!inflater && !(inflater = libdeflate_alloc_decompressor())) {
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		return -1;
 	}
 	zip_file_t *zf = zip_fopen_index(ar->za, idx, ZIP_FL_COMPRESSED);
 	if (!zf) {
-		snprintf(err, errlen, "%s", zip_strerror(ar->za));
+		err_set(err, "%s", zip_strerror(ar->za));
 		return -1;
 	}
 	char *in = malloc(st->comp_size ? st->comp_size : 1);
 	char *out = malloc(st->size ? st->size : 1);
 	int rc = -1;
 	if (!in || !out) {
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		goto done;
 	}
 	hugemem_advise(out, st->size);
@@ -161,8 +161,8 @@ static int inflate_whole(struct archive *ar, uint64_t idx, const zip_stat_t *st,
 	while (got < st->comp_size) {
 		zip_int64_t r = zip_fread(zf, in + got, st->comp_size - got);
 		if (r <= 0) {
-			snprintf(err, errlen, "%s",
-				 r < 0 ? zip_file_strerror(zf) : "compressed data cut short");
+			err_set(err, "%s",
+				r < 0 ? zip_file_strerror(zf) : "compressed data cut short");
 			goto done;
 		}
 		got += (zip_uint64_t)r;
@@ -171,14 +171,14 @@ static int inflate_whole(struct archive *ar, uint64_t idx, const zip_stat_t *st,
 	enum libdeflate_result dr =
 	    libdeflate_deflate_decompress(inflater, in, st->comp_size, out, st->size, NULL);
 	if (dr != LIBDEFLATE_SUCCESS) {
-		snprintf(err, errlen, "%s",
-			 dr == LIBDEFLATE_INSUFFICIENT_SPACE ? "entry longer than its declared size"
-			 : dr == LIBDEFLATE_SHORT_OUTPUT ? "entry shorter than its declared size"
-							 : "invalid deflate data");
+		err_set(err, "%s",
+			dr == LIBDEFLATE_INSUFFICIENT_SPACE ? "entry longer than its declared size"
+			: dr == LIBDEFLATE_SHORT_OUTPUT	    ? "entry shorter than its declared size"
+							    : "invalid deflate data");
 		goto done;
 	}
 	if (libdeflate_crc32(0, out, st->size) != st->crc) {
-		snprintf(err, errlen, "CRC error");
+		err_set(err, "CRC error");
 		goto done;
 	}
 	rd->mem = out;
@@ -193,53 +193,53 @@ done:
 }
 
 int archive_reader_open(struct archive *ar, uint64_t idx, uint64_t max_size,
-			struct archive_reader *rd, char *err, size_t errlen)
+			struct archive_reader *rd, struct rum_error *err)
 {
 	memset(rd, 0, sizeof *rd);
 	zip_stat_t st;
 	zip_stat_init(&st);
 	if (zip_stat_index(ar->za, idx, 0, &st) < 0) {
-		snprintf(err, errlen, "%s", zip_strerror(ar->za));
+		err_set(err, "%s", zip_strerror(ar->za));
 		return -1;
 	}
 	const zip_uint64_t need =
 	    ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_ENCRYPTION_METHOD;
 	if ((st.valid & need) != need) {
-		snprintf(err, errlen, "entry without sizes or methods");
+		err_set(err, "entry without sizes or methods");
 		return -1;
 	}
 	size_t nlen = st.valid & ZIP_STAT_NAME && st.name ? strlen(st.name) : 0;
 	if (nlen && st.name[nlen - 1] == '/') {
-		snprintf(err, errlen, "a directory");
+		err_set(err, "a directory");
 		return -1;
 	}
 	if (st.encryption_method != ZIP_EM_NONE) {
-		snprintf(err, errlen, "encrypted");
+		err_set(err, "encrypted");
 		return -1;
 	}
 	if (!zip_compression_method_supported(st.comp_method, 0)) {
-		snprintf(err, errlen, "compression method %d not supported", (int)st.comp_method);
+		err_set(err, "compression method %d not supported", (int)st.comp_method);
 		return -1;
 	}
 	if (st.size > max_size) {
-		snprintf(err, errlen, "%" PRIu64 " bytes uncompressed, above the limit of %" PRIu64,
-			 (uint64_t)st.size, max_size);
+		err_set(err, "%" PRIu64 " bytes uncompressed, above the limit of %" PRIu64,
+			(uint64_t)st.size, max_size);
 		return -1;
 	}
 	if (st.size > ARCHIVE_RATIO_FLOOR &&
 	    (st.comp_size == 0 || st.size / st.comp_size > ARCHIVE_MAX_RATIO)) {
-		snprintf(err, errlen,
-			 "%" PRIu64 " bytes from %" PRIu64
-			 " compressed: a ratio no real file has (zip bomb?)",
-			 (uint64_t)st.size, (uint64_t)st.comp_size);
+		err_set(err,
+			"%" PRIu64 " bytes from %" PRIu64
+			" compressed: a ratio no real file has (zip bomb?)",
+			(uint64_t)st.size, (uint64_t)st.comp_size);
 		return -1;
 	}
 	if (st.comp_method == ZIP_CM_DEFLATE && st.size <= ARCHIVE_WHOLE_MAX &&
 	    (st.valid & ZIP_STAT_CRC))
-		return inflate_whole(ar, idx, &st, rd, err, errlen);
+		return inflate_whole(ar, idx, &st, rd, err);
 	rd->zf = zip_fopen_index(ar->za, idx, 0);
 	if (!rd->zf) {
-		snprintf(err, errlen, "%s", zip_strerror(ar->za));
+		err_set(err, "%s", zip_strerror(ar->za));
 		return -1;
 	}
 	rd->size = st.size;

@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <zip.h>
 
+#include "errmsg.h"
+
 /* Deflate cannot pass about 1032:1; source maps and mapping files reach
  * 20:1 at most. Past this ratio an entry larger than ARCHIVE_RATIO_FLOOR
  * is taken for a bomb. */
@@ -35,7 +37,7 @@ struct archive {
 
 /* Opens path; fills ar->st from the file actually opened. -1 with the
  * reason in err (ENOENT as errno stays distinguishable: *missing is set). */
-int archive_open(struct archive *ar, const char *path, int *missing, char *err, size_t errlen);
+int archive_open(struct archive *ar, const char *path, int *missing, struct rum_error *err);
 void archive_close(struct archive *ar);
 
 /* Is this a name that stays inside the archive's root? */
@@ -65,7 +67,7 @@ struct archive_reader {
  * encrypted, a compression method libzip can inflate, size <= max_size,
  * a sane compression ratio. -1 with the reason in err. */
 int archive_reader_open(struct archive *ar, uint64_t idx, uint64_t max_size,
-			struct archive_reader *rd, char *err, size_t errlen);
+			struct archive_reader *rd, struct rum_error *err);
 /* An sm_read_fn: up to n bytes; 0 at the end; -1 on an error (rd->err
  * says which), including an entry longer than it declared. */
 ssize_t archive_read(void *rd, void *buf, size_t n);

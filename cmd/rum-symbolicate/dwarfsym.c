@@ -6,9 +6,11 @@
 #include <elfutils/libdw.h>
 #include <gelf.h>
 #include <libelf.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "grow.h"
 
 struct cu_range {
 	uint64_t lo, hi;
@@ -59,12 +61,6 @@ struct dsym {
 	size_t memory;
 };
 
-static void seterr(char *err, size_t errlen, const char *what, const char *detail)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
-}
-
 static int cmp_cu(const void *a, const void *b)
 {
 	const struct cu_range *x = a, *y = b;
@@ -78,19 +74,6 @@ static int cmp_sym(const void *a, const void *b)
 		return x->lo < y->lo ? -1 : 1;
 	/* among aliases, the sized one first: it says where the code ends */
 	return (x->hi > y->hi) ? -1 : (x->hi < y->hi);
-}
-
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 64;
-	void *p = realloc(*arr, ncap * elem);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
 }
 
 static int cmp_range(const void *a, const void *b)
@@ -129,16 +112,16 @@ static int walk_functions(struct dsym *ds, Dwarf_Die *die, int32_t fn, unsigned 
 			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
 				if (hi <= lo)
 					continue;
-				if (grow((void **)&ds->ranges, &ds->cap_ranges, ds->nranges,
-					 sizeof *ds->ranges) < 0)
+				if (ARRAY_RESERVE(ds->ranges, ds->cap_ranges, ds->nranges + 1,
+						  SIZE_MAX) < 0)
 					return -1;
 				ds->ranges[ds->nranges++] =
 				    (struct fn_range){lo, hi, (uint32_t)ds->nnodes, depth};
 			}
 			if (ds->nranges == first)
 				continue; /* a declaration or an abstract instance: no code */
-			if (ds->nnodes >= INT32_MAX || grow((void **)&ds->nodes, &ds->cap_nodes,
-							    ds->nnodes, sizeof *ds->nodes) < 0)
+			if (ds->nnodes >= INT32_MAX ||
+			    ARRAY_RESERVE(ds->nodes, ds->cap_nodes, ds->nnodes + 1, SIZE_MAX) < 0)
 				return -1;
 			ds->nodes[ds->nnodes] =
 			    (struct fn_node){dwarf_dieoffset(&child), inl ? fn : -1, depth};
@@ -180,7 +163,7 @@ static int index_units(struct dsym *ds)
 		while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
 			if (hi <= lo)
 				continue;
-			if (grow((void **)&ds->cus, &cap, ds->ncus, sizeof *ds->cus) < 0)
+			if (ARRAY_RESERVE(ds->cus, cap, ds->ncus + 1, SIZE_MAX) < 0)
 				return -1;
 			ds->cus[ds->ncus++] = (struct cu_range){lo, hi, dwarf_dieoffset(&cudie)};
 		}
@@ -236,7 +219,7 @@ static int index_symbols(struct dsym *ds)
 		uint64_t lo = sym.st_value;
 		if (ds->machine == EM_ARM)
 			lo &= ~(uint64_t)1; /* the Thumb bit is not part of the address */
-		if (grow((void **)&ds->syms, &cap, ds->nsyms, sizeof *ds->syms) < 0)
+		if (ARRAY_RESERVE(ds->syms, cap, ds->nsyms + 1, SIZE_MAX) < 0)
 			return -1;
 		ds->syms[ds->nsyms++] = (struct func_sym){lo, lo + sym.st_size, name};
 	}
@@ -250,13 +233,13 @@ static int index_symbols(struct dsym *ds)
 	return 0;
 }
 
-struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
+struct dsym *dsym_open(void *image, size_t len, struct rum_error *err)
 {
 	static int elf_ready;
 	if (!elf_ready) {
 		if (elf_version(EV_CURRENT) == EV_NONE) {
 			free(image);
-			seterr(err, errlen, "libelf", elf_errmsg(-1));
+			err_set(err, "libelf: %s", elf_errmsg(-1));
 			return NULL;
 		}
 		elf_ready = 1;
@@ -264,7 +247,7 @@ struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
 	struct dsym *ds = calloc(1, sizeof *ds);
 	if (!ds) {
 		free(image);
-		seterr(err, errlen, "out of memory", NULL);
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	ds->image = image;
@@ -272,21 +255,21 @@ struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen)
 	ds->elf = elf_memory(image, len);
 	GElf_Ehdr eh;
 	if (!ds->elf || elf_kind(ds->elf) != ELF_K_ELF || !gelf_getehdr(ds->elf, &eh)) {
-		seterr(err, errlen, "not an ELF file", NULL);
+		err_set(err, "not an ELF file");
 		goto fail;
 	}
 	ds->machine = eh.e_machine;
 	if (index_symbols(ds) < 0) {
-		seterr(err, errlen, "out of memory", NULL);
+		err_set(err, "out of memory");
 		goto fail;
 	}
 	ds->dw = dwarf_begin_elf(ds->elf, DWARF_C_READ, NULL);
 	if (ds->dw && index_units(ds) < 0) {
-		seterr(err, errlen, "out of memory", NULL);
+		err_set(err, "out of memory");
 		goto fail;
 	}
 	if (!ds->ncus && !ds->nsyms) {
-		seterr(err, errlen, "no debug info and no function symbols", NULL);
+		err_set(err, "no debug info and no function symbols");
 		goto fail;
 	}
 	/* libdw's decoded line tables are charged up front (see

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errmsg.h"
+
 struct dsym;
 
 /* Deepest inline chain reported; deeper callers are dropped (real code
@@ -49,7 +51,7 @@ struct dsym_result {
  * this call on, also when it fails (it is then freed): it must be a
  * malloc'd block. NULL on failure with a one-line reason in err (not an
  * ELF file, no symbols and no DWARF, ...). */
-struct dsym *dsym_open(void *image, size_t len, char *err, size_t errlen);
+struct dsym *dsym_open(void *image, size_t len, struct rum_error *err);
 
 /* Symbolize pc, the address as a tombstone prints it. That is Android's
  * rel_pc (libunwindstack: pc - map start + the ELF's load bias), an

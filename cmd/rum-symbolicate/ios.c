@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "iosframe.h"
 #include "log.h"
 #include "macho.h"
@@ -158,14 +160,8 @@ static void *load_index(void *ctx, size_t mem_limit, size_t *mem, int *why, char
 		const char *name = zip_get_name(ar->za, (zip_uint64_t)i, 0), *mod;
 		if (!name || !archive_name_safe(name) || !(mod = dsym_module(name)))
 			continue;
-		if (ix->n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct dsym_ent *v = realloc(ix->v, nc * sizeof *v);
-			if (!v)
-				goto oom;
-			ix->v = v;
-			cap = nc;
-		}
+		if (ARRAY_RESERVE(ix->v, cap, ix->n + 1, SIZE_MAX) < 0)
+			goto oom;
 		if (!(ix->v[ix->n].module = strdup(mod)))
 			goto oom;
 		ix->v[ix->n++].idx = (uint64_t)i;
@@ -194,7 +190,6 @@ static int in_restore;
 static void free_dsym_file(void *p)
 {
 	struct dsym_file *df = p;
-	char **nd = doomed;
 	if (!in_restore) {
 		/* dropped with its archive, or at exit: no query names it */
 		if (unlink(df->path) < 0 && errno != ENOENT)
@@ -204,15 +199,7 @@ static void free_dsym_file(void *p)
 		msym_forget_files();
 		return;
 	}
-	if (ndoomed == doomed_cap) {
-		size_t nc = doomed_cap ? doomed_cap * 2 : 16;
-		nd = realloc(doomed, nc * sizeof *nd);
-		if (nd) {
-			doomed = nd;
-			doomed_cap = nc;
-		}
-	}
-	if (nd)
+	if (ARRAY_RESERVE(doomed, doomed_cap, ndoomed + 1, SIZE_MAX) == 0)
 		doomed[ndoomed++] = df->path;
 	else {
 		unlink(df->path);
@@ -240,28 +227,79 @@ static int write_all_fd(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* The entry rd reads, written whole into fd (the file at path). */
+static int extract_entry(const struct file_load *fl, struct archive_reader *rd, int fd,
+			 const char *path, char *err, size_t errlen)
+{
+	if (rd->mem) {
+		if (write_all_fd(fd, rd->mem, (size_t)rd->size) < 0) {
+			snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	char chunk[65536];
+	ssize_t r;
+	while ((r = archive_read(rd, chunk, sizeof chunk)) > 0)
+		if (write_all_fd(fd, chunk, (size_t)r) < 0) {
+			snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
+			return -1;
+		}
+	if (r < 0) {
+		snprintf(err, errlen, "%s in %s: %s", archive_entry_name(fl->ar, fl->idx),
+			 fl->ar->path, rd->err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The Mach-O slices of the extracted file (size bytes at fd) into mi. */
+static int read_slices(const struct file_load *fl, int fd, uint64_t size, const char *path,
+		       struct macho_info *mi, char *err, size_t errlen)
+{
+	const char *name = archive_entry_name(fl->ar, fl->idx);
+	if (!size) {
+		snprintf(err, errlen, "%s in %s: an empty file", name, fl->ar->path);
+		return -1;
+	}
+	void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "mmap %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct rum_error e;
+	int rc = macho_parse(map, (size_t)size, mi, &e);
+	munmap(map, (size_t)size);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s in %s: %s", name, fl->ar->path, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why, char *err,
 			    size_t errlen)
 {
 	struct file_load *fl = ctx;
 	const char *name = archive_entry_name(fl->ar, fl->idx), *dir;
 	struct archive_reader rd;
-	char e[256], path[PATH_MAX];
+	char path[PATH_MAX];
 	struct dsym_file *df = NULL;
 	int fd = -1, ok = 0;
 	(void)mem_limit;
 	*why = MISS_BAD_MAP;
 	if (!(dir = get_cache_dir(err, errlen)))
 		return NULL;
-	if (archive_reader_open(fl->ar, fl->idx, fl->max_size, &rd, e, sizeof e) < 0) {
-		snprintf(err, errlen, "%s in %s: %s", name, fl->ar->path, e);
+	struct rum_error re;
+	if (archive_reader_open(fl->ar, fl->idx, fl->max_size, &rd, &re) < 0) {
+		snprintf(err, errlen, "%s in %s: %s", name, fl->ar->path, re.msg);
 		log_warn("%s", err);
 		return NULL;
 	}
 	/* a name never used before: the symbolizer keeps files it opened
 	 * by name */
-	int plen = snprintf(path, sizeof path, "%s/%llu-%llu", dir,
-			    (unsigned long long)++file_seq, (unsigned long long)fl->idx);
+	int plen = snprintf(path, sizeof path, "%s/%llu-%llu", dir, (unsigned long long)++file_seq,
+			    (unsigned long long)fl->idx);
 	if (plen < 0 || (size_t)plen >= sizeof path) {
 		snprintf(err, errlen, "cache directory name too long: %s", dir);
 		goto out;
@@ -271,44 +309,14 @@ static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why, 
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (rd.mem) {
-		if (write_all_fd(fd, rd.mem, (size_t)rd.size) < 0) {
-			snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
-			goto out;
-		}
-	} else {
-		char chunk[65536];
-		ssize_t r;
-		while ((r = archive_read(&rd, chunk, sizeof chunk)) > 0)
-			if (write_all_fd(fd, chunk, (size_t)r) < 0) {
-				snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
-				goto out;
-			}
-		if (r < 0) {
-			snprintf(err, errlen, "%s in %s: %s", name, fl->ar->path, rd.err);
-			goto out;
-		}
-	}
+	if (extract_entry(fl, &rd, fd, path, err, errlen) < 0)
+		goto out;
 	if (!(df = calloc(1, sizeof *df)) || !(df->path = strdup(path))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (rd.size) {
-		void *map = mmap(NULL, (size_t)rd.size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			snprintf(err, errlen, "mmap %s: %s", path, strerror(errno));
-			goto out;
-		}
-		int rc = macho_parse(map, (size_t)rd.size, &df->mi, e, sizeof e);
-		munmap(map, (size_t)rd.size);
-		if (rc < 0) {
-			snprintf(err, errlen, "%s in %s: %s", name, fl->ar->path, e);
-			goto out;
-		}
-	} else {
-		snprintf(err, errlen, "%s in %s: an empty file", name, fl->ar->path);
+	if (read_slices(fl, fd, rd.size, path, &df->mi, err, errlen) < 0)
 		goto out;
-	}
 	ok = 1;
 	*mem = (size_t)rd.size + sizeof *df;
 	metric_inc(m_extracted);
@@ -387,45 +395,22 @@ struct ios_stack {
 	char *fat;
 };
 
-static int grow_frames(struct ios_stack *s)
-{
-	if (s->nframes < s->cap)
-		return 0;
-	size_t nc = s->cap ? s->cap * 2 : 64;
-	struct fstate *v = realloc(s->fs, nc * sizeof *v);
-	if (!v)
-		return -1;
-	s->fs = v;
-	s->cap = nc;
-	return 0;
-}
-
+/* The per-query arrays grow together: from one capacity, each gets the
+ * same new one; when one cannot, those grown already are merely larger
+ * than qcap says. */
 static int grow_queries(struct ios_stack *s)
 {
-	if (s->nq < s->qcap)
+	size_t need = s->nq + 1, c;
+	if (need <= s->qcap)
 		return 0;
-	size_t nc = s->qcap ? s->qcap * 2 : 64;
-	struct msym_query *q = realloc(s->q, nc * sizeof *q);
-	if (q)
-		s->q = q;
-	uint64_t *l = realloc(s->load, nc * sizeof *l);
-	if (l)
-		s->load = l;
-	uint64_t *a = realloc(s->addr, nc * sizeof *a);
-	if (a)
-		s->addr = a;
-	size_t *po = realloc(s->path_off, nc * sizeof *po);
-	if (po)
-		s->path_off = po;
-	size_t *ao = realloc(s->arch_off, nc * sizeof *ao);
-	if (ao)
-		s->arch_off = ao;
-	char *fat = realloc(s->fat, nc);
-	if (fat)
-		s->fat = fat;
-	if (!q || !l || !a || !po || !ao || !fat)
+	if ((c = s->qcap, ARRAY_RESERVE(s->q, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->load, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->addr, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->path_off, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->arch_off, c, need, IOS_MAX_FRAMES)) < 0 ||
+	    (c = s->qcap, ARRAY_RESERVE(s->fat, c, need, IOS_MAX_FRAMES)) < 0)
 		return -1;
-	s->qcap = nc;
+	s->qcap = c;
 	return 0;
 }
 
@@ -609,6 +594,82 @@ out:
 	return rc;
 }
 
+/* The module names of the cached index, copied: the index itself may be
+ * evicted while the frames' dSYMs are got (a tiny budget). */
+static int copy_index(const struct dsym_index *ix, struct dsym_index *local)
+{
+	*local = (struct dsym_index){0};
+	if (!ix->n)
+		return 0;
+	local->v = malloc(ix->n * sizeof *local->v);
+	if (!local->v)
+		return -1;
+	for (size_t i = 0; i < ix->n; i++) {
+		local->v[i].idx = ix->v[i].idx;
+		local->v[i].module = strdup(ix->v[i].module);
+		if (!local->v[i].module) {
+			local->n = i;
+			return -1;
+		}
+	}
+	local->n = ix->n;
+	return 0;
+}
+
+static void free_index_copy(struct dsym_index *local)
+{
+	for (size_t i = 0; i < local->n; i++)
+		free(local->v[i].module);
+	free(local->v);
+}
+
+/* Pass 2: every query answered, by --atos or by llvm-symbolizer in one
+ * batch. A failed engine is a miss (engine) for the frames it had; -1
+ * only when out of memory. */
+static int answer_queries(struct ios_stack *s, char *err, size_t errlen)
+{
+	const struct sym_ctx *cx = s->cx;
+	for (size_t i = 0; i < s->nq; i++) {
+		s->q[i].obj = s->text.p + s->path_off[i];
+		/* atos is always given -arch; llvm-symbolizer a slice of a
+		 * universal file only */
+		s->q[i].arch = cx->atos || s->fat[i] ? s->text.p + s->arch_off[i] : NULL;
+	}
+	if (!s->nq)
+		return 0;
+	int brc;
+	if (cx->atos) {
+		size_t *lo = realloc(s->aline, s->nq * sizeof *lo);
+		if (lo)
+			s->aline = lo;
+		size_t *ll = realloc(s->alen, s->nq * sizeof *ll);
+		if (ll)
+			s->alen = ll;
+		if (!lo || !ll)
+			return -1;
+		brc = run_atos(s, err, errlen);
+	} else {
+		struct msym_answer *na = realloc(s->ans, s->nq * sizeof *na);
+		if (!na)
+			return -1;
+		s->ans = na;
+		brc = msym_batch(s->q, s->nq, s->ans, &s->atext, err, errlen);
+		metric_inc(m_batches);
+		metric_set(m_starts, msym_starts());
+	}
+	if (brc < 0) {
+		sym_miss(s->res, MISS_ENGINE, "%s", err);
+		if (!cx->atos) {
+			for (size_t i = 0; i < s->nframes; i++)
+				if (s->fs[i].q >= 0) {
+					s->fs[i].q = -1;
+					s->fs[i].miss = MISS_ENGINE;
+				}
+		}
+	}
+	return 0;
+}
+
 static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
 			 struct buf *out, struct sym_result *res)
 {
@@ -638,25 +699,13 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 	/* pass 1: a query per frame. ix stays valid: only dSYMs are got
 	 * below, and an entry just used is never the one evicted... unless
 	 * the budget is tiny, so the module names are copied first. */
-	struct dsym_index local = {0};
-	if (ix->n) {
-		local.v = malloc(ix->n * sizeof *local.v);
-		if (!local.v)
-			return -1;
-		for (size_t i = 0; i < ix->n; i++) {
-			local.v[i].idx = ix->v[i].idx;
-			local.v[i].module = strdup(ix->v[i].module);
-			if (!local.v[i].module) {
-				local.n = i;
-				goto oom;
-			}
-		}
-		local.n = ix->n;
-	}
+	struct dsym_index local;
+	if (copy_index(ix, &local) < 0)
+		goto oom;
 	size_t pos = 0;
 	struct ios_frame f;
 	while (ios_next_frame(rq->stack, rq->stack_len, &pos, &f) && s.nframes < IOS_MAX_FRAMES) {
-		if (grow_frames(&s) < 0)
+		if (ARRAY_RESERVE(s.fs, s.cap, s.nframes + 1, IOS_MAX_FRAMES) < 0)
 			goto oom;
 		int miss = local.n ? frame_query(&s, &local, &f, NULL) : MISS_NO_MAP;
 		if (miss < 0)
@@ -665,44 +714,8 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 		s.fs[s.nframes].miss = miss;
 		s.nframes++;
 	}
-	for (size_t i = 0; i < s.nq; i++) {
-		s.q[i].obj = s.text.p + s.path_off[i];
-		/* atos is always given -arch; llvm-symbolizer a slice of a
-		 * universal file only */
-		s.q[i].arch = cx->atos || s.fat[i] ? s.text.p + s.arch_off[i] : NULL;
-	}
-	if (s.nq) {
-		int brc;
-		if (cx->atos) {
-			size_t *lo = realloc(s.aline, s.nq * sizeof *lo);
-			if (lo)
-				s.aline = lo;
-			size_t *ll = realloc(s.alen, s.nq * sizeof *ll);
-			if (ll)
-				s.alen = ll;
-			if (!lo || !ll)
-				goto oom;
-			brc = run_atos(&s, err, sizeof err);
-		} else {
-			struct msym_answer *na = realloc(s.ans, s.nq * sizeof *na);
-			if (!na)
-				goto oom;
-			s.ans = na;
-			brc = msym_batch(s.q, s.nq, s.ans, &s.atext, err, sizeof err);
-			metric_inc(m_batches);
-			metric_set(m_starts, msym_starts());
-		}
-		if (brc < 0) {
-			sym_miss(res, MISS_ENGINE, "%s", err);
-			if (!cx->atos) {
-				for (size_t i = 0; i < s.nframes; i++)
-					if (s.fs[i].q >= 0) {
-						s.fs[i].q = -1;
-						s.fs[i].miss = MISS_ENGINE;
-					}
-			}
-		}
-	}
+	if (answer_queries(&s, err, sizeof err) < 0)
+		goto oom;
 	size_t frames = 0, restored = 0;
 	rc = ios_splice(rq->stack, rq->stack_len, splice_frame, &s, out, &frames, &restored);
 	res->frames = (unsigned)frames;
@@ -711,9 +724,7 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 oom:
 	rc = -1;
 done:
-	for (size_t i = 0; i < local.n; i++)
-		free(local.v[i].module);
-	free(local.v);
+	free_index_copy(&local);
 	return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "macho.h"
 
 static int is_blank(char c)
@@ -215,14 +216,9 @@ int ios_report_scan(const char *report, size_t len, struct ios_report *r)
 			if (sn == 0)
 				in_images = 0;
 			else if (ios_parse_image(p, n, &im) == 0 && r->nimages < IOS_MAX_IMAGES) {
-				if (r->nimages == r->cap) {
-					size_t nc = r->cap ? r->cap * 2 : 64;
-					struct ios_image *v = realloc(r->images, nc * sizeof *v);
-					if (!v)
-						return -1;
-					r->images = v;
-					r->cap = nc;
-				}
+				if (ARRAY_RESERVE(r->images, r->cap, r->nimages + 1,
+						  IOS_MAX_IMAGES) < 0)
+					return -1;
 				r->images[r->nimages++] = im;
 			}
 		} else if (starts(s, sn, "Binary Images:")) {

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "hex.h"
+
 static int is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -133,17 +135,6 @@ int js_frame_parse(const char *s, size_t n, struct js_frame *f)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int js_url_path(const char *u, size_t n, char *out, size_t cap)
 {
 	size_t i = 0, j;
@@ -168,8 +159,8 @@ int js_url_path(const char *u, size_t n, char *out, size_t cap)
 	for (; i < e; i++) {
 		char c = u[i];
 		int h, l;
-		if (c == '%' && e - i >= 3 && (h = hexval(u[i + 1])) >= 0 &&
-		    (l = hexval(u[i + 2])) >= 0) {
+		if (c == '%' && e - i >= 3 && (h = hex_digit(u[i + 1])) >= 0 &&
+		    (l = hex_digit(u[i + 2])) >= 0) {
 			c = (char)(h * 16 + l);
 			i += 2;
 		}

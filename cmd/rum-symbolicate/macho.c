@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hex.h"
+
 #define FAT_MAGIC 0xcafebabeu
 #define FAT_MAGIC_64 0xcafebabfu
 #define MH_MAGIC 0xfeedfaceu
@@ -60,17 +62,17 @@ void macho_arch_name(uint32_t cputype, uint32_t cpusubtype, char *out, size_t ca
 		snprintf(out, cap, "cpu-%u-%u", cputype, sub);
 }
 
-static int thin(const unsigned char *p, size_t len, struct macho_slice *s, char *err, size_t errlen)
+static int thin(const unsigned char *p, size_t len, struct macho_slice *s, struct rum_error *err)
 {
 	uint32_t magic = len >= 4 ? le32(p) : 0;
 	if (magic != MH_MAGIC && magic != MH_MAGIC_64) {
-		snprintf(err, errlen, "not a Mach-O file (magic 0x%08x)", magic);
+		err_set(err, "not a Mach-O file (magic 0x%08x)", magic);
 		return -1;
 	}
 	int is64 = magic == MH_MAGIC_64;
 	size_t hdr = is64 ? 32 : 28;
 	if (len < hdr) {
-		snprintf(err, errlen, "a Mach-O header cut short (%zu bytes)", len);
+		err_set(err, "a Mach-O header cut short (%zu bytes)", len);
 		return -1;
 	}
 	s->cputype = le32(p + 4);
@@ -78,8 +80,7 @@ static int thin(const unsigned char *p, size_t len, struct macho_slice *s, char 
 	macho_arch_name(s->cputype, s->cpusubtype, s->arch, sizeof s->arch);
 	uint32_t ncmds = le32(p + 16), sizeofcmds = le32(p + 20);
 	if (sizeofcmds > len - hdr) {
-		snprintf(err, errlen, "load commands (%u bytes) past the end of the file",
-			 sizeofcmds);
+		err_set(err, "load commands (%u bytes) past the end of the file", sizeofcmds);
 		return -1;
 	}
 	const unsigned char *c = p + hdr, *end = c + sizeofcmds;
@@ -88,7 +89,7 @@ static int thin(const unsigned char *p, size_t len, struct macho_slice *s, char 
 			break;
 		uint32_t cmd = le32(c), size = le32(c + 4);
 		if (size < 8 || size > (size_t)(end - c)) {
-			snprintf(err, errlen, "load command %u has a size of %u bytes", i, size);
+			err_set(err, "load command %u has a size of %u bytes", i, size);
 			return -1;
 		}
 		if (cmd == LC_UUID && size >= 24) {
@@ -108,29 +109,29 @@ static int thin(const unsigned char *p, size_t len, struct macho_slice *s, char 
 	return 0;
 }
 
-int macho_parse(const unsigned char *p, size_t len, struct macho_info *mi, char *err, size_t errlen)
+int macho_parse(const unsigned char *p, size_t len, struct macho_info *mi, struct rum_error *err)
 {
 	memset(mi, 0, sizeof *mi);
 	if (len < 8) {
-		snprintf(err, errlen, "not a Mach-O file (%zu bytes)", len);
+		err_set(err, "not a Mach-O file (%zu bytes)", len);
 		return -1;
 	}
 	uint32_t magic = be32(p);
 	if (magic != FAT_MAGIC && magic != FAT_MAGIC_64) {
 		mi->nslices = 1;
 		mi->s[0].size = len;
-		return thin(p, len, &mi->s[0], err, errlen);
+		return thin(p, len, &mi->s[0], err);
 	}
 	/* A Java class file has the same magic; its version (45 and up) is
 	 * where a fat file has its slice count. */
 	uint32_t n = be32(p + 4);
 	size_t esz = magic == FAT_MAGIC_64 ? 32 : 20;
 	if (n == 0 || n > MACHO_MAX_SLICES) {
-		snprintf(err, errlen, "a universal file of %u slices", n);
+		err_set(err, "a universal file of %u slices", n);
 		return -1;
 	}
 	if ((len - 8) / esz < n) {
-		snprintf(err, errlen, "a universal file's slice table cut short");
+		err_set(err, "a universal file's slice table cut short");
 		return -1;
 	}
 	mi->fat = 1;
@@ -140,15 +141,14 @@ int macho_parse(const unsigned char *p, size_t len, struct macho_info *mi, char 
 		uint64_t off = esz == 32 ? be64(e + 8) : be32(e + 8);
 		uint64_t size = esz == 32 ? be64(e + 16) : be32(e + 12);
 		if (off > len || size > len - off) {
-			snprintf(err, errlen, "slice %u (offset %llu, %llu bytes) past the end", i,
-				 (unsigned long long)off, (unsigned long long)size);
+			err_set(err, "slice %u (offset %llu, %llu bytes) past the end", i,
+				(unsigned long long)off, (unsigned long long)size);
 			return -1;
 		}
 		s->offset = off;
 		s->size = size;
-		char e2[128];
-		if (thin(p + off, (size_t)size, s, e2, sizeof e2) < 0) {
-			snprintf(err, errlen, "slice %u: %s", i, e2);
+		if (thin(p + off, (size_t)size, s, err) < 0) {
+			err_prefix(err, "slice %u", i);
 			return -1;
 		}
 		/* the table's CPU is the one lipo and atos select by */
@@ -158,17 +158,6 @@ int macho_parse(const unsigned char *p, size_t len, struct macho_info *mi, char 
 		mi->nslices++;
 	}
 	return 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int macho_uuid_parse(const char *s, size_t n, uint8_t uuid[16])
@@ -188,7 +177,7 @@ int macho_uuid_parse(const char *s, size_t n, uint8_t uuid[16])
 		}
 		if (i + 1 >= n)
 			return -1;
-		int a = hexval(s[i]), b = hexval(s[i + 1]);
+		int a = hex_digit(s[i]), b = hex_digit(s[i + 1]);
 		if (a < 0 || b < 0 || o >= 16)
 			return -1;
 		uuid[o++] = (uint8_t)(a << 4 | b);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errmsg.h"
+
 #define MACHO_MAX_SLICES 16
 
 struct macho_slice {
@@ -30,8 +32,7 @@ struct macho_info {
 
 /* Reads the file's slices; -1 with the reason in err when it is no Mach-O
  * file (or a fat file whose slices are not). */
-int macho_parse(const unsigned char *p, size_t len, struct macho_info *mi, char *err,
-		size_t errlen);
+int macho_parse(const unsigned char *p, size_t len, struct macho_info *mi, struct rum_error *err);
 
 /* The architecture name of a CPU type and subtype, as atos and lipo
  * spell it, written into out. */

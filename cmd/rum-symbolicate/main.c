@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atos.h"
 #include "cpusched.h"
 #include "io.h"
 #include "log.h"
@@ -21,7 +22,7 @@
 
 struct cli {
 	const char *data_dir, *zip, *platform, *app_id, *env, *version, *error_type, *atos;
-	const char *symbolizer;
+	const char *atos_if_present, *symbolizer;
 	uint64_t memory_mb, max_map_mb, check_ms;
 	int names, datakit_compat;
 };
@@ -61,6 +62,13 @@ struct cli {
 		    "and iOS crash instead of llvm-symbolizer",                                    \
 		AT(atos)                                                                           \
 	}
+#define OPT_ATOS_IF_PRESENT                                                                        \
+	{                                                                                          \
+		.name = "atos-if-present", .type = OPT_STRING, .arg_name = "PATH",                 \
+		.help = "as --atos when PATH can be run; else llvm-symbolizer, logged once "       \
+			"(rum-collector's DataKit atos_bin_path)",                                 \
+		AT(atos_if_present)                                                                \
+	}
 #define OPT_SYMBOLIZER                                                                             \
 	{                                                                                          \
 		.name = "llvm-symbolizer", .type = OPT_STRING, .arg_name = "PATH",                 \
@@ -81,6 +89,7 @@ static const struct opt filter_options[] = {
     {.name = "datakit-compat", .type = OPT_FLAG, AT(datakit_compat),
      .help = "also write error_stack_source_base64, as DataKit does"},
     OPT_ATOS,
+    OPT_ATOS_IF_PRESENT,
     OPT_SYMBOLIZER,
     {.name = NULL},
 };
@@ -107,6 +116,7 @@ static const struct opt stack_options[] = {
     OPT_MEMORY,
     OPT_MAX_MAP,
     OPT_ATOS,
+    OPT_ATOS_IF_PRESENT,
     OPT_SYMBOLIZER,
     {.name = NULL},
 };
@@ -148,7 +158,7 @@ static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
 	cx->names = cl->names;
 	cx->max_map_size = cl->max_map_mb << 20;
 	cx->zip_path = cl->zip;
-	cx->atos = cl->atos && *cl->atos ? cl->atos : NULL;
+	cx->atos = atos_choose(cl->atos, cl->atos_if_present);
 	cx->symbolizer = cl->symbolizer;
 	sym_ctx_init_metrics(cx);
 	cx->cache = objcache_new(budget);
@@ -299,11 +309,11 @@ int main(int argc, char **argv)
 	opts_no_operands(argc, argv, first,
 			 "records are read from standard input; `rum-symbolicate stack` restores "
 			 "one stack");
-	/* DataKit's atos_bin_path names a Mac tool: a configuration carried
-	 * over may name one that is not here. iOS stacks then pass unchanged
-	 * (reason engine); everything else works. */
-	if (cl.atos && *cl.atos && strchr(cl.atos, '/') && access(cl.atos, X_OK) < 0)
-		log_warn("--atos %s: %s; iOS stacks will pass unchanged", cl.atos, strerror(errno));
+	/* --atos is asked for by name: one that cannot be run is a bad option.
+	 * A path that may not be here (DataKit's atos_bin_path) is
+	 * --atos-if-present, chosen in setup_ctx. */
+	if (cl.atos && *cl.atos && prog_runnable(cl.atos) < 0)
+		die(2, "invalid value '%s' for --atos: %s", cl.atos, strerror(errno));
 	opts_check_done();
 
 	sched_batch();

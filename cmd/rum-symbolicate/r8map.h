@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "errmsg.h"
+
 struct r8map;
 
 /* Chunked input, as sourcemap.h's sm_read_fn: read up to n bytes; the count,
@@ -28,11 +30,11 @@ typedef ssize_t (*r8_read_fn)(void *ctx, void *buf, size_t n);
 /* Parse a whole mapping file. mem_limit bounds the memory the parsed map may
  * take (0: no bound); past it the parse fails saying so. A line that is not
  * a mapping line fails the parse with its line number, except comments and
- * blank lines. On failure returns NULL and writes a one-line reason
- * ("line 12: ...") into err. */
-struct r8map *r8map_parse(r8_read_fn read, void *ctx, size_t mem_limit, char *err, size_t errlen);
-struct r8map *r8map_parse_mem(const char *data, size_t len, size_t mem_limit, char *err,
-			      size_t errlen);
+ * blank lines. On failure returns NULL and fills err: a one-line reason
+ * ("line 12: ..."), and err->line when it is about a line. */
+struct r8map *r8map_parse(r8_read_fn read, void *ctx, size_t mem_limit, struct rum_error *err);
+struct r8map *r8map_parse_mem(const char *data, size_t len, size_t mem_limit,
+			      struct rum_error *err);
 
 /* Bytes the parsed map holds (for the cache's memory budget). */
 size_t r8map_memory(const struct r8map *map);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -48,13 +49,6 @@ struct store {
 	size_t nwatched;
 	uint64_t *m_opened, *m_failed, *m_removed, *m_ignored;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static size_t hash_str(const char *s)
 {
@@ -262,12 +256,13 @@ static void limit_open(struct store *s, struct slot *keep)
 
 static void open_slot(struct store *s, struct slot *sl, const struct stat *seen)
 {
-	char err[512];
+	struct rum_error e;
+	const char *err = e.msg;
 	int missing;
 	struct archive nar;
 	int was_closed = sl->state == STORE_OK && !sl->ar.za;
 	limit_open(s, sl);
-	if (archive_open(&nar, sl->path, &missing, err, sizeof err) < 0) {
+	if (archive_open(&nar, sl->path, &missing, &e) < 0) {
 		forget(s, sl);
 		if (missing) {
 			if (sl->state != STORE_MISSING)

@@ -3,20 +3,11 @@
 
 #include <string.h>
 
+#include "hex.h"
+
 static int is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static int starts(const char *p, size_t n, const char *lit)
@@ -49,50 +40,11 @@ static void set_lib(struct tomb_frame *f)
 	}
 }
 
-int tomb_parse_frame(const char *line, size_t len, struct tomb_frame *f)
+/* The parenthesized groups ending rest[0..n), read from the right: the
+ * symbol ("(fn+12)"), "(BuildId: ...)", "(offset 0x...)" into f. Returns
+ * the length left for the path. */
+static size_t trailing_groups(const char *rest, size_t n, struct tomb_frame *f)
 {
-	memset(f, 0, sizeof *f);
-	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	f->line = line;
-	f->line_len = len;
-	size_t i = 0;
-	while (i < len && is_blank(line[i]))
-		i++;
-	f->indent = i;
-	if (i >= len || line[i] != '#')
-		return -1;
-	i++;
-	size_t d = i;
-	unsigned num = 0;
-	while (i < len && line[i] >= '0' && line[i] <= '9' && i - d < 6)
-		num = num * 10 + (unsigned)(line[i++] - '0');
-	if (i == d || i >= len || !is_blank(line[i]))
-		return -1;
-	f->num = num;
-	while (i < len && is_blank(line[i]))
-		i++;
-	if (!starts(line + i, len - i, "pc") || len - i < 3 || !is_blank(line[i + 2]))
-		return -1;
-	i += 2;
-	while (i < len && is_blank(line[i]))
-		i++;
-	size_t h = i;
-	uint64_t pc = 0;
-	while (i < len && hexval(line[i]) >= 0 && i - h < 16)
-		pc = pc << 4 | (uint64_t)hexval(line[i++]);
-	if (i == h || (i < len && !is_blank(line[i])))
-		return -1;
-	f->pc = pc;
-	while (i < len && is_blank(line[i]))
-		i++;
-	/* The rest is the path and then parenthesized groups, read from the
-	 * right: symbol names may hold parentheses and blanks themselves
-	 * (demangled C++), and a path may end in " (deleted)". */
-	const char *rest = line + i;
-	size_t n = len - i;
-	while (n && is_blank(rest[n - 1]))
-		n--;
 	while (n > 0 && rest[n - 1] == ')') {
 		size_t j = n - 1;
 		int depth = 0;
@@ -127,6 +79,54 @@ int tomb_parse_frame(const char *line, size_t len, struct tomb_frame *f)
 		while (n && is_blank(rest[n - 1]))
 			n--;
 	}
+	return n;
+}
+
+int tomb_parse_frame(const char *line, size_t len, struct tomb_frame *f)
+{
+	memset(f, 0, sizeof *f);
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	f->line = line;
+	f->line_len = len;
+	size_t i = 0;
+	while (i < len && is_blank(line[i]))
+		i++;
+	f->indent = i;
+	if (i >= len || line[i] != '#')
+		return -1;
+	i++;
+	size_t d = i;
+	unsigned num = 0;
+	while (i < len && line[i] >= '0' && line[i] <= '9' && i - d < 6)
+		num = num * 10 + (unsigned)(line[i++] - '0');
+	if (i == d || i >= len || !is_blank(line[i]))
+		return -1;
+	f->num = num;
+	while (i < len && is_blank(line[i]))
+		i++;
+	if (!starts(line + i, len - i, "pc") || len - i < 3 || !is_blank(line[i + 2]))
+		return -1;
+	i += 2;
+	while (i < len && is_blank(line[i]))
+		i++;
+	size_t h = i;
+	uint64_t pc = 0;
+	while (i < len && hex_digit(line[i]) >= 0 && i - h < 16)
+		pc = pc << 4 | (uint64_t)hex_digit(line[i++]);
+	if (i == h || (i < len && !is_blank(line[i])))
+		return -1;
+	f->pc = pc;
+	while (i < len && is_blank(line[i]))
+		i++;
+	/* The rest is the path and then parenthesized groups, read from the
+	 * right: symbol names may hold parentheses and blanks themselves
+	 * (demangled C++), and a path may end in " (deleted)". */
+	const char *rest = line + i;
+	size_t n = len - i;
+	while (n && is_blank(rest[n - 1]))
+		n--;
+	n = trailing_groups(rest, n, f);
 	f->path = rest;
 	f->path_len = n;
 	set_lib(f);

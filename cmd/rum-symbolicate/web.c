@@ -25,8 +25,9 @@ static void *load_map(void *ctx, size_t mem_limit, size_t *mem, int *why, char *
 	const char *name = archive_entry_name(ml->ar, ml->idx);
 	char e[512];
 	*why = MISS_BAD_MAP;
-	if (archive_reader_open(ml->ar, ml->idx, ml->max_size, &rd, e, sizeof e) < 0) {
-		snprintf(err, errlen, "%s in %s: %s", name, ml->ar->path, e);
+	struct rum_error re;
+	if (archive_reader_open(ml->ar, ml->idx, ml->max_size, &rd, &re) < 0) {
+		snprintf(err, errlen, "%s in %s: %s", name, ml->ar->path, re.msg);
 		log_warn("%s", err);
 		return NULL;
 	}

@@ -56,10 +56,10 @@ static struct dsym *open_lib(const char *path)
 	void *img = slurp(path, &len);
 	if (!img)
 		return NULL;
-	char err[256];
-	struct dsym *ds = dsym_open(img, len, err, sizeof err);
+	struct rum_error err;
+	struct dsym *ds = dsym_open(img, len, &err);
 	if (!ds)
-		fprintf(stderr, "ndktool: %s: %s\n", path, err);
+		fprintf(stderr, "ndktool: %s: %s\n", path, err.msg);
 	return ds;
 }
 

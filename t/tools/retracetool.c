@@ -49,7 +49,7 @@ static struct r8map *load(const char *path, size_t mem, size_t *bytes)
 		fprintf(stderr, "retracetool: %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
-	char err[256];
+	struct rum_error err;
 	struct r8map *m;
 	if (whole) {
 		struct buf all = BUF_INIT;
@@ -61,16 +61,16 @@ static struct r8map *load(const char *path, size_t mem, size_t *bytes)
 			fprintf(stderr, "retracetool: %s: cannot read\n", path);
 			exit(1);
 		}
-		m = r8map_parse_mem(all.p ? all.p : "", all.len, mem, err, sizeof err);
+		m = r8map_parse_mem(all.p ? all.p : "", all.len, mem, &err);
 		buf_free(&all);
 	} else {
-		m = r8map_parse(fd_read, &fd, mem, err, sizeof err);
+		m = r8map_parse(fd_read, &fd, mem, &err);
 	}
 	if (bytes)
 		*bytes = (size_t)lseek(fd, 0, SEEK_CUR);
 	close(fd);
 	if (!m) {
-		fprintf(stderr, "retracetool: %s: %s\n", path, err);
+		fprintf(stderr, "retracetool: %s: %s\n", path, err.msg);
 		exit(1);
 	}
 	return m;
