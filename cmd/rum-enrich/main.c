@@ -107,12 +107,12 @@ static void maybe_reload(void *ctx)
 		sig_hup = 0;
 		log_info("SIGHUP: reopening the databases");
 		enrich_reload(&s->en, 1);
-		s->next_check = mono_ms() + s->check_ms;
+		s->next_check = mono_ms_coarse() + s->check_ms;
 		return;
 	}
 	if (!s->check_ms)
 		return;
-	uint64_t now = mono_ms();
+	uint64_t now = mono_ms_coarse();
 	if (now < s->next_check)
 		return;
 	s->next_check = now + s->check_ms;
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
 	if (stageloop_init(&s.loop, "rum_enrich_invalid_lines_total") < 0)
 		die(1, "out of memory");
-	s.next_check = mono_ms() + s.check_ms;
+	s.next_check = mono_ms_coarse() + s.check_ms;
 	/* A new database is looked for while waiting for input too. */
 	if (s.check_ms && s.check_ms < STAGELOOP_METRICS_MS)
 		s.loop.idle_ms = (int)s.check_ms;

@@ -371,13 +371,13 @@ struct archive *store_get_path(struct store *s, const char *path, enum store_sta
 	uint64_t now = 0;
 	int due = sl->checked_gen == 0 || sl->checked_gen != s->gen;
 	if (!due && s->check_ms != STORE_NEVER_RECHECK) {
-		now = mono_ms();
+		now = mono_ms_coarse();
 		due = now - sl->checked_ms >= s->check_ms;
 	}
 	if (due) {
 		refresh(s, sl);
 		sl->checked_gen = s->gen;
-		sl->checked_ms = now ? now : mono_ms();
+		sl->checked_ms = now ? now : mono_ms_coarse();
 	} else if (sl->state == STORE_OK && !sl->ar.za) {
 		open_slot(s, sl, NULL);
 	}
