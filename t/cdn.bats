@@ -49,10 +49,23 @@ start_std_dns() {
 		--address=/first.shop.test/192.0.2.1 --address=/nx.shop.test/ "$@"
 }
 
+# start_mute_dns: a UDP socket on 127.0.0.1 that reads queries and never
+# answers; its port in $T/mute.port, its pid in MUTE_PID.
+start_mute_dns() {
+	python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    s.recvfrom(4096)
+' >"$T/mute.port" &
+	MUTE_PID=$!
+	wait_for 5 test -s "$T/mute.port"
+}
+
 queries() { grep -c 'query\[' "$DNS_LOG" 2>/dev/null || true; }
 queries_for() { grep -c "query\[A\] $1 " "$DNS_LOG" 2>/dev/null || true; }
-metric() { sed -n "s/^$1 //p" "$M"; }
-lines_are() { [ "$(lines "$1")" = "$2" ]; }
 
 rec() { printf '{"measurement":"resource","tags":{"resource_url_host":"%s"},"fields":{"duration":1}}\n' "$1"; }
 out() {
@@ -78,12 +91,7 @@ check() {
 
 # start ARGS...: rum-cdn reading the FIFO $T/fifo (held open on fd 7),
 # writing $T/out.
-start() {
-	mkfifo "$T/fifo"
-	"$C" "$@" <"$T/fifo" >"$T/out" 2>"$T/err" 7>&- &
-	C_PID=$!
-	exec 7>"$T/fifo"
-}
+start() { start_fifo_stage C_PID 7 "$C" "$@"; }
 stop() {
 	exec 7>&-
 	wait "$C_PID"
@@ -163,17 +171,7 @@ stop() {
 }
 
 @test "a server that does not answer: unknown after --dns-timeout, nothing reordered or delayed longer" {
-	# A UDP socket that reads queries and never answers.
-	python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-while True:
-    s.recvfrom(4096)
-' >"$T/mute.port" &
-	MUTE_PID=$!
-	wait_for 5 test -s "$T/mute.port"
+	start_mute_dns
 	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 600 --metrics-file "$M"
 	local t0 t1
 	t0=$(date +%s%N)
@@ -201,16 +199,7 @@ while True:
 }
 
 @test "a server that does not answer, one lookup slot: records still leave in order, none much later than the timeout" {
-	python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-while True:
-    s.recvfrom(4096)
-' >"$T/mute.port" &
-	MUTE_PID=$!
-	wait_for 5 test -s "$T/mute.port"
+	start_mute_dns
 	for h in a b c d; do rec "$h.shop.test"; done >"$T/in"
 	local t0 t1
 	t0=$(date +%s%N)
@@ -224,16 +213,7 @@ while True:
 }
 
 @test "SIGTERM while a lookup is unanswered: the record still leaves, unknown, and the stage exits 0" {
-	python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-while True:
-    s.recvfrom(4096)
-' >"$T/mute.port" &
-	MUTE_PID=$!
-	wait_for 5 test -s "$T/mute.port"
+	start_mute_dns
 	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 800
 	{ rec slow.shop.test; rec 192.0.2.9; } >&7
 	sleep 0.2

@@ -83,8 +83,6 @@ rec() { printf '{"measurement":"view","tags":{"ip":"%s"}}\n' "$1"; }
 out() {
 	printf '{"measurement":"view","tags":{"ip":"%s","city":"%s","province":"%s","country":"%s","isp":"%s"}}\n' "$@"
 }
-metric() { sed -n "s/^$1 //p" "$M"; }
-lines_are() { [ "$(lines "$1")" = "$2" ]; }
 
 # check ARGS... <<TABLE: each line "ip|city|province|country|isp" is one
 # record through `rum-enrich ARGS`, which must give exactly those tags.
@@ -335,12 +333,7 @@ for l in open(sys.argv[1], encoding="utf-8"):
 
 # start ARGS...: rum-enrich reading the FIFO $T/fifo (held open on fd 7),
 # writing $T/out.
-start() {
-	mkfifo "$T/fifo"
-	"$E" "$@" <"$T/fifo" >"$T/out" 2>"$T/err" 7>&- &
-	E_PID=$!
-	exec 7>"$T/fifo"
-}
+start() { start_fifo_stage E_PID 7 "$E" "$@"; }
 # send IP N: record N (its ip) in; wait until N lines are out.
 send() {
 	rec "$1" >&7

@@ -7,73 +7,31 @@
 # from network namespaces made (and removed) by the tests themselves.
 
 load lib/common
+load lib/listen
 
 setup() {
-	D=$BATS_TEST_TMPDIR
-	OUT=$D/out.ndjson
-	ERR=$D/err.log
+	listen_vars
 	BATCH=$TOP/t/data/listen-batch.lp
-	LPID=
-	NETNS=
 }
 
 teardown() {
-	[ -n "$LPID" ] && stop_pid "$LPID" KILL
 	for p in ${BGPIDS:-}; do stop_pid "$p" KILL; done
-	for ns in $NETNS; do ip netns del "$ns" 2>/dev/null; done
-	true
-}
-
-# start_listen [OPTION]...: on a port the kernel picks; sets LPID, PORT, URL.
-start_listen() {
-	"$BIN/rum-listen" --listen 127.0.0.1:0 "$@" >>"$OUT" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR" | head -1)
-	URL=http://127.0.0.1:$PORT
-}
-
-# metric NAME-AND-LABELS: its value on /metrics (loopback), 0 when absent.
-metric() {
-	curl -s "$URL/metrics" | awk -v m="$1" '$1 == m { print $2; found = 1 } END { if (!found) print 0 }'
-}
-
-# expect_json_error FILE CODE: FILE is a JSON error with that error_code.
-expect_json_error() {
-	jq -e --arg c "$2" '.error_code == $c and (.message | type == "string")' "$1" >/dev/null ||
-		{ echo "not the error $2: $(cat "$1")"; return 1; }
+	listen_teardown
 }
 
 # make_netns: a server namespace (198.18.71.1) and a client namespace with
 # three addresses (.2, .3, .4) on one veth pair; sets SRV and CLI. Skips
 # when it cannot.
 make_netns() {
-	command -v ip >/dev/null || skip "no ip(8)"
-	[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
-	SRV=rlls$$ CLI=rllc$$
-	ip netns add "$SRV" 2>/dev/null || skip "ip netns unavailable"
-	NETNS="$SRV $CLI"
-	if ! { ip netns add "$CLI" &&
-		ip -n "$SRV" link add vs type veth peer name vc netns "$CLI" &&
-		ip -n "$SRV" addr add 198.18.71.1/29 dev vs && ip -n "$SRV" link set vs up &&
-		ip -n "$CLI" addr add 198.18.71.2/29 dev vc &&
-		ip -n "$CLI" addr add 198.18.71.3/29 dev vc &&
-		ip -n "$CLI" addr add 198.18.71.4/29 dev vc && ip -n "$CLI" link set vc up &&
-		ip -n "$SRV" link set lo up && ip -n "$CLI" link set lo up; }; then
-		skip "cannot make a veth pair"
-	fi
+	netns_pair rll 198.18.71.1/29 198.18.71.2 198.18.71.3 198.18.71.4
 }
 
 # start_listen_ns [OPTION]...: rum-listen in $SRV on 198.18.71.1; sets LPID,
-# NSURL.
+# NSURL (and URL; PORT stays the loopback listener's).
 start_listen_ns() {
-	ip netns exec "$SRV" "$BIN/rum-listen" --listen 198.18.71.1:0 "$@" >>"$OUT" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	local port
-	port=$(sed -n 's/.*listening on 198\.18\.71\.1:\([0-9]*\).*/\1/p' "$ERR" | head -1)
-	NSURL=http://198.18.71.1:$port
-	URL=$NSURL
+	local PORT
+	listen_at -n "$SRV" 198.18.71.1 "$OUT" "$@"
+	NSURL=$URL
 }
 
 # from ADDR CURL-ARG...: curl from that client address; prints the status,
@@ -85,10 +43,17 @@ from() {
 		-w '%{http_code}' "$@"
 }
 
-# admin_metric NAME-AND-LABELS: as metric, from the --admin-allow address.
+# code_from ADDR CURL-ARG...: as from, the status appended to $D/codes as a
+# line.
+code_from() {
+	from "$@" >>"$D/codes"
+	echo >>"$D/codes"
+}
+
+# admin_metric NAME-AND-LABELS: as served_metric, from the --admin-allow
+# address.
 admin_metric() {
-	ip netns exec "$CLI" curl -s --interface 198.18.71.4 "$URL/metrics" |
-		awk -v m="$1" '$1 == m { print $2; found = 1 } END { if (!found) print 0 }'
+	served_metric "$1" ip netns exec "$CLI" curl --interface 198.18.71.4
 }
 
 # slow_client PORT KIND SECONDS: sends a request a byte a second (KIND
@@ -151,10 +116,10 @@ PY
 	read -r t line <"$D/slow.body"
 	[[ "$line" == "HTTP/1.1 408 Request Timeout" ]]
 	awk -v t="$t" 'BEGIN { exit !(t >= 1.8 && t < 4.5) }'
-	[ "$(metric 'rum_listen_rejected_total{reason="rum.headerTimeout"}')" = 1 ]
-	[ "$(metric 'rum_listen_rejected_total{reason="rum.bodyTimeout"}')" = 1 ]
-	[ "$(metric 'rum_listen_requests_total{endpoint="/v1/write/rum",code="408"}')" = 1 ]
-	[ "$(metric 'rum_listen_requests_total{endpoint="/v1/write/rum",code="200"}')" = 20 ]
+	[ "$(served_metric 'rum_listen_rejected_total{reason="rum.headerTimeout"}')" = 1 ]
+	[ "$(served_metric 'rum_listen_rejected_total{reason="rum.bodyTimeout"}')" = 1 ]
+	[ "$(served_metric 'rum_listen_requests_total{endpoint="/v1/write/rum",code="408"}')" = 1 ]
+	[ "$(served_metric 'rum_listen_requests_total{endpoint="/v1/write/rum",code="200"}')" = 20 ]
 	# Nothing of the cut-off body was emitted.
 	[ "$(jq -r .tags.app_id "$OUT" | sort -u)" = appid_listen_bats ]
 	[ "$(wc -l <"$OUT")" = $((20 * 9)) ]
@@ -180,12 +145,12 @@ PY
 	code=$(curl -s -o "$D/resp" -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
 		--data-binary @"$D/big" "$URL/v1/write/rum")
 	[ "$code" = 413 ]
-	[ "$(metric 'rum_listen_rejected_total{reason="rum.headersTooLarge"}')" = 1 ]
-	[ "$(metric 'rum_listen_requests_total{endpoint="/v1/ping",code="431"}')" = 1 ]
-	[ "$(metric 'rum_listen_requests_total{endpoint="/v1/write/rum",code="413"}')" = 2 ]
+	[ "$(served_metric 'rum_listen_rejected_total{reason="rum.headersTooLarge"}')" = 1 ]
+	[ "$(served_metric 'rum_listen_requests_total{endpoint="/v1/ping",code="431"}')" = 1 ]
+	[ "$(served_metric 'rum_listen_requests_total{endpoint="/v1/write/rum",code="413"}')" = 2 ]
 	# Bytes received count refused requests too.
-	[ "$(metric 'rum_listen_received_bytes_total{part="headers"}')" -gt 6000 ]
-	[ "$(metric 'rum_listen_received_bytes_total{part="body"}')" -gt 0 ]
+	[ "$(served_metric 'rum_listen_received_bytes_total{part="headers"}')" -gt 6000 ]
+	[ "$(served_metric 'rum_listen_received_bytes_total{part="body"}')" -gt 0 ]
 	[ ! -s "$OUT" ]
 }
 
@@ -235,7 +200,7 @@ assert held[0].recv(4096).startswith(b"HTTP/1.1 200"), "a held one is served"
 for s in held:
     s.close()
 PY
-	wait_for 5 count_at_least 1 metric 'rum_listen_rejected_total{reason="rum.tooManyConnections"}'
+	wait_for 5 count_at_least 1 served_metric 'rum_listen_rejected_total{reason="rum.tooManyConnections"}'
 	# Closed ones make room again.
 	wait_for 5 bash -c "curl -s -o /dev/null -w '%{http_code}' '$URL/v1/ping' | grep -q 200"
 }
@@ -312,15 +277,10 @@ PY
 		ip -n "$CLI" addr add fd00:71::2/64 dev vc nodad &&
 		ip -n "$CLI" addr add fd00:71::3/64 dev vc nodad &&
 		ip -n "$CLI" addr add fd00:72::2/64 dev vc nodad || skip "no IPv6 on the veth pair"
-	ip netns exec "$SRV" "$BIN/rum-listen" --listen '[fd00:71::1]:0' --rate-limit 0.1 --rate-burst 2 \
-		>>"$OUT" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	port=$(sed -n 's/.*listening on \[fd00:71::1\]:\([0-9]*\).*/\1/p' "$ERR")
-	u="http://[fd00:71::1]:$port/v1/write/rum?precision=ms"
+	listen_at -n "$SRV" '[fd00:71::1]' "$OUT" --rate-limit 0.1 --rate-burst 2
+	u="$URL/v1/write/rum?precision=ms"
 	for src in fd00:71::2 fd00:71::2 fd00:71::3 fd00:72::2; do
-		from "$src" -g --data-binary @"$BATCH" "$u" >>"$D/codes"
-		echo >>"$D/codes"
+		code_from "$src" -g --data-binary @"$BATCH" "$u"
 	done
 	# ::3 shares ::2's /64 and its spent bucket; fd00:72::2 has its own.
 	[ "$(paste -sd' ' "$D/codes")" = "200 200 429 200" ]
@@ -334,9 +294,8 @@ PY
 	# the rate limit keys on the peer.
 	start_listen_ns --rate-limit 0.1 --rate-burst 2
 	for ip in 203.0.113.1 203.0.113.2 203.0.113.3; do
-		from 198.18.71.2 -H "X-Forwarded-For: $ip" --data-binary @"$BATCH" \
-			"$NSURL/v1/write/rum?precision=ms" >>"$D/codes"
-		echo >>"$D/codes"
+		code_from 198.18.71.2 -H "X-Forwarded-For: $ip" --data-binary @"$BATCH" \
+			"$NSURL/v1/write/rum?precision=ms"
 	done
 	[ "$(paste -sd' ' "$D/codes")" = "200 200 429" ]
 	[ "$(jq -r .tags.ip "$OUT" | sort -u | paste -sd' ')" = "203.0.113.1 203.0.113.2" ]
@@ -348,9 +307,8 @@ PY
 	# and the address is read from the right, past the proxies.
 	start_listen_ns --rate-limit 0.1 --rate-burst 2 --trusted-proxies 198.18.71.2,10.0.0.0/8
 	for ip in 203.0.113.1 203.0.113.2 203.0.113.3 203.0.113.1 203.0.113.1; do
-		from 198.18.71.2 -H "X-Forwarded-For: 192.0.2.99, $ip, 10.1.2.3" --data-binary @"$BATCH" \
-			"$NSURL/v1/write/rum?precision=ms" >>"$D/codes"
-		echo >>"$D/codes"
+		code_from 198.18.71.2 -H "X-Forwarded-For: 192.0.2.99, $ip, 10.1.2.3" --data-binary @"$BATCH" \
+			"$NSURL/v1/write/rum?precision=ms"
 	done
 	[ "$(paste -sd' ' "$D/codes")" = "200 200 200 200 429" ]
 	[ "$(jq -r .tags.ip "$OUT" | sort -u | paste -sd' ')" = "203.0.113.1 203.0.113.2 203.0.113.3" ]

@@ -3,49 +3,18 @@
 # all-or-nothing validation, CORS, ping and metrics, spool, signals, options.
 
 load lib/common
+load lib/listen
 
 setup() {
-	D=$BATS_TEST_TMPDIR
-	OUT=$D/out.ndjson
-	ERR=$D/err.log
+	listen_vars
 	BATCH=$TOP/t/data/listen-batch.lp
 	# The 9 measurements of the batch, in order.
 	BATCH_MEAS="view resource resource resource long_task long_task error error action"
-	LPID=
 }
 
 teardown() {
-	[ -n "$LPID" ] && stop_pid "$LPID" KILL
 	[ -n "${READER:-}" ] && stop_pid "$READER" KILL
-	for ns in ${NETNS:-}; do ip netns del "$ns" 2>/dev/null; done
-	true
-}
-
-# start_listen [OPTION]...: on a port the kernel picks; sets LPID, PORT, URL.
-start_listen() {
-	# Appending, so that a test may empty the file between requests.
-	"$BIN/rum-listen" --listen 127.0.0.1:0 "$@" >>"$OUT" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR" | head -1)
-	URL=http://127.0.0.1:$PORT
-}
-
-# req METHOD PATH [CURL-ARG]...: sets CODE; the body is in $D/resp, the
-# headers in $D/hdr.
-req() {
-	CODE=$(curl -s -o "$D/resp" -D "$D/hdr" -w '%{http_code}' -X "$1" "$URL$2" "${@:3}")
-}
-
-# expect_error STATUS CODE [MESSAGE-PART]: the last answer was a JSON error.
-expect_error() {
-	[ "$CODE" = "$1" ] || { echo "status $CODE, expected $1: $(cat "$D/resp")"; return 1; }
-	jq -e --arg c "$2" '.error_code == $c and (.message | type == "string")' "$D/resp" >/dev/null ||
-		{ echo "not the error $2: $(cat "$D/resp")"; return 1; }
-	if [ -n "${3:-}" ]; then
-		jq -r .message "$D/resp" | grep -qF -- "$3" ||
-			{ echo "message lacks '$3': $(cat "$D/resp")"; return 1; }
-	fi
+	listen_teardown
 }
 
 post_batch() { # [CURL-ARG]...
@@ -406,42 +375,22 @@ PY
 }
 
 @test "non-loopback clients get 403 off the public APIs (network namespaces)" {
-	command -v ip >/dev/null || skip "no ip(8)"
-	[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
 	# Two namespaces of our own joined by a veth pair: the server in one,
 	# the client in the other; nothing changes outside them.
-	srv=rls$$ cli=rlc$$
-	ip netns add "$srv" 2>/dev/null || skip "ip netns unavailable"
-	NETNS="$srv $cli"
-	if ! { ip netns add "$cli" &&
-		ip -n "$srv" link add vs type veth peer name vc netns "$cli" &&
-		ip -n "$srv" addr add 198.18.71.1/30 dev vs && ip -n "$srv" link set vs up &&
-		ip -n "$cli" addr add 198.18.71.2/30 dev vc && ip -n "$cli" link set vc up &&
-		ip -n "$srv" link set lo up; }; then
-		ip netns del "$cli" 2>/dev/null || true
-		ip netns del "$srv"
-		skip "cannot make a veth pair"
-	fi
-	ip netns exec "$srv" "$BIN/rum-listen" --listen 198.18.71.1:0 >"$OUT" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	port=$(sed -n 's/.*listening on 198\.18\.71\.1:\([0-9]*\).*/\1/p' "$ERR")
-	base=http://198.18.71.1:$port
-	remote() { ip netns exec "$cli" curl -s -m 5 -o "$D/resp" -w '%{http_code}' "$@"; }
+	netns_pair rl 198.18.71.1/30 198.18.71.2
+	listen_at -n "$SRV" 198.18.71.1 "$OUT"
+	base=$URL
+	remote() { ip netns exec "$CLI" curl -s -m 5 -o "$D/resp" -w '%{http_code}' "$@"; }
 	c_metrics=$(remote "$base/metrics")
 	cp "$D/resp" "$D/resp.metrics"
 	c_ping=$(remote "$base/v1/ping")
 	c_write=$(remote --data-binary @"$BATCH" "$base/v1/write/rum?precision=ms")
 	c_other=$(remote "$base/nowhere")
-	c_self=$(ip netns exec "$srv" curl -s -m 5 -o /dev/null -w '%{http_code}' "$base/metrics")
+	c_self=$(ip netns exec "$SRV" curl -s -m 5 -o /dev/null -w '%{http_code}' "$base/metrics")
 	stop_pid "$LPID"
 	# An empty list opens every path, as DataKit's empty public_apis does.
-	ip netns exec "$srv" "$BIN/rum-listen" --listen 198.18.71.1:0 --public-apis '' \
-		>>"$OUT" 2>"$ERR.2" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR.2"
-	port=$(sed -n 's/.*listening on 198\.18\.71\.1:\([0-9]*\).*/\1/p' "$ERR.2")
-	c_open=$(remote "http://198.18.71.1:$port/metrics")
+	listen_at -n "$SRV" 198.18.71.1 "$OUT" --public-apis ''
+	c_open=$(remote "$URL/metrics")
 	stop_pid "$LPID"
 	LPID=
 	[ "$c_metrics" = 403 ]
@@ -547,12 +496,7 @@ PY
 	# the pipe is full.
 	sleep 600 <"$D/fifo" &
 	READER=$!
-	"$BIN/rum-listen" --listen 127.0.0.1:0 --spool-dir "$D/spool" --spool-capacity-mb 64 \
-		>"$D/fifo" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR")
-	URL=http://127.0.0.1:$PORT
+	listen_at 127.0.0.1 "$D/fifo" --spool-dir "$D/spool" --spool-capacity-mb 64
 	for i in $(seq 1 40); do
 		sed "s/session_id=[^,]*/session_id=req$i/" "$BATCH" >"$D/b"
 		req POST "/v1/write/rum?precision=ms" --data-binary @"$D/b" -m 5
@@ -594,12 +538,7 @@ PY
 	mkfifo "$D/fifo"
 	sleep 600 <"$D/fifo" &
 	READER=$!
-	"$BIN/rum-listen" --listen 127.0.0.1:0 --spool-dir "$D/spool" --spool-capacity-mb 64 \
-		>"$D/fifo" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR")
-	URL=http://127.0.0.1:$PORT
+	listen_at 127.0.0.1 "$D/fifo" --spool-dir "$D/spool" --spool-capacity-mb 64
 	for i in $(seq 1 30); do post_batch -m 5; [ "$CODE" = 200 ]; done
 	start=$SECONDS
 	kill -TERM "$LPID"
@@ -622,12 +561,7 @@ PY
 	mkfifo "$D/fifo"
 	sleep 600 <"$D/fifo" &
 	READER=$!
-	"$BIN/rum-listen" --listen 127.0.0.1:0 --spool-dir "$D/spool" --spool-capacity-mb 1 \
-		>"$D/fifo" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR")
-	URL=http://127.0.0.1:$PORT
+	listen_at 127.0.0.1 "$D/fifo" --spool-dir "$D/spool" --spool-capacity-mb 1
 	seq 1 200 | xargs -P 4 -I{} curl -s -o /dev/null -w '%{http_code}\n' -m 5 \
 		--data-binary @"$BATCH" "$URL/v1/write/rum?precision=ms" >"$D/codes"
 	[ "$(sort -u "$D/codes")" = 200 ]

@@ -4,6 +4,7 @@
 # elfutils' own symbolizers on libraries compiled here for the Android ABIs.
 
 load lib/common
+load lib/ndk
 
 # Android targets clang can compile and link for without an NDK: no libc
 # (-nostdlib, and the library calls nothing outside itself).
@@ -14,38 +15,7 @@ setup_file() {
 	command -v clang >/dev/null && command -v llvm-symbolizer >/dev/null &&
 		command -v llvm-objdump >/dev/null || skip "clang, llvm-symbolizer and llvm-objdump are needed"
 	local d=$BATS_FILE_TMPDIR
-	cat >"$d/crash.c" <<-'C'
-	static int counter;
-	static inline __attribute__((always_inline)) int leaf(int v)
-	{
-		counter += v;
-		return counter * 3;
-	}
-	static inline int middle(int v)
-	{
-		int r = leaf(v + 1);
-		return r + 2;
-	}
-	__attribute__((noinline)) int xc_test_call_4(int v)
-	{
-		volatile int *a = 0;
-		*a = middle(v);
-		return v;
-	}
-	__attribute__((noinline)) int xc_test_call_3(int v)
-	{
-		int r = xc_test_call_4(v + 1);
-		return r + 1;
-	}
-	__attribute__((noinline)) int xc_test_call_2(int v)
-	{
-		return xc_test_call_3(v * 2) - 1;
-	}
-	int xc_test_crash(int v)
-	{
-		return xc_test_call_2(v) + 7;
-	}
-	C
+	ndk_crash_source >"$d/crash.c"
 	cat >"$d/engine.cpp" <<-'C'
 	namespace app {
 	struct Engine {
@@ -71,26 +41,18 @@ setup_file() {
 	for t in $TARGETS; do
 		abi=${t#*:}
 		mkdir -p "$d/libs/$abi"
-		clang --target="${t%%:*}" -fuse-ld=lld -shared -nostdlib -fPIC -g -O2 \
-			-o "$d/libs/$abi/libcrash.so" "$d/crash.c"
+		ndk_build_lib "${t%%:*}" "$d/libs/$abi/libcrash.so" "$d/crash.c"
 	done
 	clang++ --target=aarch64-linux-android21 -fuse-ld=lld -shared -nostdlib -fPIC -g -O2 \
 		-o "$d/libs/arm64-v8a/libengine.so" "$d/engine.cpp"
 	# a library whose first PT_LOAD is not at 0: tombstone pcs are relative to it
-	clang --target=aarch64-linux-android21 -fuse-ld=lld -shared -nostdlib -fPIC -g -O2 \
-		-Wl,--image-base=0x200000 -o "$d/libbased.so" "$d/crash.c"
+	ndk_build_lib aarch64-linux-android21 "$d/libbased.so" "$d/crash.c" -Wl,--image-base=0x200000
 }
 
 # Every instruction address of LIB's code, hex with 0x.
 code_addrs() {
 	llvm-objdump -d --no-show-raw-insn "$1" |
 		awk '/^[0-9a-f]+ <[^>]*>:$/{plt = ($2 ~ /@plt|^<\.plt/)} /^ +[0-9a-f]+:/ && !plt {sub(":", "", $1); print "0x" $1}'
-}
-
-# Addresses just after each call (the return addresses a backtrace shows).
-return_addrs() {
-	llvm-objdump -d --no-show-raw-insn "$1" |
-		awk '/^ +[0-9a-f]+:/{sub(":", "", $1); a = $1; if (call) print "0x" a; call = ($2 ~ /^(bl|blx|call|calll|callq)$/)}'
 }
 
 check_same() { # LIB ADDR...: ours against llvm-symbolizer's --inlining --relative-address
@@ -144,7 +106,7 @@ check_same() { # LIB ADDR...: ours against llvm-symbolizer's --inlining --relati
 	# which has no .debug_aranges (our index does not need them)
 	local lib=$BATS_TEST_TMPDIR/libgcc.so a
 	gcc -shared -fPIC -g -O2 -o "$lib" "$BATS_FILE_TMPDIR/crash.c"
-	for a in $(return_addrs "$lib") $(code_addrs "$lib" | head -8); do
+	for a in $(ndk_return_addrs "$lib") $(code_addrs "$lib" | head -8); do
 		diff <(eu-addr2line -f -i -e "$lib" "$a" | sed 's/:\([0-9]*\):[0-9]*$/:\1/; s/ at .*//') \
 			<("$TOOLS/ndktool" "$lib" "$a" | sed '/^$/d; s/:\([0-9]*\):[0-9]*$/:\1/')
 	done
@@ -189,61 +151,22 @@ check_same() { # LIB ADDR...: ours against llvm-symbolizer's --inlining --relati
 	[[ "$output" == *"ndktool: "* ]]
 }
 
-# A tombstone as the SDK writes it (the fixture's layout), with FRAMES as
-# its backtrace, ABI as its ABI: line.
-write_tombstone() { # FILE ABI FRAMES-FILE
-	{
-		printf '*** *** *** *** *** *** *** *** *** *** *** *** *** *** *** ***\n\n'
-		printf "Crash type: 'native'\nAPI level: '31'\nABI list: 'arm64-v8a'\nABI: '%s'\n" "$2"
-		printf '\n--- --- --- --- --- --- --- --- --- --- --- --- --- --- --- ---\n\n'
-		printf 'pid: 15733, tid: 15733, name: com.ft  >>> com.ft <<<\n'
-		printf 'signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x0\n'
-		printf "Abort message: 'abort'\n\nbacktrace:\n"
-		cat "$3"
-		printf '\nstack:\n    #00  0000007fee3cb7d0  0000007fee3cb7e0  [stack]\n'
-		printf '\nlogcat:\n    #00 pc 0000000000000000  /x/libcrash.so (not a frame: after logcat)\n'
-	} >"$1"
-}
-
-# The report with llvm-symbolizer's lines after each frame of LIB, at the
-# frame's indentation: what the splice must give.
-expected_report() { # REPORT LIB
-	local line in_bt=0 ind pc
-	while IFS= read -r line; do
-		printf '%s\n' "$line"
-		[ "$line" = "backtrace:" ] && in_bt=1 && continue
-		[ "$line" = "logcat:" ] && in_bt=0
-		if ((in_bt)) && [[ "$line" =~ ^([[:space:]]*)#[0-9]+\ pc\ ([0-9a-f]+)\ +[^\ ]*/(base\.apk!)?libcrash\.so ]]; then
-			ind=${BASH_REMATCH[1]}
-			pc=${BASH_REMATCH[2]}
-			# an address the library knows nothing of gets no lines
-			llvm-symbolizer --inlining --relative-address --obj="$2" "0x$pc" | sed '/^$/d' |
-				sed -z 's/^??\n??:0:0\n$//' | while IFS= read -r s; do printf '%s%s\n' "$ind" "$s"; done
-		fi
-	done <"$1"
-}
-
 @test "tombstone: frames of the library get function and file:line:column per inlined level; the rest is byte-identical" {
 	local lib=$BATS_FILE_TMPDIR/libs/arm64-v8a/libcrash.so d=$BATS_TEST_TMPDIR
-	mapfile -t ra < <(return_addrs "$lib")
+	mapfile -t ra < <(ndk_return_addrs "$lib")
 	[ "${#ra[@]}" -ge 3 ]
 	local crash_pc
-	crash_pc=$(llvm-objdump -d --no-show-raw-insn "$lib" | awk '/<xc_test_call_4>:/{f=1} f && /str\t/ {sub(":", "", $1); print $1; exit}')
+	crash_pc=$(ndk_crash_pc "$lib")
 	[ -n "$crash_pc" ]
 	local app=/data/app/~~Taci3mQyw7W7iWT7Jxo-ag==/com.ft-Q8m2flQFG1MbGImPiuAZmQ==/lib/arm64
 	{
-		printf '    #00 pc %016x  %s/libcrash.so (xc_test_call_4+12)\n' $((0x$crash_pc)) "$app"
-		printf '    #01 pc %016x  %s/libcrash.so (xc_test_call_3+8) (BuildId: 763f64f5b706242d70cd233baaf0d75ed98a9c4f)\n' $((ra[0])) "$app"
-		printf '    #02 pc %016x  %s/libcrash.so\n' $((ra[1])) "$app"
-		printf '    #03 pc %016x  /data/app/com.ft/base.apk!libcrash.so (offset 0x4000) (xc_test_crash+8)\n' $((ra[2])) 
-		printf '    #04 pc 00000000002d9a44  /apex/com.android.art/lib64/libart.so (art_quick_generic_jni_trampoline+148)\n'
-		printf '    #05 pc 00000000000057c4  /memfd:jit-cache (deleted)\n'
+		ndk_backtrace "$app" /data/app/com.ft/base.apk "$crash_pc" "${ra[@]:0:3}"
 		printf '    #06 pc 0000000000ffff00  %s/libcrash.so (beyond the code)\n' "$app"
 	} >"$d/frames"
-	write_tombstone "$d/report" arm64 "$d/frames"
+	ndk_write_tombstone "$d/report" arm64 "$d/frames"
 	"$TOOLS/ndktool" --report "$d/report" --lib-dir "$BATS_FILE_TMPDIR/libs" >"$d/got" 2>"$d/err"
 	grep -qx "abi=arm64-v8a backtrace=1 frames=7 restored=4" "$d/err"
-	expected_report "$d/report" "$lib" >"$d/want"
+	ndk_expected_report "$d/report" libcrash.so "$lib" >"$d/want"
 	diff -u "$d/want" "$d/got"
 	# DataKit's form: the frame line, then the function, then file:line:column
 	grep -A2 -F '#00 pc' "$d/got" | sed -n 2p | grep -qx '    leaf'
@@ -258,12 +181,12 @@ expected_report() { # REPORT LIB
 		name=${t%%:*}
 		abi=${t#*:}
 		local lib=$BATS_FILE_TMPDIR/libs/$abi/libcrash.so
-		mapfile -t ra < <(return_addrs "$lib")
+		mapfile -t ra < <(ndk_return_addrs "$lib")
 		printf '    #00 pc %016x  /data/app/x/lib/%s/libcrash.so\n' $((ra[0])) "$name" >"$d/frames"
-		write_tombstone "$d/report" "$name" "$d/frames"
+		ndk_write_tombstone "$d/report" "$name" "$d/frames"
 		"$TOOLS/ndktool" --report "$d/report" --lib-dir "$BATS_FILE_TMPDIR/libs" >"$d/got" 2>"$d/err"
 		grep -q "abi=$abi backtrace=1 frames=1 restored=1" "$d/err"
-		expected_report "$d/report" "$lib" >"$d/want"
+		ndk_expected_report "$d/report" libcrash.so "$lib" >"$d/want"
 		diff -u "$d/want" "$d/got"
 	done
 	# no ABI: line: the first of the ABI list
@@ -277,7 +200,7 @@ expected_report() { # REPORT LIB
 	mkdir -p "$d/libs/arm64-v8a"
 	head -c 5000 /dev/urandom >"$d/libs/arm64-v8a/libcrash.so"
 	printf '    #00 pc 0000000000001440  /data/app/x/lib/arm64/libcrash.so (f+4)\n' >"$d/frames"
-	write_tombstone "$d/report" arm64 "$d/frames"
+	ndk_write_tombstone "$d/report" arm64 "$d/frames"
 	run "$TOOLS/ndktool" --report "$d/report" --lib-dir "$d/libs"
 	[[ "$output" == *"not an ELF file"* ]]
 	"$TOOLS/ndktool" --report "$d/report" --lib-dir "$d/libs" 2>/dev/null | cmp - "$d/report"

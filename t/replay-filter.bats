@@ -36,9 +36,6 @@ to() {
 	"$@" >"$out"
 }
 
-# metric NAME{LABELS}: its value in $M (empty when absent).
-metric() { K=$1 awk '$1 == ENVIRON["K"] { print $2 }' "$M"; }
-
 # run_case: runs the case in the variables rules[], rec, all, want; sets
 # case_error when it fails.
 run_case() {

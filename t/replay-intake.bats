@@ -3,12 +3,10 @@
 # session_replay record each, the request body kept byte for byte.
 
 load lib/common
+load lib/listen
 
 setup() {
-	D=$BATS_TEST_TMPDIR
-	OUT=$D/out.ndjson
-	ERR=$D/err.log
-	LPID=
+	listen_vars
 	SEGMENT=${FIXTURES:-/nonexistent}/datakit/session_replay.dat
 	if [ ! -f "$SEGMENT" ]; then
 		# A stand-in: deflate-compressed JSON, binary as the SDK's is.
@@ -19,33 +17,7 @@ sys.stdout.buffer.write(zlib.compress(json.dumps({"records": recs}).encode()))' 
 	fi
 }
 
-teardown() {
-	[ -n "$LPID" ] && stop_pid "$LPID" KILL
-	true
-}
-
-start_listen() {
-	: >"$ERR" # not the line of a listener before
-	"$BIN/rum-listen" --listen 127.0.0.1:0 "$@" >>"$OUT" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR" | head -1)
-	URL=http://127.0.0.1:$PORT
-}
-
-req() {
-	CODE=$(curl -s -o "$D/resp" -D "$D/hdr" -w '%{http_code}' -X "$1" "$URL$2" "${@:3}")
-}
-
-expect_error() {
-	[ "$CODE" = "$1" ] || { echo "status $CODE, expected $1: $(cat "$D/resp")"; return 1; }
-	jq -e --arg c "$2" '.error_code == $c and (.message | type == "string")' "$D/resp" >/dev/null ||
-		{ echo "not the error $2: $(cat "$D/resp")"; return 1; }
-	if [ -n "${3:-}" ]; then
-		jq -r .message "$D/resp" | grep -qF -- "$3" ||
-			{ echo "message lacks '$3': $(cat "$D/resp")"; return 1; }
-	fi
-}
+teardown() { listen_teardown; }
 
 # The bytes curl sent as the request body, from its --trace.
 trace_body() {
@@ -144,6 +116,11 @@ PY
 	start_listen --app-id-allow appid_ok,appid_2
 	post() { req POST /v1/write/rum/replay "$@"; }
 	form() { printf -- '--XX\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' "$1" "$2"; }
+	# post_raw BODY: BODY (printf's escapes) as a form with boundary XX.
+	post_raw() {
+		printf -- "$1" >"$D/raw"
+		post --data-binary @"$D/raw" -H 'Content-Type: multipart/form-data; boundary=XX'
+	}
 	# Not multipart at all, and no Content-Type.
 	post --data-binary 'app_id=appid_ok' -H 'Content-Type: application/x-www-form-urlencoded'
 	expect_error 400 rum.notMultipart "not multipart/form-data"
@@ -160,34 +137,25 @@ PY
 	post --data-binary "$(form app_id appid_ok)--XX--" -H 'Content-Type: multipart/form-data; boundary=YY'
 	expect_error 400 rum.badMultipart "no boundary delimiter"
 	# Truncated: in a part, in the headers, in the first delimiter.
-	printf -- '--XX\r\nContent-Disposition: form-data; name="app_id"\r\n\r\nappid_ok\r\n--XX\r\nContent-Disposition: form-data; name="segment"; filename="b"\r\n\r\nabc' >"$D/trunc"
-	post --data-binary @"$D/trunc" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Disposition: form-data; name="app_id"\r\n\r\nappid_ok\r\n--XX\r\nContent-Disposition: form-data; name="segment"; filename="b"\r\n\r\nabc'
 	expect_error 400 rum.badMultipart "truncated"
-	printf -- '--XX\r\nContent-Disposition: form-da' >"$D/trunc2"
-	post --data-binary @"$D/trunc2" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Disposition: form-da'
 	expect_error 400 rum.badMultipart "truncated in a part's headers"
-	printf -- '--XX' >"$D/trunc3"
-	post --data-binary @"$D/trunc3" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX'
 	expect_error 400 rum.badMultipart "truncated"
 	# Malformed: no name, no Content-Disposition, a header without ':',
 	# a bare LF where CRLF was set, not form-data.
-	printf -- '--XX\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XX--\r\n' >"$D/m1"
-	post --data-binary @"$D/m1" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XX--\r\n'
 	expect_error 400 rum.badMultipart "a part without a name"
-	printf -- '--XX\r\nContent-Type: text/plain\r\n\r\nv\r\n--XX--\r\n' >"$D/m2"
-	post --data-binary @"$D/m2" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Type: text/plain\r\n\r\nv\r\n--XX--\r\n'
 	expect_error 400 rum.badMultipart "without Content-Disposition"
-	printf -- '--XX\r\nContent-Disposition form-data; name=a\r\n\r\nv\r\n--XX--\r\n' >"$D/m3"
-	post --data-binary @"$D/m3" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Disposition form-data; name=a\r\n\r\nv\r\n--XX--\r\n'
 	expect_error 400 rum.badMultipart "without ':'"
-	printf -- '--XX\r\nContent-Disposition: form-data; name=a\n\r\nv\r\n--XX--\r\n' >"$D/m4"
-	post --data-binary @"$D/m4" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Disposition: form-data; name=a\n\r\nv\r\n--XX--\r\n'
 	expect_error 400 rum.badMultipart "bare LF"
-	printf -- '--XX\r\nContent-Disposition: attachment; name=a\r\n\r\nv\r\n--XX--\r\n' >"$D/m5"
-	post --data-binary @"$D/m5" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Disposition: attachment; name=a\r\n\r\nv\r\n--XX--\r\n'
 	expect_error 400 rum.badMultipart "not form-data"
-	printf -- '--XX\r\nContent-Disposition: form-data; name="a\r\n\r\nv\r\n--XX--\r\n' >"$D/m6"
-	post --data-binary @"$D/m6" -H 'Content-Type: multipart/form-data; boundary=XX'
+	post_raw '--XX\r\nContent-Disposition: form-data; name="a\r\n\r\nv\r\n--XX--\r\n'
 	expect_error 400 rum.badMultipart "unterminated quoted string"
 	# No app_id, an empty one, one not allowed.
 	post -F "segment=@$SEGMENT;filename=blob" -F env=prod

@@ -11,6 +11,7 @@
 #    frames, frames without lines, metadata), t/data/retrace/r8/*.{map,in,out}.
 
 load lib/common
+load lib/java
 bats_require_minimum_version 1.5.0
 
 DATA=$BATS_TEST_DIRNAME/data/retrace
@@ -40,20 +41,6 @@ setup_file() {
 
 need_java() {
 	[ ! -e "$W/java-skip" ] || skip "$(cat "$W/java-skip")"
-}
-
-# The "at" frames of a trace as class.method:line, one a line.
-frames() {
-	sed -n 's/^[[:space:]]*at \([^(]*\)(\([^)]*\)).*/\1 \2/p' "$1" |
-		awk '{ n = split($2, p, ":"); print $1 ":" (n > 1 ? p[n] : "") }'
-}
-
-# Every frame of the un-obfuscated run, in order, among the retraced ones
-# (the JVM folds a cause's frames shared with its enclosing trace into
-# "... N more", so the retraced trace can have more).
-in_order() {
-	awk 'NR == FNR { want[++n] = $0; next } i < n && $0 == want[i + 1] { i++ }
-	     END { if (i < n) { print "missing from the retrace: " want[i + 1]; exit 1 } }' "$1" "$2"
 }
 
 @test "java: the obfuscated runs crash in obfuscated code" {
@@ -208,20 +195,17 @@ r8_case() {
 
 @test "r8: broken mappings fail with the line and the reason" {
 	local m=$BATS_TEST_TMPDIR/bad.map
-	printf 'x.Y -> a:\n  1:2:void (int) -> a\n' >"$m"
-	run -1 "$RT" "$m" </dev/null
+	# bad_map TEXT: a mapping (printf's escapes) that retracetool refuses.
+	bad_map() { printf "$1" >"$m"; run -1 "$RT" "$m" </dev/null; }
+	bad_map 'x.Y -> a:\n  1:2:void (int) -> a\n'
 	[[ $output == *"line 2: method mapping without a return type or name"* ]]
-	printf 'x.Y -> a:\n  9:3:void f() -> a\n' >"$m"
-	run -1 "$RT" "$m" </dev/null
+	bad_map 'x.Y -> a:\n  9:3:void f() -> a\n'
 	[[ $output == *"line 2: obfuscated line range ends before it starts"* ]]
-	printf '# comment\n  void f() -> a\n' >"$m"
-	run -1 "$RT" "$m" </dev/null
+	bad_map '# comment\n  void f() -> a\n'
 	[[ $output == *"line 2: member mapping before any class"* ]]
-	printf 'x.Y -> a:\nhello world\n' >"$m"
-	run -1 "$RT" "$m" </dev/null
+	bad_map 'x.Y -> a:\nhello world\n'
 	[[ $output == *"line 2: not a mapping line"* ]]
-	printf 'x.Y -> a:\n  1:99999999999:void f() -> a\n' >"$m"
-	run -1 "$RT" "$m" </dev/null
+	bad_map 'x.Y -> a:\n  1:99999999999:void f() -> a\n'
 	[[ $output == *"line 2: bad obfuscated line range"* ]]
 	# a comment that is not metadata, or metadata not understood, is fine
 	printf '# compiler: R8\n# {"id":"com.example.future","x":[1,{"y":2}]}\nx.Y -> a:\n# {broken\n' >"$m"

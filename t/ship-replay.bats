@@ -33,21 +33,10 @@ teardown() {
 # ($REPLAY_FAIL) besides the one for every request ($FAKE_FAIL); on the
 # port given, if any (to come back where it was).
 start_fake() {
-	FAKE_LOG=$T/dataway.log
-	FAKE_FAIL=$T/dataway.fail
 	REPLAY_FAIL=$T/replay.fail
-	rm -f "$T/dataway.port"
-	python3 "$TOP/t/lib/fake-dataway" --port-file "$T/dataway.port" --log "$FAKE_LOG" \
-		--fail-file "$FAKE_FAIL" --replay-fail-file "$REPLAY_FAIL" ${1:+--port "$1"} \
-		2>>"$T/dataway.err" &
-	FAKE_PID=$!
-	wait_for 10 test -s "$T/dataway.port"
-	FAKE_PORT=$(cat "$T/dataway.port")
-	wait_port "$FAKE_PORT"
+	start_fake_dataway --replay-fail-file "$REPLAY_FAIL" ${1:+--port "$1"}
 }
 
-dw() { echo "http://127.0.0.1:$FAKE_PORT/?token=tkn_test"; }
-metric() { sed -n "s/^$1 //p" "$M"; }
 metric_ge() { [ -f "$M" ] && [ "$(metric "$1")" -ge "$2" ] 2>/dev/null; }
 
 # records N [START] [more replay-records options]: N uploads into $T/in.ndjson,

@@ -21,11 +21,6 @@ teardown() {
 	true
 }
 
-dw() { echo "http://127.0.0.1:$FAKE_PORT/?token=tkn_test${1:-}"; }
-
-# metric NAME: its value in the metrics file (labels included in NAME).
-metric() { sed -n "s/^$1 //p" "$M"; }
-
 # The points the fake accepted, as NDJSON records (independent reader:
 # lptool's parser).
 accepted_json() {
@@ -43,8 +38,6 @@ for l in sys.stdin:
     print(json.dumps(o, ensure_ascii=False))'
 }
 
-# For wait_for, which runs its command again and again.
-lines_are() { [ "$(lines "$1")" = "$2" ]; }
 metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 
 # Bodies the fake accepted, back to records, equal in meaning to the input.

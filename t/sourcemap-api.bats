@@ -4,13 +4,12 @@
 # through rum-symbolicate.
 
 load lib/common
+load lib/listen
 
 setup() {
-	D=$BATS_TEST_TMPDIR
-	OUT=$D/out.ndjson
-	ERR=$D/err.log
+	listen_vars
 	DATA=$D/data
-	LPID=
+	LISTEN_OPTS=(--data-dir "$DATA")
 	# A tiny hand-written map: generated line 1, column 0 → src/index.js
 	# 1:0; column 4 → 2:2 (0-based line 1), name "greet".
 	mkdir -p "$D/z/dist"
@@ -20,11 +19,7 @@ setup() {
 	mkzip "$D/b.zip" "$D/z" dist/bundle.js.map dist/other.js
 }
 
-teardown() {
-	[ -n "$LPID" ] && stop_pid "$LPID" KILL
-	for ns in ${NETNS:-}; do ip netns del "$ns" 2>/dev/null; done
-	true
-}
+teardown() { listen_teardown; }
 
 # mkzip OUT DIR ENTRY...: a zip of DIR's ENTRYs (python's zipfile: no zip
 # command needed).
@@ -36,19 +31,6 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
     for n in names:
         z.write(os.path.join(base, n), n)
 PY
-}
-
-start_listen() {
-	: >"$ERR" # not the line of a listener before
-	"$BIN/rum-listen" --listen 127.0.0.1:0 --data-dir "$DATA" "$@" >>"$OUT" 2>"$ERR" &
-	LPID=$!
-	wait_for 10 grep -q 'listening on' "$ERR"
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ERR" | head -1)
-	URL=http://127.0.0.1:$PORT
-}
-
-req() {
-	CODE=$(curl -s -o "$D/resp" -D "$D/hdr" -w '%{http_code}' -X "$1" "$URL$2" "${@:3}")
 }
 
 # put QUERY [CURL-ARG]...: an upload of $D/a.zip unless the args say otherwise.
@@ -66,17 +48,9 @@ expect_ok() { # CONTENT-PREFIX
 }
 
 # The sourcemap API's errors: DataKit's success/errorMsg and our
-# error_code/message.
-expect_error() {
-	[ "$CODE" = "$1" ] || { echo "status $CODE, expected $1: $(cat "$D/resp")"; return 1; }
-	jq -e --arg c "$2" '.success == false and .error_code == $c and .errorMsg == .message
-		and (.message | length > 0)' "$D/resp" >/dev/null ||
-		{ echo "not the error $2: $(cat "$D/resp")"; return 1; }
-	if [ -n "${3:-}" ]; then
-		jq -r .message "$D/resp" | grep -qF -- "$3" ||
-			{ echo "message lacks '$3': $(cat "$D/resp")"; return 1; }
-	fi
-}
+# error_code/message (for expect_error).
+ERROR_SHAPE='.success == false and .error_code == $c and .errorMsg == .message
+		and (.message | length > 0)'
 
 no_files() {
 	local f
@@ -381,26 +355,12 @@ IN $stack" ]
 }
 
 @test "admin paths: the API is not public by default, the replay endpoint is (network namespaces)" {
-	command -v ip >/dev/null || skip "no ip(8)"
-	[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
-	srv=sms$$ cli=smc$$
-	ip netns add "$srv" 2>/dev/null || skip "ip netns unavailable"
-	NETNS="$srv $cli"
-	if ! { ip netns add "$cli" &&
-		ip -n "$srv" link add vs type veth peer name vc netns "$cli" &&
-		ip -n "$srv" addr add 198.18.73.1/30 dev vs && ip -n "$srv" link set vs up &&
-		ip -n "$cli" addr add 198.18.73.2/30 dev vc && ip -n "$cli" link set vc up &&
-		ip -n "$srv" link set lo up; }; then
-		skip "cannot make a veth pair"
-	fi
+	netns_pair sm 198.18.73.1/30 198.18.73.2
 	serve() {
-		ip netns exec "$srv" "$BIN/rum-listen" --listen 198.18.73.1:0 --data-dir "$DATA" \
-			--token s3cret "$@" >>"$OUT" 2>"$ERR" &
-		LPID=$!
-		wait_for 10 grep -q 'listening on' "$ERR"
-		base=http://198.18.73.1:$(sed -n 's/.*listening on 198\.18\.73\.1:\([0-9]*\).*/\1/p' "$ERR")
+		listen_at -n "$SRV" 198.18.73.1 "$OUT" --data-dir "$DATA" --token s3cret "$@"
+		base=$URL
 	}
-	remote() { ip netns exec "$cli" curl -s -m 5 -o "$D/resp" -w '%{http_code}' "$@"; }
+	remote() { ip netns exec "$CLI" curl -s -m 5 -o "$D/resp" -w '%{http_code}' "$@"; }
 	serve
 	q='app_id=app1&env=prod&version=1&token=s3cret'
 	[ "$(remote -X PUT -F "file=@$D/a.zip" "$base/v1/sourcemap?$q")" = 403 ]

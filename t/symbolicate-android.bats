@@ -10,12 +10,10 @@
 #    DataKit's crash report fixture, whose library is not in the zip.
 
 load lib/common
+load lib/java
 load lib/ndk
+load lib/symbolicate
 bats_require_minimum_version 1.5.0
-
-APP=com.demo.shop
-ENV=prod
-VER=2.1.0
 
 setup_file() {
 	local w=$BATS_FILE_TMPDIR
@@ -30,21 +28,14 @@ setup_file() {
 }
 
 setup() {
-	S=$BIN/rum-symbolicate
-	T=$BATS_TEST_TMPDIR
+	symbolicate_vars
 	PG=$BATS_FILE_TMPDIR/pg
 	LIBS=$BATS_FILE_TMPDIR/libs
-	D=$T/data
-	M=$T/metrics.prom
-	MKZIP=$BATS_TEST_DIRNAME/lib/mkzip
 	Z=$D/rum/android/$APP-$ENV-$VER.zip
 	mkdir -p "$D/rum/android"
 }
 
-teardown() {
-	[ -n "${S_PID:-}" ] && stop_pid "$S_PID" KILL
-	true
-}
+teardown() { stop_symbolicate; }
 
 need_java() {
 	[ -f "$PG/opt-chain.txt" ] || skip "no ProGuard demo: $(tail -3 "$BATS_FILE_TMPDIR/pg.why")"
@@ -52,25 +43,9 @@ need_java() {
 need_ndk() {
 	[ -f "$LIBS/arm64-v8a/libcrash.so" ] || skip "clang, llvm-symbolizer and llvm-objdump are needed"
 }
-metric() { sed -n "s/^$1 //p" "$M"; }
 
 # android_rec STACK-FILE ERROR-TYPE [APP]: an error record of the Android SDK.
-android_rec() {
-	jq -nc --rawfile s "$1" --arg t "$2" --arg a "${3:-$APP}" --arg e "$ENV" --arg v "$VER" \
-		'{measurement:"error",tags:{app_id:$a,env:$e,version:$v,sdk_name:"df_android_rum_sdk",error_type:$t},fields:{error_stack:$s,error_message:"boom"},time:1}'
-}
-
-# The "at" frames of a trace as class.method:line, one a line.
-frames() {
-	sed -n 's/^[[:space:]]*at \([^(]*\)(\([^)]*\)).*/\1 \2/p' "$1" |
-		awk '{ n = split($2, p, ":"); print $1 ":" (n > 1 ? p[n] : "") }'
-}
-
-# Every frame of the un-obfuscated run, in order, among the retraced ones.
-in_order() {
-	awk 'NR == FNR { want[++n] = $0; next } i < n && $0 == want[i + 1] { i++ }
-	     END { if (i < n) { print "missing from the retrace: " want[i + 1]; exit 1 } }' "$1" "$2"
-}
+android_rec() { mobile_error_rec df_android_rum_sdk "$2" "$1" "${3:-}"; }
 
 jstack() { "$S" stack --platform android --error-type java_crash "$@"; }
 
@@ -154,10 +129,7 @@ jstack() { "$S" stack --platform android --error-type java_crash "$@"; }
 	jstack --zip "$T/v1.zip" "$PG/opt-overload.txt" >"$T/want1"
 	jstack --zip "$T/v2.zip" "$PG/opt-overload.txt" >"$T/want2"
 	! cmp -s "$T/want1" "$T/want2"
-	mkfifo "$T/fifo"
-	"$S" --data-dir "$D" --metrics-file "$M" <"$T/fifo" >"$T/out" 2>"$T/err" &
-	S_PID=$!
-	exec 5>"$T/fifo"
+	start_fifo_stage S_PID 5 "$S" --data-dir "$D" --metrics-file "$M"
 	local n=0
 	send() { cat "$T/rec" >&5; n=$((n + 1)); wait_for 10 count_at_least "$n" lines "$T/out"; }
 	got() { sed -n "${n}p" "$T/out" | jq -j '.fields.error_stack_source // "none"'; }
@@ -227,17 +199,12 @@ jstack() { "$S" stack --platform android --error-type java_crash "$@"; }
 # A backtrace into libcrash.so (the crash in xc_test_call_4, two callers,
 # one frame in an APK) and into system libraries.
 native_frames() {
-	local lib=$LIBS/arm64-v8a/libcrash.so app=/data/app/~~Taci3mQyw7W7iWT7Jxo-ag==/com.demo.shop-Q8m2==/lib/arm64
-	local crash_pc
+	local lib=$LIBS/arm64-v8a/libcrash.so crash_pc
 	mapfile -t ra < <(ndk_return_addrs "$lib")
-	crash_pc=$(llvm-objdump -d --no-show-raw-insn "$lib" | awk '/<xc_test_call_4>:/{f=1} f && /str\t/ {sub(":", "", $1); print $1; exit}')
+	crash_pc=$(ndk_crash_pc "$lib")
 	[ -n "$crash_pc" ] && [ "${#ra[@]}" -ge 3 ]
-	printf '    #00 pc %016x  %s/libcrash.so (xc_test_call_4+12)\n' $((0x$crash_pc)) "$app"
-	printf '    #01 pc %016x  %s/libcrash.so (xc_test_call_3+8) (BuildId: 763f64f5b706242d70cd233baaf0d75ed98a9c4f)\n' $((ra[0])) "$app"
-	printf '    #02 pc %016x  %s/libcrash.so\n' $((ra[1])) "$app"
-	printf '    #03 pc %016x  /data/app/com.demo.shop/base.apk!libcrash.so (offset 0x4000) (xc_test_crash+8)\n' $((ra[2]))
-	printf '    #04 pc 00000000002d9a44  /apex/com.android.art/lib64/libart.so (art_quick_generic_jni_trampoline+148)\n'
-	printf '    #05 pc 00000000000057c4  /memfd:jit-cache (deleted)\n'
+	ndk_backtrace /data/app/~~Taci3mQyw7W7iWT7Jxo-ag==/com.demo.shop-Q8m2==/lib/arm64 \
+		/data/app/com.demo.shop/base.apk "$crash_pc" "${ra[@]:0:3}"
 }
 
 @test "native_crash: backtrace frames symbolized from <abi>/libcrash.so in the zip as llvm-symbolizer does, the rest of the report unchanged" {
@@ -307,10 +274,7 @@ native_frames() {
 	"$MKZIP" "$Z" "$APP-$ENV-$VER/arm64-v8a/libcrash.so=$LIBS/arm64-v8a/libcrash.so"
 	ndk_expected_report "$T/report" libcrash.so "$LIBS/arm64-v8a/libcrash.so" >"$T/want"
 	android_rec "$T/report" native_crash >"$T/rec"
-	mkfifo "$T/fifo"
-	"$S" --data-dir "$D" --metrics-file "$M" <"$T/fifo" >"$T/out" 2>"$T/err" &
-	S_PID=$!
-	exec 5>"$T/fifo"
+	start_fifo_stage S_PID 5 "$S" --data-dir "$D" --metrics-file "$M"
 	local n=0
 	send() { cat "$T/rec" >&5; n=$((n + 1)); wait_for 10 count_at_least "$n" lines "$T/out"; }
 	got() { sed -n "${n}p" "$T/out" | jq -j '.fields.error_stack_source // "none"'; }

@@ -11,11 +11,8 @@
 
 load lib/common
 load lib/ios
+load lib/symbolicate
 bats_require_minimum_version 1.5.0
-
-APP=com.demo.shop
-ENV=prod
-VER=2.1.0
 
 setup_file() {
 	local w=$BATS_FILE_TMPDIR
@@ -29,12 +26,9 @@ setup_file() {
 }
 
 setup() {
-	S=$BIN/rum-symbolicate
-	T=$BATS_TEST_TMPDIR
+	symbolicate_vars
 	B=$BATS_FILE_TMPDIR/b1
 	B2=$BATS_FILE_TMPDIR/b2
-	D=$T/data
-	M=$T/metrics.prom
 	REPORT=$BATS_TEST_DIRNAME/lib/ios-report
 	Z=$D/rum/ios/$APP-$ENV-$VER.zip
 	mkdir -p "$D/rum/ios" "$T/cache"
@@ -42,12 +36,7 @@ setup() {
 	[ ! -s "$BATS_FILE_TMPDIR/why" ] || skip "$(cat "$BATS_FILE_TMPDIR/why")"
 }
 
-teardown() {
-	[ -n "${S_PID:-}" ] && stop_pid "$S_PID" KILL
-	true
-}
-
-metric() { sed -n "s/^$1 //p" "$M"; }
+teardown() { stop_symbolicate; }
 
 # ios_zip OUT DIR:PREFIX...: a zip of the dSYM bundles DIR/*.dSYM, each
 # under PREFIX/ in the archive (any depth), written then renamed into place.
@@ -72,10 +61,8 @@ app_report() {
 		--other libsystem_kernel.dylib:1a0000000:arm64e "${@:3}"
 }
 
-ios_rec() {
-	jq -nc --rawfile s "$1" --arg a "${2:-$APP}" --arg e "$ENV" --arg v "$VER" \
-		'{measurement:"error",tags:{app_id:$a,env:$e,version:$v,sdk_name:"df_ios_rum_sdk",error_type:"ios_crash"},fields:{error_stack:$s,error_message:"boom"},time:1}'
-}
+# ios_rec STACK-FILE [APP]: an error record of the iOS SDK.
+ios_rec() { mobile_error_rec df_ios_rum_sdk ios_crash "$1" "${2:-}"; }
 
 @test "stack: every frame of the app (C, inlined, Swift-style name) and the C++ framework as llvm-symbolizer says, other modules unchanged" {
 	ios_zip "$Z" "$B/App.app.dSYM:build/Release-iphoneos/dSYMs" "$B/Fw.framework.dSYM:Fw/deep/er"

@@ -8,6 +8,7 @@
 # is there.
 
 load lib/common
+load lib/symbolicate
 bats_require_minimum_version 1.5.0
 
 NPM_PKGS="esbuild@0.24.2 @jridgewell/trace-mapping@0.3.25 lodash-es@4.17.21 preact@10.25.4 zod@3.23.8"
@@ -41,20 +42,13 @@ setup_file() {
 }
 
 setup() {
-	S=$BIN/rum-symbolicate
-	T=$BATS_TEST_TMPDIR
+	symbolicate_vars
 	JS=$BATS_FILE_TMPDIR/js
-	D=$T/data
-	M=$T/metrics.prom
-	MKZIP=$BATS_TEST_DIRNAME/lib/mkzip
 	DK=${FIXTURES:+$FIXTURES/datakit/mapfile.json}
 	mkdir -p "$D/rum/web" "$D/rum/miniapp"
 }
 
-teardown() {
-	[ -n "${S_PID:-}" ] && stop_pid "$S_PID" KILL
-	true
-}
+teardown() { stop_symbolicate; }
 
 need_js() {
 	[ -f "$JS/a.stack" ] || skip "npm packages not installed (npm unreachable?): $(tail -3 "$BATS_FILE_TMPDIR/npm.log" 2>/dev/null)"
@@ -62,7 +56,6 @@ need_js() {
 need_dk() {
 	[ -n "$DK" ] && [ -f "$DK" ] || skip "no ../shared/fixtures/datakit/mapfile.json"
 }
-metric() { sed -n "s/^$1 //p" "$M"; }
 # error RECORD-ARGS: an error record of the web SDK with the stack in $1.
 error_rec() {
 	local stack=$1 app=${2:-app} sdk=${3:-df_web_rum_sdk}
@@ -201,10 +194,7 @@ small_map() {
 	jq -nc --rawfile s "$JS/swap.stack" \
 		'{measurement:"error",tags:{app_id:"hot",sdk_name:"df_web_rum_sdk"},fields:{error_stack:$s}}' >"$T/rec"
 	local Z=$D/rum/web/hot-none-none.zip
-	mkfifo "$T/fifo"
-	"$S" --data-dir "$D" --metrics-file "$M" <"$T/fifo" >"$T/out" 2>"$T/err" &
-	S_PID=$!
-	exec 5>"$T/fifo"
+	start_fifo_stage S_PID 5 "$S" --data-dir "$D" --metrics-file "$M"
 	local n=0
 	send() { cat "$T/rec" >&5; n=$((n + 1)); wait_for 10 count_at_least "$n" lines "$T/out"; }
 	got() { sed -n "${n}p" "$T/out" | jq -r '.fields.error_stack_source // "none"'; }
@@ -384,10 +374,7 @@ small_map() {
 @test "signals: SIGHUP keeps the stage going; SIGTERM while idle exits 0 with everything written" {
 	small_map
 	"$MKZIP" "$D/rum/web/app-none-none.zip" "app.js.map=$T/app.js.map"
-	mkfifo "$T/fifo"
-	"$S" --data-dir "$D" --metrics-file "$M" <"$T/fifo" >"$T/out" 2>"$T/err" &
-	S_PID=$!
-	exec 5>"$T/fifo"
+	start_fifo_stage S_PID 5 "$S" --data-dir "$D" --metrics-file "$M"
 	error_rec 'at f @ https://h/app.js:1:7' >&5
 	wait_for 10 count_at_least 1 lines "$T/out"
 	kill -HUP "$S_PID"
@@ -412,10 +399,7 @@ small_map() {
 	"$MKZIP" "$T/elsewhere/real.zip" "static/js/app.min.js.map=$JS/maps/a.min.js.map"
 	"$MKZIP" "$T/b.zip" "static/js/app.min.js.map=$JS/maps/b.min.js.map"
 	ln -s "$T/elsewhere/real.zip" "$D/rum/web/link-none-none.zip"
-	mkfifo "$T/fifo"
-	"$S" --data-dir "$D" --check-interval 300 <"$T/fifo" >"$T/out" 2>"$T/err" &
-	S_PID=$!
-	exec 5>"$T/fifo"
+	start_fifo_stage S_PID 5 "$S" --data-dir "$D" --check-interval 300
 	cat "$T/rec" >&5
 	wait_for 10 count_at_least 1 lines "$T/out"
 	cp "$T/b.zip" "$T/elsewhere/new.zip" && mv "$T/elsewhere/new.zip" "$T/elsewhere/real.zip"

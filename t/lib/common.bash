@@ -41,17 +41,46 @@ count_at_least() {
 # Number of lines in a file (0 when it does not exist).
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
-# Start the fake Dataway; sets FAKE_PORT, FAKE_LOG, FAKE_FAIL, FAKE_PID.
+# lines_are FILE N: FILE has N lines (for wait_for).
+lines_are() { [ "$(lines "$1")" = "$2" ]; }
+
+# metric NAME [FILE]: the value of NAME (with its labels, as written) in a
+# metrics file in the text format, FILE or else $M ("-": standard input);
+# nothing when it is absent. Through the environment, so that awk reads
+# the backslashes of a label as they are.
+metric() { K=$1 awk '$1 == ENVIRON["K"] { print $2 }' "${2:-$M}"; }
+
+# start_fifo_stage PID-VAR FD PROGRAM [ARG]...: PROGRAM reading the FIFO
+# $T/fifo, which this shell holds open for writing on FD (so that the stage
+# sees no end of input until the test closes it), writing $T/out and
+# $T/err; its pid in the variable named PID-VAR.
+start_fifo_stage() {
+	local var=$1 fd=$2
+	shift 2
+	mkfifo "$T/fifo"
+	eval '"$@" <"$T/fifo" >"$T/out" 2>"$T/err" '"$fd"'>&- &'
+	printf -v "$var" %s $!
+	eval 'exec '"$fd"'>"$T/fifo"'
+}
+
+# start_fake_dataway [OPTION]...: the fake Dataway (t/lib/fake-dataway,
+# given the OPTIONs) on a port of its own, or on --port P to come back
+# where it was; sets FAKE_PORT, FAKE_LOG, FAKE_FAIL, FAKE_PID.
 start_fake_dataway() {
 	FAKE_LOG=$BATS_TEST_TMPDIR/dataway.log
 	FAKE_FAIL=$BATS_TEST_TMPDIR/dataway.fail
+	rm -f "$BATS_TEST_TMPDIR/dataway.port"
 	python3 "$TOP/t/lib/fake-dataway" --port-file "$BATS_TEST_TMPDIR/dataway.port" \
-		--log "$FAKE_LOG" --fail-file "$FAKE_FAIL" 2>"$BATS_TEST_TMPDIR/dataway.err" &
+		--log "$FAKE_LOG" --fail-file "$FAKE_FAIL" "$@" 2>>"$BATS_TEST_TMPDIR/dataway.err" &
 	FAKE_PID=$!
 	wait_for 10 test -s "$BATS_TEST_TMPDIR/dataway.port"
 	FAKE_PORT=$(cat "$BATS_TEST_TMPDIR/dataway.port")
 	wait_port "$FAKE_PORT"
 }
+
+# dw [QUERY-MORE]: the fake Dataway's URL with the test token (and
+# QUERY-MORE, "&name=value", after it).
+dw() { echo "http://127.0.0.1:$FAKE_PORT/?token=tkn_test${1:-}"; }
 
 # Kill a process and wait for it, ignoring "no such process".
 stop_pid() {
