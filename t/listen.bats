@@ -112,6 +112,9 @@ PY
 	[ "$(cat "$OUT" | grep -o '"ip":' | wc -l)" = 1 ]
 	[ "$(jq -r .tags.ip "$OUT")" = 127.0.0.1 ]
 	stop_pid "$LPID"
+	# Emptied here: the background shell truncates it only when it runs,
+	# and until then the grep below could read the first listener's line.
+	: >"$ERR"
 	"$BIN/rum-listen" --listen '[::1]:0' >"$OUT" 2>"$ERR" &
 	LPID=$!
 	wait_for 10 grep -q 'listening on' "$ERR"
