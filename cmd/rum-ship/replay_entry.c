@@ -11,24 +11,12 @@
 #include <strings.h>
 
 #include "base64.h"
+#include "bytes.h"
 #include "record.h"
 #include "ship.h"
 
 #define ENTRY_MAGIC 0x31505252u /* "RRP1" */
 #define ENTRY_HDR 24
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int unreserved(unsigned char c)
 {
@@ -217,11 +205,11 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 		return -1;
 	}
 	unsigned char *h = (unsigned char *)out->p;
-	put32(h, ENTRY_MAGIC);
-	put32(h + 4, ct_len);
-	put32(h + 8, xgt_len);
-	put32(h + 12, hdrs_len);
-	put32(h + 16, app_len);
+	put_le32(h, ENTRY_MAGIC);
+	put_le32(h + 4, ct_len);
+	put_le32(h + 8, xgt_len);
+	put_le32(h + 12, hdrs_len);
+	put_le32(h + 16, app_len);
 	if (rb->scratch.cap > ((size_t)1 << 20))
 		buf_free(&rb->scratch);
 	return 0;
@@ -230,12 +218,12 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 int replay_entry_parse(const char *p, size_t n, struct replay_entry *e)
 {
 	const unsigned char *h = (const unsigned char *)p;
-	if (n < ENTRY_HDR || get32(h) != ENTRY_MAGIC)
+	if (n < ENTRY_HDR || get_le32(h) != ENTRY_MAGIC)
 		return -1;
 	uint64_t l[4];
 	uint64_t sum = ENTRY_HDR;
 	for (int i = 0; i < 4; i++) {
-		l[i] = get32(h + 4 + 4 * i);
+		l[i] = get_le32(h + 4 + 4 * i);
 		sum += l[i];
 	}
 	if (sum > n || l[0] == 0)
