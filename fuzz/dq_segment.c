@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "buf.h"
+#include "bytes.h"
 #include "dq.h"
 #include "log.h"
 
@@ -61,31 +62,19 @@ static void remove_dir(void)
 	rmdir(dir);
 }
 
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* The entry layout, as common/dq.c writes it: magic, length (top bit: more
+/* The entry layout, as common/dq_seg.c writes it: magic, length (top bit: more
  * of the batch follows), CRC32 of the length field and the payload. */
 static void fix_crcs(uint8_t *p, size_t n)
 {
 	size_t off = 0;
-	while (n - off >= 12 && get32(p + off) == 0x31515244u) {
-		size_t l = get32(p + off + 4) & 0x7fffffffu;
+	while (n - off >= 12 && get_le32(p + off) == 0x31515244u) {
+		size_t l = get_le32(p + off + 4) & 0x7fffffffu;
 		if (l > n - off - 12)
 			break;
 		uLong c = crc32(0L, p + off + 4, 4);
 		if (l > 0)
 			c = crc32(c, p + off + 12, (uInt)l);
-		for (int i = 0; i < 4; i++)
-			p[off + 8 + i] = (uint8_t)(c >> (8 * i));
+		put_le32(p + off + 8, (uint32_t)c);
 		off += 12 + l;
 	}
 }
@@ -94,13 +83,11 @@ static void fix_crcs(uint8_t *p, size_t n)
 static void write_ack(uint64_t seg, uint64_t off)
 {
 	unsigned char b[32];
-	put64(b, 0x4b415144u); /* magic in the low 4 bytes; the crc goes over it */
-	put64(b + 8, 1);
-	put64(b + 16, seg);
-	put64(b + 24, off);
-	uint32_t c = (uint32_t)crc32(0L, b + 8, 24);
-	for (int i = 0; i < 4; i++)
-		b[4 + i] = (unsigned char)(c >> (8 * i));
+	put_le32(b, 0x4b415144u); /* magic, then the crc of the rest */
+	put_le64(b + 8, 1);
+	put_le64(b + 16, seg);
+	put_le64(b + 24, off);
+	put_le32(b + 4, (uint32_t)crc32(0L, b + 8, 24));
 	write_file("ack", b, sizeof b);
 }
 
