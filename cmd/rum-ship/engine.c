@@ -557,15 +557,26 @@ int eng_poll(struct eng *e, int fd, int timeout_ms)
 {
 	if (timeout_ms >= 0)
 		timeout_ms = (int)until_retry(e, mono_ms(), (uint64_t)timeout_ms);
+	int efd = e->ops->event_fd ? e->ops->event_fd(e->ctx) : -1;
 	if (e->multi) {
-		struct curl_waitfd wfd = {.fd = fd, .events = CURL_WAIT_POLLIN, .revents = 0};
-		curl_multi_poll(e->multi, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0, timeout_ms, NULL);
-		return fd >= 0 && wfd.revents != 0;
+		struct curl_waitfd w[2];
+		unsigned n = 0;
+		if (fd >= 0)
+			w[n++] = (struct curl_waitfd){.fd = fd, .events = CURL_WAIT_POLLIN};
+		if (efd >= 0)
+			w[n++] = (struct curl_waitfd){.fd = efd, .events = CURL_WAIT_POLLIN};
+		curl_multi_poll(e->multi, n ? w : NULL, n, timeout_ms, NULL);
+		return fd >= 0 && w[0].revents != 0;
 	}
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (poll(&p, fd >= 0 ? 1 : 0, timeout_ms) < 0)
+	struct pollfd p[2];
+	nfds_t n = 0;
+	if (fd >= 0)
+		p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+	if (efd >= 0)
+		p[n++] = (struct pollfd){.fd = efd, .events = POLLIN};
+	if (poll(p, n, timeout_ms) < 0)
 		return 0;
-	return fd >= 0 && p.revents != 0;
+	return fd >= 0 && p[0].revents != 0;
 }
 
 int eng_wait(struct eng *e, int fd, int timeout_ms)

@@ -23,7 +23,9 @@
  *   empty      nothing is left in its queue to take
  * and optionally: ready (an item can be taken now, a cheap test), gone (an
  * item waiting for a retry left the queue meanwhile: drop it), abandoned (an
- * item still in a slot at the end), poll (serve its transport's events).
+ * item still in a slot at the end), poll (serve its transport's events, such
+ * as delivery reports, without blocking), event_fd (a descriptor readable
+ * when poll has work: the engine sleeps on it), gauges (refresh them).
  *
  * HTTP is offered, not imposed: with conf.url the engine owns a libcurl
  * multi handle and one kept-alive easy handle per slot; without it no curl
@@ -81,6 +83,7 @@ struct sink_ops {
 	int (*gone)(void *ctx, struct eng_slot *sl);
 	void (*abandoned)(void *ctx, struct eng_slot *sl);
 	void (*poll)(void *ctx);
+	int (*event_fd)(void *ctx);
 	void (*gauges)(void *ctx);
 };
 
