@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
 #include "ship.h"
 
 /* A spool entry: this header, then the body as it is sent. */
@@ -38,13 +39,6 @@ struct pslot {
 	int gzip;
 };
 
-/* A batch waiting in memory (no spool). */
-struct mbatch {
-	struct mbatch *next;
-	struct buf body;
-	uint32_t npoints;
-};
-
 struct points {
 	const struct ship_conf *c;
 	struct eng *eng;
@@ -52,15 +46,9 @@ struct points {
 	struct pslot *slots;
 	uint64_t abandoned; /* points in slots at the end */
 
-	/* memory queue */
-	struct mbatch *head, *tail;
-	uint64_t mem_bytes;   /* bodies queued, in slots included */
-	uint64_t mem_points;  /* points queued or in slots */
-	uint64_t mem_batches; /* batches queued, not yet in a slot */
-
-	/* spool */
-	struct dq *dq;
-	struct buf entry;
+	/* the spool (--spool-dir), or compressed batches in memory */
+	struct squeue q;
+	struct buf entry; /* a spool entry being written */
 
 	struct buf zbuf; /* compression output, reused (memory queue) */
 
@@ -119,17 +107,9 @@ static void init_metrics(struct points *s)
 
 /* ---- the sink interface ---------------------------------------------------- */
 
-/* A batch from the spool into sl: ENG_SKIP when the entry is not one. */
-static int take_spooled(struct points *s, struct eng_slot *es, struct pslot *sl)
+/* The spool entry in sl: ENG_SKIP when it is not a batch of ours. */
+static int spooled(struct points *s, struct pslot *sl)
 {
-	int r = dq_read(s->dq, &sl->body, &es->next);
-	if (r < 0) {
-		log_rl(&s->rl_spool, RLOG_ERROR, "cannot read --spool-dir %s: %s", s->c->spool_dir,
-		       strerror(errno));
-		return ENG_NONE;
-	}
-	if (r == 0)
-		return ENG_NONE;
 	const unsigned char *h = (const unsigned char *)sl->body.p;
 	if (sl->body.len < SPOOL_HDR || get_le32(h) != SPOOL_MAGIC || get_le32(h + 8) == 0) {
 		/* Not ours (or damaged): skip it for good. */
@@ -149,21 +129,16 @@ static int take(void *ctx, struct eng_slot *es)
 {
 	struct points *s = ctx;
 	struct pslot *sl = &s->slots[es->index];
-	if (s->dq)
-		return take_spooled(s, es, sl);
-	struct mbatch *b = s->head;
-	if (!b)
+	int r = sq_take(&s->q, &sl->body, &sl->npoints, &es->next);
+	if (r < 0)
+		log_rl(&s->rl_spool, RLOG_ERROR, "cannot read --spool-dir %s: %s", s->c->spool_dir,
+		       strerror(errno));
+	if (r <= 0)
 		return ENG_NONE;
-	s->head = b->next;
-	if (!s->head)
-		s->tail = NULL;
-	s->mem_batches--;
-	buf_free(&sl->body);
-	sl->body = b->body;
-	sl->npoints = b->npoints;
+	if (s->q.dq)
+		return spooled(s, sl);
 	sl->gzip = s->gz != NULL;
 	sl->body_off = 0;
-	free(b);
 	return ENG_GOT;
 }
 
@@ -218,10 +193,7 @@ static void release(void *ctx, struct eng_slot *es)
 {
 	struct points *s = ctx;
 	struct pslot *sl = &s->slots[es->index];
-	if (!s->dq) {
-		s->mem_bytes -= sl->body.len;
-		s->mem_points -= sl->npoints;
-	}
+	sq_done(&s->q, sl->body.len);
 	/* Keep a normal-sized buffer for the next batch, not a huge one. */
 	if (sl->body.cap > ((size_t)8 << 20))
 		buf_free(&sl->body);
@@ -232,7 +204,7 @@ static void release(void *ctx, struct eng_slot *es)
 static void ack(void *ctx, struct dq_pos pos)
 {
 	struct points *s = ctx;
-	if (s->dq && dq_ack(s->dq, pos) < 0)
+	if (s->q.dq && dq_ack(s->q.dq, pos) < 0)
 		log_rl(&s->rl_spool, RLOG_WARN, "cannot record progress in --spool-dir %s: %s",
 		       s->c->spool_dir, strerror(errno));
 }
@@ -240,12 +212,7 @@ static void ack(void *ctx, struct dq_pos pos)
 static int empty(void *ctx)
 {
 	struct points *s = ctx;
-	if (s->dq) {
-		struct dq_stats st;
-		dq_get_stats(s->dq, &st);
-		return st.entries == 0;
-	}
-	return s->head == NULL;
+	return sq_empty(&s->q);
 }
 
 static void abandoned(void *ctx, struct eng_slot *es)
@@ -277,11 +244,12 @@ static const struct sink_ops points_ops = {
 static int open_spool(struct points *s, struct rum_error *err)
 {
 	const struct ship_conf *c = s->c;
-	char dqerr[256];
-	if (dq_open(&s->dq, c->spool_dir, c->spool_capacity_bytes, dqerr, sizeof dqerr) < 0)
-		return err_set(err, "--spool-dir %s: %s", c->spool_dir, dqerr);
+	if (sq_open(&s->q, c->spool_dir, c->spool_capacity_bytes, 0, err) < 0) {
+		err_prefix(err, "--spool-dir %s", c->spool_dir);
+		return -1;
+	}
 	struct dq_stats st;
-	dq_get_stats(s->dq, &st);
+	dq_get_stats(s->q.dq, &st);
 	if (st.entries)
 		log_info("spool %s: %" PRIu64 " batches to send from a previous run", c->spool_dir,
 			 st.entries);
@@ -325,7 +293,7 @@ int points_open(struct points **out, const struct ship_conf *c, struct rum_error
 		err_set(err, "cannot initialise zlib");
 		goto fail;
 	}
-	if (c->spool_dir && open_spool(s, err) < 0)
+	if (c->spool_dir ? open_spool(s, err) < 0 : sq_open(&s->q, NULL, 0, 0, err) < 0)
 		goto fail;
 	*out = s;
 	points_gauges(s);
@@ -342,14 +310,7 @@ void points_close(struct points *s)
 	eng_close(s->eng);
 	for (size_t i = 0; s->slots && i < s->c->max_inflight; i++)
 		buf_free(&s->slots[i].body);
-	while (s->head) {
-		struct mbatch *b = s->head;
-		s->head = b->next;
-		buf_free(&b->body);
-		free(b);
-	}
-	if (s->dq)
-		dq_close(s->dq);
+	sq_close(&s->q);
 	gz_free(s->gz);
 	buf_free(&s->entry);
 	buf_free(&s->zbuf);
@@ -360,11 +321,11 @@ void points_close(struct points *s)
 void points_gauges(struct points *s)
 {
 	metric_set(s->m_inflight, eng_inflight(s->eng));
-	metric_set(s->m_memq_bytes, s->mem_bytes);
-	metric_set(s->m_memq_batches, s->mem_batches);
-	if (s->dq) {
+	metric_set(s->m_memq_bytes, s->q.bytes);
+	metric_set(s->m_memq_batches, s->q.queued);
+	if (s->q.dq) {
 		struct dq_stats st;
-		dq_get_stats(s->dq, &st);
+		dq_get_stats(s->q.dq, &st);
 		metric_set(s->m_spool_entries, st.entries);
 		metric_set(s->m_spool_bytes, st.bytes);
 		metric_set(s->m_spool_dropped, st.dropped_entries);
@@ -420,7 +381,7 @@ static int submit_spooled(struct points *s, const char *lp, size_t len, uint32_t
 		metric_add(s->m_lost, npoints);
 		return -1;
 	}
-	if (dq_push(s->dq, s->entry.p, s->entry.len) < 0) {
+	if (dq_push(s->q.dq, s->entry.p, s->entry.len) < 0) {
 		log_rl(&s->rl_spool, RLOG_ERROR,
 		       "cannot write a batch of %" PRIu32 " points to --spool-dir %s: %s", npoints,
 		       s->c->spool_dir, strerror(errno));
@@ -436,40 +397,30 @@ static int submit_spooled(struct points *s, const char *lp, size_t len, uint32_t
 
 int points_submit(struct points *s, const char *lp, size_t len, uint32_t npoints)
 {
-	if (s->dq)
+	if (s->q.dq)
 		return submit_spooled(s, lp, len, npoints);
-	struct mbatch *b = calloc(1, sizeof *b);
-	if (!b || encode_queued(s, lp, len, &b->body) < 0) {
-		if (b)
-			buf_free(&b->body);
-		free(b);
+	struct buf body = BUF_INIT;
+	int rc = encode_queued(s, lp, len, &body);
+	/* The queue holds many of these: give back the compression slack. */
+	if (rc == 0 && body.cap > body.len + 4096) {
+		char *p = realloc(body.p, body.len ? body.len : 1);
+		if (p) {
+			body.p = p;
+			body.cap = body.len ? body.len : 1;
+		}
+	}
+	if (rc < 0 || sq_push(&s->q, &body, npoints) < 0) {
+		buf_free(&body);
 		log_error("out of memory queueing a batch of %" PRIu32 " points", npoints);
 		metric_add(s->m_lost, npoints);
 		return -1;
 	}
-	/* The queue holds many of these: give back the compression slack. */
-	if (b->body.cap > b->body.len + 4096) {
-		char *p = realloc(b->body.p, b->body.len ? b->body.len : 1);
-		if (p) {
-			b->body.p = p;
-			b->body.cap = b->body.len ? b->body.len : 1;
-		}
-	}
-	b->npoints = npoints;
-	if (s->tail)
-		s->tail->next = b;
-	else
-		s->head = b;
-	s->tail = b;
-	s->mem_bytes += b->body.len;
-	s->mem_points += npoints;
-	s->mem_batches++;
 	return 0;
 }
 
 int points_full(const struct points *s)
 {
-	return !s->dq && s->mem_bytes >= s->c->memory_queue_bytes;
+	return !s->q.dq && s->q.bytes >= s->c->memory_queue_bytes;
 }
 
 void points_pump(struct points *s)
@@ -493,16 +444,16 @@ uint64_t points_drain(struct points *s, uint64_t deadline_ms)
 	int failing = eng_failing(s->eng);
 	s->abandoned = 0;
 	eng_abandon(s->eng);
-	if (s->dq) {
+	if (s->q.dq) {
 		struct dq_stats st;
-		dq_get_stats(s->dq, &st);
+		dq_get_stats(s->q.dq, &st);
 		log_warn("sink %s: %" PRIu64 " batches left in --spool-dir %s for the next run",
 			 failing ? "failing" : "slow", st.entries, s->c->spool_dir);
 		return 0;
 	}
 	uint64_t lost = s->abandoned;
-	for (struct mbatch *b = s->head; b; b = b->next)
-		lost += b->npoints;
+	for (const struct sq_ent *b = s->q.head; b; b = b->next)
+		lost += b->units;
 	metric_add(s->m_lost, lost);
 	return lost;
 }

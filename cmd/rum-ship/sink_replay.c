@@ -41,6 +41,7 @@
 #include "engine.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
 #include "ship.h"
 
 #define WINDOW 4096	  /* entries read past the oldest one not done */
@@ -52,21 +53,12 @@ struct rslot {
 	struct replay_entry e;
 };
 
-struct mentry {
-	struct mentry *next;
-	struct buf b;
-};
-
 struct replay {
 	const struct ship_conf *c;
 	char *dir; /* disk queue directory, NULL for memory */
-	struct dq *dq;
-
-	/* memory queue: entries waiting, and the bytes of those plus the ones
-	 * in slots; under mu (pushed by the main thread) */
-	pthread_mutex_t mu;
-	struct mentry *head, *tail;
-	uint64_t mem_bytes, mem_queued, mem_dropped, mem_dropped_bytes;
+	/* the disk queue, or a bounded memory queue (pushed by the main
+	 * thread, taken by the upload thread) */
+	struct squeue q;
 
 	/* main thread */
 	struct replay_builder rb;
@@ -139,12 +131,14 @@ static void init_metrics(struct replay *r)
 
 /* ---- the sink interface, on the upload thread --------------------------- */
 
-/* The next entry from the disk queue into sl->entry. */
-static int take_queued(struct replay *r, struct eng_slot *es, struct rslot *sl)
+static int take(void *ctx, struct eng_slot *es)
 {
+	struct replay *r = ctx;
+	struct rslot *sl = &r->slots[es->index];
 	if (r->read_error_until && mono_ms() < r->read_error_until)
-		return 0;
-	int got = dq_read(r->dq, &sl->entry, &es->next);
+		return ENG_NONE;
+	uint32_t units;
+	int got = sq_take(&r->q, &sl->entry, &units, &es->next);
 	r->read_error_until = 0;
 	if (got < 0) {
 		log_rl(&r->rl_dq, RLOG_ERROR, "cannot read the replay queue %s: %s", r->dir,
@@ -152,34 +146,7 @@ static int take_queued(struct replay *r, struct eng_slot *es, struct rslot *sl)
 		/* not again at once: an I/O error tends to last */
 		r->read_error_until = mono_ms() + IDLE_POLL_MS;
 	}
-	return got > 0;
-}
-
-/* The next entry from the memory queue into sl->entry. */
-static int take_memory(struct replay *r, struct rslot *sl)
-{
-	pthread_mutex_lock(&r->mu);
-	struct mentry *m = r->head;
-	if (m) {
-		r->head = m->next;
-		if (!r->head)
-			r->tail = NULL;
-		r->mem_queued--;
-	}
-	pthread_mutex_unlock(&r->mu);
-	if (!m)
-		return 0;
-	buf_free(&sl->entry);
-	sl->entry = m->b;
-	free(m);
-	return 1;
-}
-
-static int take(void *ctx, struct eng_slot *es)
-{
-	struct replay *r = ctx;
-	struct rslot *sl = &r->slots[es->index];
-	if (!(r->dq ? take_queued(r, es, sl) : take_memory(r, sl)))
+	if (got <= 0)
 		return ENG_NONE;
 	if (replay_entry_parse(sl->entry.p, sl->entry.len, &sl->e) < 0) {
 		__atomic_fetch_add(&r->bad_entries, 1, __ATOMIC_RELAXED);
@@ -216,7 +183,7 @@ static int send_upload(void *ctx, struct eng_slot *es)
 static int evicted(void *ctx, struct eng_slot *es)
 {
 	struct replay *r = ctx;
-	return r->dq && dq_acked(r->dq, es->next);
+	return r->q.dq && dq_acked(r->q.dq, es->next);
 }
 
 static void label(const struct rslot *sl, char *out, size_t n)
@@ -267,11 +234,7 @@ static void release(void *ctx, struct eng_slot *es)
 {
 	struct replay *r = ctx;
 	struct rslot *sl = &r->slots[es->index];
-	if (!r->dq) {
-		pthread_mutex_lock(&r->mu);
-		r->mem_bytes -= sl->entry.len;
-		pthread_mutex_unlock(&r->mu);
-	}
+	sq_done(&r->q, sl->entry.len);
 	if (sl->entry.cap > ((size_t)4 << 20))
 		buf_free(&sl->entry);
 	else
@@ -281,7 +244,7 @@ static void release(void *ctx, struct eng_slot *es)
 static void ack(void *ctx, struct dq_pos pos)
 {
 	struct replay *r = ctx;
-	if (r->dq && dq_ack(r->dq, pos) < 0)
+	if (r->q.dq && dq_ack(r->q.dq, pos) < 0)
 		log_rl(&r->rl_dq, RLOG_WARN, "cannot record progress in the replay queue %s: %s",
 		       r->dir, strerror(errno));
 }
@@ -289,24 +252,14 @@ static void ack(void *ctx, struct dq_pos pos)
 static int empty(void *ctx)
 {
 	struct replay *r = ctx;
-	if (r->dq) {
-		struct dq_stats st;
-		dq_get_stats(r->dq, &st);
-		return st.entries == 0;
-	}
-	pthread_mutex_lock(&r->mu);
-	int none = r->head == NULL;
-	pthread_mutex_unlock(&r->mu);
-	return none;
+	return sq_empty(&r->q);
 }
 
 /* An upload is waiting to be taken: a cheap test, no read. */
 static int ready(void *ctx)
 {
 	struct replay *r = ctx;
-	if (r->dq)
-		return !r->read_error_until && dq_wait(r->dq, 0) == 1;
-	return !empty(r);
+	return !r->read_error_until && sq_ready(&r->q);
 }
 
 /* Still in a slot at the end: on disk it stays for the next run; in memory
@@ -314,12 +267,10 @@ static int ready(void *ctx)
 static void abandoned(void *ctx, struct eng_slot *es)
 {
 	struct replay *r = ctx;
-	if (r->dq)
+	if (r->q.dq)
 		return;
 	r->lost++;
-	pthread_mutex_lock(&r->mu);
-	r->mem_bytes -= r->slots[es->index].entry.len;
-	pthread_mutex_unlock(&r->mu);
+	sq_done(&r->q, r->slots[es->index].entry.len);
 }
 
 static const struct sink_ops replay_ops = {
@@ -439,15 +390,16 @@ static int open_queue(struct replay *r, struct rum_error *err)
 		if (c->replay_clear_cache)
 			log_info("--replay-clear-cache: no disk queue (replays are queued in "
 				 "memory)");
-		return 0;
+		return sq_open(&r->q, NULL, 0, 1, err);
 	}
 	if (c->replay_clear_cache && clear_cache(r->dir, err) < 0)
 		return -1;
-	char dqerr[256];
-	if (dq_open(&r->dq, r->dir, c->replay_cache_bytes, dqerr, sizeof dqerr) < 0)
-		return err_set(err, "replay cache %s", dqerr);
+	if (sq_open(&r->q, r->dir, c->replay_cache_bytes, 1, err) < 0) {
+		err_prefix(err, "replay cache");
+		return -1;
+	}
 	struct dq_stats st;
-	dq_get_stats(r->dq, &st);
+	dq_get_stats(r->q.dq, &st);
 	if (st.entries)
 		log_info("replay cache %s: %" PRIu64 " uploads to send from a previous run", r->dir,
 			 st.entries);
@@ -467,10 +419,6 @@ int replay_open(struct replay **out, const struct ship_conf *c, struct rum_error
 	r->rl_drop = (struct log_ratelimit)LOG_RATELIMIT_INIT(5);
 	r->rl_dq = (struct log_ratelimit)LOG_RATELIMIT_INIT(2);
 	init_metrics(r);
-	if (pthread_mutex_init(&r->mu, NULL) != 0) {
-		free(r);
-		return err_set(err, "pthread_mutex_init failed");
-	}
 	if (open_queue(r, err) < 0)
 		goto fail;
 	r->slots = calloc(c->replay_workers, sizeof *r->slots);
@@ -486,7 +434,7 @@ int replay_open(struct replay **out, const struct ship_conf *c, struct rum_error
 	    .backoff_max_ms = c->backoff_max_ms,
 	    .retries = c->replay_retries,
 	    .seed = 0x2545f4914f6cdd1du,
-	    .durable = r->dq != NULL,
+	    .durable = r->q.dq != NULL,
 	    .what = "an upload",
 	    .m = r->m,
 	    .url = c->sink.replay_url,
@@ -515,44 +463,13 @@ fail:
 
 static void mem_push(struct replay *r)
 {
-	uint64_t n = r->entry.len;
-	pthread_mutex_lock(&r->mu);
-	while (r->head && r->mem_bytes + n > r->c->replay_memory_bytes) {
-		struct mentry *m = r->head;
-		r->head = m->next;
-		if (!r->head)
-			r->tail = NULL;
-		r->mem_queued--;
-		r->mem_bytes -= m->b.len;
-		r->mem_dropped++;
-		r->mem_dropped_bytes += m->b.len;
-		buf_free(&m->b);
-		free(m);
-	}
-	int fits = r->mem_bytes + n <= r->c->replay_memory_bytes;
-	struct mentry *m = fits ? calloc(1, sizeof *m) : NULL;
-	if (m) {
-		m->b = r->entry;
-		r->mem_bytes += n;
-		r->mem_queued++;
-		if (r->tail)
-			r->tail->next = m;
-		else
-			r->head = m;
-		r->tail = m;
-	} else {
-		r->mem_dropped++;
-		r->mem_dropped_bytes += n;
-	}
-	pthread_mutex_unlock(&r->mu);
-	if (m) {
-		r->entry = (struct buf)BUF_INIT;
+	int full;
+	if (sq_push_bounded(&r->q, &r->entry, r->c->replay_memory_bytes, &full))
 		metric_inc(r->m_queued);
-	} else {
+	else
 		log_rl(&r->rl_queue, RLOG_WARN,
-		       fits ? "out of memory queueing a replay upload; dropped"
-			    : "replay memory queue full with uploads in flight; upload dropped");
-	}
+		       full ? "replay memory queue full with uploads in flight; upload dropped"
+			    : "out of memory queueing a replay upload; dropped");
 }
 
 int replay_submit(struct replay *r, const struct record *rec, uint64_t lineno)
@@ -564,11 +481,11 @@ int replay_submit(struct replay *r, const struct record *rec, uint64_t lineno)
 		       "line %" PRIu64 ": session_replay record: %s; dropped", lineno, why);
 		return -1;
 	}
-	if (r->dq) {
+	if (r->q.dq) {
 		/* the upload thread takes the entry from memory, with no read
 		 * back of what was just written, when it keeps up */
 		size_t len = r->entry.len;
-		if (dq_push_keep(r->dq, &r->entry) < 0) {
+		if (dq_push_keep(r->q.dq, &r->entry) < 0) {
 			if (errno == EFBIG) {
 				r->too_big++;
 				r->too_big_bytes += len;
@@ -606,9 +523,9 @@ void replay_drain(struct replay *r, uint64_t deadline_ms)
 void replay_gauges(struct replay *r)
 {
 	uint64_t bad = __atomic_load_n(&r->bad_entries, __ATOMIC_RELAXED);
-	if (r->dq) {
+	if (r->q.dq) {
 		struct dq_stats st;
-		dq_get_stats(r->dq, &st);
+		dq_get_stats(r->q.dq, &st);
 		metric_set(r->m_q_entries, st.entries);
 		metric_set(r->m_q_bytes, st.bytes);
 		metric_set(r->m_corrupt, st.corrupt + bad);
@@ -621,12 +538,12 @@ void replay_gauges(struct replay *r)
 		return;
 	}
 	metric_set(r->m_corrupt, bad);
-	pthread_mutex_lock(&r->mu);
-	metric_set(r->m_q_entries, r->mem_queued);
-	metric_set(r->m_q_bytes, r->mem_bytes);
-	metric_set(r->m_dropped, r->mem_dropped);
-	metric_set(r->m_dropped_bytes, r->mem_dropped_bytes);
-	pthread_mutex_unlock(&r->mu);
+	uint64_t queued, bytes, dropped, dropped_bytes;
+	sq_memory_stats(&r->q, &queued, &bytes, &dropped, &dropped_bytes);
+	metric_set(r->m_q_entries, queued);
+	metric_set(r->m_q_bytes, bytes);
+	metric_set(r->m_dropped, dropped);
+	metric_set(r->m_dropped_bytes, dropped_bytes);
 }
 
 uint64_t replay_close(struct replay *r)
@@ -638,17 +555,8 @@ uint64_t replay_close(struct replay *r)
 			replay_drain(r, mono_ms());
 		pthread_join(r->thread, NULL);
 	}
-	uint64_t lost = r->lost;
-	for (struct mentry *m = r->head; m;) {
-		struct mentry *n = m->next;
-		lost++;
-		r->mem_bytes -= m->b.len;
-		buf_free(&m->b);
-		free(m);
-		m = n;
-	}
-	r->head = r->tail = NULL;
-	r->mem_queued = 0;
+	/* the upload thread is gone: what waits in memory is lost */
+	uint64_t lost = r->lost + sq_clear(&r->q);
 	if (lost) {
 		metric_add(r->m_lost, lost);
 		log_error("Dataway still failing after --drain-timeout: %" PRIu64
@@ -656,9 +564,9 @@ uint64_t replay_close(struct replay *r)
 			  lost);
 	}
 	replay_gauges(r);
-	if (r->dq) {
+	if (r->q.dq) {
 		struct dq_stats st;
-		dq_get_stats(r->dq, &st);
+		dq_get_stats(r->q.dq, &st);
 		if (st.entries)
 			log_warn("replay cache %s: %" PRIu64 " uploads left for the next run",
 				 r->dir, st.entries);
@@ -666,13 +574,11 @@ uint64_t replay_close(struct replay *r)
 	eng_close(r->eng);
 	for (size_t i = 0; r->slots && i < r->c->replay_workers; i++)
 		buf_free(&r->slots[i].entry);
-	if (r->dq)
-		dq_close(r->dq);
+	sq_close(&r->q);
 	replay_builder_free(&r->rb);
 	buf_free(&r->entry);
 	free(r->slots);
 	free(r->dir);
-	pthread_mutex_destroy(&r->mu);
 	free(r);
 	return lost;
 }
