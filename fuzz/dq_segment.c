@@ -91,6 +91,65 @@ static void write_ack(uint64_t seg, uint64_t off)
 	write_file("ack", b, sizeof b);
 }
 
+/* The queue directory from the input: one or two segment files, an ack
+ * file, and a capacity. mode, split and ackoff come from its first bytes. */
+static uint64_t write_queue(unsigned mode, size_t split, uint64_t ackoff, const uint8_t *seg,
+			    size_t len, int *two)
+{
+	*two = (mode & 1) && split < len;
+	if (*two) {
+		write_file("00000000000000000001.seg", seg, split);
+		write_file("00000000000000000002.seg", seg + split, len - split);
+	} else {
+		write_file("00000000000000000001.seg", seg, len);
+	}
+	if (mode & 2)
+		write_ack(1, ackoff);
+	return (mode & 4) ? 64 + len / 2 : (uint64_t)1 << 30;
+}
+
+/* Reads everything, acking and rewinding as mode says; returns the count. */
+static size_t read_all(struct dq *q, unsigned mode, size_t limit, struct buf *b)
+{
+	struct dq_pos next;
+	size_t got = 0;
+	int rewound = 0;
+	for (;;) {
+		int r = dq_read(q, b, &next);
+		if (r < 0)
+			abort();
+		if (r == 0)
+			break;
+		if (++got > limit)
+			abort(); /* reads must end */
+		if ((mode & 8) && got % 2 == 0 && dq_ack(q, next) < 0)
+			abort();
+		if ((mode & 16) && !rewound && got == 3) {
+			dq_rewind(q);
+			rewound = 1;
+		}
+	}
+	return got;
+}
+
+/* A push after all that is read back and acked, leaving nothing. */
+static void probe(struct dq *q, struct buf *b)
+{
+	static const char text[] = "probe";
+	struct dq_pos next;
+	if (dq_push(q, text, sizeof text - 1) < 0)
+		abort();
+	if (dq_read(q, b, &next) != 1 || b->len != sizeof text - 1 ||
+	    memcmp(b->p, text, b->len) != 0)
+		abort();
+	if (dq_ack(q, next) < 0)
+		abort();
+	struct dq_stats st;
+	dq_get_stats(q, &st);
+	if (st.entries != 0)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t n_scan = 0;
@@ -109,8 +168,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	clear_dir();
 	unsigned mode = data[0];
-	size_t split = (size_t)(data[1] | data[2] << 8);
-	uint64_t ackoff = (uint64_t)(data[3] | data[4] << 8);
 	size_t len = size - 5;
 	uint8_t *seg = malloc(len + 1);
 	if (!seg)
@@ -118,16 +175,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(seg, data + 5, len);
 	if (mode & 32)
 		fix_crcs(seg, len);
-	int two = (mode & 1) && split < len;
-	if (two) {
-		write_file("00000000000000000001.seg", seg, split);
-		write_file("00000000000000000002.seg", seg + split, len - split);
-	} else {
-		write_file("00000000000000000001.seg", seg, len);
-	}
-	if (mode & 2)
-		write_ack(1, ackoff);
-	uint64_t cap = (mode & 4) ? 64 + len / 2 : (uint64_t)1 << 30;
+	int two;
+	uint64_t cap = write_queue(mode, (size_t)(data[1] | data[2] << 8),
+				   (uint64_t)(data[3] | data[4] << 8), seg, len, &two);
 
 	struct dq *q;
 	char err[256];
@@ -138,41 +188,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t ours = 0;
 	dq_scan_segment(seg, len, count_cb, &ours);
 	struct buf b = BUF_INIT;
-	struct dq_pos next;
-	size_t got = 0, limit = 2 * (len / 12 + 4);
-	int rewound = 0;
-	for (;;) {
-		int r = dq_read(q, &b, &next);
-		if (r < 0)
-			abort();
-		if (r == 0)
-			break;
-		if (++got > limit)
-			abort(); /* reads must end */
-		if ((mode & 8) && got % 2 == 0 && dq_ack(q, next) < 0)
-			abort();
-		if ((mode & 16) && !rewound && got == 3) {
-			dq_rewind(q);
-			rewound = 1;
-		}
-	}
+	size_t got = read_all(q, mode, 2 * (len / 12 + 4), &b);
 	/* one segment, nothing acked, nothing evicted, no rewind: exactly the
 	 * entries dq_scan_segment finds */
 	if (!two && !(mode & (2 | 4 | 16)) && got != ours)
 		abort();
-
-	static const char probe[] = "probe";
-	if (dq_push(q, probe, sizeof probe - 1) < 0)
-		abort();
-	if (dq_read(q, &b, &next) != 1 || b.len != sizeof probe - 1 ||
-	    memcmp(b.p, probe, b.len) != 0)
-		abort();
-	if (dq_ack(q, next) < 0)
-		abort();
-	struct dq_stats st;
-	dq_get_stats(q, &st);
-	if (st.entries != 0)
-		abort();
+	probe(q, &b);
 	dq_close(q);
 	buf_free(&b);
 	free(seg);
