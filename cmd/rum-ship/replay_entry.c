@@ -141,7 +141,7 @@ static const char *str_field(struct replay_builder *rb, const struct record *rec
 }
 
 int replay_entry_build(struct replay_builder *rb, const struct record *rec, struct buf *out,
-		       const char **why)
+		       struct rum_error *err)
 {
 	buf_reset(out);
 	unsigned char hdr[ENTRY_HDR] = {0};
@@ -151,13 +151,11 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 	size_t n;
 	const char *bad = str_field(rb, rec, "content_type", &s, &n);
 	if (bad || n == 0) {
-		*why = "no content_type field (a string)";
-		return -1;
+		return err_set(err, "no content_type field (a string)");
 	}
 	for (size_t j = 0; j < n; j++)
 		if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0') {
-			*why = "a line break in content_type";
-			return -1;
+			return err_set(err, "a line break in content_type");
 		}
 	buf_add(out, s, n);
 	uint32_t ct_len = (uint32_t)n;
@@ -179,8 +177,8 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 	at = out->len;
 	if (rec_field(rec, "headers")) {
 		if (str_field(rb, rec, "headers", &s, &n) || add_headers(rb, s, n, out) < 0) {
-			*why = "headers field is not a JSON object of strings in a string";
-			return -1;
+			return err_set(err,
+				       "headers field is not a JSON object of strings in a string");
 		}
 	}
 	uint32_t hdrs_len = (uint32_t)(out->len - at);
@@ -193,16 +191,13 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 
 	bad = str_field(rb, rec, "body", &s, &n);
 	if (bad) {
-		*why = "no body field (a string)";
-		return -1;
+		return err_set(err, "no body field (a string)");
 	}
 	if (base64_decode(out, s, n) < 0) {
-		*why = out->err ? "out of memory" : "body is not base64";
-		return -1;
+		return err_set(err, "%s", out->err ? "out of memory" : "body is not base64");
 	}
 	if (out->err) {
-		*why = "out of memory";
-		return -1;
+		return err_set(err, "out of memory");
 	}
 	unsigned char *h = (unsigned char *)out->p;
 	put_le32(h, ENTRY_MAGIC);

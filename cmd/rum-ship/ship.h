@@ -1,4 +1,12 @@
-/* rum-ship internals shared by its source files. */
+/* rum-ship internals shared by its source files.
+ *
+ * Layout: main.c reads records and batches points; every sink delivers
+ * through the engine (engine.h: slots, order, retries, waiting, drain) from
+ * a queue (queue.h: the disk queue or memory): sink_points.c (Dataway and
+ * line-protocol endpoints), sink_replay.c (session replays, on a thread of
+ * their own), sink_file.c (a file or standard output, no network). A new
+ * sink is one more sink_<name>.c implementing struct sink_ops, with its
+ * --sink form in sinkurl.c. */
 #ifndef RUM_SHIP_H
 #define RUM_SHIP_H
 
@@ -86,9 +94,9 @@ struct replay_entry {
 	size_t ct_len, xgt_len, hdrs_len, app_len, body_len;
 };
 /* The upload a record stands for, as a queue entry in out. 0, or -1 with
- * the reason in *why. */
+ * the reason in err. */
 int replay_entry_build(struct replay_builder *rb, const struct record *rec, struct buf *out,
-		       const char **why);
+		       struct rum_error *err);
 /* A view of an entry's parts. 0, or -1 when it is not an entry. */
 int replay_entry_parse(const char *p, size_t n, struct replay_entry *e);
 void replay_builder_free(struct replay_builder *rb);

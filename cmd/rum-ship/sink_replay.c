@@ -474,11 +474,11 @@ static void mem_push(struct replay *r)
 
 int replay_submit(struct replay *r, const struct record *rec, uint64_t lineno)
 {
-	const char *why = NULL;
-	if (replay_entry_build(&r->rb, rec, &r->entry, &why) < 0) {
+	struct rum_error err;
+	if (replay_entry_build(&r->rb, rec, &r->entry, &err) < 0) {
 		metric_inc(r->m_invalid);
 		log_rl(&r->rl_bad, RLOG_WARN,
-		       "line %" PRIu64 ": session_replay record: %s; dropped", lineno, why);
+		       "line %" PRIu64 ": session_replay record: %s; dropped", lineno, err.msg);
 		return -1;
 	}
 	if (r->q.dq) {
