@@ -1,11 +1,12 @@
 /* The delivery engine of rum-ship: one for every sink.
  *
- * A sink keeps its own queue (in memory, in the disk queue) and knows how
- * to deliver one item of it. The engine decides when: it keeps up to
- * `slots` items in delivery at once, remembers the order they were taken
- * in (so a disk queue is acknowledged only past items that are done), sorts
- * outcomes into delivered / refused for good / failed and retried, retries
- * with backoff and jitter, waits, and drains at the end.
+ * A sink keeps its own queue (usually a struct squeue, queue.h: in memory
+ * or in the disk queue) and knows how to deliver one item of it. The
+ * engine decides when: it keeps up to `slots` items in delivery at once,
+ * remembers the order they were taken in (so a disk queue is acknowledged
+ * only past items that are done), sorts outcomes into delivered / refused
+ * for good / failed and retried, retries with backoff and jitter, waits,
+ * and drains at the end.
  *
  * The interface a sink implements (struct sink_ops, each called with ctx):
  *   take       the next item of its queue into a free slot (sl->index names
