@@ -525,8 +525,10 @@ void eng_pump(struct eng *e)
 			dispatch_each_alone(e);
 		if (e->c.m.inflight)
 			metric_set(e->c.m.inflight, e->inflight);
-		/* New requests: let the transport start them right away. */
-		if (!any && e->inflight == before)
+		/* New requests: let the transport start them right away. In
+		 * order, completions alone earn another round too (a failed
+		 * item may be due); each on its own, only new requests do. */
+		if (e->inflight == before && (!any || e->c.policy == ENG_EACH_ALONE))
 			break;
 	}
 }
