@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "buf.h"
+#include "bytes.h"
 #include "dq.h"
 #include "log.h"
 
@@ -61,31 +62,19 @@ static void remove_dir(void)
 	rmdir(dir);
 }
 
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* The entry layout, as common/dq.c writes it: magic, length (top bit: more
+/* The entry layout, as common/dq_seg.c writes it: magic, length (top bit: more
  * of the batch follows), CRC32 of the length field and the payload. */
 static void fix_crcs(uint8_t *p, size_t n)
 {
 	size_t off = 0;
-	while (n - off >= 12 && get32(p + off) == 0x31515244u) {
-		size_t l = get32(p + off + 4) & 0x7fffffffu;
+	while (n - off >= 12 && get_le32(p + off) == 0x31515244u) {
+		size_t l = get_le32(p + off + 4) & 0x7fffffffu;
 		if (l > n - off - 12)
 			break;
 		uLong c = crc32(0L, p + off + 4, 4);
 		if (l > 0)
 			c = crc32(c, p + off + 12, (uInt)l);
-		for (int i = 0; i < 4; i++)
-			p[off + 8 + i] = (uint8_t)(c >> (8 * i));
+		put_le32(p + off + 8, (uint32_t)c);
 		off += 12 + l;
 	}
 }
@@ -94,14 +83,71 @@ static void fix_crcs(uint8_t *p, size_t n)
 static void write_ack(uint64_t seg, uint64_t off)
 {
 	unsigned char b[32];
-	put64(b, 0x4b415144u); /* magic in the low 4 bytes; the crc goes over it */
-	put64(b + 8, 1);
-	put64(b + 16, seg);
-	put64(b + 24, off);
-	uint32_t c = (uint32_t)crc32(0L, b + 8, 24);
-	for (int i = 0; i < 4; i++)
-		b[4 + i] = (unsigned char)(c >> (8 * i));
+	put_le32(b, 0x4b415144u); /* magic, then the crc of the rest */
+	put_le64(b + 8, 1);
+	put_le64(b + 16, seg);
+	put_le64(b + 24, off);
+	put_le32(b + 4, (uint32_t)crc32(0L, b + 8, 24));
 	write_file("ack", b, sizeof b);
+}
+
+/* The queue directory from the input: one or two segment files, an ack
+ * file, and a capacity. mode, split and ackoff come from its first bytes. */
+static uint64_t write_queue(unsigned mode, size_t split, uint64_t ackoff, const uint8_t *seg,
+			    size_t len, int *two)
+{
+	*two = (mode & 1) && split < len;
+	if (*two) {
+		write_file("00000000000000000001.seg", seg, split);
+		write_file("00000000000000000002.seg", seg + split, len - split);
+	} else {
+		write_file("00000000000000000001.seg", seg, len);
+	}
+	if (mode & 2)
+		write_ack(1, ackoff);
+	return (mode & 4) ? 64 + len / 2 : (uint64_t)1 << 30;
+}
+
+/* Reads everything, acking and rewinding as mode says; returns the count. */
+static size_t read_all(struct dq *q, unsigned mode, size_t limit, struct buf *b)
+{
+	struct dq_pos next;
+	size_t got = 0;
+	int rewound = 0;
+	for (;;) {
+		int r = dq_read(q, b, &next);
+		if (r < 0)
+			abort();
+		if (r == 0)
+			break;
+		if (++got > limit)
+			abort(); /* reads must end */
+		if ((mode & 8) && got % 2 == 0 && dq_ack(q, next) < 0)
+			abort();
+		if ((mode & 16) && !rewound && got == 3) {
+			dq_rewind(q);
+			rewound = 1;
+		}
+	}
+	return got;
+}
+
+/* A push after all that is read back and acked, leaving nothing. */
+static void probe(struct dq *q, struct buf *b)
+{
+	static const char text[] = "probe";
+	struct dq_pos next;
+	if (dq_push(q, text, sizeof text - 1) < 0)
+		abort();
+	if (dq_read(q, b, &next) != 1 || b->len != sizeof text - 1 ||
+	    memcmp(b->p, text, b->len) != 0)
+		abort();
+	if (dq_ack(q, next) < 0)
+		abort();
+	struct dq_stats st;
+	dq_get_stats(q, &st);
+	if (st.entries != 0)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -122,8 +168,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	clear_dir();
 	unsigned mode = data[0];
-	size_t split = (size_t)(data[1] | data[2] << 8);
-	uint64_t ackoff = (uint64_t)(data[3] | data[4] << 8);
 	size_t len = size - 5;
 	uint8_t *seg = malloc(len + 1);
 	if (!seg)
@@ -131,16 +175,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(seg, data + 5, len);
 	if (mode & 32)
 		fix_crcs(seg, len);
-	int two = (mode & 1) && split < len;
-	if (two) {
-		write_file("00000000000000000001.seg", seg, split);
-		write_file("00000000000000000002.seg", seg + split, len - split);
-	} else {
-		write_file("00000000000000000001.seg", seg, len);
-	}
-	if (mode & 2)
-		write_ack(1, ackoff);
-	uint64_t cap = (mode & 4) ? 64 + len / 2 : (uint64_t)1 << 30;
+	int two;
+	uint64_t cap = write_queue(mode, (size_t)(data[1] | data[2] << 8),
+				   (uint64_t)(data[3] | data[4] << 8), seg, len, &two);
 
 	struct dq *q;
 	char err[256];
@@ -151,41 +188,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t ours = 0;
 	dq_scan_segment(seg, len, count_cb, &ours);
 	struct buf b = BUF_INIT;
-	struct dq_pos next;
-	size_t got = 0, limit = 2 * (len / 12 + 4);
-	int rewound = 0;
-	for (;;) {
-		int r = dq_read(q, &b, &next);
-		if (r < 0)
-			abort();
-		if (r == 0)
-			break;
-		if (++got > limit)
-			abort(); /* reads must end */
-		if ((mode & 8) && got % 2 == 0 && dq_ack(q, next) < 0)
-			abort();
-		if ((mode & 16) && !rewound && got == 3) {
-			dq_rewind(q);
-			rewound = 1;
-		}
-	}
+	size_t got = read_all(q, mode, 2 * (len / 12 + 4), &b);
 	/* one segment, nothing acked, nothing evicted, no rewind: exactly the
 	 * entries dq_scan_segment finds */
 	if (!two && !(mode & (2 | 4 | 16)) && got != ours)
 		abort();
-
-	static const char probe[] = "probe";
-	if (dq_push(q, probe, sizeof probe - 1) < 0)
-		abort();
-	if (dq_read(q, &b, &next) != 1 || b.len != sizeof probe - 1 ||
-	    memcmp(b.p, probe, b.len) != 0)
-		abort();
-	if (dq_ack(q, next) < 0)
-		abort();
-	struct dq_stats st;
-	dq_get_stats(q, &st);
-	if (st.entries != 0)
-		abort();
+	probe(q, &b);
 	dq_close(q);
 	buf_free(&b);
 	free(seg);

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rec_error err;
 	struct buf out = BUF_INIT;
 	memset(&rec, 0, sizeof rec);
-	const char *why;
+	struct rum_error why;
 	if (rec_parse_line(&rec, p, size, &err) == 0 &&
 	    replay_entry_build(&rb, &rec, &out, &why) == 0) {
 		struct replay_entry e;

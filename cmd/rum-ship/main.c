@@ -1,16 +1,15 @@
 /* rum-ship: records on stdin → batches → a sink (Dataway, a line-protocol
  * endpoint, a file or stdout). */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cpusched.h"
 #include "io.h"
 #include "log.h"
@@ -117,7 +116,7 @@ struct ship {
 	struct log_ratelimit rl_bad;
 
 	/* HTTP sinks */
-	struct sender *sender;
+	struct points *points;
 	struct replay *replay; /* Dataway sinks */
 	struct buf batch;
 	uint32_t npoints;
@@ -127,10 +126,9 @@ struct ship {
 	int read_failed;
 
 	/* file and stdout sinks */
-	struct outbuf out;
-	uint64_t last_flush;
+	struct filesink *file;
 
-	uint64_t *m_in, *m_bad_json, *m_bad_long, *m_bad_lp, *m_out, *m_replay;
+	uint64_t *m_in, *m_bad_json, *m_bad_long, *m_bad_lp, *m_replay;
 };
 
 static void count_metrics(struct ship *sh)
@@ -144,13 +142,6 @@ static void count_metrics(struct ship *sh)
 	    metric_get("rum_ship_invalid_lines_total", "reason=\"too_long\"", METRIC_COUNTER, bh);
 	sh->m_bad_lp =
 	    metric_get("rum_ship_invalid_lines_total", "reason=\"no_fields\"", METRIC_COUNTER, bh);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void bad_line(struct ship *sh, uint64_t *counter, const char *why, size_t off)
@@ -186,34 +177,17 @@ static int not_a_line(struct ship *sh, enum lr_status st)
 
 /* ---- file and stdout ---------------------------------------------------- */
 
-static int open_out(const char *path)
-{
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-}
-
 /* After logrotate moved the file away: flush to the old one, start a new. */
 static void reopen(struct ship *sh)
 {
 	sig_hup = 0;
-	if (sh->c->sink.kind != SINK_FILE)
-		return;
-	out_flush(&sh->out);
-	int fd = open_out(sh->c->sink.path);
-	if (fd < 0) {
-		log_error("cannot reopen %s: %s (keeping the old file)", sh->c->sink.path,
-			  strerror(errno));
-		return;
-	}
-	close(sh->out.fd);
-	sh->out.fd = fd;
-	log_info("reopened %s", sh->c->sink.path);
+	filesink_reopen(sh->file);
 }
 
 static void idle_file(void *ctx)
 {
 	struct ship *sh = ctx;
-	out_flush(&sh->out);
-	sh->last_flush = mono_ms();
+	filesink_idle(sh->file);
 	if (sig_hup)
 		reopen(sh);
 	metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
@@ -221,43 +195,29 @@ static void idle_file(void *ctx)
 
 static int run_file(struct ship *sh)
 {
-	int fd = STDOUT_FILENO;
-	const char *name = "standard output";
-	if (sh->c->sink.kind == SINK_FILE) {
-		name = sh->c->sink.path;
-		fd = open_out(name);
-		if (fd < 0) {
-			log_error("cannot open --sink file %s: %s", name, strerror(errno));
-			return 1;
-		}
+	struct rum_error err;
+	if (filesink_open(&sh->file, sh->c, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
 	}
-	sh->m_out = metric_get("rum_ship_records_out_total", NULL, METRIC_COUNTER,
-			       "Records written to the file or standard output.");
-	out_init(&sh->out, fd);
 	sh->lr.idle = idle_file;
 	sh->lr.idle_ctx = sh;
-	sh->last_flush = mono_ms();
 	unsigned tick = 0;
 	for (;;) {
 		const char *line;
 		size_t len;
 		enum lr_status st = lr_next(&sh->lr, &line, &len);
 		if (st == LR_LINE) {
-			struct rec_error err;
-			if (rec_parse_line(&sh->rec, line, len, &err) < 0) {
-				bad_line(sh, sh->m_bad_json, err.reason, err.offset);
+			struct rec_error rerr;
+			if (rec_parse_line(&sh->rec, line, len, &rerr) < 0) {
+				bad_line(sh, sh->m_bad_json, rerr.reason, rerr.offset);
 				continue;
 			}
 			metric_inc(sh->m_in);
-			if (out_write(&sh->out, line, len) < 0 || out_write(&sh->out, "\n", 1) < 0)
+			if (filesink_write(sh->file, line, len) < 0)
 				break;
-			metric_inc(sh->m_out);
 			if (++tick % TICK_RECORDS == 0) {
-				uint64_t now = mono_ms();
-				if (now - sh->last_flush >= sh->c->flush_interval_ms) {
-					out_flush(&sh->out);
-					sh->last_flush = now;
-				}
+				filesink_tick(sh->file);
 				metrics_maybe_write(common_opts.metrics_file, METRICS_EVERY_MS);
 			}
 		} else if (!not_a_line(sh, st)) {
@@ -269,15 +229,8 @@ static int run_file(struct ship *sh)
 			break;
 	}
 	int status = sh->read_failed ? 1 : 0;
-	if (out_flush(&sh->out) < 0 || sh->out.err) {
-		log_error("cannot write to %s: %s", name, strerror(sh->out.err));
+	if (filesink_close(sh->file) < 0)
 		status = 1;
-	}
-	if (fd != STDOUT_FILENO && close(sh->out.fd) < 0) {
-		log_error("cannot write to %s: %s", name, strerror(errno));
-		status = 1;
-	}
-	out_free(&sh->out);
 	return status;
 }
 
@@ -289,7 +242,7 @@ static void periodic(struct ship *sh, uint64_t now)
 	if (!common_opts.metrics_file || now - sh->last_metrics < METRICS_EVERY_MS)
 		return;
 	sh->last_metrics = now;
-	sender_gauges(sh->sender);
+	points_gauges(sh->points);
 	if (sh->replay)
 		replay_gauges(sh->replay);
 	metrics_maybe_write(common_opts.metrics_file, 0);
@@ -299,7 +252,7 @@ static void seal(struct ship *sh)
 {
 	if (!sh->npoints)
 		return;
-	sender_submit(sh->sender, sh->batch.p, sh->batch.len, sh->npoints);
+	points_submit(sh->points, sh->batch.p, sh->batch.len, sh->npoints);
 	sh->npoints = 0;
 	/* A batch that grew past the usual size (one huge record) gives its
 	 * memory back rather than keeping it for ever. */
@@ -307,11 +260,11 @@ static void seal(struct ship *sh)
 		buf_free(&sh->batch);
 	else
 		buf_reset(&sh->batch);
-	sender_pump(sh->sender);
+	points_pump(sh->points);
 	sh->last_pump = mono_ms();
 	/* Back-pressure: without a spool, stop reading while memory is full. */
-	while (sender_full(sh->sender) && !sig_term) {
-		sender_wait(sh->sender, -1, 200);
+	while (points_full(sh->points) && !sig_term) {
+		points_wait(sh->points, -1, 200);
 		periodic(sh, mono_ms());
 	}
 }
@@ -322,7 +275,7 @@ static _Noreturn void finish_http(struct ship *sh)
 	uint64_t deadline = mono_ms() + sh->c->drain_timeout_ms;
 	if (sh->replay)
 		replay_drain(sh->replay, deadline);
-	uint64_t lost = sender_drain(sh->sender, deadline);
+	uint64_t lost = points_drain(sh->points, deadline);
 	int status = sh->read_failed ? 1 : 0;
 	if (lost) {
 		log_error("sink still failing after --drain-timeout %" PRIu64 " s: %" PRIu64
@@ -333,28 +286,16 @@ static _Noreturn void finish_http(struct ship *sh)
 	if (sh->replay && replay_close(sh->replay))
 		status = 1;
 	sh->replay = NULL;
-	sender_gauges(sh->sender);
+	points_gauges(sh->points);
 	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
 		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
 			 strerror(errno));
-	sender_close(sh->sender);
+	points_close(sh->points);
 	buf_free(&sh->batch);
 	rec_free(&sh->rec);
 	lr_free(&sh->lr);
 	sink_free(&sh->c->sink);
 	exit(status);
-}
-
-/* Standard input as a 1 MiB pipe rather than the 64 KiB default: the stage
- * before writes a request's records at once and blocks while the pipe is
- * full, which leaves a core idle as soon as we fall a little behind. Not a
- * pipe, or over the system's limits: the pipe stays as it is. */
-#define PIPE_WANT (1 << 20)
-static void grow_pipe(int fd)
-{
-	int sz = fcntl(fd, F_GETPIPE_SZ);
-	if (sz >= 0 && sz < PIPE_WANT && fcntl(fd, F_SETPIPE_SZ, PIPE_WANT) < 0)
-		log_debug("cannot enlarge the input pipe: %s", strerror(errno));
 }
 
 static int readable_now(int fd)
@@ -387,7 +328,7 @@ static void idle_http(void *ctx)
 		}
 		/* curl reports POLLIN of extra descriptors but not POLLHUP (EOF
 		 * of a pipe): ask poll(2) directly as well. */
-		if (sender_wait(sh->sender, sh->lr.fd, (int)wait) || readable_now(sh->lr.fd))
+		if (points_wait(sh->points, sh->lr.fd, (int)wait) || readable_now(sh->lr.fd))
 			return;
 	}
 }
@@ -400,7 +341,7 @@ static void tick_http(struct ship *sh)
 		return;
 	}
 	if (now - sh->last_pump >= 2) {
-		sender_pump(sh->sender);
+		points_pump(sh->points);
 		sh->last_pump = now;
 	}
 	periodic(sh, now);
@@ -408,12 +349,12 @@ static void tick_http(struct ship *sh)
 
 static _Noreturn void run_http(struct ship *sh)
 {
-	char err[512];
-	if (sender_open(&sh->sender, sh->c, err, sizeof err) < 0)
-		die(1, "%s", err);
+	struct rum_error err;
+	if (points_open(&sh->points, sh->c, &err) < 0)
+		die(1, "%s", err.msg);
 	int dataway = sh->c->sink.kind == SINK_DATAWAY;
-	if (dataway && replay_open(&sh->replay, sh->c, err, sizeof err) < 0)
-		die(1, "%s", err);
+	if (dataway && replay_open(&sh->replay, sh->c, &err) < 0)
+		die(1, "%s", err.msg);
 	sh->m_replay = metric_get("rum_ship_replay_skipped_total", NULL, METRIC_COUNTER,
 				  "session_replay records not sent (a line-protocol sink has no "
 				  "replay endpoint).");
@@ -481,9 +422,9 @@ int main(int argc, char **argv)
 	int first = opts_parse(argc, argv, &info, options, NULL, &cl);
 	opts_no_operands(argc, argv, first, "records are read from standard input");
 	struct ship_conf *c = &cl.c;
-	char err[256];
-	if (sink_parse(cl.sink_arg, &c->sink, err, sizeof err) < 0)
-		die(2, "invalid value '%s' for --sink: %s", cl.sink_arg, err);
+	struct rum_error err;
+	if (sink_parse(cl.sink_arg, &c->sink, &err) < 0)
+		die(2, "invalid value '%s' for --sink: %s", cl.sink_arg, err.msg);
 	if (!c->spool_dir != !c->spool_capacity_bytes)
 		die(2, "--spool-dir and --spool-capacity-mb go together (%s given alone)",
 		    c->spool_dir ? "--spool-dir" : "--spool-capacity-mb");
@@ -510,7 +451,11 @@ int main(int argc, char **argv)
 	sh.c = c;
 	sh.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(10);
 	count_metrics(&sh);
-	grow_pipe(STDIN_FILENO);
+	/* Standard input as a 1 MiB pipe rather than the 64 KiB default: the
+	 * stage before writes a request's records at once and blocks while the
+	 * pipe is full, which leaves a core idle as soon as we fall a little
+	 * behind. */
+	pipe_grow(STDIN_FILENO, 1 << 20);
 	if (lr_init(&sh.lr, STDIN_FILENO, common_opts.max_line) < 0)
 		die(1, "out of memory");
 	if (http)

@@ -11,24 +11,12 @@
 #include <strings.h>
 
 #include "base64.h"
+#include "bytes.h"
 #include "record.h"
 #include "ship.h"
 
 #define ENTRY_MAGIC 0x31505252u /* "RRP1" */
 #define ENTRY_HDR 24
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int unreserved(unsigned char c)
 {
@@ -153,7 +141,7 @@ static const char *str_field(struct replay_builder *rb, const struct record *rec
 }
 
 int replay_entry_build(struct replay_builder *rb, const struct record *rec, struct buf *out,
-		       const char **why)
+		       struct rum_error *err)
 {
 	buf_reset(out);
 	unsigned char hdr[ENTRY_HDR] = {0};
@@ -163,13 +151,11 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 	size_t n;
 	const char *bad = str_field(rb, rec, "content_type", &s, &n);
 	if (bad || n == 0) {
-		*why = "no content_type field (a string)";
-		return -1;
+		return err_set(err, "no content_type field (a string)");
 	}
 	for (size_t j = 0; j < n; j++)
 		if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0') {
-			*why = "a line break in content_type";
-			return -1;
+			return err_set(err, "a line break in content_type");
 		}
 	buf_add(out, s, n);
 	uint32_t ct_len = (uint32_t)n;
@@ -191,8 +177,8 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 	at = out->len;
 	if (rec_field(rec, "headers")) {
 		if (str_field(rb, rec, "headers", &s, &n) || add_headers(rb, s, n, out) < 0) {
-			*why = "headers field is not a JSON object of strings in a string";
-			return -1;
+			return err_set(err,
+				       "headers field is not a JSON object of strings in a string");
 		}
 	}
 	uint32_t hdrs_len = (uint32_t)(out->len - at);
@@ -205,23 +191,20 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 
 	bad = str_field(rb, rec, "body", &s, &n);
 	if (bad) {
-		*why = "no body field (a string)";
-		return -1;
+		return err_set(err, "no body field (a string)");
 	}
 	if (base64_decode(out, s, n) < 0) {
-		*why = out->err ? "out of memory" : "body is not base64";
-		return -1;
+		return err_set(err, "%s", out->err ? "out of memory" : "body is not base64");
 	}
 	if (out->err) {
-		*why = "out of memory";
-		return -1;
+		return err_set(err, "out of memory");
 	}
 	unsigned char *h = (unsigned char *)out->p;
-	put32(h, ENTRY_MAGIC);
-	put32(h + 4, ct_len);
-	put32(h + 8, xgt_len);
-	put32(h + 12, hdrs_len);
-	put32(h + 16, app_len);
+	put_le32(h, ENTRY_MAGIC);
+	put_le32(h + 4, ct_len);
+	put_le32(h + 8, xgt_len);
+	put_le32(h + 12, hdrs_len);
+	put_le32(h + 16, app_len);
 	if (rb->scratch.cap > ((size_t)1 << 20))
 		buf_free(&rb->scratch);
 	return 0;
@@ -230,12 +213,12 @@ int replay_entry_build(struct replay_builder *rb, const struct record *rec, stru
 int replay_entry_parse(const char *p, size_t n, struct replay_entry *e)
 {
 	const unsigned char *h = (const unsigned char *)p;
-	if (n < ENTRY_HDR || get32(h) != ENTRY_MAGIC)
+	if (n < ENTRY_HDR || get_le32(h) != ENTRY_MAGIC)
 		return -1;
 	uint64_t l[4];
 	uint64_t sum = ENTRY_HDR;
 	for (int i = 0; i < 4; i++) {
-		l[i] = get32(h + 4 + 4 * i);
+		l[i] = get_le32(h + 4 + 4 * i);
 		sum += l[i];
 	}
 	if (sum > n || l[0] == 0)

@@ -1,4 +1,12 @@
-/* rum-ship internals shared by its source files. */
+/* rum-ship internals shared by its source files.
+ *
+ * Layout: main.c reads records and batches points; every sink delivers
+ * through the engine (engine.h: slots, order, retries, waiting, drain) from
+ * a queue (queue.h: the disk queue or memory): sink_points.c (Dataway and
+ * line-protocol endpoints), sink_replay.c (session replays, on a thread of
+ * their own), sink_file.c (a file or standard output, no network). A new
+ * sink is one more sink_<name>.c implementing struct sink_ops, with its
+ * --sink form in sinkurl.c. */
 #ifndef RUM_SHIP_H
 #define RUM_SHIP_H
 
@@ -6,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "record.h"
 
 enum sink_kind { SINK_STDOUT, SINK_FILE, SINK_DATAWAY, SINK_INFLUX };
@@ -18,8 +27,8 @@ struct sink {
 	char *replay_url; /* SINK_DATAWAY: where session replays are POSTed */
 };
 
-/* Parses a --sink value. 0, or -1 with a reason in err. */
-int sink_parse(const char *s, struct sink *out, char *err, size_t errlen);
+/* Parses a --sink value. 0, or -1 with the reason in err. */
+int sink_parse(const char *s, struct sink *out, struct rum_error *err);
 void sink_free(struct sink *s);
 
 struct ship_conf {
@@ -47,9 +56,6 @@ struct ship_conf {
 	int replay_clear_cache;
 };
 
-/* Milliseconds on the monotonic clock. */
-uint64_t mono_ms(void);
-
 /* gzip with one z_stream reused for every batch. */
 struct gz;
 struct gz *gz_new(int level);
@@ -57,25 +63,26 @@ void gz_free(struct gz *g);
 /* Appends the gzip member holding in[0..n) to out. 0 or -1. */
 int gz_compress(struct gz *g, const char *in, size_t n, struct buf *out);
 
-/* The HTTP side: sealed batches in, requests out. */
-struct sender;
-int sender_open(struct sender **s, const struct ship_conf *c, char *err, size_t errlen);
-void sender_close(struct sender *s);
+/* Points to a Dataway or a line-protocol endpoint (sink_points.c): sealed
+ * batches in, requests out through the delivery engine (engine.h). */
+struct points;
+int points_open(struct points **s, const struct ship_conf *c, struct rum_error *err);
+void points_close(struct points *s);
 /* Compresses one batch of line protocol and queues it (memory or spool). */
-int sender_submit(struct sender *s, const char *lp, size_t len, uint32_t npoints);
+int points_submit(struct points *s, const char *lp, size_t len, uint32_t npoints);
 /* Makes progress without blocking: completions, retries, new requests. */
-void sender_pump(struct sender *s);
+void points_pump(struct points *s);
 /* Waits up to timeout_ms for network activity (and for fd to become
  * readable when fd >= 0), then pumps. 1 when fd is readable (or at EOF). */
-int sender_wait(struct sender *s, int fd, int timeout_ms);
+int points_wait(struct points *s, int fd, int timeout_ms);
 /* The in-memory queue is full: stop reading input until it is not. */
-int sender_full(const struct sender *s);
+int points_full(const struct points *s);
 /* Sends what is queued until it is all done or deadline_ms (monotonic)
  * passes. Returns the number of points not delivered and not kept on disk
  * (always 0 with a spool). */
-uint64_t sender_drain(struct sender *s, uint64_t deadline_ms);
+uint64_t points_drain(struct points *s, uint64_t deadline_ms);
 /* Refreshes the gauges (in flight, queue, spool). */
-void sender_gauges(struct sender *s);
+void points_gauges(struct points *s);
 
 /* session_replay records → replay queue entries (replay_entry.c). */
 struct replay_builder {
@@ -87,17 +94,18 @@ struct replay_entry {
 	size_t ct_len, xgt_len, hdrs_len, app_len, body_len;
 };
 /* The upload a record stands for, as a queue entry in out. 0, or -1 with
- * the reason in *why. */
+ * the reason in err. */
 int replay_entry_build(struct replay_builder *rb, const struct record *rec, struct buf *out,
-		       const char **why);
+		       struct rum_error *err);
 /* A view of an entry's parts. 0, or -1 when it is not an entry. */
 int replay_entry_parse(const char *p, size_t n, struct replay_entry *e);
 void replay_builder_free(struct replay_builder *rb);
 
-/* The replay uploader (replay.c): its own queue (disk or memory) and its own
- * thread with --replay-workers requests in flight, apart from the points. */
+/* The replay uploader (sink_replay.c): its own queue (disk or memory) and
+ * its own thread driving a delivery engine with --replay-workers requests in
+ * flight, apart from the points. */
 struct replay;
-int replay_open(struct replay **r, const struct ship_conf *c, char *err, size_t errlen);
+int replay_open(struct replay **r, const struct ship_conf *c, struct rum_error *err);
 /* Queues the upload of one session_replay record; never waits for the
  * network. 0, or -1 when the record cannot be uploaded (counted, logged). */
 int replay_submit(struct replay *r, const struct record *rec, uint64_t lineno);
@@ -107,5 +115,23 @@ void replay_drain(struct replay *r, uint64_t deadline_ms);
  * (memory queue only: a disk queue keeps them for the next run). */
 uint64_t replay_close(struct replay *r);
 void replay_gauges(struct replay *r);
+
+/* Records as NDJSON to a file or standard output (sink_file.c), written
+ * through the delivery engine with no network: the engine flushes the
+ * output buffer every --flush-interval and when input would block. */
+struct filesink;
+/* Opens the file (or takes standard output). 0, or -1 with err. */
+int filesink_open(struct filesink **f, const struct ship_conf *c, struct rum_error *err);
+/* One record's line. -1: the output failed (the error is kept for
+ * filesink_close). */
+int filesink_write(struct filesink *f, const char *line, size_t len);
+/* Flushes when --flush-interval has passed since the last flush. */
+void filesink_tick(struct filesink *f);
+/* Input would block: flush what is buffered. */
+void filesink_idle(struct filesink *f);
+/* SIGHUP: flush to the old file and start a new one (logrotate). */
+void filesink_reopen(struct filesink *f);
+/* Flushes, closes and frees; 0, or -1 when the output failed (logged). */
+int filesink_close(struct filesink *f);
 
 #endif

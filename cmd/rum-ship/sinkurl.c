@@ -1,6 +1,5 @@
 /* --sink URLs: the kind of sink is chosen by the URL's form. */
 #include <curl/curl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +8,6 @@
 
 #define DATAWAY_PATH "/v1/write/rum"
 #define REPLAY_SUFFIX "/replay"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int has_prefix(const char *s, const char *p)
 {
@@ -59,23 +47,23 @@ static char *dataway_path(const char *path)
 	return out;
 }
 
-static int parse_http(const char *s, struct sink *out, int dataway, char *err, size_t errlen)
+static int parse_http(const char *s, struct sink *out, int dataway, struct rum_error *err)
 {
 	for (const char *c = s; *c; c++)
 		if ((unsigned char)*c <= ' ' || *c == 0x7f)
-			return fail(err, errlen, "spaces or control characters in the URL");
+			return err_set(err, "spaces or control characters in the URL");
 	CURLU *u = curl_url();
 	if (!u)
-		return fail(err, errlen, "out of memory");
+		return err_set(err, "out of memory");
 	char *host = NULL, *path = NULL, *query = NULL, *url = NULL, *newpath = NULL;
 	int rc = -1;
 	CURLUcode uc = curl_url_set(u, CURLUPART_URL, s, 0);
 	if (uc != CURLUE_OK) {
-		fail(err, errlen, "not a valid URL (%s)", curl_url_strerror(uc));
+		err_set(err, "not a valid URL (%s)", curl_url_strerror(uc));
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
-		fail(err, errlen, "no host in the URL");
+		err_set(err, "no host in the URL");
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
@@ -85,7 +73,7 @@ static int parse_http(const char *s, struct sink *out, int dataway, char *err, s
 	if (dataway) {
 		newpath = dataway_path(path);
 		if (!newpath || curl_url_set(u, CURLUPART_PATH, newpath, 0) != CURLUE_OK) {
-			fail(err, errlen, "cannot build the write URL");
+			err_set(err, "cannot build the write URL");
 			goto out;
 		}
 		out->has_token = query_has_token(query);
@@ -95,25 +83,25 @@ static int parse_http(const char *s, struct sink *out, int dataway, char *err, s
 		    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
 		    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK || !url ||
 		    !(out->replay_url = strdup(url))) {
-			fail(err, errlen, "cannot build the replay URL");
+			err_set(err, "cannot build the replay URL");
 			goto out;
 		}
 		curl_free(url);
 		url = NULL;
 		newpath[strlen(newpath) - strlen(REPLAY_SUFFIX)] = '\0';
 		if (curl_url_set(u, CURLUPART_PATH, newpath, 0) != CURLUE_OK) {
-			fail(err, errlen, "cannot build the write URL");
+			err_set(err, "cannot build the write URL");
 			goto out;
 		}
 	}
 	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
 	if (curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK || !url) {
-		fail(err, errlen, "cannot build the write URL");
+		err_set(err, "cannot build the write URL");
 		goto out;
 	}
 	out->url = strdup(url);
 	if (!out->url) {
-		fail(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		goto out;
 	}
 	out->kind = dataway ? SINK_DATAWAY : SINK_INFLUX;
@@ -128,7 +116,7 @@ out:
 	return rc;
 }
 
-int sink_parse(const char *s, struct sink *out, char *err, size_t errlen)
+int sink_parse(const char *s, struct sink *out, struct rum_error *err)
 {
 	memset(out, 0, sizeof *out);
 	if (strcmp(s, "-") == 0) {
@@ -141,18 +129,17 @@ int sink_parse(const char *s, struct sink *out, char *err, size_t errlen)
 		if (strncmp(p, "//", 2) == 0 && p[2] == '/')
 			p += 2;
 		if (!*p)
-			return fail(err, errlen, "no file name after file:");
+			return err_set(err, "no file name after file:");
 		out->kind = SINK_FILE;
 		out->path = strdup(p);
-		return out->path ? 0 : fail(err, errlen, "out of memory");
+		return out->path ? 0 : err_set(err, "out of memory");
 	}
 	if (has_prefix(s, "influx+http://") || has_prefix(s, "influx+https://"))
-		return parse_http(s + 7, out, 0, err, errlen);
+		return parse_http(s + 7, out, 0, err);
 	if (has_prefix(s, "http://") || has_prefix(s, "https://"))
-		return parse_http(s, out, 1, err, errlen);
-	return fail(err, errlen,
-		    "expected http(s)://HOST[:PORT]/?token=TOKEN, "
-		    "influx+http(s)://HOST:PORT/PATH, file:PATH or -");
+		return parse_http(s, out, 1, err);
+	return err_set(err, "expected http(s)://HOST[:PORT]/?token=TOKEN, "
+			    "influx+http(s)://HOST:PORT/PATH, file:PATH or -");
 }
 
 void sink_free(struct sink *s)
