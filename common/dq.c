@@ -29,6 +29,7 @@
 
 #include "bytes.h"
 #include "dq_seg.h"
+#include "fsutil.h"
 
 static void drop_kept(struct dq *q)
 {
@@ -341,31 +342,6 @@ static int place_ack(struct dq *q, int have, struct dq_pos a)
 	for (size_t i = 0; i < q->nseg; i++)
 		q->entries += q->segs[i].entries;
 	q->entries -= q->ack_ord;
-	return 0;
-}
-
-/* TODO(lead): mkdir_p of fsutil.h instead, once rum-listen's own excerpt()
- * is gone: fsutil.o pulls errmsg.o into rum-listen, whose intake.c still
- * defines an excerpt() of its own (a duplicate symbol). */
-static int mkdir_p(const char *dir, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
-	if (n == 0 || n >= sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -1;
 	return 0;
 }
 
