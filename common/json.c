@@ -130,25 +130,18 @@ const char *json_skip_value(const char *q, const char *end, int depth, int max_d
 	}
 }
 
-int json_unescape(const char *tok, size_t n, unsigned flags, struct buf *scratch, const char **s,
-		  size_t *len)
+int json_decode_append(const char *tok, size_t n, unsigned flags, struct buf *out)
 {
 	if (n < 2 || tok[0] != '"' || tok[n - 1] != '"')
 		return -1;
 	const char *p = tok + 1, *end = tok + n - 1;
-	const char *bs = memchr(p, '\\', (size_t)(end - p));
-	if (!bs) {
-		*s = p;
-		*len = (size_t)(end - p);
-		return 0;
-	}
-	buf_reset(scratch);
 	/* Decoding never makes a string longer: at most 4 bytes out for the
 	 * 6 or 12 of a \u escape, 1 for 2 otherwise. */
-	if (buf_reserve(scratch, n) < 0)
+	if (buf_reserve(out, n) < 0)
 		return -1;
-	char *o = scratch->p;
-	while (bs) {
+	char *o = out->p + out->len;
+	const char *bs;
+	while ((bs = memchr(p, '\\', (size_t)(end - p))) != NULL) {
 		memcpy(o, p, (size_t)(bs - p));
 		o += bs - p;
 		size_t adv;
@@ -157,11 +150,26 @@ int json_unescape(const char *tok, size_t n, unsigned flags, struct buf *scratch
 			return -1;
 		o += k;
 		p = bs + adv;
-		bs = memchr(p, '\\', (size_t)(end - p));
 	}
 	memcpy(o, p, (size_t)(end - p));
 	o += end - p;
-	scratch->len = (size_t)(o - scratch->p);
+	out->len = (size_t)(o - out->p);
+	return 0;
+}
+
+int json_unescape(const char *tok, size_t n, unsigned flags, struct buf *scratch, const char **s,
+		  size_t *len)
+{
+	if (n < 2 || tok[0] != '"' || tok[n - 1] != '"')
+		return -1;
+	if (!memchr(tok + 1, '\\', n - 2)) {
+		*s = tok + 1;
+		*len = n - 2;
+		return 0;
+	}
+	buf_reset(scratch);
+	if (json_decode_append(tok, n, flags, scratch) < 0)
+		return -1;
 	*s = scratch->p;
 	*len = scratch->len;
 	return 0;
@@ -180,7 +188,7 @@ int json_add_str(struct buf *b, const char *s, size_t n)
 			break;
 		unsigned char ch = (unsigned char)*p;
 		if (ch >= 0x80) {
-			int l = utf8_seq(p, end);
+			int l = utf8_seq_len(p, end);
 			if (l) {
 				p += l;
 				continue;

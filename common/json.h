@@ -252,7 +252,7 @@ JSON_INLINE const char *json_scan_string(const char *q, const char *end, unsigne
 			f->code = JSON_E_CONTROL;
 			return NULL;
 		}
-		int l = utf8_seq(q, end);
+		int l = utf8_seq_len(q, end);
 		if (!l) {
 			f->at = q;
 			f->code = JSON_E_UTF8;
@@ -388,6 +388,10 @@ const char *json_skip_value(const char *q, const char *end, int depth, int max_d
  * memory: then scratch->err is set). */
 int json_unescape(const char *tok, size_t n, unsigned flags, struct buf *scratch, const char **s,
 		  size_t *len);
+
+/* Appends what a checked string token (quotes included) stands for to out.
+ * 0, or -1 (a bad token, or no memory: then out->err is set). */
+int json_decode_append(const char *tok, size_t n, unsigned flags, struct buf *out);
 
 /* JSON writers. json_add_str escapes (", \, control characters) and
  * replaces invalid UTF-8 with U+FFFD. */

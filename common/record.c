@@ -220,7 +220,7 @@ static const char *scan_string(struct pctx *c, const char *q, int *esc)
 		}
 		if (ch < 0x20)
 			return fail(c, q, "control character in string");
-		int l = utf8_seq(q, end);
+		int l = utf8_seq_len(q, end);
 		if (!l)
 			return fail(c, q, "invalid UTF-8");
 		q += l;

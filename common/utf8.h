@@ -15,7 +15,7 @@
 
 /* Length of the valid UTF-8 sequence (2..4 bytes) that starts with the
  * non-ASCII byte at p and ends before end, or 0 when it is not one. */
-static inline int utf8_seq(const char *p, const char *end)
+static inline int utf8_seq_len(const char *p, const char *end)
 {
 	const unsigned char *s = (const unsigned char *)p;
 	size_t avail = (size_t)(end - p);

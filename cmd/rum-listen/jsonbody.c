@@ -2,11 +2,11 @@
 
 #include <string.h>
 
+#include "json.h"
+
 static const char *skip_ws(const char *p, const char *end)
 {
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
+	return json_skip_ws(p, end);
 }
 
 void jsonbody_init(struct jsonbody *jb, const char *p, size_t n)

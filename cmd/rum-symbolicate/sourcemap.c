@@ -25,8 +25,11 @@
 #include <emmintrin.h>
 #endif
 
+#include "hex.h"
 #include "hugemem.h"
+#include "json.h"
 #include "sourcemap.h"
+#include "utf8.h"
 
 #define NONE UINT32_MAX
 #define NOSTR SIZE_MAX
@@ -350,22 +353,11 @@ static bool literal(struct parser *ps, const char *word)
 
 /* ---- JSON strings ---- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static long hex4(struct parser *ps)
 {
 	long v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(peek(ps));
+		int h = hex_digit(peek(ps));
 		if (h < 0) {
 			unexpected(ps, "a hex digit in \\u escape");
 			return -1;
@@ -384,58 +376,17 @@ static long escape1(struct parser *ps)
 		unexpected(ps, "an escape");
 		return -1;
 	}
-	switch (c) {
-	case '"':
-	case '\\':
-	case '/':
-		ps->p++;
-		return c;
-	case 'b':
-		ps->p++;
-		return '\b';
-	case 'f':
-		ps->p++;
-		return '\f';
-	case 'n':
-		ps->p++;
-		return '\n';
-	case 'r':
-		ps->p++;
-		return '\r';
-	case 't':
-		ps->p++;
-		return '\t';
-	case 'u':
+	if (c == 'u') {
 		ps->p++;
 		return hex4(ps);
-	default:
+	}
+	int b = json_escape_byte(c);
+	if (b < 0) {
 		fail(ps, "bad escape '\\%c'", c >= 0x20 && c < 0x7f ? c : '?');
 		return -1;
 	}
-}
-
-static size_t utf8(long cp, char out[4])
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
+	ps->p++;
+	return b;
 }
 
 /* A code point appended to out while out is shorter than max. */
@@ -449,47 +400,15 @@ static bool put_cp(struct parser *ps, struct sbuf *out, size_t max, bool *trunca
 		return true;
 	}
 	char u[4];
-	return sbuf_add(ps, out, u, utf8(cp, u));
+	return sbuf_add(ps, out, u, (size_t)utf8_encode((uint32_t)cp, u));
 }
 
 /* The first byte from p that is a quote, a backslash or a control
  * character, or end: most of a map's bytes are in strings ("sourcesContent"
- * above all), so eight at a time where the byte order allows it. Of the
- * bytes the bit tricks flag, the lowest is always a true match (borrows
- * only run upwards from one), and that is the one taken. */
+ * above all), so json.h's run finder, many bytes at a time. */
 static const unsigned char *plain_end(const unsigned char *p, const unsigned char *end)
 {
-#if defined(__SSE2__) && defined(__GNUC__)
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-		      ctl = _mm_set1_epi8(0x1f), zero = _mm_setzero_si128();
-	while (end - p >= 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-		/* x <= 0x1f unsigned: nothing left after subtracting 0x1f */
-		__m128i hit =
-		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-				 _mm_cmpeq_epi8(_mm_subs_epu8(x, ctl), zero));
-		int mask = _mm_movemask_epi8(hit);
-		if (mask)
-			return p + __builtin_ctz((unsigned)mask);
-		p += 16;
-	}
-#endif
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	while (end - p >= 8) {
-		uint64_t x;
-		memcpy(&x, p, 8);
-		uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-		uint64_t hit =
-		    (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & highs;
-		if (hit)
-			return p + (__builtin_ctzll(hit) >> 3);
-		p += 8;
-	}
-#endif
-	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
-		p++;
-	return p;
+	return (const unsigned char *)json_plain_end((const char *)p, (const char *)end, 0);
 }
 
 /* A JSON string (p on the opening quote) appended to out (NULL: checked and
@@ -501,7 +420,8 @@ static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *tru
 		*truncated = false;
 	/* A \u escape of a high surrogate waits here for a low one: the two
 	 * are one code point, as JSON.parse pairs them. Unpaired, either is
-	 * U+FFFD (UTF-8 cannot carry it). */
+	 * U+FFFD (UTF-8 cannot carry it): json.h's JSON_LONE_FFFD rule, which
+	 * says why maps get it, here for a string read in chunks. */
 	long high = -1;
 	for (;;) {
 		if (ps->p == ps->end && !refill(ps))
@@ -510,7 +430,7 @@ static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *tru
 		ps->p = plain_end(ps->p, ps->end);
 		size_t n = (size_t)(ps->p - s);
 		if (n && high >= 0) {
-			if (!put_cp(ps, out, max, truncated, 0xfffd))
+			if (!put_cp(ps, out, max, truncated, UTF8_REPLACEMENT))
 				return false;
 			high = -1;
 		}
@@ -528,7 +448,7 @@ static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *tru
 		unsigned char c = *ps->p;
 		if (c == '"') {
 			ps->p++;
-			return high < 0 || put_cp(ps, out, max, truncated, 0xfffd);
+			return high < 0 || put_cp(ps, out, max, truncated, UTF8_REPLACEMENT);
 		}
 		if (c < 0x20)
 			return fail(ps, "control character 0x%02x in string", c);
@@ -536,19 +456,19 @@ static bool string_to(struct parser *ps, struct sbuf *out, size_t max, bool *tru
 		long u = escape1(ps);
 		if (u < 0)
 			return false;
-		if (u >= 0xdc00 && u <= 0xdfff && high >= 0) {
-			u = 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00);
+		if (utf16_low((uint32_t)u) && high >= 0) {
+			u = (long)utf16_join((uint32_t)high, (uint32_t)u);
 			high = -1;
 		} else {
-			if (high >= 0 && !put_cp(ps, out, max, truncated, 0xfffd))
+			if (high >= 0 && !put_cp(ps, out, max, truncated, UTF8_REPLACEMENT))
 				return false;
 			high = -1;
-			if (u >= 0xd800 && u <= 0xdbff) {
+			if (utf16_high((uint32_t)u)) {
 				high = u;
 				continue;
 			}
-			if (u >= 0xdc00 && u <= 0xdfff)
-				u = 0xfffd;
+			if (utf16_low((uint32_t)u))
+				u = UTF8_REPLACEMENT;
 		}
 		if (!put_cp(ps, out, max, truncated, u))
 			return false;
