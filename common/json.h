@@ -94,7 +94,7 @@ static inline const char *json_skip_ws(const char *p, const char *end)
 /* The first byte from p on that ends a run of plain string bytes: '"', '\\',
  * a control character and, when non_ascii, any byte >= 0x80 (for readers
  * that validate UTF-8 one sequence at a time); end when there is none.
- * Sixteen bytes at a time with SSE2, eight elsewhere. */
+ * Sixteen bytes at a time with SSE2, then eight. */
 static inline const char *json_plain_end(const char *p, const char *end, int non_ascii)
 {
 #if defined(__SSE2__)
@@ -117,12 +117,19 @@ static inline const char *json_plain_end(const char *p, const char *end, int non
 			return p + __builtin_ctz((unsigned)bits);
 		p += 16;
 	}
-#elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#endif
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* Of the bytes these bit tricks flag, the lowest is always a true
 	 * match (borrows only run upwards from one), and that is the one
 	 * taken. */
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	while (end - p >= 8) {
+	/* With SSE2, the codec's strings (non_ascii) are short and measured
+	 * faster byte by byte after it than eight at a time. */
+	while (end - p >= 8
+#if defined(__SSE2__)
+	       && !non_ascii
+#endif
+	) {
 		uint64_t x;
 		memcpy(&x, p, 8);
 		uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
