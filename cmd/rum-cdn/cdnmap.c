@@ -301,69 +301,72 @@ static void line_col(const char *s, size_t off, struct cdnmap_error *err)
 	err->column = col;
 }
 
+/* The map's text: an array of entries, each parsed into (*pend)[i] and
+ * the arena; *npend of them. */
+static int parse_entries(struct jp *j, struct buf *arena, struct pending **pend, size_t *npend)
+{
+	size_t cap = 0;
+	/* A UTF-8 byte order mark, as some editors write. */
+	if (j->end - j->p >= 3 && memcmp(j->p, "\xEF\xBB\xBF", 3) == 0)
+		j->p += 3;
+	ws(j);
+	if (j->p >= j->end || *j->p != '[')
+		return fail(j, j->p,
+			    "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
+	j->p++;
+	ws(j);
+	if (j->p < j->end && *j->p == ']') {
+		j->p++;
+	} else {
+		for (;;) {
+			ws(j);
+			if (j->p >= j->end || *j->p != '{')
+				return fail(j, j->p,
+					    "expected an entry ({\"domain\":...,\"name\":...})");
+			if (*npend == cap) {
+				size_t ncap = cap ? cap * 2 : 256;
+				struct pending *np = realloc(*pend, ncap * sizeof *np);
+				if (!np)
+					return fail(j, j->p, "out of memory");
+				*pend = np;
+				cap = ncap;
+			}
+			if (parse_entry(j, arena, &(*pend)[*npend]) < 0)
+				return -1;
+			(*npend)++;
+			ws(j);
+			if (j->p < j->end && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->end && *j->p == ']') {
+				j->p++;
+				break;
+			}
+			return fail(j, j->p, "expected ',' or ']'");
+		}
+	}
+	ws(j);
+	if (j->p != j->end)
+		return fail(j, j->p, "text after the map");
+	return 0;
+}
+
 struct cdn_map *cdnmap_parse(const char *text, size_t len, struct cdnmap_error *err)
 {
 	memset(err, 0, sizeof *err);
 	struct jp j = {text, text, text + len, err, BUF_INIT};
 	struct buf arena = BUF_INIT;
 	struct pending *pend = NULL;
-	size_t npend = 0, cap = 0;
+	size_t npend = 0;
 	struct cdn_map *m = NULL;
 
 	if (len > CDNMAP_MAX_BYTES) {
 		fail(&j, text, "map larger than 16 MiB");
 		goto out;
 	}
-	/* A UTF-8 byte order mark, as some editors write. */
-	if (len >= 3 && memcmp(j.p, "\xEF\xBB\xBF", 3) == 0)
-		j.p += 3;
-	ws(&j);
-	if (j.p >= j.end || *j.p != '[') {
-		fail(&j, j.p, "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
+	if (parse_entries(&j, &arena, &pend, &npend) < 0)
 		goto out;
-	}
-	j.p++;
-	ws(&j);
-	if (j.p < j.end && *j.p == ']') {
-		j.p++;
-	} else {
-		for (;;) {
-			ws(&j);
-			if (j.p >= j.end || *j.p != '{') {
-				fail(&j, j.p, "expected an entry ({\"domain\":...,\"name\":...})");
-				goto out;
-			}
-			if (npend == cap) {
-				size_t ncap = cap ? cap * 2 : 256;
-				struct pending *np = realloc(pend, ncap * sizeof *np);
-				if (!np) {
-					fail(&j, j.p, "out of memory");
-					goto out;
-				}
-				pend = np;
-				cap = ncap;
-			}
-			if (parse_entry(&j, &arena, &pend[npend]) < 0)
-				goto out;
-			npend++;
-			ws(&j);
-			if (j.p < j.end && *j.p == ',') {
-				j.p++;
-				continue;
-			}
-			if (j.p < j.end && *j.p == ']') {
-				j.p++;
-				break;
-			}
-			fail(&j, j.p, "expected ',' or ']'");
-			goto out;
-		}
-	}
-	ws(&j);
-	if (j.p != j.end) {
-		fail(&j, j.p, "text after the map");
-		goto out;
-	}
 	if (npend == 0) {
 		fail(&j, text, "the map has no entries");
 		goto out;
