@@ -504,6 +504,62 @@ int msym_batch(const struct msym_query *q, size_t n, struct msym_answer *a, stru
 
 /* ---- atos ---- */
 
+/* atos's output read into text until it ends: 0, or -1 (err says why:
+ * too slow, too much, a read error). */
+static int read_output(const char *atos, int fd, struct buf *text, char *err, size_t errlen)
+{
+	size_t start = text->len;
+	uint64_t deadline = mono_ms() + ATOS_TIMEOUT_MS;
+	for (;;) {
+		long long left = (long long)(deadline - mono_ms());
+		if (left <= 0) {
+			snprintf(err, errlen, "%s ran longer than %d s", atos,
+				 ATOS_TIMEOUT_MS / 1000);
+			return -1;
+		}
+		struct pollfd pf = {fd, POLLIN, 0};
+		int r = poll(&pf, 1, (int)left);
+		if (r <= 0)
+			continue;
+		if (text->len - start > (1u << 20) || buf_reserve(text, 65536) < 0) {
+			snprintf(err, errlen, "%s wrote too much", atos);
+			return -1;
+		}
+		ssize_t rr = read(fd, text->p + text->len, text->cap - text->len);
+		if (rr < 0 && errno == EINTR)
+			continue;
+		if (rr < 0) {
+			snprintf(err, errlen, "reading %s: %s", atos, strerror(errno));
+			return -1;
+		}
+		if (rr == 0)
+			return 0;
+		text->len += (size_t)rr;
+	}
+}
+
+/* The n lines of text from start on, as offsets and lengths; a line that
+ * only repeats its address (atos knows nothing of it) and a missing line
+ * have length 0. */
+static void split_lines(const struct buf *text, size_t start, size_t n, size_t *line_off,
+			size_t *line_len)
+{
+	size_t p = start, i = 0;
+	for (; i < n && p < text->len; i++) {
+		char *nl = memchr(text->p + p, '\n', text->len - p);
+		size_t e = nl ? (size_t)(nl - text->p) : text->len;
+		line_off[i] = p;
+		line_len[i] = e - p;
+		/* atos repeats an address it knows nothing of */
+		if (line_len[i] > 2 && text->p[p] == '0' && text->p[p + 1] == 'x' &&
+		    strspn(text->p + p + 2, "0123456789abcdefABCDEF") >= line_len[i] - 2)
+			line_len[i] = 0;
+		p = nl ? e + 1 : e;
+	}
+	for (; i < n; i++)
+		line_len[i] = 0;
+}
+
 int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load,
 	      const uint64_t *addrs, size_t n, size_t *line_off, size_t *line_len, struct buf *text,
 	      char *err, size_t errlen)
@@ -539,33 +595,7 @@ int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load
 	if (pid < 0)
 		goto out;
 	size_t start = text->len;
-	uint64_t deadline = mono_ms() + ATOS_TIMEOUT_MS;
-	for (;;) {
-		long long left = (long long)(deadline - mono_ms());
-		if (left <= 0) {
-			snprintf(err, errlen, "%s ran longer than %d s", atos,
-				 ATOS_TIMEOUT_MS / 1000);
-			break;
-		}
-		struct pollfd pf = {fd, POLLIN, 0};
-		int r = poll(&pf, 1, (int)left);
-		if (r <= 0)
-			continue;
-		if (text->len - start > (1u << 20) || buf_reserve(text, 65536) < 0) {
-			snprintf(err, errlen, "%s wrote too much", atos);
-			break;
-		}
-		ssize_t rr = read(fd, text->p + text->len, text->cap - text->len);
-		if (rr < 0 && errno == EINTR)
-			continue;
-		if (rr <= 0) {
-			rc = rr == 0 ? 0 : -1;
-			if (rr < 0)
-				snprintf(err, errlen, "reading %s: %s", atos, strerror(errno));
-			break;
-		}
-		text->len += (size_t)rr;
-	}
+	rc = read_output(atos, fd, text, err, errlen);
 	close(fd);
 	int status = 0;
 	if (rc < 0)
@@ -578,20 +608,7 @@ int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load
 	}
 	if (rc < 0)
 		goto out;
-	size_t p = start, i = 0;
-	for (; i < n && p < text->len; i++) {
-		char *nl = memchr(text->p + p, '\n', text->len - p);
-		size_t e = nl ? (size_t)(nl - text->p) : text->len;
-		line_off[i] = p;
-		line_len[i] = e - p;
-		/* atos repeats an address it knows nothing of */
-		if (line_len[i] > 2 && text->p[p] == '0' && text->p[p + 1] == 'x' &&
-		    strspn(text->p + p + 2, "0123456789abcdefABCDEF") >= line_len[i] - 2)
-			line_len[i] = 0;
-		p = nl ? e + 1 : e;
-	}
-	for (; i < n; i++)
-		line_len[i] = 0;
+	split_lines(text, start, n, line_off, line_len);
 out:
 	free(argv);
 	free(nums);
