@@ -137,20 +137,12 @@ static int emit_patch(struct buf *out, const struct rec_edit *e, const struct pa
 	return buf_add(out, e->data.p + op->val_off, op->val_len);
 }
 
-int rec_edit_apply(const struct record *r, const struct rec_edit *e, struct buf *out)
+/* The patches that apply e to r, into pt (room for e->nops + 4): the
+ * replacements in place, then per object the new keys, in the order they
+ * were given. Returns how many. */
+static size_t plan_patches(const struct record *r, const struct rec_edit *e, struct patch *pt)
 {
-	if (e->data.err || out->err)
-		return -1;
-	if (e->nops == 0)
-		return buf_add(out, r->src, r->len);
-
-	struct patch stack[64], *pt = stack;
-	size_t maxp = e->nops + 4, np = 0;
-	if (maxp > sizeof stack / sizeof stack[0] && !(pt = malloc(maxp * sizeof *pt)))
-		return -1;
-
-	/* Replacements in place, then per object the new keys, in the order
-	 * they were given. */
+	size_t np = 0;
 	for (int obj = 0; obj < 2; obj++) {
 		const struct rec_kv *kvs = obj ? r->fields : r->tags;
 		size_t nkv = obj ? r->nfields : r->ntags;
@@ -199,7 +191,12 @@ int rec_edit_apply(const struct record *r, const struct rec_edit *e, struct buf 
 			np++;
 		}
 	}
+	return np;
+}
 
+/* By offset; patches at one offset stay in the order they were made. */
+static void sort_patches(struct patch *pt, size_t np)
+{
 	for (size_t i = 1; i < np; i++) {
 		struct patch x = pt[i];
 		size_t j = i;
@@ -210,6 +207,22 @@ int rec_edit_apply(const struct record *r, const struct rec_edit *e, struct buf 
 		}
 		pt[j] = x;
 	}
+}
+
+int rec_edit_apply(const struct record *r, const struct rec_edit *e, struct buf *out)
+{
+	if (e->data.err || out->err)
+		return -1;
+	if (e->nops == 0)
+		return buf_add(out, r->src, r->len);
+
+	struct patch stack[64], *pt = stack;
+	size_t maxp = e->nops + 4;
+	if (maxp > sizeof stack / sizeof stack[0] && !(pt = malloc(maxp * sizeof *pt)))
+		return -1;
+
+	size_t np = plan_patches(r, e, pt);
+	sort_patches(pt, np);
 
 	int rc = buf_reserve(out, r->len + e->data.len + 64);
 	size_t pos = 0;
