@@ -453,6 +453,92 @@ out:
  * them from cached parts) and trace-mapping reads them, although the
  * spec's DecodeIndexSourceMap hands a section's map to DecodeSourceMap.
  * It is flattened like the top one, then placed at its section's offset. */
+/* The value of member which (its name read, at keyat), into m and its
+ * body; c is the value's first byte. */
+static bool member_value(struct parser *ps, struct map_state *m, enum member which, int c,
+			 unsigned long long keyat, int nest)
+{
+	struct body *b = m->b;
+	uint32_t v;
+	int r;
+	switch (which) {
+	case M_VERSION:
+		r = smp_uint_value(ps, "version", &v);
+		if (r < 0)
+			return false;
+		if (r == 0) {
+			fail(ps, "\"version\" must be the number 3, not %s", smp_type_ahead(ps));
+			return false;
+		}
+		if (v != 3) {
+			smp_fail_at(ps, keyat, "unsupported version %u (3 expected)", v);
+			return false;
+		}
+		break;
+	case M_FILE:
+		if (c != '"') {
+			if (!ps->failed)
+				fail(ps, "\"file\" must be a string, not %s", smp_type_ahead(ps));
+			return false;
+		}
+		b->file = b->str.len;
+		if (!smp_string_to(ps, &b->str, SIZE_MAX, NULL) ||
+		    !smp_sbuf_add(ps, &b->str, "", 0))
+			return false;
+		b->str.len++;
+		break;
+	case M_SOURCEROOT:
+		if (c != '"') {
+			if (!ps->failed)
+				fail(ps, "\"sourceRoot\" must be a string, not %s",
+				     smp_type_ahead(ps));
+			return false;
+		}
+		m->has_root = true;
+		if (!smp_string_to(ps, &m->root, SIZE_MAX, NULL))
+			return false;
+		break;
+	case M_SOURCES:
+		if (!smp_array(ps, "sources", source_item, b))
+			return false;
+		break;
+	case M_SOURCESCONTENT:
+		if (!smp_array(ps, "sourcesContent", content_item, NULL))
+			return false;
+		break;
+	case M_NAMES:
+		if (!smp_array(ps, "names", name_item, b))
+			return false;
+		break;
+	case M_IGNORELIST:
+		if (!smp_array(ps, "ignoreList", ignore_item, m))
+			return false;
+		break;
+	case M_MAPPINGS:
+		if (c != '"') {
+			if (!ps->failed)
+				fail(ps, "\"mappings\" must be a string, not %s",
+				     smp_type_ahead(ps));
+			return false;
+		}
+		m->mappings_at = keyat;
+		if (!smp_mappings(ps, b, &m->refs))
+			return false;
+		break;
+	case M_SECTIONS: {
+		m->sections_at = keyat;
+		struct section sec = {ps, &m->flat, nest, m->depth + 1};
+		if (!smp_array(ps, "sections", section_item, &sec))
+			return false;
+		break;
+	}
+	default:
+		if (!smp_skip_value(ps, m->depth + 1))
+			return false;
+	}
+	return true;
+}
+
 static bool parse_map(struct parser *ps, struct body *b, int nest, int depth)
 {
 	if (depth > MAX_DEPTH)
@@ -498,88 +584,10 @@ static bool parse_map(struct parser *ps, struct body *b, int nest, int depth)
 		}
 		seen |= which;
 		smp_ws(ps);
-		int c = peek(ps);
-		uint32_t v;
-		int r;
-		switch (which) {
-		case M_VERSION:
-			r = smp_uint_value(ps, "version", &v);
-			if (r < 0)
-				goto out;
-			if (r == 0) {
-				fail(ps, "\"version\" must be the number 3, not %s",
-				     smp_type_ahead(ps));
-				goto out;
-			}
-			if (v != 3) {
-				smp_fail_at(ps, keyat, "unsupported version %u (3 expected)", v);
-				goto out;
-			}
-			break;
-		case M_FILE:
-			if (c != '"') {
-				if (!ps->failed)
-					fail(ps, "\"file\" must be a string, not %s",
-					     smp_type_ahead(ps));
-				goto out;
-			}
-			b->file = b->str.len;
-			if (!smp_string_to(ps, &b->str, SIZE_MAX, NULL) ||
-			    !smp_sbuf_add(ps, &b->str, "", 0))
-				goto out;
-			b->str.len++;
-			break;
-		case M_SOURCEROOT:
-			if (c != '"') {
-				if (!ps->failed)
-					fail(ps, "\"sourceRoot\" must be a string, not %s",
-					     smp_type_ahead(ps));
-				goto out;
-			}
-			m.has_root = true;
-			if (!smp_string_to(ps, &m.root, SIZE_MAX, NULL))
-				goto out;
-			break;
-		case M_SOURCES:
-			if (!smp_array(ps, "sources", source_item, b))
-				goto out;
-			break;
-		case M_SOURCESCONTENT:
-			if (!smp_array(ps, "sourcesContent", content_item, NULL))
-				goto out;
-			break;
-		case M_NAMES:
-			if (!smp_array(ps, "names", name_item, b))
-				goto out;
-			break;
-		case M_IGNORELIST:
-			if (!smp_array(ps, "ignoreList", ignore_item, &m))
-				goto out;
-			break;
-		case M_MAPPINGS:
-			if (c != '"') {
-				if (!ps->failed)
-					fail(ps, "\"mappings\" must be a string, not %s",
-					     smp_type_ahead(ps));
-				goto out;
-			}
-			m.mappings_at = keyat;
-			if (!smp_mappings(ps, b, &m.refs))
-				goto out;
-			break;
-		case M_SECTIONS: {
-			m.sections_at = keyat;
-			struct section sec = {ps, &m.flat, nest, depth + 1};
-			if (!smp_array(ps, "sections", section_item, &sec))
-				goto out;
-			break;
-		}
-		default:
-			if (!smp_skip_value(ps, depth + 1))
-				goto out;
-		}
+		if (!member_value(ps, &m, which, peek(ps), keyat, nest))
+			goto out;
 		smp_ws(ps);
-		c = peek(ps);
+		int c = peek(ps);
 		if (c == ',') {
 			ps->p++;
 			continue;
