@@ -8,11 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline const char *skip_ws(const char *q, const char *end)
-{
-	return json_skip_ws(q, end);
-}
-
 /* What the codec asks of strings and numbers: valid UTF-8 (strings are
  * copied out byte for byte), integers within int64_t, finite floats. */
 #define REC_JSON (JSON_UTF8 | JSON_NUM_RANGE)
@@ -283,7 +278,7 @@ static const char *parse_kvs(struct pctx *c, struct record *r, const char *q, in
 	 * only when a bit says it might be needed. */
 	uint64_t seen[16] = {0};
 
-	q = skip_ws(q + 1, end);
+	q = json_skip_ws(q + 1, end);
 	if (q < end && *q == '}')
 		return q + 1;
 	for (;;) {
@@ -296,10 +291,10 @@ static const char *parse_kvs(struct pctx *c, struct record *r, const char *q, in
 		size_t klen = (size_t)(q - k);
 		if (klen == 2)
 			return fail(c, k, is_field ? "empty field key" : "empty tag key");
-		q = skip_ws(q, end);
+		q = json_skip_ws(q, end);
 		if (q >= end || *q != ':')
 			return fail(c, q, "expected ':'");
-		q = skip_ws(q + 1, end);
+		q = json_skip_ws(q + 1, end);
 		if (q >= end)
 			return fail(c, q, "unexpected end of input");
 		const char *v = q;
@@ -358,9 +353,9 @@ static const char *parse_kvs(struct pctx *c, struct record *r, const char *q, in
 		kv->val_len = (size_t)(q - v);
 		kv->type = t;
 		kv->hash = h;
-		q = skip_ws(q, end);
+		q = json_skip_ws(q, end);
 		if (q < end && *q == ',') {
-			q = skip_ws(q + 1, end);
+			q = json_skip_ws(q + 1, end);
 			continue;
 		}
 		if (q < end && *q == '}')
@@ -424,7 +419,7 @@ static int parse_record(struct pctx *c, struct record *r, const char *p, size_t 
 	} other[REC_MAX_OTHER];
 	size_t nother = 0;
 	const char *end = c->end;
-	const char *q = skip_ws(p, end);
+	const char *q = json_skip_ws(p, end);
 
 	r->src = q;
 	r->len = 0;
@@ -441,7 +436,7 @@ static int parse_record(struct pctx *c, struct record *r, const char *p, size_t 
 		return failn(c, q, "expected '{'");
 	const char *src = q;
 	unsigned seen = 0;
-	q = skip_ws(q + 1, end);
+	q = json_skip_ws(q + 1, end);
 	if (q < end && *q == '}')
 		return failn(c, src, "missing measurement");
 	for (;;) {
@@ -458,10 +453,10 @@ static int parse_record(struct pctx *c, struct record *r, const char *p, size_t 
 				return failn(c, k, dup_reason[kid]);
 			seen |= 1u << kid;
 		}
-		q = skip_ws(q, end);
+		q = json_skip_ws(q, end);
 		if (q >= end || *q != ':')
 			return failn(c, q, "expected ':'");
-		q = skip_ws(q + 1, end);
+		q = json_skip_ws(q + 1, end);
 		if (q >= end)
 			return failn(c, q, "unexpected end of input");
 		const char *v = q;
@@ -521,9 +516,9 @@ static int parse_record(struct pctx *c, struct record *r, const char *p, size_t 
 		}
 		}
 		r->last_end = (size_t)(q - src);
-		q = skip_ws(q, end);
+		q = json_skip_ws(q, end);
 		if (q < end && *q == ',') {
-			q = skip_ws(q + 1, end);
+			q = json_skip_ws(q + 1, end);
 			continue;
 		}
 		if (q < end && *q == '}')
@@ -556,7 +551,7 @@ int rec_parse_line(struct record *r, const char *p, size_t n, struct rec_error *
 	size_t used = 0;
 	if (parse_record(&c, r, p, &used) < 0)
 		return -1;
-	const char *q = skip_ws(p + used, p + n);
+	const char *q = json_skip_ws(p + used, p + n);
 	if (q != p + n) {
 		fail(&c, q, "trailing characters after the record");
 		return -1;
