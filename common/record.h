@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "json.h"
 
 enum rec_vtype { RV_STRING, RV_INT, RV_FLOAT, RV_BOOL };
 
@@ -69,6 +70,8 @@ void rec_free(struct record *r);
 /* Find a tag / field by its decoded key. NULL when absent. */
 const struct rec_kv *rec_tag(const struct record *r, const char *key);
 const struct rec_kv *rec_field(const struct record *r, const char *key);
+/* The same in an array of n tags or fields, for a key of klen bytes. */
+const struct rec_kv *rec_kv_find(const struct rec_kv *a, size_t n, const char *key, size_t klen);
 
 /* Decode a raw JSON string token (with quotes) to UTF-8. When the token has
  * no escapes the result points into the token itself and scratch is unused;
@@ -78,11 +81,7 @@ int rec_str(const char *tok, size_t n, struct buf *scratch, const char **s, size
 int rec_int(const char *tok, size_t n, int64_t *v);
 int rec_double(const char *tok, size_t n, double *v);
 
-/* JSON writers. json_add_str escapes (", \, control characters) and
- * replaces invalid UTF-8 with U+FFFD. */
-int json_add_str(struct buf *b, const char *s, size_t n);
-/* A float always with a '.' or an exponent; non-finite values are refused. */
-int json_add_double(struct buf *b, double v);
+/* The JSON writers json_add_str and json_add_double are in json.h. */
 
 /* Edits: set tags and fields on a record, copying every untouched byte of
  * it as it was. An existing key's value is replaced in place; a new key is

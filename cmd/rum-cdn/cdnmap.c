@@ -1,12 +1,12 @@
-/* The CDN dictionary: a small strict JSON reader for the map (positions in
- * errors, so a user can fix a hand-written map), a hash of plain domains and
- * a list of globs. */
+/* The CDN dictionary: a strict reader of the map on json.h's scanner
+ * (positions in errors, so a user can fix a hand-written map), a hash of
+ * plain domains and a list of globs. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "cdnmap.h"
-#include "record.h"
+#include "json.h"
 
 #define MAX_DEPTH 64
 #define NAME_MAX_LEN 253
@@ -50,168 +50,82 @@ static int fail(struct jp *j, const char *at, const char *reason)
 
 static void ws(struct jp *j)
 {
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
+	j->p = json_skip_ws(j->p, j->end);
 }
 
-static int is_hex(char c)
+/* The scanner's failure in the map's words; tok is where the string being
+ * read starts, when it is a string. */
+static int scan_failed(struct jp *j, const char *tok, const struct json_fail *f)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	switch (f->code) {
+	case JSON_E_UNTERMINATED:
+		return fail(j, tok ? tok : f->at, "unterminated string");
+	case JSON_E_CONTROL:
+		return fail(j, f->at, "control character in a string");
+	case JSON_E_U_ESCAPE:
+		return fail(j, f->at, "bad \\u escape");
+	case JSON_E_ESCAPE:
+		return fail(j, f->at, "bad escape");
+	case JSON_E_SURROGATE:
+		return fail(j, tok ? tok : f->at, "bad escape in a string");
+	case JSON_E_NUMBER:
+		/* A '-' without digits is no value at all. */
+		if (f->at > j->s && f->at[-1] == '-')
+			return fail(j, f->at - 1, "expected a value");
+		return fail(j, f->at, "bad number");
+	case JSON_E_KEY:
+		return fail(j, f->at, "expected a string");
+	case JSON_E_COLON:
+		return fail(j, f->at, "expected ':'");
+	case JSON_E_OBJ_SEP:
+		return fail(j, f->at, "expected ',' or '}'");
+	case JSON_E_ARR_SEP:
+		return fail(j, f->at, "expected ',' or ']'");
+	case JSON_E_DEPTH:
+		return fail(j, f->at, "nested too deep");
+	default:
+		return fail(j, f->at, "expected a value");
+	}
 }
 
 /* A string token, quotes included, checked against the JSON grammar. */
 static int string_tok(struct jp *j, const char **tok, size_t *n)
 {
 	const char *start = j->p;
+	struct json_fail f;
+	int esc = 0;
 	if (j->p >= j->end || *j->p != '"')
 		return fail(j, j->p, "expected a string");
-	j->p++;
-	for (;;) {
-		if (j->p >= j->end)
-			return fail(j, start, "unterminated string");
-		unsigned char c = (unsigned char)*j->p;
-		if (c == '"')
-			break;
-		if (c < 0x20)
-			return fail(j, j->p, "control character in a string");
-		if (c == '\\') {
-			if (j->end - j->p < 2)
-				return fail(j, start, "unterminated string");
-			char e = j->p[1];
-			if (e == 'u') {
-				if (j->end - j->p < 6 || !is_hex(j->p[2]) || !is_hex(j->p[3]) ||
-				    !is_hex(j->p[4]) || !is_hex(j->p[5]))
-					return fail(j, j->p, "bad \\u escape");
-				j->p += 6;
-				continue;
-			}
-			if (!strchr("\"\\/bfnrt", e) || e == 0)
-				return fail(j, j->p, "bad escape");
-			j->p += 2;
-			continue;
-		}
-		j->p++;
-	}
-	j->p++;
+	const char *e = json_scan_string(j->p, j->end, 0, &esc, &f);
+	if (!e)
+		return scan_failed(j, start, &f);
+	j->p = e;
 	*tok = start;
-	*n = (size_t)(j->p - start);
+	*n = (size_t)(e - start);
 	return 0;
 }
 
 static int string_val(struct jp *j, const char **s, size_t *n)
 {
-	const char *tok;
-	size_t tn;
+	const char *tok = NULL;
+	size_t tn = 0;
 	if (string_tok(j, &tok, &tn) < 0)
 		return -1;
-	if (rec_str(tok, tn, &j->scratch, s, n) < 0)
+	if (json_unescape(tok, tn, 0, &j->scratch, s, n) < 0)
 		return fail(j, tok, j->scratch.err ? "out of memory" : "bad escape in a string");
 	return 0;
 }
 
-static int number(struct jp *j)
-{
-	const char *q = j->p;
-	if (q < j->end && *q == '-')
-		q++;
-	if (q >= j->end || *q < '0' || *q > '9')
-		return fail(j, j->p, "expected a value");
-	if (*q == '0')
-		q++;
-	else
-		while (q < j->end && *q >= '0' && *q <= '9')
-			q++;
-	if (q < j->end && *q == '.') {
-		q++;
-		if (q >= j->end || *q < '0' || *q > '9')
-			return fail(j, q, "bad number");
-		while (q < j->end && *q >= '0' && *q <= '9')
-			q++;
-	}
-	if (q < j->end && (*q == 'e' || *q == 'E')) {
-		q++;
-		if (q < j->end && (*q == '+' || *q == '-'))
-			q++;
-		if (q >= j->end || *q < '0' || *q > '9')
-			return fail(j, q, "bad number");
-		while (q < j->end && *q >= '0' && *q <= '9')
-			q++;
-	}
-	j->p = q;
-	return 0;
-}
-
-static int skip_value(struct jp *j, int depth);
-
-/* Members of an object or items of an array, after its opening bracket. */
-static int skip_container(struct jp *j, char close, int depth)
-{
-	ws(j);
-	if (j->p < j->end && *j->p == close) {
-		j->p++;
-		return 0;
-	}
-	for (;;) {
-		if (close == '}') {
-			const char *tok;
-			size_t n;
-			ws(j);
-			if (string_tok(j, &tok, &n) < 0)
-				return -1;
-			ws(j);
-			if (j->p >= j->end || *j->p != ':')
-				return fail(j, j->p, "expected ':'");
-			j->p++;
-		}
-		if (skip_value(j, depth + 1) < 0)
-			return -1;
-		ws(j);
-		if (j->p < j->end && *j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (j->p < j->end && *j->p == close) {
-			j->p++;
-			return 0;
-		}
-		return fail(j, j->p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
-	}
-}
-
+/* An unknown member's value, checked and skipped; depth is its nesting. */
 static int skip_value(struct jp *j, int depth)
 {
+	struct json_fail f;
 	ws(j);
-	if (depth > MAX_DEPTH)
-		return fail(j, j->p, "nested too deep");
-	if (j->p >= j->end)
-		return fail(j, j->p, "expected a value");
-	const char *tok;
-	size_t n;
-	switch (*j->p) {
-	case '"':
-		return string_tok(j, &tok, &n);
-	case '{':
-		j->p++;
-		return skip_container(j, '}', depth);
-	case '[':
-		j->p++;
-		return skip_container(j, ']', depth);
-	case 't':
-	case 'f':
-	case 'n': {
-		static const char *const words[] = {"true", "false", "null"};
-		for (int i = 0; i < 3; i++) {
-			size_t wl = strlen(words[i]);
-			if ((size_t)(j->end - j->p) >= wl && memcmp(j->p, words[i], wl) == 0) {
-				j->p += wl;
-				return 0;
-			}
-		}
-		return fail(j, j->p, "expected a value");
-	}
-	default:
-		return number(j);
-	}
+	const char *e = json_skip_value(j->p, j->end, depth, MAX_DEPTH, 0, &f);
+	if (!e)
+		return scan_failed(j, NULL, &f);
+	j->p = e;
+	return 0;
 }
 
 /* Lower-case a domain or glob into the arena; NULL reason when fine. */
@@ -387,69 +301,72 @@ static void line_col(const char *s, size_t off, struct cdnmap_error *err)
 	err->column = col;
 }
 
+/* The map's text: an array of entries, each parsed into (*pend)[i] and
+ * the arena; *npend of them. */
+static int parse_entries(struct jp *j, struct buf *arena, struct pending **pend, size_t *npend)
+{
+	size_t cap = 0;
+	/* A UTF-8 byte order mark, as some editors write. */
+	if (j->end - j->p >= 3 && memcmp(j->p, "\xEF\xBB\xBF", 3) == 0)
+		j->p += 3;
+	ws(j);
+	if (j->p >= j->end || *j->p != '[')
+		return fail(j, j->p,
+			    "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
+	j->p++;
+	ws(j);
+	if (j->p < j->end && *j->p == ']') {
+		j->p++;
+	} else {
+		for (;;) {
+			ws(j);
+			if (j->p >= j->end || *j->p != '{')
+				return fail(j, j->p,
+					    "expected an entry ({\"domain\":...,\"name\":...})");
+			if (*npend == cap) {
+				size_t ncap = cap ? cap * 2 : 256;
+				struct pending *np = realloc(*pend, ncap * sizeof *np);
+				if (!np)
+					return fail(j, j->p, "out of memory");
+				*pend = np;
+				cap = ncap;
+			}
+			if (parse_entry(j, arena, &(*pend)[*npend]) < 0)
+				return -1;
+			(*npend)++;
+			ws(j);
+			if (j->p < j->end && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->end && *j->p == ']') {
+				j->p++;
+				break;
+			}
+			return fail(j, j->p, "expected ',' or ']'");
+		}
+	}
+	ws(j);
+	if (j->p != j->end)
+		return fail(j, j->p, "text after the map");
+	return 0;
+}
+
 struct cdn_map *cdnmap_parse(const char *text, size_t len, struct cdnmap_error *err)
 {
 	memset(err, 0, sizeof *err);
 	struct jp j = {text, text, text + len, err, BUF_INIT};
 	struct buf arena = BUF_INIT;
 	struct pending *pend = NULL;
-	size_t npend = 0, cap = 0;
+	size_t npend = 0;
 	struct cdn_map *m = NULL;
 
 	if (len > CDNMAP_MAX_BYTES) {
 		fail(&j, text, "map larger than 16 MiB");
 		goto out;
 	}
-	/* A UTF-8 byte order mark, as some editors write. */
-	if (len >= 3 && memcmp(j.p, "\xEF\xBB\xBF", 3) == 0)
-		j.p += 3;
-	ws(&j);
-	if (j.p >= j.end || *j.p != '[') {
-		fail(&j, j.p, "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
+	if (parse_entries(&j, &arena, &pend, &npend) < 0)
 		goto out;
-	}
-	j.p++;
-	ws(&j);
-	if (j.p < j.end && *j.p == ']') {
-		j.p++;
-	} else {
-		for (;;) {
-			ws(&j);
-			if (j.p >= j.end || *j.p != '{') {
-				fail(&j, j.p, "expected an entry ({\"domain\":...,\"name\":...})");
-				goto out;
-			}
-			if (npend == cap) {
-				size_t ncap = cap ? cap * 2 : 256;
-				struct pending *np = realloc(pend, ncap * sizeof *np);
-				if (!np) {
-					fail(&j, j.p, "out of memory");
-					goto out;
-				}
-				pend = np;
-				cap = ncap;
-			}
-			if (parse_entry(&j, &arena, &pend[npend]) < 0)
-				goto out;
-			npend++;
-			ws(&j);
-			if (j.p < j.end && *j.p == ',') {
-				j.p++;
-				continue;
-			}
-			if (j.p < j.end && *j.p == ']') {
-				j.p++;
-				break;
-			}
-			fail(&j, j.p, "expected ',' or ']'");
-			goto out;
-		}
-	}
-	ws(&j);
-	if (j.p != j.end) {
-		fail(&j, j.p, "text after the map");
-		goto out;
-	}
 	if (npend == 0) {
 		fail(&j, text, "the map has no entries");
 		goto out;

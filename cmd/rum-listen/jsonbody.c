@@ -2,12 +2,7 @@
 
 #include <string.h>
 
-static const char *skip_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
+#include "json.h"
 
 void jsonbody_init(struct jsonbody *jb, const char *p, size_t n)
 {
@@ -31,15 +26,15 @@ int jsonbody_next(struct jsonbody *jb, struct record *r, struct jb_error *err)
 {
 	if (jb->state == 2)
 		return 0;
-	const char *p = skip_ws(jb->p, jb->end);
+	const char *p = json_skip_ws(jb->p, jb->end);
 	if (jb->state == 0) {
 		if (p == jb->end)
 			return fail(jb, err, p, "empty body");
 		if (*p == '[') {
 			jb->array = 1;
-			p = skip_ws(p + 1, jb->end);
+			p = json_skip_ws(p + 1, jb->end);
 			if (p < jb->end && *p == ']') {
-				p = skip_ws(p + 1, jb->end);
+				p = json_skip_ws(p + 1, jb->end);
 				if (p != jb->end)
 					return fail(jb, err, p, "data after the array");
 				jb->state = 2;
@@ -52,7 +47,7 @@ int jsonbody_next(struct jsonbody *jb, struct record *r, struct jb_error *err)
 		if (p == jb->end)
 			return fail(jb, err, p, "unterminated array");
 		if (*p == ']') {
-			p = skip_ws(p + 1, jb->end);
+			p = json_skip_ws(p + 1, jb->end);
 			if (p != jb->end)
 				return fail(jb, err, p, "data after the array");
 			jb->state = 2;
@@ -60,7 +55,7 @@ int jsonbody_next(struct jsonbody *jb, struct record *r, struct jb_error *err)
 		}
 		if (*p != ',')
 			return fail(jb, err, p, "expected ',' or ']' after an element");
-		p = skip_ws(p + 1, jb->end);
+		p = json_skip_ws(p + 1, jb->end);
 	} else {
 		/* Objects one after another (NDJSON) are a body too. */
 		if (p == jb->end) {

@@ -2,21 +2,20 @@
 #include "machosym.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "hex.h"
+#include "json.h"
 #include "log.h"
-
-extern char **environ;
+#include "subproc.h"
 
 /* The first answer for a large dSYM includes parsing it. */
 #define BATCH_TIMEOUT_MS 60000
@@ -60,13 +59,6 @@ uint64_t msym_starts(void)
 	return starts;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void proc_stop(struct proc *p)
 {
 	if (p->fd >= 0)
@@ -103,25 +95,12 @@ static pid_t spawn(char *const argv[], int with_stdin, int *fd, char *err, size_
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
 	}
-	posix_spawn_file_actions_t fa;
-	pid_t pid = -1;
-	int rc = posix_spawn_file_actions_init(&fa);
-	if (rc == 0) {
-		rc = with_stdin
-			 ? posix_spawn_file_actions_adddup2(&fa, sv[1], 0)
-			 : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-		if (rc == 0)
-			rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
-		if (rc == 0)
-			rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-		if (rc == 0)
-			rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-		posix_spawn_file_actions_destroy(&fa);
-	}
+	pid_t pid = spawn_fds(argv[0], argv, NULL, with_stdin ? sv[1] : -1, sv[1], -1);
+	int saved = errno;
 	close(sv[1]);
-	if (rc != 0) {
+	if (pid < 0) {
 		close(sv[0]);
-		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(rc));
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(saved));
 		return -1;
 	}
 	*fd = sv[0];
@@ -155,8 +134,7 @@ struct js {
 
 static void ws(struct js *j)
 {
-	while (j->p < j->e && (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n'))
-		j->p++;
+	j->p = json_skip_ws(j->p, j->e);
 }
 
 static int lit(struct js *j, char c)
@@ -169,103 +147,26 @@ static int lit(struct js *j, char c)
 	return 0;
 }
 
-static int hex4(const char *p, unsigned *v)
-{
-	*v = 0;
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
-		if (d < 0)
-			return -1;
-		*v = *v << 4 | (unsigned)d;
-	}
-	return 0;
-}
-
-/* A string, decoded into text when keep (its offset and length). */
+/* A string, decoded into text when keep (its offset and length). A lone
+ * surrogate half fails the answer, as it fails a record: llvm-symbolizer
+ * writes its JSON with LLVM's json::OStream, which escapes only quotes,
+ * backslashes and control characters, so an answer never has one. */
 static int str(struct js *j, int keep, size_t *off, size_t *len)
 {
 	ws(j);
 	if (j->p >= j->e || *j->p != '"')
 		return -1;
-	j->p++;
-	size_t start = j->text->len;
-	while (j->p < j->e && *j->p != '"') {
-		/* a run without escapes in one copy */
-		const char *run = j->p;
-		while (j->p < j->e && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20)
-			j->p++;
-		if (j->p > run && keep && buf_add(j->text, run, (size_t)(j->p - run)) < 0)
-			return -1;
-		if (j->p >= j->e || *j->p == '"')
-			break;
-		char c = *j->p++;
-		if ((unsigned char)c < 0x20)
-			return -1;
-		if (c == '\\') {
-			if (j->p >= j->e)
-				return -1;
-			c = *j->p++;
-			switch (c) {
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'n':
-				c = '\n';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case '"':
-			case '\\':
-			case '/':
-				break;
-			case 'u': {
-				unsigned v;
-				if (j->e - j->p < 4 || hex4(j->p, &v) < 0)
-					return -1;
-				j->p += 4;
-				if (!keep)
-					continue;
-				char u[3];
-				size_t k;
-				if (v < 0x80) {
-					u[0] = (char)v;
-					k = 1;
-				} else if (v < 0x800) {
-					u[0] = (char)(0xc0 | v >> 6);
-					u[1] = (char)(0x80 | (v & 0x3f));
-					k = 2;
-				} else {
-					/* surrogate halves kept as they are encoded */
-					u[0] = (char)(0xe0 | v >> 12);
-					u[1] = (char)(0x80 | ((v >> 6) & 0x3f));
-					u[2] = (char)(0x80 | (v & 0x3f));
-					k = 3;
-				}
-				if (buf_add(j->text, u, k) < 0)
-					return -1;
-				continue;
-			}
-			default:
-				return -1;
-			}
-		}
-		if (keep && buf_add(j->text, &c, 1) < 0)
-			return -1;
-	}
-	if (j->p >= j->e)
+	struct json_fail f;
+	int esc = 0;
+	const char *tok = j->p, *end = json_scan_string(tok, j->e, 0, &esc, &f);
+	if (!end)
 		return -1;
-	j->p++;
+	j->p = end;
+	if (!keep)
+		return 0;
+	size_t start = j->text->len;
+	if (json_decode_append(tok, (size_t)(end - tok), 0, j->text) < 0)
+		return -1;
 	if (off) {
 		*off = start;
 		*len = j->text->len - start;
@@ -273,56 +174,32 @@ static int str(struct js *j, int keep, size_t *off, size_t *len)
 	return 0;
 }
 
-static int skip(struct js *j, int depth);
-
-static int skip_list(struct js *j, char close, int obj, int depth)
-{
-	if (lit(j, close))
-		return 0;
-	for (;;) {
-		if (obj && (str(j, 0, NULL, NULL) < 0 || !lit(j, ':')))
-			return -1;
-		if (skip(j, depth + 1) < 0)
-			return -1;
-		if (lit(j, close))
-			return 0;
-		if (!lit(j, ','))
-			return -1;
-	}
-}
-
+/* Any other value, skipped (nested 16 deep at most). */
 static int skip(struct js *j, int depth)
 {
+	struct json_fail f;
 	ws(j);
-	if (j->p >= j->e || depth > 16)
+	const char *e = json_skip_value(j->p, j->e, depth, 16, 0, &f);
+	if (!e)
 		return -1;
-	char c = *j->p;
-	if (c == '"')
-		return str(j, 0, NULL, NULL);
-	if (c == '{' || c == '[') {
-		j->p++;
-		return skip_list(j, c == '{' ? '}' : ']', c == '{', depth);
-	}
-	const char *s = j->p;
-	while (j->p < j->e &&
-	       (*j->p == '-' || *j->p == '+' || *j->p == '.' || (*j->p >= '0' && *j->p <= '9') ||
-		(*j->p >= 'a' && *j->p <= 'z') || *j->p == 'E'))
-		j->p++;
-	return j->p > s ? 0 : -1;
+	j->p = e;
+	return 0;
 }
 
+/* A non-negative integer. */
 static int num(struct js *j, uint64_t *v)
 {
+	struct json_fail f;
+	struct json_num n;
 	ws(j);
-	const char *s = j->p;
-	uint64_t x = 0;
-	while (j->p < j->e && *j->p >= '0' && *j->p <= '9') {
-		if (x > UINT64_MAX / 10 - 1)
-			return -1;
-		x = x * 10 + (uint64_t)(*j->p++ - '0');
-	}
-	*v = x;
-	return j->p > s ? 0 : -1;
+	if (j->p >= j->e || !json_is_digit(*j->p))
+		return -1;
+	const char *e = json_scan_number(j->p, j->e, JSON_NUM_RANGE, &n, &f);
+	if (!e || !n.is_int)
+		return -1;
+	j->p = e;
+	*v = (uint64_t)n.i;
+	return 0;
 }
 
 static int key_is(const struct buf *t, size_t off, size_t len, const char *k)
@@ -337,11 +214,7 @@ static int hex_str(const char *s, size_t n, uint64_t *v)
 	if (n <= 2 || n > 18 || s[0] != '0' || s[1] != 'x')
 		return 0;
 	for (size_t i = 2; i < n; i++) {
-		char c = s[i];
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
+		int d = hex_digit((unsigned char)s[i]);
 		if (d < 0)
 			return 0;
 		x = x << 4 | (uint64_t)d;
@@ -466,10 +339,10 @@ static int exchange(struct proc *p, const struct buf *in, const struct msym_quer
 		    struct msym_answer *a, struct buf *text, char *err, size_t errlen)
 {
 	size_t sent = 0, got = 0, scan = 0;
-	long long deadline = now_ms() + BATCH_TIMEOUT_MS;
+	uint64_t deadline = mono_ms() + BATCH_TIMEOUT_MS;
 	p->rd.len = 0;
 	while (got < n) {
-		long long left = deadline - now_ms();
+		long long left = (long long)(deadline - mono_ms());
 		if (left <= 0) {
 			snprintf(err, errlen, "%s gave no answer in %d s", msym_program(),
 				 BATCH_TIMEOUT_MS / 1000);
@@ -631,6 +504,62 @@ int msym_batch(const struct msym_query *q, size_t n, struct msym_answer *a, stru
 
 /* ---- atos ---- */
 
+/* atos's output read into text until it ends: 0, or -1 (err says why:
+ * too slow, too much, a read error). */
+static int read_output(const char *atos, int fd, struct buf *text, char *err, size_t errlen)
+{
+	size_t start = text->len;
+	uint64_t deadline = mono_ms() + ATOS_TIMEOUT_MS;
+	for (;;) {
+		long long left = (long long)(deadline - mono_ms());
+		if (left <= 0) {
+			snprintf(err, errlen, "%s ran longer than %d s", atos,
+				 ATOS_TIMEOUT_MS / 1000);
+			return -1;
+		}
+		struct pollfd pf = {fd, POLLIN, 0};
+		int r = poll(&pf, 1, (int)left);
+		if (r <= 0)
+			continue;
+		if (text->len - start > (1u << 20) || buf_reserve(text, 65536) < 0) {
+			snprintf(err, errlen, "%s wrote too much", atos);
+			return -1;
+		}
+		ssize_t rr = read(fd, text->p + text->len, text->cap - text->len);
+		if (rr < 0 && errno == EINTR)
+			continue;
+		if (rr < 0) {
+			snprintf(err, errlen, "reading %s: %s", atos, strerror(errno));
+			return -1;
+		}
+		if (rr == 0)
+			return 0;
+		text->len += (size_t)rr;
+	}
+}
+
+/* The n lines of text from start on, as offsets and lengths; a line that
+ * only repeats its address (atos knows nothing of it) and a missing line
+ * have length 0. */
+static void split_lines(const struct buf *text, size_t start, size_t n, size_t *line_off,
+			size_t *line_len)
+{
+	size_t p = start, i = 0;
+	for (; i < n && p < text->len; i++) {
+		char *nl = memchr(text->p + p, '\n', text->len - p);
+		size_t e = nl ? (size_t)(nl - text->p) : text->len;
+		line_off[i] = p;
+		line_len[i] = e - p;
+		/* atos repeats an address it knows nothing of */
+		if (line_len[i] > 2 && text->p[p] == '0' && text->p[p + 1] == 'x' &&
+		    strspn(text->p + p + 2, "0123456789abcdefABCDEF") >= line_len[i] - 2)
+			line_len[i] = 0;
+		p = nl ? e + 1 : e;
+	}
+	for (; i < n; i++)
+		line_len[i] = 0;
+}
+
 int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load,
 	      const uint64_t *addrs, size_t n, size_t *line_off, size_t *line_len, struct buf *text,
 	      char *err, size_t errlen)
@@ -666,33 +595,7 @@ int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load
 	if (pid < 0)
 		goto out;
 	size_t start = text->len;
-	long long deadline = now_ms() + ATOS_TIMEOUT_MS;
-	for (;;) {
-		long long left = deadline - now_ms();
-		if (left <= 0) {
-			snprintf(err, errlen, "%s ran longer than %d s", atos,
-				 ATOS_TIMEOUT_MS / 1000);
-			break;
-		}
-		struct pollfd pf = {fd, POLLIN, 0};
-		int r = poll(&pf, 1, (int)left);
-		if (r <= 0)
-			continue;
-		if (text->len - start > (1u << 20) || buf_reserve(text, 65536) < 0) {
-			snprintf(err, errlen, "%s wrote too much", atos);
-			break;
-		}
-		ssize_t rr = read(fd, text->p + text->len, text->cap - text->len);
-		if (rr < 0 && errno == EINTR)
-			continue;
-		if (rr <= 0) {
-			rc = rr == 0 ? 0 : -1;
-			if (rr < 0)
-				snprintf(err, errlen, "reading %s: %s", atos, strerror(errno));
-			break;
-		}
-		text->len += (size_t)rr;
-	}
+	rc = read_output(atos, fd, text, err, errlen);
 	close(fd);
 	int status = 0;
 	if (rc < 0)
@@ -705,20 +608,7 @@ int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load
 	}
 	if (rc < 0)
 		goto out;
-	size_t p = start, i = 0;
-	for (; i < n && p < text->len; i++) {
-		char *nl = memchr(text->p + p, '\n', text->len - p);
-		size_t e = nl ? (size_t)(nl - text->p) : text->len;
-		line_off[i] = p;
-		line_len[i] = e - p;
-		/* atos repeats an address it knows nothing of */
-		if (line_len[i] > 2 && text->p[p] == '0' && text->p[p + 1] == 'x' &&
-		    strspn(text->p + p + 2, "0123456789abcdefABCDEF") >= line_len[i] - 2)
-			line_len[i] = 0;
-		p = nl ? e + 1 : e;
-	}
-	for (; i < n; i++)
-		line_len[i] = 0;
+	split_lines(text, start, n, line_off, line_len);
 out:
 	free(argv);
 	free(nums);
