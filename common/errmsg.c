@@ -29,6 +29,16 @@ int err_at(struct rum_error *err, size_t offset, const char *fmt, ...)
 	return -1;
 }
 
+int err_reason(struct rum_error *err, size_t offset, const char *reason)
+{
+	size_t n = strnlen(reason, sizeof err->msg - 1);
+	memcpy(err->msg, reason, n);
+	err->msg[n] = '\0';
+	err->offset = offset;
+	err->line = err->column = 0;
+	return -1;
+}
+
 void err_prefix(struct rum_error *err, const char *fmt, ...)
 {
 	char prefix[RUM_ERROR_MAX];

@@ -31,6 +31,9 @@ int err_set(struct rum_error *err, const char *fmt, ...) __attribute__((format(p
 /* The same with a byte offset in the input. */
 int err_at(struct rum_error *err, size_t offset, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for a fixed reason (a string constant), without printf: for
+ * parsers on a per-record path, where a failure may be a normal outcome. */
+int err_reason(struct rum_error *err, size_t offset, const char *reason);
 /* Puts "PREFIX: " (printf-style) before the message already there. */
 void err_prefix(struct rum_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

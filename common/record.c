@@ -163,14 +163,13 @@ static int tok_eq(const char *a, size_t an, const char *b, size_t bn)
 struct pctx {
 	const char *base; /* start of the caller's input: error offsets */
 	const char *end;
-	struct rec_error *err;
+	struct rum_error *err;
 	struct json_fail jf; /* the scanner's last failure */
 };
 
 static const char *fail(struct pctx *c, const char *at, const char *reason)
 {
-	c->err->offset = (size_t)(at - c->base);
-	c->err->reason = reason;
+	err_reason(c->err, (size_t)(at - c->base), reason);
 	return NULL;
 }
 
@@ -532,9 +531,9 @@ static int parse_record(struct pctx *c, struct record *r, const char *p, size_t 
 	return 0;
 }
 
-int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed, struct rec_error *err)
+int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed, struct rum_error *err)
 {
-	struct rec_error dummy;
+	struct rum_error dummy;
 	struct pctx c = {p, p + n, err ? err : &dummy, {NULL, JSON_OK}};
 	size_t used = 0;
 	if (parse_record(&c, r, p, &used) < 0)
@@ -544,9 +543,9 @@ int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed, struc
 	return 0;
 }
 
-int rec_parse_line(struct record *r, const char *p, size_t n, struct rec_error *err)
+int rec_parse_line(struct record *r, const char *p, size_t n, struct rum_error *err)
 {
-	struct rec_error dummy;
+	struct rum_error dummy;
 	struct pctx c = {p, p + n, err ? err : &dummy, {NULL, JSON_OK}};
 	size_t used = 0;
 	if (parse_record(&c, r, p, &used) < 0)
@@ -592,7 +591,7 @@ int rec_str(const char *tok, size_t n, struct buf *scratch, const char **s, size
 
 int rec_int(const char *tok, size_t n, int64_t *v)
 {
-	struct rec_error e;
+	struct rum_error e;
 	struct pctx c = {tok, tok + n, &e, {NULL, JSON_OK}};
 	enum rec_vtype t;
 	if (n == 0 || (*tok != '-' && !json_is_digit(*tok)))

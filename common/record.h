@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "json.h"
 
 enum rec_vtype { RV_STRING, RV_INT, RV_FLOAT, RV_BOOL };
@@ -46,11 +47,6 @@ struct record {
 	size_t tags_cap, fields_cap; /* storage owned by the record */
 };
 
-struct rec_error {
-	size_t offset;	    /* byte offset in the input where it went wrong */
-	const char *reason; /* static string */
-};
-
 /* Limits that keep hostile input from allocating without bound. */
 #define REC_MAX_TAGS 1024
 #define REC_MAX_FIELDS 4096
@@ -61,10 +57,10 @@ struct rec_error {
  * Returns 0, or -1 with err filled. Requires measurement (a string), tags
  * (when present) an object of strings, fields (when present) an object of
  * string | number | boolean, time (when present) an integer. */
-int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed, struct rec_error *err);
+int rec_parse(struct record *r, const char *p, size_t n, size_t *consumed, struct rum_error *err);
 /* Same, but the object must be all of p[0..n) apart from surrounding
  * whitespace (a '\r' before the newline is whitespace too). */
-int rec_parse_line(struct record *r, const char *p, size_t n, struct rec_error *err);
+int rec_parse_line(struct record *r, const char *p, size_t n, struct rum_error *err);
 void rec_free(struct record *r);
 
 /* Find a tag / field by its decoded key. NULL when absent. */

@@ -45,11 +45,11 @@ int stageloop_init(struct stageloop *l, const char *invalid_metric)
 	return 0;
 }
 
-void stageloop_bad(struct stageloop *l, const struct rec_error *err)
+void stageloop_bad(struct stageloop *l, const struct rum_error *err)
 {
 	metric_inc(l->m_bad_record);
 	log_rl(&l->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped", l->lr.lineno,
-	       err->reason, err->offset);
+	       err->msg, err->offset);
 }
 
 void stageloop_too_long(struct stageloop *l)

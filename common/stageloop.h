@@ -32,7 +32,7 @@ enum sl_verdict {
 
 struct stageloop_hooks {
 	enum sl_verdict (*record)(void *ctx, const char *line, size_t len, struct buf *out,
-				  struct rec_error *err);
+				  struct rum_error *err);
 	/* Before every record, after a signal and while waiting for input:
 	 * SIGHUP (clear sig_hup) and whatever else the program watches. */
 	void (*reload)(void *ctx);
@@ -60,14 +60,14 @@ int stageloop_init(struct stageloop *l, const char *invalid_metric);
 _Noreturn void stageloop_finish(struct stageloop *l);
 
 /* The rarer turns of the loop, kept out of line. */
-void stageloop_bad(struct stageloop *l, const struct rec_error *err);
+void stageloop_bad(struct stageloop *l, const struct rum_error *err);
 void stageloop_too_long(struct stageloop *l);
 int stageloop_read_failed(struct stageloop *l); /* 1: read on (EINTR), 0: stop */
 
 static inline int stageloop_record(struct stageloop *l, const struct stageloop_hooks *h, void *ctx,
 				   const char *line, size_t len)
 {
-	struct rec_error err;
+	struct rum_error err;
 	switch (h->record(ctx, line, len, &l->out.b, &err)) {
 	case SL_PASS:
 		if (out_write(&l->out, line, len) < 0 || out_write(&l->out, "\n", 1) < 0)

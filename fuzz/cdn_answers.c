@@ -36,7 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	struct cdnmap_error err;
+	struct rum_error err = {0};
 	map = cdnmap_parse(cdnmap_builtin, cdnmap_builtin_len, &err);
 	if (!map || cache_init(&cache, 4) < 0) {
 		fprintf(stderr, "fuzz-cdn_answers: the built-in map does not load\n");
@@ -53,7 +53,7 @@ static const int statuses[] = {
 
 static void one(const char *p, size_t n, int status, const unsigned char *abuf, int alen)
 {
-	struct rec_error err;
+	struct rum_error err = {0};
 	if (rec_parse_line(&rec, p, n, &err) < 0)
 		return;
 	const char *h;

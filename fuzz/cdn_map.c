@@ -32,10 +32,10 @@ static size_t labels(const char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cdnmap_error err;
+	struct rum_error err = {0};
 	struct cdn_map *m = cdnmap_parse((const char *)data, size, &err);
 	if (!m) {
-		CHECK(err.reason != NULL);
+		CHECK(err.msg[0]);
 		CHECK(err.offset <= size);
 		CHECK(err.line >= 1 && err.column >= 1);
 		return 0;

@@ -54,7 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void one(const char *p, size_t n)
 {
-	struct rec_error err;
+	struct rum_error err = {0};
 	buf_reset(&out);
 	switch (enrich_line(&en, p, n, &out, &err)) {
 	case ENRICH_EDITED:

@@ -85,10 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!nl)
 				abort(); /* records are whole lines */
 			struct record r;
-			struct rec_error re;
+			struct rum_error re = {0};
 			memset(&r, 0, sizeof r);
 			if (rec_parse_line(&r, q, (size_t)(nl - q), &re) < 0) {
-				fprintf(stderr, "record does not parse: %s\n%.*s\n", re.reason,
+				fprintf(stderr, "record does not parse: %s\n%.*s\n", re.msg,
 					(int)(nl - q), q);
 				abort();
 			}

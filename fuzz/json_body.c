@@ -11,11 +11,11 @@
 static void check_written(const struct record *in, const struct buf *out)
 {
 	struct record back;
-	struct rec_error err;
+	struct rum_error err = {0};
 	memset(&back, 0, sizeof back);
 	if (rec_parse_line(&back, out->p, out->len, &err) < 0) {
-		fprintf(stderr, "written record does not parse: %s\n%.*s\n", err.reason,
-			(int)out->len, out->p);
+		fprintf(stderr, "written record does not parse: %s\n%.*s\n", err.msg, (int)out->len,
+			out->p);
 		abort();
 	}
 	if (back.nfields != in->nfields || !back.has_time || back.time != 42)
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(p, data, size);
 	struct jsonbody jb;
 	struct record r;
-	struct jb_error err;
+	struct rum_error err = {0};
 	struct buf out = BUF_INIT, scratch = BUF_INIT;
 	struct lp_tag_set ip = {"ip", "1.2.3.4", 7};
 	memset(&r, 0, sizeof r);
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (jsonbody_write(&r, &ip, 1, 42, &out, &scratch) == 0)
 			check_written(&r, &out);
 	}
-	if (rc < 0 && (err.offset > size || !err.reason))
+	if (rc < 0 && (err.offset > size || !err.msg[0]))
 		abort();
 	if (rc < 0)
 		(void)jsonbody_line(p, err.offset);

@@ -27,12 +27,12 @@ static void json_lines(const char *p, size_t n, struct record *rec, struct buf *
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
-		struct rec_error rerr;
+		struct rum_error rerr = {0};
 		if (rec_parse_line(rec, p, (size_t)(le - p), &rerr) == 0) {
 			buf_reset(lp);
 			if (lp_write_record(rec, -5, lp) == 0) {
 				struct lp_parser ps;
-				struct rum_error err;
+				struct rum_error err = {0};
 				lp_parser_init(&ps, lp->p, lp->len, LP_NS, 0);
 				int r = lp_next(&ps, pt, &err);
 				if (r == 1) {
@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct record rec;
 	static struct buf j1, j2, lp, tmp;
 	struct lp_parser ps, ps2;
-	struct rum_error err;
-	struct rec_error rerr;
+	struct rum_error err = {0};
+	struct rum_error rerr = {0};
 	enum lp_precision prec = precs[size % 7];
 	const struct lp_tag_set set = {"ip", "203.0.113.7", 11};
 	int r;

@@ -71,7 +71,7 @@ static int valid_utf8(const uint8_t *s, size_t n)
 /* json_add_str output is one valid string token; valid UTF-8 reads back. */
 static void check_jstr(const uint8_t *data, size_t size)
 {
-	struct rec_error err;
+	struct rum_error err = {0};
 	buf_reset(&out);
 	CHECK(buf_adds(&out, "{\"measurement\":\"m\",\"fields\":{\"s\":") == 0);
 	size_t tok = out.len;
@@ -90,7 +90,7 @@ static void check_jstr(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rec_error err;
+	struct rum_error err = {0};
 	const char *p = (const char *)data;
 
 	check_jstr(data, size);
@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rec_parse(&r, p, size, &used, &err) == 0)
 		CHECK(used <= size && r.src >= p && r.src + r.len == p + used);
 	if (rec_parse_line(&r, p, size, &err) < 0) {
-		CHECK(err.reason && err.offset <= size);
+		CHECK(err.msg[0] && err.offset <= size);
 		return 0;
 	}
 	CHECK(r.len >= 2 && r.src[0] == '{' && r.src[r.len - 1] == '}');
@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&out);
 	CHECK(rec_write(&r, &out) == 0);
 	if (rec_parse_line(&r2, out.p, out.len, &err) < 0) {
-		fprintf(stderr, "rec_write output does not parse: %s at %zu\n%.*s\n", err.reason,
+		fprintf(stderr, "rec_write output does not parse: %s at %zu\n%.*s\n", err.msg,
 			err.offset, (int)out.len, out.p);
 		abort();
 	}
@@ -146,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&out2);
 	CHECK(rec_edit_apply(&r, &e, &out2) == 0);
 	if (rec_parse_line(&r2, out2.p, out2.len, &err) < 0) {
-		fprintf(stderr, "edited record does not parse: %s at %zu\n%.*s\n", err.reason,
+		fprintf(stderr, "edited record does not parse: %s at %zu\n%.*s\n", err.msg,
 			err.offset, (int)out2.len, out2.p);
 		abort();
 	}

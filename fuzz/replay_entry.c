@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(p, data, size);
 	static struct replay_builder rb;
 	struct record rec;
-	struct rec_error err;
+	struct rum_error err = {0};
 	struct buf out = BUF_INIT;
 	memset(&rec, 0, sizeof rec);
 	struct rum_error why;

@@ -43,12 +43,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static enum rf_result filter(const char *p, size_t n, int all)
 {
-	struct rec_error err;
+	struct rum_error err = {0};
 	rf.all = all;
 	enum rf_result r = rf_line(&rf, p, n, &err);
 	CHECK(rf_line(&rf, p, n, &err) == r);
 	if (r == RF_BAD)
-		CHECK(err.reason && err.offset <= n);
+		CHECK(err.msg[0] && err.offset <= n);
 	return r;
 }
 
@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct ruleset *rs = ruleset_new();
 	CHECK(rs);
-	struct rum_error err;
+	struct rum_error err = {0};
 	memset(&err, 0, sizeof err);
 	int rc = ruleset_add(rs, p, rn, &err);
 	if (rc < 0) {
@@ -117,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct rec_error e;
+		struct rum_error e = {0};
 		if (rec_parse_line(&rf.rec, p, n, &e) == 0)
 			one(p, n);
 		else

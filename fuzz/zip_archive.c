@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct archive ar;
 	int missing;
 	char err[512];
-	struct rum_error e;
+	struct rum_error e = {0};
 	if (archive_open(&ar, path, &missing, &e) < 0) {
 		CHECK(!missing);
 		return 0;

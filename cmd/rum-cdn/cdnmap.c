@@ -35,16 +35,14 @@ struct pending {
 
 struct jp {
 	const char *s, *p, *end;
-	struct cdnmap_error *err;
+	struct rum_error *err;
 	struct buf scratch;
 };
 
 static int fail(struct jp *j, const char *at, const char *reason)
 {
-	if (!j->err->reason) {
-		j->err->offset = (size_t)(at - j->s);
-		j->err->reason = reason;
-	}
+	if (!j->err->msg[0])
+		err_reason(j->err, (size_t)(at - j->s), reason);
 	return -1;
 }
 
@@ -286,9 +284,9 @@ static int build_index(struct cdn_map *m)
 	return 0;
 }
 
-static void line_col(const char *s, size_t off, struct cdnmap_error *err)
+static void line_col(const char *s, size_t off, struct rum_error *err)
 {
-	unsigned line = 1, col = 1;
+	size_t line = 1, col = 1;
 	for (size_t i = 0; i < off; i++) {
 		if (s[i] == '\n') {
 			line++;
@@ -352,7 +350,7 @@ static int parse_entries(struct jp *j, struct buf *arena, struct pending **pend,
 	return 0;
 }
 
-struct cdn_map *cdnmap_parse(const char *text, size_t len, struct cdnmap_error *err)
+struct cdn_map *cdnmap_parse(const char *text, size_t len, struct rum_error *err)
 {
 	memset(err, 0, sizeof *err);
 	struct jp j = {text, text, text + len, err, BUF_INIT};
@@ -394,7 +392,7 @@ out:
 	free(pend);
 	buf_free(&arena);
 	buf_free(&j.scratch);
-	if (err->reason) {
+	if (err->msg[0]) {
 		cdnmap_free(m);
 		line_col(text, err->offset, err);
 		return NULL;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errmsg.h"
+
 struct cdn_provider {
 	const char *domain; /* lower case, no trailing dot; NUL-terminated */
 	const char *name;   /* UTF-8 as the map gave it; NUL-terminated */
@@ -16,20 +18,14 @@ struct cdn_provider {
 
 struct cdn_map;
 
-struct cdnmap_error {
-	size_t offset;	       /* byte offset in the text */
-	unsigned line, column; /* 1-based; column counts bytes */
-	const char *reason;    /* static string */
-};
-
 /* Maps larger than this are refused (the built-in one is 25 KiB). */
 #define CDNMAP_MAX_BYTES ((size_t)16 << 20)
 
 /* Parse a map. NULL with err filled when the text is not valid JSON, not
  * an array of entries, an entry lacks a domain or name, a domain is not a
- * domain name or glob, or there are no entries (err->reason "out of
+ * domain name or glob, or there are no entries (err->msg "out of
  * memory" when that is why). */
-struct cdn_map *cdnmap_parse(const char *text, size_t len, struct cdnmap_error *err);
+struct cdn_map *cdnmap_parse(const char *text, size_t len, struct rum_error *err);
 void cdnmap_free(struct cdn_map *m);
 size_t cdnmap_count(const struct cdn_map *m);
 

@@ -72,16 +72,16 @@ struct cdn_map *stage_load_map(const char *arg, struct rum_error *err)
 		len = file.len;
 		what = NULL;
 	}
-	struct cdnmap_error e;
+	struct rum_error e;
 	struct cdn_map *m = cdnmap_parse(text, len, &e);
 	buf_free(&file);
 	if (!m) {
 		if (what)
-			err_set(err, "%s: line %u, column %u (byte %zu): %s", what, e.line,
-				e.column, e.offset, e.reason);
+			err_set(err, "%s: line %zu, column %zu (byte %zu): %s", what, e.line,
+				e.column, e.offset, e.msg);
 		else
-			err_set(err, "--cdn-map '%s': line %u, column %u (byte %zu): %s", arg,
-				e.line, e.column, e.offset, e.reason);
+			err_set(err, "--cdn-map '%s': line %zu, column %zu (byte %zu): %s", arg,
+				e.line, e.column, e.offset, e.msg);
 	}
 	return m;
 }
@@ -148,7 +148,7 @@ static int write_pend(struct stage *s, const struct pend *p)
 	const char *line = s->bytes.p + (p->off - s->bytes_base);
 	if (p->state == P_PASS)
 		return write_raw(s, line, p->len);
-	struct rec_error err;
+	struct rum_error err;
 	if (rec_parse_line(&s->rec_out, line, p->len, &err) < 0) {
 		/* It parsed when it came: only memory can fail now. */
 		s->out.err = ENOMEM;
@@ -483,11 +483,11 @@ int stage_line(struct stage *s, const char *line, size_t len)
 {
 	if (sig_hup)
 		stage_reload(s);
-	struct rec_error err;
+	struct rum_error err;
 	if (rec_parse_line(&s->rec, line, len, &err) < 0) {
 		metric_inc(s->m_bad_record);
 		log_rl(&s->rl_bad, RLOG_WARN, "line %" PRIu64 ": %s (at byte %zu); dropped",
-		       s->lr.lineno, err.reason, err.offset);
+		       s->lr.lineno, err.msg, err.offset);
 		return 0;
 	}
 	metric_inc(s->m_records);

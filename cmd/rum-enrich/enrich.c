@@ -239,7 +239,7 @@ static const struct geo_vals *resolve(struct enricher *en, const char *ip, size_
 }
 
 enum enrich_result enrich_line(struct enricher *en, const char *line, size_t len, struct buf *out,
-			       struct rec_error *err)
+			       struct rum_error *err)
 {
 	if (rec_parse_line(&en->rec, line, len, err) < 0)
 		return ENRICH_BAD;

@@ -47,6 +47,6 @@ int enrich_open(struct enricher *en, struct rum_error *err);
 int enrich_reload(struct enricher *en, int force);
 
 enum enrich_result enrich_line(struct enricher *en, const char *line, size_t len, struct buf *out,
-			       struct rec_error *err);
+			       struct rum_error *err);
 
 #endif

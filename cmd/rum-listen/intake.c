@@ -138,17 +138,17 @@ static int intake_json(const struct intake_in *in, struct intake_tls *t, struct 
 	struct record *r = &t->rec;
 	size_t n = 0;
 	for (;;) {
-		struct jb_error je = {0, NULL};
+		struct rum_error je;
 		int rc = jsonbody_next(&jb, r, &je);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			if (jb.index == 0 && strcmp(je.reason, "empty body") == 0)
+			if (jb.index == 0 && strcmp(je.msg, "empty body") == 0)
 				break;
 			return intake_fail(
 			    err, 400, "rum.badJSON", "point %zu (line %zu, byte %zu): %s",
 			    jb.index ? jb.index : 1, jsonbody_line(in->body, je.offset),
-			    je.offset + 1, je.reason);
+			    je.offset + 1, je.msg);
 		}
 		n++;
 		size_t line = jsonbody_line(in->body, (size_t)(r->src - in->body));

@@ -14,15 +14,14 @@ void jsonbody_init(struct jsonbody *jb, const char *p, size_t n)
 	jb->index = 0;
 }
 
-static int fail(struct jsonbody *jb, struct jb_error *err, const char *at, const char *reason)
+static int fail(struct jsonbody *jb, struct rum_error *err, const char *at, const char *reason)
 {
-	err->offset = (size_t)(at - jb->start);
-	err->reason = reason;
+	err_reason(err, (size_t)(at - jb->start), reason);
 	jb->state = 2;
 	return -1;
 }
 
-int jsonbody_next(struct jsonbody *jb, struct record *r, struct jb_error *err)
+int jsonbody_next(struct jsonbody *jb, struct record *r, struct rum_error *err)
 {
 	if (jb->state == 2)
 		return 0;
@@ -70,10 +69,11 @@ int jsonbody_next(struct jsonbody *jb, struct record *r, struct jb_error *err)
 	if (*p != '{')
 		return fail(jb, err, p, "an element is not an object");
 	size_t consumed = 0;
-	struct rec_error re = {0, NULL};
+	struct rum_error re;
+	re.msg[0] = '\0';
 	jb->index++;
 	if (rec_parse(r, p, (size_t)(jb->end - p), &consumed, &re) < 0)
-		return fail(jb, err, p + re.offset, re.reason ? re.reason : "bad object");
+		return fail(jb, err, p + re.offset, re.msg[0] ? re.msg : "bad object");
 	jb->p = p + consumed;
 	jb->state = 1;
 	return 1;

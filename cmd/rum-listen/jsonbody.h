@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "lp.h"
 #include "record.h"
 
@@ -18,14 +19,9 @@ struct jsonbody {
 	size_t index; /* 1-based number of the element last returned */
 };
 
-struct jb_error {
-	size_t offset; /* in the body */
-	const char *reason;
-};
-
 void jsonbody_init(struct jsonbody *jb, const char *p, size_t n);
 /* 1: an element parsed into r (a view into the body); 0: end; -1: error. */
-int jsonbody_next(struct jsonbody *jb, struct record *r, struct jb_error *err);
+int jsonbody_next(struct jsonbody *jb, struct record *r, struct rum_error *err);
 /* 1-based line number of a byte offset. */
 size_t jsonbody_line(const char *start, size_t offset);
 /* Write r canonically (measurement, tags, fields, time; no spaces) with the

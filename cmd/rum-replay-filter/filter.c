@@ -220,7 +220,7 @@ static void count_drop(struct replay_filter *f, size_t len)
 	metric_add(a->body_bytes, body);
 }
 
-enum rf_result rf_line(struct replay_filter *f, const char *line, size_t len, struct rec_error *err)
+enum rf_result rf_line(struct replay_filter *f, const char *line, size_t len, struct rum_error *err)
 {
 	if (rec_parse_line(&f->rec, line, len, err) < 0)
 		return RF_BAD;

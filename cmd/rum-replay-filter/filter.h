@@ -45,7 +45,6 @@ int rf_init(struct replay_filter *f);
 void rf_free(struct replay_filter *f);
 
 enum rf_result rf_line(struct replay_filter *f, const char *line, size_t len,
-		       struct rec_error *err);
-
+		       struct rum_error *err);
 
 #endif

@@ -191,7 +191,7 @@ static void maybe_reload(void *ctx)
 }
 
 static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
-				  struct rec_error *err)
+				  struct rum_error *err)
 {
 	struct stage *s = ctx;
 	enum sl_verdict v = SL_PASS;

@@ -208,9 +208,9 @@ static int run_file(struct ship *sh)
 		size_t len;
 		enum lr_status st = lr_next(&sh->lr, &line, &len);
 		if (st == LR_LINE) {
-			struct rec_error rerr;
+			struct rum_error rerr;
 			if (rec_parse_line(&sh->rec, line, len, &rerr) < 0) {
-				bad_line(sh, sh->m_bad_json, rerr.reason, rerr.offset);
+				bad_line(sh, sh->m_bad_json, rerr.msg, rerr.offset);
 				continue;
 			}
 			metric_inc(sh->m_in);
@@ -369,9 +369,9 @@ static _Noreturn void run_http(struct ship *sh)
 		size_t len;
 		enum lr_status st = lr_next(&sh->lr, &line, &len);
 		if (st == LR_LINE) {
-			struct rec_error rerr;
+			struct rum_error rerr;
 			if (rec_parse_line(&sh->rec, line, len, &rerr) < 0) {
-				bad_line(sh, sh->m_bad_json, rerr.reason, rerr.offset);
+				bad_line(sh, sh->m_bad_json, rerr.msg, rerr.offset);
 				continue;
 			}
 			metric_inc(sh->m_in);

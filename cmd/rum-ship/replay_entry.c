@@ -79,7 +79,7 @@ static int add_headers(struct replay_builder *rb, const char *json, size_t n, st
 	buf_addc(&rb->wrap, '}');
 	if (rb->wrap.err)
 		return -1;
-	struct rec_error e;
+	struct rum_error e;
 	if (rec_parse_line(&rb->hrec, rb->wrap.p, rb->wrap.len, &e) < 0)
 		return -1;
 	for (size_t i = 0; i < rb->hrec.ntags; i++) {

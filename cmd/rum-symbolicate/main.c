@@ -272,7 +272,7 @@ static void maybe_reload(void *ctx)
 }
 
 static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
-				  struct rec_error *err)
+				  struct rum_error *err)
 {
 	struct stage *s = ctx;
 	switch (symstage_line(&s->st, line, len, out, err)) {

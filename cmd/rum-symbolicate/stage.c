@@ -57,7 +57,7 @@ static int is_error(const struct record *r)
 }
 
 enum stage_result symstage_line(struct symstage *st, const char *line, size_t len, struct buf *out,
-				struct rec_error *err)
+				struct rum_error *err)
 {
 	struct record *r = &st->rec;
 	if (rec_parse_line(r, line, len, err) < 0)

@@ -32,6 +32,6 @@ enum stage_result {
 void symstage_init(struct symstage *st, struct sym_ctx *cx, int datakit_compat);
 void symstage_free(struct symstage *st);
 enum stage_result symstage_line(struct symstage *st, const char *line, size_t len, struct buf *out,
-				struct rec_error *err);
+				struct rum_error *err);
 
 #endif

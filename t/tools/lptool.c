@@ -92,7 +92,7 @@ static int cmd_tojson(const struct buf *in)
 static int json_to_lp(const char *p, size_t n, struct buf *out, int verbose)
 {
 	struct record rec = {0};
-	struct rec_error re;
+	struct rum_error re;
 	size_t line = 0;
 	int rc = 0;
 	if (n == 0)
@@ -106,7 +106,7 @@ static int json_to_lp(const char *p, size_t n, struct buf *out, int verbose)
 			if (rec_parse_line(&rec, p, (size_t)(le - p), &re) < 0) {
 				if (verbose)
 					fprintf(stderr, "lptool: line %zu: bad record: %s\n", line,
-						re.reason);
+						re.msg);
 				rc = 1;
 			} else if (lp_write_record(&rec, now_ns, out) < 0) {
 				if (verbose)

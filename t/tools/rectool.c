@@ -222,7 +222,7 @@ static int run_lines(enum mode m, int argc, char **argv)
 	struct linereader lr;
 	struct outbuf o;
 	struct record r = {0};
-	struct rec_error err;
+	struct rum_error err;
 	struct buf out = BUF_INIT, scratch = BUF_INIT;
 	uint64_t valid = 0, invalid = 0;
 	if (lr_init(&lr, open_input(path), 0) < 0) {
@@ -252,11 +252,11 @@ static int run_lines(enum mode m, int argc, char **argv)
 			if (m == M_CHECK) {
 				char tmp[200];
 				int n = snprintf(tmp, sizeof tmp, "error %zu: %s\n", err.offset,
-						 err.reason);
+						 err.msg);
 				out_write(&o, tmp, (size_t)n);
 			} else if (m != M_PARSE) {
 				fprintf(stderr, "rectool: line %" PRIu64 ": offset %zu: %s\n",
-					lr.lineno, err.offset, err.reason);
+					lr.lineno, err.offset, err.msg);
 			}
 			continue;
 		}
@@ -425,7 +425,7 @@ static int run_bench(int argc, char **argv)
 	starts[nlines] = data.len + 1;
 
 	struct record r = {0};
-	struct rec_error err;
+	struct rum_error err;
 	struct buf out = BUF_INIT;
 	struct rec_edit e;
 	rec_edit_init(&e);
