@@ -361,57 +361,57 @@ static uint64_t seg_max_for(uint64_t capacity_bytes)
 }
 
 /* The directory, its lock, the ack file and the segments, recovered. */
-static int open_dir(struct dq *q, const char *dir, char *err, size_t errlen)
+static int open_dir(struct dq *q, const char *dir, struct rum_error *err)
 {
 	if (mkdir_p(dir, 0755) < 0 ||
 	    (q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		err_set(err, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	q->lockfd = openat(q->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (q->lockfd < 0) {
-		snprintf(err, errlen, "%s/lock: %s", dir, strerror(errno));
+		err_set(err, "%s/lock: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (flock(q->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			snprintf(err, errlen, "%s: queue in use by another process", dir);
+			err_set(err, "%s: queue in use by another process", dir);
 		else
-			snprintf(err, errlen, "%s/lock: %s", dir, strerror(errno));
+			err_set(err, "%s/lock: %s", dir, strerror(errno));
 		return -1;
 	}
 	q->ackfd = openat(q->dirfd, "ack", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (q->ackfd < 0) {
-		snprintf(err, errlen, "%s/ack: %s", dir, strerror(errno));
+		err_set(err, "%s/ack: %s", dir, strerror(errno));
 		return -1;
 	}
 	struct dq_pos a = {0, 0};
 	int have = dq_load_ack(q, &a);
 	if (have < 0) {
-		snprintf(err, errlen, "%s/ack: %s", dir, strerror(errno));
+		err_set(err, "%s/ack: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (dq_list_segs(q) < 0) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		err_set(err, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (dq_load_segs(q) < 0 || place_ack(q, have, a) < 0) {
-		snprintf(err, errlen, "%s: recovering the queue: %s", dir, strerror(errno));
+		err_set(err, "%s: recovering the queue: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int dq_open(struct dq **qp, const char *dir, uint64_t capacity_bytes, char *err, size_t errlen)
+int dq_open(struct dq **qp, const char *dir, uint64_t capacity_bytes, struct rum_error *err)
 {
 	*qp = NULL;
 	if (capacity_bytes == 0) {
-		snprintf(err, errlen, "%s: capacity must be > 0", dir);
+		err_set(err, "%s: capacity must be > 0", dir);
 		return -1;
 	}
 	struct dq *q = calloc(1, sizeof *q);
 	if (!q) {
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		return -1;
 	}
 	q->dirfd = q->lockfd = q->ackfd = q->wfd = q->rfd = q->win_fd = -1;
@@ -423,23 +423,23 @@ int dq_open(struct dq **qp, const char *dir, uint64_t capacity_bytes, char *err,
 	pthread_condattr_t ca;
 	int locks = 0;
 	if (!q->dir || !q->win) {
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		goto fail;
 	}
 	if (pthread_mutex_init(&q->mu, NULL) != 0) {
-		snprintf(err, errlen, "pthread_mutex_init failed");
+		err_set(err, "pthread_mutex_init failed");
 		goto fail;
 	}
 	locks = 1;
 	if (pthread_condattr_init(&ca) != 0 ||
 	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
 	    pthread_cond_init(&q->cv, &ca) != 0) {
-		snprintf(err, errlen, "pthread_cond_init failed");
+		err_set(err, "pthread_cond_init failed");
 		goto fail;
 	}
 	pthread_condattr_destroy(&ca);
 	locks = 2;
-	if (open_dir(q, dir, err, errlen) < 0)
+	if (open_dir(q, dir, err) < 0)
 		goto fail;
 	/* the capacity may have been lowered since the last run */
 	while (q->total > q->cap && q->nseg > 1)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errmsg.h"
 
 struct dq;
 
@@ -36,8 +37,8 @@ struct dq_stats {
 #define DQ_MAX_ENTRY ((size_t)1 << 30)
 
 /* Opens (creating the directory if needed) and recovers. capacity_bytes > 0.
- * On failure returns -1 with a message in err. */
-int dq_open(struct dq **q, const char *dir, uint64_t capacity_bytes, char *err, size_t errlen);
+ * On failure returns -1 with err filled. */
+int dq_open(struct dq **q, const char *dir, uint64_t capacity_bytes, struct rum_error *err);
 void dq_close(struct dq *q);
 
 /* Append one entry. -1 on I/O error (errno) or if n > DQ_MAX_ENTRY or

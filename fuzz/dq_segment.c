@@ -180,9 +180,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   (uint64_t)(data[3] | data[4] << 8), seg, len, &two);
 
 	struct dq *q;
-	char err[256];
-	if (dq_open(&q, dir, cap, err, sizeof err) < 0) {
-		fprintf(stderr, "dq_open: %s\n", err);
+	struct rum_error err = {0};
+	if (dq_open(&q, dir, cap, &err) < 0) {
+		fprintf(stderr, "dq_open: %s\n", err.msg);
 		abort();
 	}
 	size_t ours = 0;

@@ -106,9 +106,9 @@ int output_start(void)
 {
 	if (!cfg.spool_dir)
 		return 0;
-	char err[256];
-	if (dq_open(&spool, cfg.spool_dir, cfg.spool_capacity_mb << 20, err, sizeof err) < 0) {
-		log_error("--spool-dir %s: %s", cfg.spool_dir, err);
+	struct rum_error err;
+	if (dq_open(&spool, cfg.spool_dir, cfg.spool_capacity_mb << 20, &err) < 0) {
+		log_error("--spool-dir %s: %s", cfg.spool_dir, err.msg);
 		return -1;
 	}
 	struct dq_stats st;

@@ -22,10 +22,8 @@ int sq_open(struct squeue *q, const char *dir, uint64_t capacity, int locked, st
 		q->locked = 0;
 		return err_set(err, "pthread_mutex_init failed");
 	}
-	if (dir && dq_open(&q->dq, dir, capacity, err->msg, sizeof err->msg) < 0) {
-		err->offset = err->line = err->column = 0;
+	if (dir && dq_open(&q->dq, dir, capacity, err) < 0)
 		return -1;
-	}
 	return 0;
 }
 

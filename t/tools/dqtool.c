@@ -52,9 +52,9 @@ static uint64_t num(const char *s)
 static struct dq *open_q(const char *dir, const char *cap)
 {
 	struct dq *q;
-	char err[512];
-	if (dq_open(&q, dir, num(cap), err, sizeof err) < 0)
-		fail("%s", err);
+	struct rum_error err;
+	if (dq_open(&q, dir, num(cap), &err) < 0)
+		fail("%s", err.msg);
 	return q;
 }
 
