@@ -49,16 +49,17 @@ static void same_lookup(const struct sourcemap *a, const struct sourcemap *b, ui
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char err1[256], err2[256];
+	struct rum_error err1, err2;
 	const size_t limit = 64 << 20;
-	struct sourcemap *m1 = sm_parse_mem((const char *)data, size, limit, err1, sizeof err1);
+	struct sourcemap *m1 = sm_parse_mem((const char *)data, size, limit, &err1);
 	struct chunks c = {data, size, size ? (size_t)(data[size - 1] % 13) + 1 : 1};
-	struct sourcemap *m2 = sm_parse(chunk_read, &c, limit, err2, sizeof err2);
+	struct sourcemap *m2 = sm_parse(chunk_read, &c, limit, &err2);
 	if (!m1 != !m2)
 		abort();
 	if (!m1) {
-		if (strncmp(err1, "byte ", 5) != 0 || strcmp(err1, err2) != 0) {
-			fprintf(stderr, "reasons differ: '%s' / '%s'\n", err1, err2);
+		if (strncmp(err1.msg, "byte ", 5) != 0 || strcmp(err1.msg, err2.msg) != 0 ||
+		    err1.offset != err2.offset) {
+			fprintf(stderr, "reasons differ: '%s' / '%s'\n", err1.msg, err2.msg);
 			abort();
 		}
 		return 0;

@@ -57,7 +57,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct archive ar;
 	int missing;
-	char err[512];
 	struct rum_error e = {0};
 	if (archive_open(&ar, path, &missing, &e) < 0) {
 		CHECK(!missing);
@@ -84,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct archive_reader rd;
 		if (archive_reader_open(&ar, (uint64_t)i, MAX_MAP, &rd, &e) < 0)
 			continue;
-		struct sourcemap *m = sm_parse(archive_read, &rd, 8 << 20, err, sizeof err);
+		struct sourcemap *m = sm_parse(archive_read, &rd, 8 << 20, &e);
 		/* Past its declared size an entry is refused, not read on. */
 		CHECK(rd.got <= rd.size || (rd.failed && !m && rd.got == rd.size + 1));
 		archive_reader_close(&rd);

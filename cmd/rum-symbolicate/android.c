@@ -66,34 +66,32 @@ struct entry_load {
 	uint64_t max_size;
 };
 
-static int open_entry(struct entry_load *el, struct archive_reader *rd, char *err, size_t errlen)
+static int open_entry(struct entry_load *el, struct archive_reader *rd, struct rum_error *err)
 {
 	struct rum_error e;
 	if (archive_reader_open(el->ar, el->idx, el->max_size, rd, &e) == 0)
 		return 0;
-	snprintf(err, errlen, "%s in %s: %s", archive_entry_name(el->ar, el->idx), el->ar->path,
-		 e.msg);
-	log_warn("%s", err);
+	err_set(err, "%s in %s: %s", archive_entry_name(el->ar, el->idx), el->ar->path, e.msg);
+	log_warn("%s", err->msg);
 	return -1;
 }
 
-static void *load_mapping(void *ctx, size_t mem_limit, size_t *mem, int *why, char *err,
-			  size_t errlen)
+static void *load_mapping(void *ctx, size_t mem_limit, size_t *mem, int *why, struct rum_error *err)
 {
 	struct entry_load *el = ctx;
 	struct archive_reader rd;
 	struct rum_error e;
 	*why = MISS_BAD_MAP;
-	if (open_entry(el, &rd, err, errlen) < 0)
+	if (open_entry(el, &rd, err) < 0)
 		return NULL;
 	struct r8map *m = rd.mem ? r8map_parse_mem(rd.mem, rd.size, mem_limit, &e)
 				 : r8map_parse(archive_read, &rd, mem_limit, &e);
 	if (!m)
-		snprintf(err, errlen, "%s in %s: %s", archive_entry_name(el->ar, el->idx),
-			 el->ar->path, rd.failed ? rd.err : e.msg);
+		err_set(err, "%s in %s: %s", archive_entry_name(el->ar, el->idx), el->ar->path,
+			rd.failed ? rd.err : e.msg);
 	archive_reader_close(&rd);
 	if (!m) {
-		log_warn("%s", err);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	*mem = r8map_memory(m);
@@ -130,20 +128,20 @@ struct lib_load {
 	const char *abi;
 };
 
-static void *load_lib(void *ctx, size_t mem_limit, size_t *mem, int *why, char *err, size_t errlen)
+static void *load_lib(void *ctx, size_t mem_limit, size_t *mem, int *why, struct rum_error *err)
 {
 	struct lib_load *ll = ctx;
 	struct entry_load *el = &ll->el;
 	const char *name = archive_entry_name(el->ar, el->idx);
 	struct archive_reader rd;
 	*why = MISS_BAD_MAP;
-	if (open_entry(el, &rd, err, errlen) < 0)
+	if (open_entry(el, &rd, err) < 0)
 		return NULL;
 	if (rd.size > mem_limit) {
-		snprintf(err, errlen, "%s in %s: %llu bytes, more than --memory-mb", name,
-			 el->ar->path, (unsigned long long)rd.size);
+		err_set(err, "%s in %s: %llu bytes, more than --memory-mb", name, el->ar->path,
+			(unsigned long long)rd.size);
 		archive_reader_close(&rd);
-		log_warn("%s", err);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	/* dsym_open takes a malloc'd image: the inflated entry is handed
@@ -158,13 +156,13 @@ static void *load_lib(void *ctx, size_t mem_limit, size_t *mem, int *why, char *
 		       (r = archive_read(&rd, img + got, (size_t)rd.size - got)) > 0)
 			got += (size_t)r;
 		if (!img || got < rd.size) {
-			snprintf(err, errlen, "%s in %s: %s", name, el->ar->path,
-				 !img	 ? "out of memory"
-				 : r < 0 ? rd.err
-					 : "cut short");
+			err_set(err, "%s in %s: %s", name, el->ar->path,
+				!img	? "out of memory"
+				: r < 0 ? rd.err
+					: "cut short");
 			free(img);
 			archive_reader_close(&rd);
-			log_warn("%s", err);
+			log_warn("%s", err->msg);
 			return NULL;
 		}
 	}
@@ -173,16 +171,16 @@ static void *load_lib(void *ctx, size_t mem_limit, size_t *mem, int *why, char *
 	struct rum_error e;
 	struct dsym *ds = dsym_open(img, len, &e);
 	if (!ds) {
-		snprintf(err, errlen, "%s in %s: %s", name, el->ar->path, e.msg);
-		log_warn("%s", err);
+		err_set(err, "%s in %s: %s", name, el->ar->path, e.msg);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	unsigned want = abi_machine(ll->abi);
 	if (want && dsym_machine(ds) != want) {
-		snprintf(err, errlen, "%s in %s: an ELF file for machine %u, not for %s", name,
-			 el->ar->path, dsym_machine(ds), ll->abi);
+		err_set(err, "%s in %s: an ELF file for machine %u, not for %s", name, el->ar->path,
+			dsym_machine(ds), ll->abi);
 		dsym_free(ds);
-		log_warn("%s", err);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	*mem = dsym_memory(ds);
@@ -202,7 +200,7 @@ static const struct objcache_kind lib_kind = {"native library", load_lib, free_l
 static int java_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_request *rq,
 			struct buf *out, struct sym_result *res)
 {
-	char err[768];
+	struct rum_error err;
 	int64_t idx = archive_locate(ar, "mapping.txt");
 	if (idx < 0) {
 		sym_miss(res, MISS_NO_MAP, "no mapping.txt in %s", ar->path);
@@ -210,10 +208,10 @@ static int java_restore(struct sym_ctx *cx, struct archive *ar, const struct sym
 	}
 	struct entry_load el = {ar, (uint64_t)idx, cx->max_map_size};
 	int why;
-	const struct r8map *m = objcache_get(cx->cache, ar->id, (uint64_t)idx, &mapping_kind, &el,
-					     &why, err, sizeof err);
+	const struct r8map *m =
+	    objcache_get(cx->cache, ar->id, (uint64_t)idx, &mapping_kind, &el, &why, &err);
 	if (!m) {
-		sym_miss(res, (enum sym_miss)why, "%s", err);
+		sym_miss(res, (enum sym_miss)why, "%s", err.msg);
 		return 0;
 	}
 	size_t mark = out->len;
@@ -260,7 +258,8 @@ static int frame_miss(struct native *n, enum sym_miss why)
 
 static struct dsym *lib_for(struct native *n, const struct tomb_frame *f, int *why)
 {
-	char name[LIB_NAME_CAP], err[768];
+	char name[LIB_NAME_CAP];
+	struct rum_error err;
 	if (!f->lib || !f->abi) {
 		*why = MISS_NO_MAP;
 		sym_miss(n->res, MISS_NO_MAP, "frame #%02u: %s", f->num,
@@ -286,10 +285,10 @@ static struct dsym *lib_for(struct native *n, const struct tomb_frame *f, int *w
 		sym_miss(n->res, MISS_NO_MAP, "no %s in %s", name, n->ar->path);
 	} else {
 		struct lib_load ll = {{n->ar, (uint64_t)idx, n->cx->max_map_size}, f->abi};
-		ds = objcache_get(n->cx->cache, n->ar->id, (uint64_t)idx, &lib_kind, &ll, why, err,
-				  sizeof err);
+		ds =
+		    objcache_get(n->cx->cache, n->ar->id, (uint64_t)idx, &lib_kind, &ll, why, &err);
 		if (!ds)
-			sym_miss(n->res, (enum sym_miss) * why, "%s", err);
+			sym_miss(n->res, (enum sym_miss) * why, "%s", err.msg);
 	}
 	memcpy(n->last, name, strlen(name) + 1);
 	n->last_ds = ds;

@@ -35,12 +35,14 @@ int archive_name_safe(const char *name)
 	return 1;
 }
 
-static void zip_reason(int code, char *err, size_t errlen)
+/* "PATH: not a readable zip: libzip's reason for code" into err. */
+static int zip_open_failed(struct rum_error *err, const char *path, int code)
 {
 	zip_error_t ze;
 	zip_error_init_with_code(&ze, code);
-	snprintf(err, errlen, "%s", zip_error_strerror(&ze));
+	err_set(err, "%s: not a readable zip: %s", path, zip_error_strerror(&ze));
 	zip_error_fini(&ze);
+	return -1;
 }
 
 int archive_open(struct archive *ar, const char *path, int *missing, struct rum_error *err)
@@ -63,9 +65,7 @@ int archive_open(struct archive *ar, const char *path, int *missing, struct rum_
 	/* On success libzip owns fd; on failure it is still ours. */
 	ar->za = zip_fdopen(fd, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
 	if (!ar->za) {
-		char why[128];
-		zip_reason(zerr, why, sizeof why);
-		err_set(err, "%s: not a readable zip: %s", path, why);
+		zip_open_failed(err, path, zerr);
 		close(fd);
 		return -1;
 	}

@@ -69,7 +69,7 @@ static void remove_cache_dir(void)
 	cache_dir[0] = 0;
 }
 
-static const char *get_cache_dir(char *err, size_t errlen)
+static const char *get_cache_dir(struct rum_error *err)
 {
 	if (cache_dir[0])
 		return cache_dir;
@@ -84,8 +84,7 @@ static const char *get_cache_dir(char *err, size_t errlen)
 	} else {
 		snprintf(t, sizeof t, "/tmp/rumpipe-dsym.XXXXXX");
 		if (!mkdtemp(t)) {
-			snprintf(err, errlen, "cannot make a directory for dSYMs: %s",
-				 strerror(errno));
+			err_set(err, "cannot make a directory for dSYMs: %s", strerror(errno));
 			return NULL;
 		}
 		memcpy(cache_dir, t, strlen(t) + 1);
@@ -144,8 +143,7 @@ static const char *dsym_module(const char *name)
 	return mod;
 }
 
-static void *load_index(void *ctx, size_t mem_limit, size_t *mem, int *why, char *err,
-			size_t errlen)
+static void *load_index(void *ctx, size_t mem_limit, size_t *mem, int *why, struct rum_error *err)
 {
 	struct archive *ar = ctx;
 	(void)mem_limit;
@@ -172,7 +170,7 @@ static void *load_index(void *ctx, size_t mem_limit, size_t *mem, int *why, char
 oom:
 	if (ix)
 		free_index(ix);
-	snprintf(err, errlen, "out of memory");
+	err_set(err, "out of memory");
 	return NULL;
 }
 
@@ -229,11 +227,11 @@ static int write_all_fd(int fd, const char *p, size_t n)
 
 /* The entry rd reads, written whole into fd (the file at path). */
 static int extract_entry(const struct file_load *fl, struct archive_reader *rd, int fd,
-			 const char *path, char *err, size_t errlen)
+			 const char *path, struct rum_error *err)
 {
 	if (rd->mem) {
 		if (write_all_fd(fd, rd->mem, (size_t)rd->size) < 0) {
-			snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
+			err_set(err, "writing %s: %s", path, strerror(errno));
 			return -1;
 		}
 		return 0;
@@ -242,12 +240,12 @@ static int extract_entry(const struct file_load *fl, struct archive_reader *rd, 
 	ssize_t r;
 	while ((r = archive_read(rd, chunk, sizeof chunk)) > 0)
 		if (write_all_fd(fd, chunk, (size_t)r) < 0) {
-			snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
+			err_set(err, "writing %s: %s", path, strerror(errno));
 			return -1;
 		}
 	if (r < 0) {
-		snprintf(err, errlen, "%s in %s: %s", archive_entry_name(fl->ar, fl->idx),
-			 fl->ar->path, rd->err);
+		err_set(err, "%s in %s: %s", archive_entry_name(fl->ar, fl->idx), fl->ar->path,
+			rd->err);
 		return -1;
 	}
 	return 0;
@@ -255,30 +253,30 @@ static int extract_entry(const struct file_load *fl, struct archive_reader *rd, 
 
 /* The Mach-O slices of the extracted file (size bytes at fd) into mi. */
 static int read_slices(const struct file_load *fl, int fd, uint64_t size, const char *path,
-		       struct macho_info *mi, char *err, size_t errlen)
+		       struct macho_info *mi, struct rum_error *err)
 {
 	const char *name = archive_entry_name(fl->ar, fl->idx);
 	if (!size) {
-		snprintf(err, errlen, "%s in %s: an empty file", name, fl->ar->path);
+		err_set(err, "%s in %s: an empty file", name, fl->ar->path);
 		return -1;
 	}
 	void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "mmap %s: %s", path, strerror(errno));
+		err_set(err, "mmap %s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct rum_error e;
 	int rc = macho_parse(map, (size_t)size, mi, &e);
 	munmap(map, (size_t)size);
 	if (rc < 0) {
-		snprintf(err, errlen, "%s in %s: %s", name, fl->ar->path, e.msg);
+		err_set(err, "%s in %s: %s", name, fl->ar->path, e.msg);
 		return -1;
 	}
 	return 0;
 }
 
-static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why, char *err,
-			    size_t errlen)
+static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why,
+			    struct rum_error *err)
 {
 	struct file_load *fl = ctx;
 	const char *name = archive_entry_name(fl->ar, fl->idx), *dir;
@@ -288,12 +286,12 @@ static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why, 
 	int fd = -1, ok = 0;
 	(void)mem_limit;
 	*why = MISS_BAD_MAP;
-	if (!(dir = get_cache_dir(err, errlen)))
+	if (!(dir = get_cache_dir(err)))
 		return NULL;
 	struct rum_error re;
 	if (archive_reader_open(fl->ar, fl->idx, fl->max_size, &rd, &re) < 0) {
-		snprintf(err, errlen, "%s in %s: %s", name, fl->ar->path, re.msg);
-		log_warn("%s", err);
+		err_set(err, "%s in %s: %s", name, fl->ar->path, re.msg);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	/* a name never used before: the symbolizer keeps files it opened
@@ -301,21 +299,21 @@ static void *load_dsym_file(void *ctx, size_t mem_limit, size_t *mem, int *why, 
 	int plen = snprintf(path, sizeof path, "%s/%llu-%llu", dir, (unsigned long long)++file_seq,
 			    (unsigned long long)fl->idx);
 	if (plen < 0 || (size_t)plen >= sizeof path) {
-		snprintf(err, errlen, "cache directory name too long: %s", dir);
+		err_set(err, "cache directory name too long: %s", dir);
 		goto out;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		err_set(err, "cannot create %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (extract_entry(fl, &rd, fd, path, err, errlen) < 0)
+	if (extract_entry(fl, &rd, fd, path, err) < 0)
 		goto out;
 	if (!(df = calloc(1, sizeof *df)) || !(df->path = strdup(path))) {
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		goto out;
 	}
-	if (read_slices(fl, fd, rd.size, path, &df->mi, err, errlen) < 0)
+	if (read_slices(fl, fd, rd.size, path, &df->mi, err) < 0)
 		goto out;
 	ok = 1;
 	*mem = (size_t)rd.size + sizeof *df;
@@ -333,7 +331,7 @@ out:
 		if (df)
 			free(df->path);
 		free(df);
-		log_warn("%s", err);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	return df;
@@ -422,7 +420,8 @@ static int frame_query(struct ios_stack *s, const struct dsym_index *ix, const s
 	const struct ios_image *im = s->rep.has_images ? ios_frame_image(&s->rep, f) : NULL;
 	const char *arch = im && im->arch ? im->arch : s->rep.code_type;
 	size_t arch_len = im && im->arch ? im->arch_len : arch ? strlen(arch) : 0;
-	char mod[256], err[768];
+	char mod[256];
+	struct rum_error err;
 	int found = 0, miss = MISS_NO_MAP;
 	if (f->module_len >= sizeof mod) {
 		sym_miss(s->res, MISS_BAD_URL, "frame %u: a module name of %zu bytes", f->num,
@@ -447,11 +446,10 @@ static int frame_query(struct ios_stack *s, const struct dsym_index *ix, const s
 			found = 1;
 			struct file_load fl = {s->ar, ix->v[i].idx, s->cx->max_map_size};
 			int why;
-			const struct dsym_file *df =
-			    objcache_get(s->cx->cache, s->ar->id, ix->v[i].idx, &dsym_kind, &fl,
-					 &why, err, sizeof err);
+			const struct dsym_file *df = objcache_get(
+			    s->cx->cache, s->ar->id, ix->v[i].idx, &dsym_kind, &fl, &why, &err);
 			if (!df) {
-				sym_miss(s->res, (enum sym_miss)why, "%s", err);
+				sym_miss(s->res, (enum sym_miss)why, "%s", err.msg);
 				miss = why;
 				continue;
 			}
@@ -545,7 +543,7 @@ static int splice_frame(void *ctx, const struct ios_frame *f, struct buf *out)
 }
 
 /* --atos: one run per module (file and slice) of the stack. */
-static int run_atos(struct ios_stack *s, char *err, size_t errlen)
+static int run_atos(struct ios_stack *s, struct rum_error *err)
 {
 	char *done = calloc(s->nq ? s->nq : 1, 1);
 	uint64_t *addrs = malloc((s->nq ? s->nq : 1) * sizeof *addrs);
@@ -554,7 +552,7 @@ static int run_atos(struct ios_stack *s, char *err, size_t errlen)
 	size_t *ll = malloc((s->nq ? s->nq : 1) * sizeof *ll);
 	int rc = -1;
 	if (!done || !addrs || !qi || !lo || !ll) {
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -569,12 +567,10 @@ static int run_atos(struct ios_stack *s, char *err, size_t errlen)
 				qi[n] = j;
 				addrs[n++] = s->addr[j];
 			}
-		char e[256];
 		if (msym_atos(s->cx->atos, s->q[i].obj, s->q[i].arch, s->load[i], addrs, n, lo, ll,
-			      &s->atext, e, sizeof e) < 0) {
+			      &s->atext, err) < 0) {
 			static struct log_ratelimit rl = LOG_RATELIMIT_INIT(2);
-			snprintf(err, errlen, "%s", e);
-			log_rl(&rl, RLOG_WARN, "%s", e);
+			log_rl(&rl, RLOG_WARN, "%s", err->msg);
 			for (size_t k = 0; k < n; k++)
 				s->alen[qi[k]] = 0;
 			rc = -1;
@@ -626,7 +622,7 @@ static void free_index_copy(struct dsym_index *local)
 /* Pass 2: every query answered, by --atos or by llvm-symbolizer in one
  * batch. A failed engine is a miss (engine) for the frames it had; -1
  * only when out of memory. */
-static int answer_queries(struct ios_stack *s, char *err, size_t errlen)
+static int answer_queries(struct ios_stack *s, struct rum_error *err)
 {
 	const struct sym_ctx *cx = s->cx;
 	for (size_t i = 0; i < s->nq; i++) {
@@ -647,18 +643,18 @@ static int answer_queries(struct ios_stack *s, char *err, size_t errlen)
 			s->alen = ll;
 		if (!lo || !ll)
 			return -1;
-		brc = run_atos(s, err, errlen);
+		brc = run_atos(s, err);
 	} else {
 		struct msym_answer *na = realloc(s->ans, s->nq * sizeof *na);
 		if (!na)
 			return -1;
 		s->ans = na;
-		brc = msym_batch(s->q, s->nq, s->ans, &s->atext, err, errlen);
+		brc = msym_batch(s->q, s->nq, s->ans, &s->atext, err);
 		metric_inc(m_batches);
 		metric_set(m_starts, msym_starts());
 	}
 	if (brc < 0) {
-		sym_miss(s->res, MISS_ENGINE, "%s", err);
+		sym_miss(s->res, MISS_ENGINE, "%s", err->msg);
 		if (!cx->atos) {
 			for (size_t i = 0; i < s->nframes; i++)
 				if (s->fs[i].q >= 0) {
@@ -674,7 +670,7 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 			 struct buf *out, struct sym_result *res)
 {
 	static struct ios_stack s;
-	char err[768];
+	struct rum_error err;
 	int rc = 0;
 	s.cx = cx;
 	s.ar = ar;
@@ -689,9 +685,9 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 		return -1;
 	int why;
 	const struct dsym_index *ix =
-	    objcache_get(cx->cache, ar->id, INDEX_ENTRY, &index_kind, ar, &why, err, sizeof err);
+	    objcache_get(cx->cache, ar->id, INDEX_ENTRY, &index_kind, ar, &why, &err);
 	if (!ix) {
-		sym_miss(res, (enum sym_miss)why, "%s", err);
+		sym_miss(res, (enum sym_miss)why, "%s", err.msg);
 		return 0;
 	}
 	if (!ix->n)
@@ -714,7 +710,7 @@ static int restore_stack(struct sym_ctx *cx, struct archive *ar, const struct sy
 		s.fs[s.nframes].miss = miss;
 		s.nframes++;
 	}
-	if (answer_queries(&s, err, sizeof err) < 0)
+	if (answer_queries(&s, &err) < 0)
 		goto oom;
 	size_t frames = 0, restored = 0;
 	rc = ios_splice(rq->stack, rq->stack_len, splice_frame, &s, out, &frames, &restored);

@@ -88,11 +88,11 @@ void msym_forget_files(void)
 
 /* Runs argv with stdin/stdout on one end of a socket pair (in and out
  * set) or stdout on it only; stderr to /dev/null. */
-static pid_t spawn(char *const argv[], int with_stdin, int *fd, char *err, size_t errlen)
+static pid_t spawn(char *const argv[], int with_stdin, int *fd, struct rum_error *err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		err_set(err, "socketpair: %s", strerror(errno));
 		return -1;
 	}
 	pid_t pid = spawn_fds(argv[0], argv, NULL, with_stdin ? sv[1] : -1, sv[1], -1);
@@ -100,14 +100,14 @@ static pid_t spawn(char *const argv[], int with_stdin, int *fd, char *err, size_
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
-		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(saved));
+		err_set(err, "cannot run %s: %s", argv[0], strerror(saved));
 		return -1;
 	}
 	*fd = sv[0];
 	return pid;
 }
 
-static int proc_start(struct proc *p, int short_names, char *err, size_t errlen)
+static int proc_start(struct proc *p, int short_names, struct rum_error *err)
 {
 	char *argv[] = {(char *)msym_program(),
 			"--inlining",
@@ -115,7 +115,7 @@ static int proc_start(struct proc *p, int short_names, char *err, size_t errlen)
 			"--output-style=JSON",
 			short_names ? "--functions=short" : "--functions=linkage",
 			NULL};
-	p->pid = spawn(argv, 1, &p->fd, err, errlen);
+	p->pid = spawn(argv, 1, &p->fd, err);
 	if (p->pid < 0) {
 		p->pid = 0;
 		return -1;
@@ -336,7 +336,7 @@ static int add_query(struct buf *in, const struct msym_query *q)
 
 /* Sends in, reads n answer lines into a. */
 static int exchange(struct proc *p, const struct buf *in, const struct msym_query *q, size_t n,
-		    struct msym_answer *a, struct buf *text, char *err, size_t errlen)
+		    struct msym_answer *a, struct buf *text, struct rum_error *err)
 {
 	size_t sent = 0, got = 0, scan = 0;
 	uint64_t deadline = mono_ms() + BATCH_TIMEOUT_MS;
@@ -344,14 +344,14 @@ static int exchange(struct proc *p, const struct buf *in, const struct msym_quer
 	while (got < n) {
 		long long left = (long long)(deadline - mono_ms());
 		if (left <= 0) {
-			snprintf(err, errlen, "%s gave no answer in %d s", msym_program(),
-				 BATCH_TIMEOUT_MS / 1000);
+			err_set(err, "%s gave no answer in %d s", msym_program(),
+				BATCH_TIMEOUT_MS / 1000);
 			return -1;
 		}
 		struct pollfd pf = {p->fd, (short)(POLLIN | (sent < in->len ? POLLOUT : 0)), 0};
 		int r = poll(&pf, 1, (int)left);
 		if (r < 0 && errno != EINTR) {
-			snprintf(err, errlen, "poll: %s", strerror(errno));
+			err_set(err, "poll: %s", strerror(errno));
 			return -1;
 		}
 		if (r <= 0)
@@ -360,8 +360,7 @@ static int exchange(struct proc *p, const struct buf *in, const struct msym_quer
 			ssize_t w =
 			    send(p->fd, in->p + sent, in->len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (w < 0 && errno != EAGAIN && errno != EINTR) {
-				snprintf(err, errlen, "writing to %s: %s", msym_program(),
-					 strerror(errno));
+				err_set(err, "writing to %s: %s", msym_program(), strerror(errno));
 				return -1;
 			}
 			if (w > 0)
@@ -370,13 +369,12 @@ static int exchange(struct proc *p, const struct buf *in, const struct msym_quer
 		if (!(pf.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (p->rd.len >= READ_MAX || buf_reserve(&p->rd, 65536) < 0) {
-			snprintf(err, errlen, "an answer of more than %zu bytes", p->rd.len);
+			err_set(err, "an answer of more than %zu bytes", p->rd.len);
 			return -1;
 		}
 		ssize_t rr = recv(p->fd, p->rd.p + p->rd.len, p->rd.cap - p->rd.len, MSG_DONTWAIT);
 		if (rr == 0 || (rr < 0 && errno != EAGAIN && errno != EINTR)) {
-			snprintf(err, errlen, "%s stopped after %zu of %zu answers", msym_program(),
-				 got, n);
+			err_set(err, "%s stopped after %zu of %zu answers", msym_program(), got, n);
 			return -1;
 		}
 		if (rr < 0)
@@ -388,16 +386,16 @@ static int exchange(struct proc *p, const struct buf *in, const struct msym_quer
 				break;
 			size_t ll = (size_t)(nl - (p->rd.p + scan));
 			if (got < n && msym_parse_json(p->rd.p + scan, ll, &a[got], text) < 0) {
-				snprintf(err, errlen, "%s: an answer that is not its JSON: %.80s",
-					 msym_program(), p->rd.p + scan);
+				err_set(err, "%s: an answer that is not its JSON: %.80s",
+					msym_program(), p->rd.p + scan);
 				return -1;
 			}
 			/* each answer names its address: a line out of step
 			 * would put every later answer on the wrong frame */
 			if (got < n && (!a[got].has_addr || a[got].addr != q[got].addr)) {
-				snprintf(err, errlen, "%s: answer %zu is not for 0x%llx: %.80s",
-					 msym_program(), got, (unsigned long long)q[got].addr,
-					 p->rd.p + scan);
+				err_set(err, "%s: answer %zu is not for 0x%llx: %.80s",
+					msym_program(), got, (unsigned long long)q[got].addr,
+					p->rd.p + scan);
 				return -1;
 			}
 			got++;
@@ -405,33 +403,33 @@ static int exchange(struct proc *p, const struct buf *in, const struct msym_quer
 		}
 	}
 	if (scan != p->rd.len) {
-		snprintf(err, errlen, "%s answered more than it was asked", msym_program());
+		err_set(err, "%s answered more than it was asked", msym_program());
 		return -1;
 	}
 	return 0;
 }
 
 static int run_batch(int which, const struct msym_query *q, size_t n, struct msym_answer *a,
-		     struct buf *text, char *err, size_t errlen)
+		     struct buf *text, struct rum_error *err)
 {
 	struct proc *p = &procs[which];
 	struct buf in = BUF_INIT;
 	int rc = -1;
 	for (size_t i = 0; i < n; i++)
 		if (add_query(&in, &q[i]) < 0) {
-			snprintf(err, errlen, "out of memory");
+			err_set(err, "out of memory");
 			goto out;
 		}
 	/* one retry with a fresh process: it may have died since the last
 	 * batch (killed, or crashed on some other file) */
 	for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
-		if (!p->pid && proc_start(p, which, err, errlen) < 0)
+		if (!p->pid && proc_start(p, which, err) < 0)
 			break;
 		size_t mark = text->len;
-		rc = exchange(p, &in, q, n, a, text, err, errlen);
+		rc = exchange(p, &in, q, n, a, text, err);
 		if (rc < 0) {
 			static struct log_ratelimit rl = LOG_RATELIMIT_INIT(2);
-			log_rl(&rl, RLOG_WARN, "%s", err);
+			log_rl(&rl, RLOG_WARN, "%s", err->msg);
 			text->len = mark;
 			proc_stop(p);
 		}
@@ -450,14 +448,14 @@ static int swift_mangled(const char *s, size_t n)
 }
 
 int msym_batch(const struct msym_query *q, size_t n, struct msym_answer *a, struct buf *text,
-	       char *err, size_t errlen)
+	       struct rum_error *err)
 {
 	if (forget) {
 		forget = 0;
 		proc_stop(&procs[0]);
 		proc_stop(&procs[1]);
 	}
-	if (run_batch(0, q, n, a, text, err, errlen) < 0)
+	if (run_batch(0, q, n, a, text, err) < 0)
 		return -1;
 	/* Swift names: the DWARF name instead, from the short-name process */
 	size_t ns = 0;
@@ -480,8 +478,8 @@ int msym_batch(const struct msym_query *q, size_t n, struct msym_answer *a, stru
 					sq[m++] = q[i];
 					break;
 				}
-		char e2[256];
-		if (run_batch(1, sq, m, sa, text, e2, sizeof e2) == 0) {
+		struct rum_error e2;
+		if (run_batch(1, sq, m, sa, text, &e2) == 0) {
 			for (size_t i = 0; i < m; i++) {
 				struct msym_answer *o = &a[idx[i]];
 				if (sa[i].n != o->n)
@@ -506,15 +504,14 @@ int msym_batch(const struct msym_query *q, size_t n, struct msym_answer *a, stru
 
 /* atos's output read into text until it ends: 0, or -1 (err says why:
  * too slow, too much, a read error). */
-static int read_output(const char *atos, int fd, struct buf *text, char *err, size_t errlen)
+static int read_output(const char *atos, int fd, struct buf *text, struct rum_error *err)
 {
 	size_t start = text->len;
 	uint64_t deadline = mono_ms() + ATOS_TIMEOUT_MS;
 	for (;;) {
 		long long left = (long long)(deadline - mono_ms());
 		if (left <= 0) {
-			snprintf(err, errlen, "%s ran longer than %d s", atos,
-				 ATOS_TIMEOUT_MS / 1000);
+			err_set(err, "%s ran longer than %d s", atos, ATOS_TIMEOUT_MS / 1000);
 			return -1;
 		}
 		struct pollfd pf = {fd, POLLIN, 0};
@@ -522,14 +519,14 @@ static int read_output(const char *atos, int fd, struct buf *text, char *err, si
 		if (r <= 0)
 			continue;
 		if (text->len - start > (1u << 20) || buf_reserve(text, 65536) < 0) {
-			snprintf(err, errlen, "%s wrote too much", atos);
+			err_set(err, "%s wrote too much", atos);
 			return -1;
 		}
 		ssize_t rr = read(fd, text->p + text->len, text->cap - text->len);
 		if (rr < 0 && errno == EINTR)
 			continue;
 		if (rr < 0) {
-			snprintf(err, errlen, "reading %s: %s", atos, strerror(errno));
+			err_set(err, "reading %s: %s", atos, strerror(errno));
 			return -1;
 		}
 		if (rr == 0)
@@ -562,10 +559,10 @@ static void split_lines(const struct buf *text, size_t start, size_t n, size_t *
 
 int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load,
 	      const uint64_t *addrs, size_t n, size_t *line_off, size_t *line_len, struct buf *text,
-	      char *err, size_t errlen)
+	      struct rum_error *err)
 {
 	if (n > 4096) {
-		snprintf(err, errlen, "too many addresses");
+		err_set(err, "too many addresses");
 		return -1;
 	}
 	char **argv = calloc(n + 8, sizeof *argv);
@@ -573,7 +570,7 @@ int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load
 	if (!argv || !nums) {
 		free(argv);
 		free(nums);
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		return -1;
 	}
 	size_t k = 0;
@@ -591,11 +588,11 @@ int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load
 	}
 	argv[k] = NULL;
 	int fd, rc = -1;
-	pid_t pid = spawn(argv, 0, &fd, err, errlen);
+	pid_t pid = spawn(argv, 0, &fd, err);
 	if (pid < 0)
 		goto out;
 	size_t start = text->len;
-	rc = read_output(atos, fd, text, err, errlen);
+	rc = read_output(atos, fd, text, err);
 	close(fd);
 	int status = 0;
 	if (rc < 0)
@@ -603,7 +600,7 @@ int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-		snprintf(err, errlen, "%s failed (status %d)", atos, status);
+		err_set(err, "%s failed (status %d)", atos, status);
 		rc = -1;
 	}
 	if (rc < 0)

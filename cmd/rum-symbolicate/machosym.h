@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errmsg.h"
 
 #define MSYM_MAX_LEVELS 32
 
@@ -57,7 +58,7 @@ const char *msym_program(void);
  * process that dies or stalls is killed and started again at the next
  * batch. */
 int msym_batch(const struct msym_query *q, size_t n, struct msym_answer *a, struct buf *text,
-	       char *err, size_t errlen);
+	       struct rum_error *err);
 
 /* A file the process may have opened was removed: restart the process
  * before its next batch, so that it lets go of the deleted files. */
@@ -77,6 +78,6 @@ int msym_parse_json(const char *line, size_t len, struct msym_answer *a, struct 
  * repeats the address comes back with length 0). 0, or -1. */
 int msym_atos(const char *atos, const char *obj, const char *arch, uint64_t load,
 	      const uint64_t *addrs, size_t n, size_t *line_off, size_t *line_len, struct buf *text,
-	      char *err, size_t errlen);
+	      struct rum_error *err);
 
 #endif

@@ -136,8 +136,8 @@ static void grow(struct objcache *c)
 }
 
 void *objcache_get(struct objcache *c, uint64_t aid, uint64_t entry,
-		   const struct objcache_kind *kind, void *load_ctx, int *why, char *err,
-		   size_t errlen)
+		   const struct objcache_kind *kind, void *load_ctx, int *why,
+		   struct rum_error *err)
 {
 	size_t b = hash(aid, entry, kind) & c->mask;
 	for (struct ent *e = c->tab[b]; e; e = e->hnext) {
@@ -149,21 +149,21 @@ void *objcache_get(struct objcache *c, uint64_t aid, uint64_t entry,
 		}
 		if (!e->obj) {
 			*why = e->why;
-			snprintf(err, errlen, "%s", e->err);
+			err_reason(err, 0, e->err);
 		}
 		return e->obj;
 	}
 
 	size_t mem = 0;
 	*why = 0;
-	err[0] = '\0';
-	void *obj = kind->load(load_ctx, c->budget, &mem, why, err, errlen);
+	err->msg[0] = '\0';
+	void *obj = kind->load(load_ctx, c->budget, &mem, why, err);
 	if (obj)
 		metric_inc(c->m_loaded);
 	else
 		metric_inc(c->m_failed);
 	struct ent *e = calloc(1, sizeof *e);
-	char *msg = obj ? NULL : strdup(err);
+	char *msg = obj ? NULL : strdup(err->msg);
 	if (!e || (!obj && !msg)) {
 		/* Not remembered: the next record tries again. */
 		free(e);
@@ -172,7 +172,7 @@ void *objcache_get(struct objcache *c, uint64_t aid, uint64_t entry,
 			kind->free(obj);
 		if (!*why)
 			*why = 1;
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	e->aid = aid;

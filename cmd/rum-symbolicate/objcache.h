@@ -9,13 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errmsg.h"
+
 struct objcache;
 
 /* Builds the object; *mem gets the bytes it holds. On failure returns
- * NULL, writes the reason into err and a caller-defined code (> 0) into
- * *why. mem_limit: the most the object may take (the whole budget). */
-typedef void *(*obj_load_fn)(void *ctx, size_t mem_limit, size_t *mem, int *why, char *err,
-			     size_t errlen);
+ * NULL, fills err and writes a caller-defined code (> 0) into *why.
+ * mem_limit: the most the object may take (the whole budget). */
+typedef void *(*obj_load_fn)(void *ctx, size_t mem_limit, size_t *mem, int *why,
+			     struct rum_error *err);
 
 struct objcache_kind {
 	const char *name; /* for the log */
@@ -30,8 +32,8 @@ void objcache_free(struct objcache *c);
  * cannot be had, with *why and err from this or the remembered failure.
  * The object stays valid until the next objcache_get or drop. */
 void *objcache_get(struct objcache *c, uint64_t archive_id, uint64_t entry,
-		   const struct objcache_kind *kind, void *load_ctx, int *why, char *err,
-		   size_t errlen);
+		   const struct objcache_kind *kind, void *load_ctx, int *why,
+		   struct rum_error *err);
 
 /* Forget everything loaded from an archive (it changed or went away). */
 void objcache_drop_archive(struct objcache *c, uint64_t archive_id);

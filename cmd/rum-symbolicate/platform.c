@@ -110,15 +110,15 @@ void sym_miss(struct sym_result *res, enum sym_miss why, const char *fmt, ...)
 static struct archive *find_archive(struct sym_ctx *cx, const struct platform *pf,
 				    const struct sym_request *rq, struct sym_result *res)
 {
-	char err[640], name[ARCHIVE_NAME_MAX];
-	struct rum_error why;
+	char name[ARCHIVE_NAME_MAX];
+	struct rum_error err, why;
 	enum store_status st;
 	struct archive *ar;
 	if (cx->zip_path) {
-		ar = store_get_path(cx->store, cx->zip_path, &st, err, sizeof err);
+		ar = store_get_path(cx->store, cx->zip_path, &st, &err);
 		if (!ar)
 			sym_miss(res, st == STORE_MISSING ? MISS_NO_ARCHIVE : MISS_BAD_ARCHIVE,
-				 "%s", err);
+				 "%s", err.msg);
 		return ar;
 	}
 	if (!rq->app_id) {
@@ -136,20 +136,20 @@ static struct archive *find_archive(struct sym_ctx *cx, const struct platform *p
 		sym_miss(res, MISS_BAD_NAME, "%s", why.msg);
 		return NULL;
 	}
-	ar = store_get(cx->store, pf->name, name, &st, err, sizeof err);
+	ar = store_get(cx->store, pf->name, name, &st, &err);
 	if (ar || st != STORE_MISSING || !pf->fallback) {
 		if (!ar)
 			sym_miss(res, st == STORE_MISSING ? MISS_NO_ARCHIVE : MISS_BAD_ARCHIVE,
-				 "%s", err);
+				 "%s", err.msg);
 		return ar;
 	}
-	char err2[640];
-	ar = store_get(cx->store, pf->fallback, name, &st, err2, sizeof err2);
+	struct rum_error err2;
+	ar = store_get(cx->store, pf->fallback, name, &st, &err2);
 	if (!ar) {
 		if (st == STORE_MISSING)
-			sym_miss(res, MISS_NO_ARCHIVE, "%s (nor in %s/)", err, pf->fallback);
+			sym_miss(res, MISS_NO_ARCHIVE, "%s (nor in %s/)", err.msg, pf->fallback);
 		else
-			sym_miss(res, MISS_BAD_ARCHIVE, "%s", err2);
+			sym_miss(res, MISS_BAD_ARCHIVE, "%s", err2.msg);
 	}
 	return ar;
 }

@@ -758,7 +758,7 @@ bad:
 	return NULL;
 }
 
-struct sourcemap *sm_parse(sm_read_fn read, void *ctx, size_t mem_limit, char *err, size_t errlen)
+struct sourcemap *sm_parse(sm_read_fn read, void *ctx, size_t mem_limit, struct rum_error *err)
 {
 	struct parser ps;
 	memset(&ps, 0, sizeof ps);
@@ -766,13 +766,10 @@ struct sourcemap *sm_parse(sm_read_fn read, void *ctx, size_t mem_limit, char *e
 	ps.ctx = ctx;
 	ps.limit = mem_limit;
 	ps.err = err;
-	ps.errlen = errlen;
-	if (err && errlen)
-		err[0] = 0;
 	ps.buf = malloc(READ_CHUNK);
 	if (!ps.buf) {
-		if (err && errlen)
-			snprintf(err, errlen, "byte 0: out of memory");
+		if (err)
+			err_set(err, "byte 0: out of memory");
 		return NULL;
 	}
 	ps.start = ps.p = ps.end = ps.buf;
@@ -781,16 +778,13 @@ struct sourcemap *sm_parse(sm_read_fn read, void *ctx, size_t mem_limit, char *e
 	return map;
 }
 
-struct sourcemap *sm_parse_mem(const char *data, size_t len, size_t mem_limit, char *err,
-			       size_t errlen)
+struct sourcemap *sm_parse_mem(const char *data, size_t len, size_t mem_limit,
+			       struct rum_error *err)
 {
 	struct parser ps;
 	memset(&ps, 0, sizeof ps);
 	ps.limit = mem_limit;
 	ps.err = err;
-	ps.errlen = errlen;
-	if (err && errlen)
-		err[0] = 0;
 	ps.start = ps.p = (const unsigned char *)data;
 	ps.end = ps.p + len;
 	return parse(&ps);

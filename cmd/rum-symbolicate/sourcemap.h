@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "errmsg.h"
+
 struct sourcemap;
 
 /* Chunked input: read up to n bytes into buf; return the count, 0 at the
@@ -23,10 +25,11 @@ typedef ssize_t (*sm_read_fn)(void *ctx, void *buf, size_t n);
 
 /* Parse a whole map. mem_limit bounds the memory the parsed map may take
  * (0: no bound); past it the parse fails with a reason saying so. On failure
- * returns NULL and writes a one-line reason ("byte 1234: ...") into err. */
-struct sourcemap *sm_parse(sm_read_fn read, void *ctx, size_t mem_limit, char *err, size_t errlen);
-struct sourcemap *sm_parse_mem(const char *data, size_t len, size_t mem_limit, char *err,
-			       size_t errlen);
+ * returns NULL and fills err (when not NULL): err->msg is one line
+ * ("byte 1234: ..."), err->offset the byte where it went wrong. */
+struct sourcemap *sm_parse(sm_read_fn read, void *ctx, size_t mem_limit, struct rum_error *err);
+struct sourcemap *sm_parse_mem(const char *data, size_t len, size_t mem_limit,
+			       struct rum_error *err);
 
 struct sm_original {
 	const char *source; /* sourceRoot joined with sources[i]; NULL when the

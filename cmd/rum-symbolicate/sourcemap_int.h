@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errmsg.h"
 #include "sourcemap.h"
 
 #define NONE UINT32_MAX
@@ -121,8 +122,7 @@ struct parser {
 	bool eof;
 	bool failed;
 	size_t mem, limit;
-	char *err;
-	size_t errlen;
+	struct rum_error *err; /* NULL: the caller wants no reason */
 	struct sbuf key;
 };
 

@@ -21,14 +21,19 @@ bool smp_fail_at(struct parser *ps, unsigned long long at, const char *fmt, ...)
 	if (ps->failed)
 		return false;
 	ps->failed = true;
-	if (!ps->err || !ps->errlen)
+	if (!ps->err)
 		return false;
-	int n = snprintf(ps->err, ps->errlen, "byte %llu: ", at);
-	if (n < 0 || (size_t)n >= ps->errlen)
+	/* The message keeps its "byte N: " lead, which people and tests read;
+	 * the offset is in the struct as well. */
+	struct rum_error *err = ps->err;
+	err->offset = (size_t)at;
+	err->line = err->column = 0;
+	int n = snprintf(err->msg, sizeof err->msg, "byte %llu: ", at);
+	if (n < 0 || (size_t)n >= sizeof err->msg)
 		return false;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+	vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
 	va_end(ap);
 	return false;
 }

@@ -354,14 +354,14 @@ static struct slot *find_slot(struct store *s, const char *path)
 	return sl;
 }
 
-struct archive *store_get_path(struct store *s, const char *path, enum store_status *st, char *err,
-			       size_t errlen)
+struct archive *store_get_path(struct store *s, const char *path, enum store_status *st,
+			       struct rum_error *err)
 {
 	drain_events(s);
 	struct slot *sl = find_slot(s, path);
 	if (!sl) {
 		*st = STORE_BAD;
-		snprintf(err, errlen, "out of memory");
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	if (sl != s->head) {
@@ -386,20 +386,20 @@ struct archive *store_get_path(struct store *s, const char *path, enum store_sta
 		return &sl->ar;
 	if (sl->state == STORE_OK)
 		*st = STORE_BAD; /* could not be reopened */
-	snprintf(err, errlen, "%s", sl->reason ? sl->reason : "cannot be opened");
+	err_reason(err, 0, sl->reason ? sl->reason : "cannot be opened");
 	return NULL;
 }
 
 struct archive *store_get(struct store *s, const char *dir, const char *name, enum store_status *st,
-			  char *err, size_t errlen)
+			  struct rum_error *err)
 {
 	char path[PATH_CAP];
 	if (!s->data_dir || (size_t)snprintf(path, sizeof path, "%s/rum/%s/%s", s->data_dir, dir,
 					     name) >= sizeof path) {
 		*st = STORE_MISSING;
-		snprintf(err, errlen, "archive name too long");
+		err_set(err, "archive name too long");
 		return NULL;
 	}
 	watch_dir(s, dir);
-	return store_get_path(s, path, st, err, errlen);
+	return store_get_path(s, path, st, err);
 }

@@ -32,10 +32,10 @@ void store_free(struct store *s);
 /* The archive <data-dir>/rum/<dir>/<name>; NULL when it is missing or
  * cannot be opened (*st says which, err why). Valid until the next call. */
 struct archive *store_get(struct store *s, const char *dir, const char *name, enum store_status *st,
-			  char *err, size_t errlen);
+			  struct rum_error *err);
 /* The same for a path of its own. */
-struct archive *store_get_path(struct store *s, const char *path, enum store_status *st, char *err,
-			       size_t errlen);
+struct archive *store_get_path(struct store *s, const char *path, enum store_status *st,
+			       struct rum_error *err);
 
 /* SIGHUP: look at every archive again at its next use. */
 void store_recheck_all(struct store *s);

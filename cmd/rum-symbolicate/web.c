@@ -18,27 +18,26 @@ struct map_load {
 	uint64_t max_size;
 };
 
-static void *load_map(void *ctx, size_t mem_limit, size_t *mem, int *why, char *err, size_t errlen)
+static void *load_map(void *ctx, size_t mem_limit, size_t *mem, int *why, struct rum_error *err)
 {
 	struct map_load *ml = ctx;
 	struct archive_reader rd;
 	const char *name = archive_entry_name(ml->ar, ml->idx);
-	char e[512];
+	struct rum_error e;
 	*why = MISS_BAD_MAP;
-	struct rum_error re;
-	if (archive_reader_open(ml->ar, ml->idx, ml->max_size, &rd, &re) < 0) {
-		snprintf(err, errlen, "%s in %s: %s", name, ml->ar->path, re.msg);
-		log_warn("%s", err);
+	if (archive_reader_open(ml->ar, ml->idx, ml->max_size, &rd, &e) < 0) {
+		err_set(err, "%s in %s: %s", name, ml->ar->path, e.msg);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	/* Inflated whole: parsed where it lies, not copied out in chunks. */
-	struct sourcemap *m = rd.mem ? sm_parse_mem(rd.mem, rd.size, mem_limit, e, sizeof e)
-				     : sm_parse(archive_read, &rd, mem_limit, e, sizeof e);
+	struct sourcemap *m = rd.mem ? sm_parse_mem(rd.mem, rd.size, mem_limit, &e)
+				     : sm_parse(archive_read, &rd, mem_limit, &e);
 	if (!m)
-		snprintf(err, errlen, "%s in %s: %s", name, ml->ar->path, rd.failed ? rd.err : e);
+		err_set(err, "%s in %s: %s", name, ml->ar->path, rd.failed ? rd.err : e.msg);
 	archive_reader_close(&rd);
 	if (!m) {
-		log_warn("%s", err);
+		log_warn("%s", err->msg);
 		return NULL;
 	}
 	*mem = sm_memory(m);
@@ -75,7 +74,8 @@ static int frame_miss(struct resolver *r, int why)
 
 static const struct sourcemap *map_for(struct resolver *r, const char *path, size_t plen, int *why)
 {
-	char name[ENTRY_CAP], err[768];
+	char name[ENTRY_CAP];
+	struct rum_error err;
 	if (plen == r->last_len && memcmp(path, r->last, plen) == 0) {
 		*why = r->last_why;
 		return r->last_map;
@@ -98,9 +98,9 @@ static const struct sourcemap *map_for(struct resolver *r, const char *path, siz
 	} else {
 		struct map_load ml = {r->ar, (uint64_t)idx, r->cx->max_map_size};
 		m = objcache_get(r->cx->cache, r->ar->id, (uint64_t)idx, &sourcemap_kind, &ml, why,
-				 err, sizeof err);
+				 &err);
 		if (!m)
-			sym_miss(r->res, (enum sym_miss) * why, "%s", err);
+			sym_miss(r->res, (enum sym_miss) * why, "%s", err.msg);
 	}
 	memcpy(r->last, path, plen);
 	r->last_len = plen;

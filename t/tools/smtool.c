@@ -99,7 +99,7 @@ static struct sourcemap *load(const char *path, int in_memory, size_t limit)
 		fprintf(stderr, "smtool: %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
-	char err[512];
+	struct rum_error err;
 	struct sourcemap *map;
 	if (in_memory) {
 		size_t cap = 1 << 16, len = 0;
@@ -124,16 +124,16 @@ static struct sourcemap *load(const char *path, int in_memory, size_t limit)
 				break;
 			len += (size_t)r;
 		}
-		map = sm_parse_mem(data, len, limit, err, sizeof err);
+		map = sm_parse_mem(data, len, limit, &err);
 		free(data);
 	} else {
 		struct fdin in = {fd, 0};
-		map = sm_parse(fd_read, &in, limit, err, sizeof err);
+		map = sm_parse(fd_read, &in, limit, &err);
 	}
 	if (fd > 0)
 		close(fd);
 	if (!map) {
-		fprintf(stderr, "smtool: %s: %s\n", path, err);
+		fprintf(stderr, "smtool: %s: %s\n", path, err.msg);
 		return NULL;
 	}
 	return map;
