@@ -314,17 +314,11 @@ static bool offset_object(struct parser *ps, uint32_t *line, uint32_t *col, int 
 			} else if (!smp_skip_value(ps, depth + 1)) {
 				return false;
 			}
-			smp_ws(ps);
-			int c = peek(ps);
-			if (c == ',') {
-				ps->p++;
-				continue;
-			}
-			if (c == '}') {
-				ps->p++;
+			int more = smp_next_member(ps, '}');
+			if (more < 0)
+				return false;
+			if (!more)
 				break;
-			}
-			return smp_unexpected(ps, "',' or '}'");
 		}
 	if (!have_line)
 		return smp_fail_at(ps, at, "section offset has no \"line\"");
@@ -393,18 +387,11 @@ static bool section_item(struct parser *ps, void *arg, size_t index)
 				if (!smp_skip_value(ps, sec->depth + 1))
 					goto out;
 			}
-			smp_ws(ps);
-			int c = peek(ps);
-			if (c == ',') {
-				ps->p++;
-				continue;
-			}
-			if (c == '}') {
-				ps->p++;
+			int more = smp_next_member(ps, '}');
+			if (more < 0)
+				goto out;
+			if (!more)
 				break;
-			}
-			smp_unexpected(ps, "',' or '}'");
-			goto out;
 		}
 	}
 	if (!have_offset) {
@@ -586,18 +573,11 @@ static bool parse_map(struct parser *ps, struct body *b, int nest, int depth)
 		smp_ws(ps);
 		if (!member_value(ps, &m, which, peek(ps), keyat, nest))
 			goto out;
-		smp_ws(ps);
-		int c = peek(ps);
-		if (c == ',') {
-			ps->p++;
-			continue;
-		}
-		if (c == '}') {
-			ps->p++;
+		int more = smp_next_member(ps, '}');
+		if (more < 0)
+			goto out;
+		if (!more)
 			break;
-		}
-		smp_unexpected(ps, "',' or '}'");
-		goto out;
 	}
 end:
 	if (!(seen & M_VERSION)) {

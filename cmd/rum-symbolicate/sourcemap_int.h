@@ -176,4 +176,24 @@ static inline int peek(struct parser *ps)
 	return *ps->p;
 }
 
+/* After a member of an object or an item of an array (close: '}' or ']'),
+ * white space first: a ',' is taken and says another follows (1), close is
+ * taken and says the container ended (0), anything else is reported as
+ * unexpected (-1). */
+static inline int smp_next_member(struct parser *ps, char close)
+{
+	smp_ws(ps);
+	int c = peek(ps);
+	if (c == ',') {
+		ps->p++;
+		return 1;
+	}
+	if (c == (unsigned char)close) {
+		ps->p++;
+		return 0;
+	}
+	smp_unexpected(ps, close == '}' ? "',' or '}'" : "',' or ']'");
+	return -1;
+}
+
 #endif

@@ -407,17 +407,9 @@ static bool skip_container(struct parser *ps, int depth, char close)
 		}
 		if (!smp_skip_value(ps, depth + 1))
 			return false;
-		smp_ws(ps);
-		int c = peek(ps);
-		if (c == ',') {
-			ps->p++;
-			continue;
-		}
-		if (c == (unsigned char)close) {
-			ps->p++;
-			return true;
-		}
-		return smp_unexpected(ps, close == '}' ? "',' or '}'" : "',' or ']'");
+		int more = smp_next_member(ps, close);
+		if (more <= 0)
+			return more == 0;
 	}
 }
 
@@ -489,16 +481,8 @@ bool smp_array(struct parser *ps, const char *member, item_fn item, void *arg)
 		smp_ws(ps);
 		if (!item(ps, arg, i))
 			return false;
-		smp_ws(ps);
-		int c = peek(ps);
-		if (c == ',') {
-			ps->p++;
-			continue;
-		}
-		if (c == ']') {
-			ps->p++;
-			return true;
-		}
-		return smp_unexpected(ps, "',' or ']'");
+		int more = smp_next_member(ps, ']');
+		if (more <= 0)
+			return more == 0;
 	}
 }
