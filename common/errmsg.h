@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#define RUM_ERROR_MAX 384
+#define RUM_ERROR_MAX 768
 
 struct rum_error {
 	size_t offset;	     /* byte offset in the input where it went wrong */

@@ -72,7 +72,7 @@ static void where(char *out, size_t outlen, const char *text, size_t n, const st
 static const char *on_opt(int key, const char *val, void *ctx)
 {
 	struct cli *cl = ctx;
-	static char why[640];
+	static char why[RUM_ERROR_MAX + 64];
 	struct rum_error e;
 	if (key != O_RULE)
 		return "unknown option";
@@ -98,7 +98,7 @@ static int read_rules_file(const char *path, struct buf *b, struct rum_error *er
 static int bad_rule(const char *path, size_t lineno, const char *line, size_t n,
 		    const struct rum_error *e, struct rum_error *err)
 {
-	char w[512], shown[RULE_SHOWN_MAX + 4];
+	char w[RUM_ERROR_MAX + 64], shown[RULE_SHOWN_MAX + 4];
 	where(w, sizeof w, line, n, e);
 	size_t k = n < RULE_SHOWN_MAX ? n : RULE_SHOWN_MAX;
 	memcpy(shown, line, k);
