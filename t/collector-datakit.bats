@@ -383,3 +383,20 @@ CONF
 	run burst "$(sed -n 's/.*listening on 0\.0\.0\.0:\([0-9]*\)$/\1/p' "$DIR/l.err")"
 	[[ $output == *429* ]]
 }
+
+@test "datakit: an input's configuration takes \$NAME and \${NAME} from the environment, as DataKit's feedEnvs" {
+	cat >"$DIR/rum.conf" <<'CONF'
+[[inputs.rum]]
+  endpoints = ["$RUM_EP", "${RUM_EP2}", "$RUM_UNSET"]
+  [inputs.rum.session_replay]
+    filter_rules = ["{ service = '$RUM_SVC' }"]
+CONF
+	RUM_EP=/a RUM_EP2=/b RUM_SVC='s"v\1' run --separate-stderr "$BIN/rum-collector" -c "$DIR/rum.conf" --dry-run
+	[ "$status" -eq 0 ]
+	[[ $(stage_line listen) == *'--endpoint /a --endpoint /b --endpoint \$RUM_UNSET '* ]]
+	[[ $(stage_line replay-filter) == *"--rule \\{\\ service\\ =\\ \\'s\\\"v\\\\1\\'\\ \\}"* ]]
+	# rumpipe's own sections are not an input's: left as written
+	printf '[listen]\nendpoint = ["$RUM_EP"]\n' >"$DIR/own.conf"
+	RUM_EP=/a run --separate-stderr "$BIN/rum-collector" -c "$DIR/own.conf" --dry-run
+	[[ $(stage_line listen) == *'--endpoint \$RUM_EP '* ]]
+}
