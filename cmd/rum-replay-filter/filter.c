@@ -6,6 +6,7 @@
 #include "base64.h"
 #include "filter.h"
 #include "metrics.h"
+#include "utf8.h"
 
 #define APP_SLOTS 2048 /* a power of two, at least twice RF_MAX_APPS */
 
@@ -24,35 +25,6 @@ static uint32_t fnv1a(const char *s, size_t n)
 	return h;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, min = 0x80;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, min = 0x800;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, min = 0x10000;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	uint32_t cp = c & (0x7F >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
-		return 0;
-	return len;
-}
-
 /* app_id="VALUE" with the text format's escapes; control bytes and
  * invalid UTF-8 become '?', and long values are cut at a character
  * boundary. */
@@ -63,7 +35,7 @@ static int app_label(struct buf *b, const char *s, size_t n)
 	size_t i = 0;
 	while (i < n && i < RF_APP_LABEL_MAX) {
 		unsigned char c = (unsigned char)s[i];
-		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+		size_t k = c < 0x80 ? 1 : (size_t)utf8_seq_len(s + i, s + n);
 		if (k > 1) {
 			if (i + k > RF_APP_LABEL_MAX)
 				break;
