@@ -203,12 +203,18 @@ static int eval(const struct ruleset *rs, uint32_t ni, const struct record *r, s
 	}
 	case N_MATCH:
 	case N_NOTMATCH: {
+		/* DataKit's notmatch holds when some expression of the list
+		 * does not match: with none listed, never. */
+		if (nd->n == 0)
+			return 0;
 		fetch(rs, nd->a, r, ev, &v);
 		int m = 0;
 		for (uint32_t i = 0; i < nd->n && !m && v.kv; i++)
 			m = re_match(rs->lits[nd->b + i].re, &v, ev);
 		return nd->kind == N_MATCH ? m : !m;
 	}
+	case N_NEVER:
+		return 0;
 	}
 	return 0;
 }

@@ -289,7 +289,9 @@ static int lex_punct(struct parser *p, char c, char c2)
 	return 1;
 }
 
-/* `name`: any bytes but a backquote and NUL, as a T_IDENT. */
+/* `text`: any bytes but a backquote, as a T_IDENT marked quoted. DataKit
+ * reads it as a name, or as a raw string in re(`...`); the parser says
+ * which, and refuses an empty or NUL-holding one where it is a name. */
 static int lex_quoted_name(struct parser *p)
 {
 	const char *s = p->s;
@@ -297,14 +299,11 @@ static int lex_quoted_name(struct parser *p)
 	if (!close)
 		return parse_fail(p, p->pos, "unterminated quoted name: no closing `");
 	size_t nl = (size_t)(close - (s + p->pos + 1));
-	if (nl == 0)
-		return parse_fail(p, p->pos, "empty quoted name ``");
-	if (memchr(s + p->pos + 1, 0, nl))
-		return parse_fail(p, p->pos, "NUL byte in a quoted name");
 	buf_reset(&p->text);
 	if (buf_add(&p->text, s + p->pos + 1, nl) < 0)
 		return parse_nomem(p);
 	p->t.kind = T_IDENT;
+	p->t.quoted = 1;
 	p->pos += nl + 2;
 	p->t.end = p->pos;
 	return 0;
@@ -382,6 +381,7 @@ int lex_next(struct parser *p)
 	skip_space(p);
 	struct tok *t = &p->t;
 	t->start = p->pos;
+	t->quoted = 0;
 	if (p->pos >= p->n) {
 		t->kind = T_EOF;
 		t->end = p->pos;
