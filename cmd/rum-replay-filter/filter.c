@@ -90,7 +90,10 @@ int rf_init(struct replay_filter *f)
 				  "Valid records read from standard input.");
 	f->m_checked = metric_get("rum_replay_filter_checked_total", NULL, METRIC_COUNTER,
 				  "Records the rules were applied to (session_replay ones, or "
-				  "every record with --all).");
+				  "every record with --all or pulled rules).");
+	f->m_pulled_dropped =
+	    metric_get("rum_replay_filter_pulled_dropped_total", NULL, METRIC_COUNTER,
+		       "Records dropped because a rule pulled from Dataway matched them.");
 	f->m_regex_errors =
 	    metric_get("rum_replay_filter_regex_errors_total", NULL, METRIC_COUNTER,
 		       "Regular expression matches that hit PCRE2's limits (taken as no match).");
@@ -192,16 +195,39 @@ static void count_drop(struct replay_filter *f, size_t len)
 	metric_add(a->body_bytes, body);
 }
 
+/* The pulled rules against the record, seeing what DataKit's filters see
+ * beside a point's tags and fields: its category, and its measurement as
+ * source. */
+static int pulled_match(struct replay_filter *f)
+{
+	static const char rum[] = "\"rum\"";
+	struct rule_extra extra[2] = {
+	    {"category", {.val = rum, .val_len = sizeof rum - 1, .type = RV_STRING}},
+	    {"source", {.val = f->rec.meas, .val_len = f->rec.meas_len, .type = RV_STRING}},
+	};
+	f->ev.extra = extra;
+	f->ev.nextra = 2;
+	int hit = ruleset_match(f->pulled, &f->rec, &f->ev) >= 0;
+	f->ev.extra = NULL;
+	f->ev.nextra = 0;
+	return hit;
+}
+
 enum rf_result rf_line(struct replay_filter *f, const char *line, size_t len, struct rum_error *err)
 {
 	if (rec_parse_line(&f->rec, line, len, err) < 0)
 		return RF_BAD;
 	metric_inc(f->m_records);
-	if (!f->all && !is_replay(f))
+	int local = f->all || is_replay(f), pulled = ruleset_count(f->pulled) > 0;
+	if (!local && !pulled)
 		return RF_PASS;
 	metric_inc(f->m_checked);
-	int hit = ruleset_match(f->fixed, &f->rec, &f->ev) >= 0 ||
-		  ruleset_match(f->file, &f->rec, &f->ev) >= 0;
+	int hit = local && (ruleset_match(f->fixed, &f->rec, &f->ev) >= 0 ||
+			    ruleset_match(f->file, &f->rec, &f->ev) >= 0);
+	if (!hit && pulled && pulled_match(f)) {
+		hit = 1;
+		metric_inc(f->m_pulled_dropped);
+	}
 	if (f->ev.regex_errors != f->regex_errors_seen) {
 		metric_add(f->m_regex_errors, f->ev.regex_errors - f->regex_errors_seen);
 		f->regex_errors_seen = f->ev.regex_errors;

@@ -61,6 +61,9 @@ static void fetch(const struct ruleset *rs, uint32_t key, const struct record *r
 	v->kv = rec_tag(r, name);
 	if (!v->kv)
 		v->kv = rec_field(r, name);
+	for (size_t i = 0; !v->kv && i < ev->nextra; i++)
+		if (strcmp(ev->extra[i].name, name) == 0)
+			v->kv = &ev->extra[i].kv;
 	v->num_state = 0;
 	if (!v->kv)
 		return;
