@@ -161,7 +161,7 @@ pulls() { metric "rum_replay_filter_pulls_total{result=\"$1\"}"; }
 	# the first answer with the new list goes out within the interval
 	wait_for 10 grep -q "app_id = 'c'" "$FAKE_LOG"
 	jq -e -s --argjson t0 "$t0" '[.[] | select(.answer | contains("app_id = '"'"'c'"'"'"))]
-		| .[0].t - $t0 < 0.5 + 0.5' "$FAKE_LOG"
+		| .[0].t - $t0 < 0.5 + 1' "$FAKE_LOG"
 	# and the next record meets it
 	taken 2
 	send "$(rec view '{"app_id":"a"}')" "$(rec view '{"app_id":"c"}')"
