@@ -4,8 +4,8 @@
  * pair that goes into a session_replay record made of all such pairs (as a
  * tag, and as a number field too when VALUE is a number), so that the
  * names a mutated rule uses can exist. Every record is filtered with and
- * without --all; the answers must agree with each other and be the same
- * when asked twice. */
+ * without --all, and by the rule as one pulled from Dataway; the answers
+ * must agree with each other and be the same when asked twice. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +52,20 @@ static enum rf_result filter(const char *p, size_t n, int all)
 	return r;
 }
 
-static void one(const char *p, size_t n)
+/* The rule as pulled from Dataway: it applies to every record, and sees
+ * category and source beside the record's own names. */
+static enum rf_result pulled(struct ruleset *rs, const char *p, size_t n)
+{
+	struct ruleset *fixed = rf.fixed;
+	rf.fixed = NULL;
+	rf.pulled = rs;
+	enum rf_result r = filter(p, n, 0);
+	rf.pulled = NULL;
+	rf.fixed = fixed;
+	return r;
+}
+
+static void one(struct ruleset *rs, const char *p, size_t n)
 {
 	enum rf_result some = filter(p, n, 0), every = filter(p, n, 1);
 	CHECK((some == RF_BAD) == (every == RF_BAD));
@@ -60,6 +73,7 @@ static void one(const char *p, size_t n)
 	 * drops as well. */
 	if (some == RF_DROP)
 		CHECK(every == RF_DROP);
+	CHECK((pulled(rs, p, n) == RF_BAD) == (every == RF_BAD));
 }
 
 static int numeric(const char *s, size_t n)
@@ -119,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		struct rum_error e = {0};
 		if (rec_parse_line(&rf.rec, p, n, &e) == 0)
-			one(p, n);
+			one(rs, p, n);
 		else
 			add_pair(p, n);
 		p += n + 1;
@@ -131,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_add(&made, fields.len ? fields.p : "{", fields.len ? fields.len : 1);
 	buf_adds(&made, "}}");
 	CHECK(!made.err && !tags.err && !fields.err);
-	one(made.p, made.len);
+	one(rs, made.p, made.len);
 
 	rf.fixed = NULL;
 	ruleset_free(rs);

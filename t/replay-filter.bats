@@ -402,3 +402,25 @@ PY
 		cmp - "$BATS_TEST_TMPDIR/short"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/short")" -lt 160 ]
 }
+
+@test "the rules of issue 19 that DataKit accepts start, from --rule and --rules-file, and filter as DataKit does" {
+	local rules=("{ env in [] }" "{ env not_in [] }" "{ env match [] }" "{ env notmatch [] }"
+		'{ service = re(`^c[a-z]+t$`) }' "{ service = env }")
+	local r
+	for r in "${rules[@]}"; do
+		run -0 "$F" --check-config --rule "$r" </dev/null
+	done
+	printf '%s\n' "${rules[@]}" >"$T/rules"
+	run -0 "$F" --check-config --rules-file "$T/rules" </dev/null
+	{
+		replay '{"app_id":"a1","service":"cat","env":"e"}'
+		replay '{"app_id":"a2","service":"cut1","env":"e"}'
+		replay '{"app_id":"a3","service":"e","env":"e"}'
+	} >"$T/in"
+	# the cat goes by the regular expression; the rest by nothing but
+	# not_in [], which holds for every record
+	run -0 to "$T/out" "$F" --rules-file <(grep -v not_in "$T/rules") <"$T/in"
+	sed -n '2p;3p' "$T/in" | cmp - "$T/out"
+	run -0 to "$T/out" "$F" --rules-file "$T/rules" <"$T/in"
+	[ ! -s "$T/out" ]
+}

@@ -6,6 +6,7 @@
 #include "base64.h"
 #include "filter.h"
 #include "metrics.h"
+#include "utf8.h"
 
 #define APP_SLOTS 2048 /* a power of two, at least twice RF_MAX_APPS */
 
@@ -24,35 +25,6 @@ static uint32_t fnv1a(const char *s, size_t n)
 	return h;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, min = 0x80;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, min = 0x800;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, min = 0x10000;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	uint32_t cp = c & (0x7F >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
-		return 0;
-	return len;
-}
-
 /* app_id="VALUE" with the text format's escapes; control bytes and
  * invalid UTF-8 become '?', and long values are cut at a character
  * boundary. */
@@ -63,7 +35,7 @@ static int app_label(struct buf *b, const char *s, size_t n)
 	size_t i = 0;
 	while (i < n && i < RF_APP_LABEL_MAX) {
 		unsigned char c = (unsigned char)s[i];
-		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+		size_t k = c < 0x80 ? 1 : (size_t)utf8_seq_len(s + i, s + n);
 		if (k > 1) {
 			if (i + k > RF_APP_LABEL_MAX)
 				break;
@@ -118,7 +90,10 @@ int rf_init(struct replay_filter *f)
 				  "Valid records read from standard input.");
 	f->m_checked = metric_get("rum_replay_filter_checked_total", NULL, METRIC_COUNTER,
 				  "Records the rules were applied to (session_replay ones, or "
-				  "every record with --all).");
+				  "every record with --all or pulled rules).");
+	f->m_pulled_dropped =
+	    metric_get("rum_replay_filter_pulled_dropped_total", NULL, METRIC_COUNTER,
+		       "Records dropped because a rule pulled from Dataway matched them.");
 	f->m_regex_errors =
 	    metric_get("rum_replay_filter_regex_errors_total", NULL, METRIC_COUNTER,
 		       "Regular expression matches that hit PCRE2's limits (taken as no match).");
@@ -220,16 +195,39 @@ static void count_drop(struct replay_filter *f, size_t len)
 	metric_add(a->body_bytes, body);
 }
 
+/* The pulled rules against the record, seeing what DataKit's filters see
+ * beside a point's tags and fields: its category, and its measurement as
+ * source. */
+static int pulled_match(struct replay_filter *f)
+{
+	static const char rum[] = "\"rum\"";
+	struct rule_extra extra[2] = {
+	    {"category", {.val = rum, .val_len = sizeof rum - 1, .type = RV_STRING}},
+	    {"source", {.val = f->rec.meas, .val_len = f->rec.meas_len, .type = RV_STRING}},
+	};
+	f->ev.extra = extra;
+	f->ev.nextra = 2;
+	int hit = ruleset_match(f->pulled, &f->rec, &f->ev) >= 0;
+	f->ev.extra = NULL;
+	f->ev.nextra = 0;
+	return hit;
+}
+
 enum rf_result rf_line(struct replay_filter *f, const char *line, size_t len, struct rum_error *err)
 {
 	if (rec_parse_line(&f->rec, line, len, err) < 0)
 		return RF_BAD;
 	metric_inc(f->m_records);
-	if (!f->all && !is_replay(f))
+	int local = f->all || is_replay(f), pulled = ruleset_count(f->pulled) > 0;
+	if (!local && !pulled)
 		return RF_PASS;
 	metric_inc(f->m_checked);
-	int hit = ruleset_match(f->fixed, &f->rec, &f->ev) >= 0 ||
-		  ruleset_match(f->file, &f->rec, &f->ev) >= 0;
+	int hit = local && (ruleset_match(f->fixed, &f->rec, &f->ev) >= 0 ||
+			    ruleset_match(f->file, &f->rec, &f->ev) >= 0);
+	if (!hit && pulled && pulled_match(f)) {
+		hit = 1;
+		metric_inc(f->m_pulled_dropped);
+	}
 	if (f->ev.regex_errors != f->regex_errors_seen) {
 		metric_add(f->m_regex_errors, f->ev.regex_errors - f->regex_errors_seen);
 		f->regex_errors_seen = f->ev.regex_errors;

@@ -1,7 +1,7 @@
 /* The per-record work of rum-replay-filter: parse the line, and for a
  * session_replay record (any record with --all) drop it when a rule
- * matches, counting it by app_id. Kept apart from main.c so the fuzz target
- * drives the same code. */
+ * matches, and any record when a pulled rule does, counting it by app_id. Kept apart from main.c so
+ * the fuzz target drives the same code. */
 #ifndef RUM_REPLAY_FILTER_FILTER_H
 #define RUM_REPLAY_FILTER_FILTER_H
 
@@ -23,6 +23,11 @@ struct replay_filter {
 	 * reload); either may be NULL. A record matching any rule of either
 	 * is dropped. */
 	struct ruleset *fixed, *file;
+	/* Rules pulled from Dataway (--pull), replaced as new ones come; NULL
+	 * or empty: none. They apply to every record, as DataKit applies its
+	 * pulled filters to every RUM point, and see two more names: category
+	 * ("rum") and source (the measurement). */
+	struct ruleset *pulled;
 	int all; /* --all: every record, not only session_replay ones */
 	struct record rec;
 	struct rule_eval ev;
@@ -31,7 +36,7 @@ struct replay_filter {
 	struct rf_app *apps; /* open-addressed table of app_id counters */
 	size_t napps, apps_cap;
 	struct rf_app *other;
-	uint64_t *m_records, *m_checked, *m_regex_errors;
+	uint64_t *m_records, *m_checked, *m_regex_errors, *m_pulled_dropped;
 	uint64_t regex_errors_seen;
 };
 

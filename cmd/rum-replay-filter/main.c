@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "opts.h"
+#include "pull.h"
 #include "sig.h"
 #include "stageloop.h"
 
@@ -27,6 +28,8 @@ struct cli {
 	struct ruleset *fixed;
 	const char *rules_file;
 	int all;
+	const char *pull;
+	uint64_t pull_interval_ms;
 };
 
 enum { O_RULE = 1 };
@@ -43,6 +46,13 @@ static const struct opt options[] = {
     {.name = "all", .type = OPT_FLAG, OPT_AT(struct cli, all),
      .help = "apply the rules to every record, not only session_replay ones (a general drop "
              "list)"},
+    {.name = "pull", .type = OPT_STRING, .arg_name = "URL", OPT_AT(struct cli, pull),
+     .flags = OPT_EMPTY_IS_NONE,
+     .help = "the Dataway URL (https://host/?token=...): pull the workspace's filters for "
+             "the rum category from it, as DataKit does, and drop every record they match"},
+    {.name = "pull-interval", .type = OPT_UINT, .arg_name = "MS",
+     OPT_AT(struct cli, pull_interval_ms), .def = "30000", .min = 100, .max = 86400000,
+     .help = "how often to pull, until Dataway's answer names an interval of its own"},
     {.name = NULL},
 };
 /* clang-format on */
@@ -53,8 +63,9 @@ static const struct prog_info info = {
     "Reads records (one JSON object a line) on standard input and writes them to standard "
     "output, except the session_replay records that match one of the filter rules, which "
     "are dropped and counted by app_id. Rules are in DataKit's filter syntax and see a "
-    "record's tags, then its fields. Records that do not match pass byte for byte. SIGHUP "
-    "reads --rules-file again.",
+    "record's tags, then its fields. With --pull, the workspace's filters pulled from "
+    "Dataway drop every record they match as well. Records that do not match pass byte "
+    "for byte. SIGHUP reads --rules-file again.",
 };
 
 /* "line 2, column 7: expected ..." (the line only when the rule has
@@ -154,7 +165,9 @@ struct stage {
 	struct stageloop loop;
 	struct log_ratelimit rl_regex;
 	const char *rules_file;
-	uint64_t *m_rules, *m_reloads, *m_reload_failures;
+	struct puller puller;
+	int pulling;
+	uint64_t *m_rules, *m_reloads, *m_reload_failures, *m_pulled_rules;
 	uint64_t regex_errors_logged;
 };
 
@@ -163,9 +176,26 @@ static void set_rules_gauge(struct stage *s)
 	metric_set(s->m_rules, ruleset_count(s->f.fixed) + ruleset_count(s->f.file));
 }
 
+/* A set the puller thread has pulled since the last record replaces the
+ * one in use. */
+static void take_pulled(struct stage *s)
+{
+	struct ruleset *rs = puller_take(&s->puller);
+	if (!rs)
+		return;
+	size_t was = ruleset_count(s->f.pulled);
+	ruleset_free(s->f.pulled);
+	s->f.pulled = rs;
+	metric_set(s->m_pulled_rules, ruleset_count(rs));
+	log_info("%zu rules pulled from Dataway for rum (%zu before), applied to every record",
+		 ruleset_count(rs), was);
+}
+
 static void maybe_reload(void *ctx)
 {
 	struct stage *s = ctx;
+	if (s->pulling)
+		take_pulled(s);
 	if (!sig_hup)
 		return;
 	sig_hup = 0;
@@ -218,8 +248,11 @@ static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struc
 static void release(void *ctx)
 {
 	struct stage *s = ctx;
+	if (s->pulling)
+		puller_stop(&s->puller);
 	ruleset_free(s->f.fixed);
 	ruleset_free(s->f.file);
+	ruleset_free(s->f.pulled);
 	rf_free(&s->f);
 }
 
@@ -242,12 +275,20 @@ int main(int argc, char **argv)
 			die(2, "%s", err.msg);
 	}
 	size_t nrules = ruleset_count(s.f.fixed) + ruleset_count(s.f.file);
-	if (nrules == 0)
+	if (nrules == 0 && !cl.pull)
 		log_info("no rules: every record passes");
+	else if (nrules == 0)
+		log_info("no local rules: only the rules pulled from Dataway apply");
 	else
 		log_info("%zu rule%s (%zu from --rules-file), applied to %s", nrules,
 			 nrules == 1 ? "" : "s", ruleset_count(s.f.file),
 			 cl.all ? "every record" : "session_replay records");
+	if (cl.pull) {
+		struct rum_error err;
+		if (puller_init(&s.puller, cl.pull, cl.pull_interval_ms, &err) < 0)
+			die(2, "%s", err.msg);
+		s.pulling = 1;
+	}
 	opts_check_done();
 
 	sched_batch();
@@ -263,7 +304,17 @@ int main(int argc, char **argv)
 	s.m_reload_failures =
 	    metric_get("rum_replay_filter_reload_failures_total", NULL, METRIC_COUNTER,
 		       "Readings of --rules-file that failed (the rules in use were kept).");
+	s.m_pulled_rules = metric_get(
+	    "rum_replay_filter_pulled_rules", NULL, METRIC_GAUGE,
+	    "Rules pulled from Dataway in use (--pull), beside rum_replay_filter_rules.");
 	set_rules_gauge(&s);
+	if (s.pulling) {
+		struct rum_error err;
+		if (puller_start(&s.puller, &err) < 0)
+			die(1, "%s", err.msg);
+		log_info("pulling the workspace's filters from %s every %" PRIu64 " ms",
+			 s.puller.shown, cl.pull_interval_ms);
+	}
 	s.rl_regex = (struct log_ratelimit)LOG_RATELIMIT_INIT(1);
 	/* Standard input as a 1 MiB pipe rather than the 64 KiB default: a
 	 * replay record is ~70 KB, so rum-listen blocked in the middle of

@@ -39,12 +39,23 @@ void ruleset_free(struct ruleset *rs);
 int ruleset_add(struct ruleset *rs, const char *text, size_t n, struct rum_error *err);
 size_t ruleset_count(const struct ruleset *rs);
 
+/* A value rules see beyond the record's tags and fields, under a name the
+ * record has neither as a tag nor as a field: DataKit shows its pulled
+ * filters a point's category ("rum") and its measurement as "source". */
+struct rule_extra {
+	const char *name;
+	struct rec_kv kv; /* the value, as a record holds it (a raw JSON token) */
+};
+
 /* Per-thread evaluation state: the scratch buffer for decoded values and
- * PCRE2's match data and limits. */
+ * PCRE2's match data and limits, and the extra values in force (none
+ * unless the caller sets them). */
 struct rule_eval {
 	struct buf scratch;
 	void *match_data, *match_ctx, *jit_stack;
 	uint64_t regex_errors; /* matches that hit a limit (counted as no match) */
+	const struct rule_extra *extra;
+	size_t nextra;
 };
 
 int rule_eval_init(struct rule_eval *ev);

@@ -61,6 +61,9 @@ static void fetch(const struct ruleset *rs, uint32_t key, const struct record *r
 	v->kv = rec_tag(r, name);
 	if (!v->kv)
 		v->kv = rec_field(r, name);
+	for (size_t i = 0; !v->kv && i < ev->nextra; i++)
+		if (strcmp(ev->extra[i].name, name) == 0)
+			v->kv = &ev->extra[i].kv;
 	v->num_state = 0;
 	if (!v->kv)
 		return;
@@ -203,12 +206,18 @@ static int eval(const struct ruleset *rs, uint32_t ni, const struct record *r, s
 	}
 	case N_MATCH:
 	case N_NOTMATCH: {
+		/* DataKit's notmatch holds when some expression of the list
+		 * does not match: with none listed, never. */
+		if (nd->n == 0)
+			return 0;
 		fetch(rs, nd->a, r, ev, &v);
 		int m = 0;
 		for (uint32_t i = 0; i < nd->n && !m && v.kv; i++)
 			m = re_match(rs->lits[nd->b + i].re, &v, ev);
 		return nd->kind == N_MATCH ? m : !m;
 	}
+	case N_NEVER:
+		return 0;
 	}
 	return 0;
 }

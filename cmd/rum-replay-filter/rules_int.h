@@ -28,7 +28,9 @@
 /* Arrays of the ruleset index with 32 bits: none grows past this. */
 #define RULE_ARRAY_MAX (UINT32_MAX / 2)
 
-enum nkind { N_OR, N_AND, N_CMP, N_IN, N_NOTIN, N_MATCH, N_NOTMATCH };
+/* N_NEVER: a comparison DataKit parses but never finds true, such as a
+ * name compared with another name ({ service = env }). */
+enum nkind { N_OR, N_AND, N_CMP, N_IN, N_NOTIN, N_MATCH, N_NOTMATCH, N_NEVER };
 enum cmpop { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
 enum lkind { L_NULL, L_STR, L_NUM, L_BOOL, L_RE };
 
@@ -118,6 +120,7 @@ struct tok {
 	enum tkind kind;
 	size_t start, end; /* in the rule text */
 	struct num num;	   /* T_NUMBER */
+	int quoted;	   /* T_IDENT written in backquotes (raw text) */
 };
 
 struct parser {

@@ -10,6 +10,7 @@
 
 #include "hex.h"
 #include "rules_int.h"
+#include "utf8.h"
 
 int parse_fail(struct parser *p, size_t at, const char *fmt, ...)
 {
@@ -49,32 +50,6 @@ static const struct {
     {"re", T_RE},
 };
 
-static int add_utf8(struct buf *b, uint32_t cp)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	return buf_add(b, u, n);
-}
-
 /* \xHH, \uHHHH or \UHHHHHHHH at s[i] (the backslash) into p->text: the
  * index after it, or 0 after parse_fail(). */
 static size_t lex_hex_escape(struct parser *p, size_t i)
@@ -99,7 +74,8 @@ static size_t lex_hex_escape(struct parser *p, size_t i)
 				   s + i + 2);
 			return 0;
 		}
-		add_utf8(&p->text, v);
+		char u[4];
+		buf_add(&p->text, u, (size_t)utf8_encode(v, u));
 	}
 	return i + 2 + (size_t)digits;
 }
@@ -266,22 +242,6 @@ size_t scan_number(const char *s, size_t n, int allow_hex, struct num *out, int 
 	return i;
 }
 
-/* Length of the UTF-8 character at s (2..4), or 0 when it is not one. */
-static size_t utf8_len(const char *s, size_t n)
-{
-	unsigned char c = (unsigned char)s[0];
-	size_t len = c >= 0xC2 && c <= 0xDF   ? 2
-		     : c >= 0xE0 && c <= 0xEF ? 3
-		     : c >= 0xF0 && c <= 0xF4 ? 4
-					      : 0;
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
-}
-
 static void skip_space(struct parser *p)
 {
 	while (p->pos < p->n) {
@@ -329,7 +289,9 @@ static int lex_punct(struct parser *p, char c, char c2)
 	return 1;
 }
 
-/* `name`: any bytes but a backquote and NUL, as a T_IDENT. */
+/* `text`: any bytes but a backquote, as a T_IDENT marked quoted. DataKit
+ * reads it as a name, or as a raw string in re(`...`); the parser says
+ * which, and refuses an empty or NUL-holding one where it is a name. */
 static int lex_quoted_name(struct parser *p)
 {
 	const char *s = p->s;
@@ -337,14 +299,11 @@ static int lex_quoted_name(struct parser *p)
 	if (!close)
 		return parse_fail(p, p->pos, "unterminated quoted name: no closing `");
 	size_t nl = (size_t)(close - (s + p->pos + 1));
-	if (nl == 0)
-		return parse_fail(p, p->pos, "empty quoted name ``");
-	if (memchr(s + p->pos + 1, 0, nl))
-		return parse_fail(p, p->pos, "NUL byte in a quoted name");
 	buf_reset(&p->text);
 	if (buf_add(&p->text, s + p->pos + 1, nl) < 0)
 		return parse_nomem(p);
 	p->t.kind = T_IDENT;
+	p->t.quoted = 1;
 	p->pos += nl + 2;
 	p->t.end = p->pos;
 	return 0;
@@ -408,7 +367,7 @@ static int lex_unexpected(struct parser *p)
 	char c = s[p->pos];
 	if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
 		return parse_fail(p, p->pos, "unexpected character '%c'", c);
-	size_t k = utf8_len(s + p->pos, p->n - p->pos);
+	size_t k = (size_t)utf8_seq_len(s + p->pos, s + p->n);
 	if (k > 1)
 		return parse_fail(p, p->pos,
 				  "unexpected character '%.*s' (a name of other characters is "
@@ -422,6 +381,7 @@ int lex_next(struct parser *p)
 	skip_space(p);
 	struct tok *t = &p->t;
 	t->start = p->pos;
+	t->quoted = 0;
 	if (p->pos >= p->n) {
 		t->kind = T_EOF;
 		t->end = p->pos;

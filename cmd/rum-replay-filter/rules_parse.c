@@ -98,6 +98,8 @@ static long group(struct parser *p, size_t base, enum nkind kind)
 static long add_key(struct parser *p)
 {
 	struct ruleset *rs = p->rs;
+	if (p->text.len == 0)
+		return parse_fail(p, p->t.start, "empty quoted name ``");
 	if (memchr(p->text.p, 0, p->text.len))
 		return parse_fail(p, p->t.start, "NUL byte in a name");
 	if (ARRAY_RESERVE(rs->keys, rs->ckeys, rs->nkeys + 1, RULE_ARRAY_MAX) < 0)
@@ -126,13 +128,14 @@ static int compile_re(struct parser *p, struct lit *l)
 {
 	int code;
 	PCRE2_SIZE at;
-	l->re = pcre2_compile((PCRE2_SPTR)p->text.p, p->text.len, RE_OPTIONS, &code, &at, NULL);
+	const char *pattern = p->text.p ? p->text.p : "";
+	l->re = pcre2_compile((PCRE2_SPTR)pattern, p->text.len, RE_OPTIONS, &code, &at, NULL);
 	if (!l->re) {
 		PCRE2_UCHAR msg[160];
 		if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
 			snprintf((char *)msg, sizeof msg, "error %d", code);
 		char ex[72];
-		excerpt(ex, 48 + 4, p->text.p, p->text.len);
+		excerpt(ex, 48 + 4, pattern, p->text.len);
 		return parse_fail(p, p->t.start,
 				  "invalid regular expression '%s': %s (at character %zu of it)",
 				  ex, (const char *)msg, (size_t)at + 1);
@@ -161,7 +164,9 @@ static long string_lit(struct parser *p, int re)
 #define WHAT_OP "an operator (=, !=, <, <=, >, >=, in, notin, match or notmatch)"
 #define WHAT_COND "a condition (a name, or '(')"
 
-/* re('...') from its keyword: the regular expression's literal. */
+/* re('...') from its keyword: the regular expression's literal. As in
+ * DataKit, the pattern may be a raw string in backquotes, re(`^a\.b$`),
+ * taken as written. */
 static long regex_lit(struct parser *p)
 {
 	if (lex_next(p) < 0)
@@ -170,7 +175,7 @@ static long regex_lit(struct parser *p)
 		return expected(p, "'(' after re");
 	if (lex_next(p) < 0)
 		return -1;
-	if (p->t.kind != T_STRING)
+	if (p->t.kind != T_STRING && !(p->t.kind == T_IDENT && p->t.quoted))
 		return expected(p, "a string (the regular expression) in re(...)");
 	long li = string_lit(p, 1);
 	if (li < 0)
@@ -212,36 +217,63 @@ static long value_lit(struct parser *p, int allow_re, const char *what)
 
 static long parse_or(struct parser *p);
 
+/* One item of a list at the current token: its literal added to the
+ * ruleset (1), or a name, which DataKit skips when it evaluates an in or
+ * notin list and so is left out here (0); -1 after parse_fail(). */
+static int list_item(struct parser *p, int regex)
+{
+	long li;
+	if (regex) {
+		if (p->t.kind != T_STRING)
+			return expected(p, "a string (a regular expression)");
+		li = string_lit(p, 1);
+	} else if (p->t.kind == T_IDENT) {
+		return 0;
+	} else {
+		li = value_lit(p, 0, WHAT_ITEM);
+	}
+	return li < 0 ? -1 : 1;
+}
+
+/* [ item, ... ] after in, notin, match or notmatch. The list may be empty,
+ * as in DataKit: in [] is never true and notin [] always; match [] and
+ * notmatch [] are never true. */
 static long parse_list(struct parser *p, uint32_t key, enum nkind kind)
 {
 	int regex = kind == N_MATCH || kind == N_NOTMATCH;
 	if (p->t.kind != T_LBRACKET)
 		return expected(p, regex ? "'[' (a list of regular expressions)" : "'[' (a list)");
 	uint32_t first = (uint32_t)p->rs->nlits, n = 0;
-	for (;;) {
+	if (lex_next(p) < 0)
+		return -1;
+	/* Items separated by ',', with none after the last one. */
+	for (int more = p->t.kind != T_RBRACKET; more;) {
+		int added = list_item(p, regex);
+		if (added < 0)
+			return -1;
+		n += (uint32_t)added;
 		if (lex_next(p) < 0)
 			return -1;
-		long li;
-		if (regex) {
-			if (p->t.kind != T_STRING)
-				return expected(p, "a string (a regular expression)");
-			li = string_lit(p, 1);
-		} else {
-			li = value_lit(p, 0, WHAT_ITEM);
-		}
-		if (li < 0)
-			return -1;
-		n++;
-		if (lex_next(p) < 0)
-			return -1;
-		if (p->t.kind == T_RBRACKET)
-			break;
-		if (p->t.kind != T_COMMA)
+		more = p->t.kind == T_COMMA;
+		if (!more && p->t.kind != T_RBRACKET)
 			return expected(p, "',' or ']'");
+		if (more && lex_next(p) < 0)
+			return -1;
 	}
 	if (lex_next(p) < 0)
 		return -1;
 	return add_node(p, (struct node){kind, OP_EQ, key, first, n});
+}
+
+/* A name on the right of a comparison ({ service = env }, backquoted or
+ * not): DataKit parses it, and its evaluator finds such a comparison false
+ * whatever the operator (!= included) and whatever the record holds; so
+ * does this one. */
+static long name_on_right(struct parser *p)
+{
+	if (lex_next(p) < 0)
+		return -1;
+	return add_node(p, (struct node){N_NEVER, OP_EQ, 0, 0, 0});
 }
 
 /* ( expression ) from its '('. */
@@ -273,6 +305,8 @@ static long parse_comparison(struct parser *p, uint32_t key)
 	case T_NE:
 		if (lex_next(p) < 0)
 			return -1;
+		if (p->t.kind == T_IDENT)
+			return name_on_right(p);
 		li = value_lit(p, 1, WHAT_VALUE);
 		if (li < 0 || lex_next(p) < 0)
 			return -1;
@@ -284,6 +318,8 @@ static long parse_comparison(struct parser *p, uint32_t key)
 	case T_GE: {
 		if (lex_next(p) < 0)
 			return -1;
+		if (p->t.kind == T_IDENT)
+			return name_on_right(p);
 		if (p->t.kind != T_STRING && p->t.kind != T_NUMBER)
 			return expected(p, "a string or a number");
 		li = value_lit(p, 0, "");
