@@ -99,8 +99,33 @@ static const struct lp_tag_set *find_set(const struct lp_tag_set *set, size_t ns
 	return NULL;
 }
 
+/* Has r the key k, as a tag or a field? (DataKit's tags and fields share
+ * one set of keys.) */
+static int has_key(const struct record *r, const char *k)
+{
+	return rec_tag(r, k) || rec_field(r, k);
+}
+
+/* The added tags r lacks, and not set by the intake, after its tags. */
+static void write_added_tags(const struct record *r, const struct lp_tag_set *set, size_t nset,
+			     const struct point_extra *x, int first, struct buf *out)
+{
+	for (size_t i = 0; i < x->nadd; i++) {
+		const struct added_tag *a = &x->add[i];
+		if (find_set(set, nset, a->key, strlen(a->key)) || has_key(r, a->key))
+			continue;
+		if (!first)
+			buf_addc(out, ',');
+		first = 0;
+		json_add_str(out, a->key, strlen(a->key));
+		buf_addc(out, ':');
+		json_add_str(out, a->val, a->val_len);
+	}
+}
+
 int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t nset,
-		   int64_t time_ns, struct buf *out, struct buf *scratch)
+		   const struct point_extra *x, int64_t time_ns, struct buf *out,
+		   struct buf *scratch)
 {
 	/* Which `set` tags replaced an existing one; the rest are appended. */
 	unsigned char used[16] = {0};
@@ -139,6 +164,8 @@ int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t 
 		buf_addc(out, ':');
 		json_add_str(out, set[i].val, set[i].val_len);
 	}
+	if (x && x->nadd)
+		write_added_tags(r, set, nset, x, first, out);
 	buf_add(out, "},\"fields\":{", 12);
 	for (size_t i = 0; i < r->nfields; i++) {
 		const struct rec_kv *kv = &r->fields[i];
@@ -147,6 +174,13 @@ int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t 
 		buf_add(out, kv->key, kv->key_len);
 		buf_addc(out, ':');
 		buf_add(out, kv->val, kv->val_len);
+	}
+	/* As DataKit's point.Add: a key the point has already stays as it is. */
+	if (x && x->orig_time_set && !has_key(r, ORIG_TIME_FIELD)) {
+		if (r->nfields)
+			buf_addc(out, ',');
+		buf_add(out, "\"" ORIG_TIME_FIELD "\":", sizeof ORIG_TIME_FIELD + 2);
+		buf_add_i64(out, x->orig_time_ns);
 	}
 	buf_add(out, "},\"time\":", 9);
 	buf_add_i64(out, time_ns);
