@@ -52,6 +52,23 @@ view,app_id=a1 f=1i,project=\"p\" $NOW_MS"
 	[ "$(rec 5 .fields)" = '{"host":"h"}' ]
 }
 
+@test "--global-tags: a point with no room left for them (and ip) is refused, 400, in both formats" {
+	start_listen --global-tags host=web-1
+	tags=$(seq -f ',t%g=v' 1 1022 | tr -d '\n')
+	req POST "/v1/write/rum?precision=ms" --data-binary "view,app_id=a1$tags f=1i $NOW_MS"
+	expect_error 400 rum.badLine "no room for the --global-tags"
+	jtags=$(seq -f '"t%g":"v",' 1 1022 | tr -d '\n')
+	req POST "/v1/write/rum?precision=ms" -H 'Content-Type: application/json' \
+		--data-binary "{\"measurement\":\"view\",\"tags\":{${jtags}\"app_id\":\"a1\"},\"fields\":{\"f\":1}}"
+	expect_error 400 rum.badJSON "more than 1024 tags"
+	[ ! -s "$OUT" ]
+	# One tag fewer: there is room.
+	tags=$(seq -f ',t%g=v' 1 1021 | tr -d '\n')
+	write "view,app_id=a1$tags f=1i $NOW_MS"
+	[ "$(rec 1 '.tags | length')" = 1024 ]
+	[ "$(rec 1 .tags.host)" = '"web-1"' ]
+}
+
 @test "without --global-tags nothing is added" {
 	start_listen
 	write "view,app_id=a1 f=1 $NOW_MS"

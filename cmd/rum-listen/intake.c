@@ -102,16 +102,18 @@ static int lp_has_key(const struct lp_point *pt, const char *key)
 }
 
 /* The global tags the point lacks, appended to its tags (plain text: no
- * LPF_*_ESC, so the writer escapes them for JSON only). 0, or -1 when out
- * of memory. */
+ * LPF_*_ESC, so the writer escapes them for JSON only). 0; -1 when out of
+ * memory or the point has the most tags the parser takes (its arrays never
+ * grow past the parser's bounds, which it checks by their capacity). */
 static int lp_add_global_tags(struct lp_point *pt)
 {
 	for (size_t i = 0; i < cfg.nglobal_tags; i++) {
 		const struct added_tag *a = &cfg.global_tags[i];
 		if (lp_has_key(pt, a->key))
 			continue;
-		if (ARRAY_RESERVE(pt->tags, pt->tags_cap, pt->ntags + 1,
-				  LP_MAX_TAGS + MAX_GLOBAL_TAGS) < 0)
+		/* One place stays for the tag ip. */
+		if (pt->ntags + 2 > LP_MAX_TAGS ||
+		    ARRAY_RESERVE(pt->tags, pt->tags_cap, pt->ntags + 1, LP_MAX_TAGS) < 0)
 			return -1;
 		pt->tags[pt->ntags++] = (struct lp_kv){
 		    .key = a->key,
@@ -127,15 +129,15 @@ static int lp_add_global_tags(struct lp_point *pt)
 
 /* DataKit's auto_timestamp_correction: a point further than the bias from
  * now takes now, its time kept in __orig_time (unless it has that key).
- * 0, or -1 when out of memory. */
+ * 0; -1 when out of memory or the point has the most fields the parser
+ * takes. */
 static int lp_correct_time(struct lp_point *pt, int64_t now, char digits[24])
 {
 	int64_t bias = cfg.time_correction_ns;
 	if (pt->time_ns <= now + bias && pt->time_ns >= now - bias)
 		return 0;
 	if (!lp_has_key(pt, ORIG_TIME_FIELD)) {
-		if (ARRAY_RESERVE(pt->fields, pt->fields_cap, pt->nfields + 1, LP_MAX_FIELDS + 1) <
-		    0)
+		if (ARRAY_RESERVE(pt->fields, pt->fields_cap, pt->nfields + 1, LP_MAX_FIELDS) < 0)
 			return -1;
 		int n = snprintf(digits, 24, "%lld", (long long)pt->time_ns);
 		pt->fields[pt->nfields++] = (struct lp_kv){
@@ -148,6 +150,29 @@ static int lp_correct_time(struct lp_point *pt, int64_t now, char digits[24])
 		};
 	}
 	pt->time_ns = now;
+	return 0;
+}
+
+/* What DataKit's feed does to a point; 0, or -1 with err. */
+static int lp_feed(struct lp_point *pt, int64_t now, char digits[24], size_t n,
+		   struct intake_err *err)
+{
+	if (cfg.nglobal_tags && lp_add_global_tags(pt) < 0) {
+		if (pt->ntags + 2 <= LP_MAX_TAGS)
+			return intake_fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 400, "rum.badLine",
+				   "point %zu (line %zu): no room for the --global-tags (%d tags "
+				   "at most with them and ip)",
+				   n, pt->line, LP_MAX_TAGS);
+	}
+	if (cfg.time_correction_ns && lp_correct_time(pt, now, digits) < 0) {
+		if (pt->nfields < LP_MAX_FIELDS)
+			return intake_fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 400, "rum.badLine",
+				   "point %zu (line %zu): no room for " ORIG_TIME_FIELD
+				   " (%d fields at most)",
+				   n, pt->line, LP_MAX_FIELDS);
+	}
 	return 0;
 }
 
@@ -185,10 +210,9 @@ static int intake_lp(const struct intake_in *in, struct intake_tls *t, struct bu
 		long mi;
 		if (check_point(meas, meas_len, app, app_len, has_app, n, t->pt.line, &mi, err) < 0)
 			return -1;
-		if ((cfg.nglobal_tags && lp_add_global_tags(&t->pt) < 0) ||
-		    (cfg.time_correction_ns &&
-		     lp_correct_time(&t->pt, in->now_ns, t->orig_time) < 0))
-			return intake_fail(err, 500, "rum.internal", "out of memory");
+		if ((cfg.nglobal_tags || cfg.time_correction_ns) &&
+		    lp_feed(&t->pt, in->now_ns, t->orig_time, n, err) < 0)
+			return -1;
 		if (lp_point_to_json(&t->pt, &ip, 1, out) < 0 || buf_addc(out, '\n') < 0)
 			return intake_fail(err, 500, "rum.internal", "out of memory");
 		per_meas[mi]++;
@@ -246,8 +270,14 @@ static int intake_json(const struct intake_in *in, struct intake_tls *t, struct 
 			x.orig_time_ns = ns;
 			ns = in->now_ns;
 		}
-		if (jsonbody_write(r, &ip, 1, &x, ns, out, &t->scratch) < 0 ||
-		    buf_addc(out, '\n') < 0)
+		int wr = jsonbody_write(r, &ip, 1, &x, ns, out, &t->scratch);
+		if (wr == -2)
+			return intake_fail(
+			    err, 400, "rum.badJSON",
+			    "point %zu (line %zu): more than %d tags or %d fields with "
+			    "ip, --global-tags and " ORIG_TIME_FIELD,
+			    n, line, REC_MAX_TAGS, REC_MAX_FIELDS);
+		if (wr < 0 || buf_addc(out, '\n') < 0)
 			return intake_fail(err, 500, "rum.internal", "out of memory");
 		per_meas[mi]++;
 	}

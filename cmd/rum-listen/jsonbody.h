@@ -47,7 +47,9 @@ struct point_extra {
 
 /* Write r canonically (measurement, tags, fields, time; no spaces) with the
  * tags of `set` replacing tags of the same name (in place) or appended,
- * then x's (x may be NULL), and time_ns as its time. No newline. */
+ * then x's (x may be NULL), and time_ns as its time. No newline. 0; -1 out
+ * of memory; -2 when the tags or fields added make more than a record
+ * holds (REC_MAX_TAGS, REC_MAX_FIELDS). */
 int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t nset,
 		   const struct point_extra *x, int64_t time_ns, struct buf *out,
 		   struct buf *scratch);
