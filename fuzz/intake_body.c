@@ -3,7 +3,10 @@
  * then line protocol or JSON (the second byte) into records. Any input ends
  * in a result or an error without reading outside it or growing past the
  * limit; an accepted body gives one record line per point, each one the
- * record codec reads back, with the tag ip and an accepted measurement. */
+ * record codec reads back, with the tag ip and an accepted measurement.
+ * The third bit of the second byte turns on the global tags (every record
+ * then has their keys) and the time correction (every record's time is
+ * then within the bias of now). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,13 @@ int strlist_has(const struct strlist *l, const char *s, size_t n)
 
 static char *meas[] = {"view", "resource", "action", "long_task", "error", "telemetry"};
 #define LIMIT ((size_t)1 << 20)
+#define NOW 1700000000000000000LL
+#define BIAS 3600000000000LL
+
+static struct added_tag globals[] = {
+    {"host", "web-1", 5, LPF_KEY_SAFE | LPF_VAL_SAFE},
+    {"a b\\", "q\"\n\xc3\xa9", 5, 0},
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,6 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum body_enc enc = encs[data[0] % 5];
 	int json = data[1] & 1;
 	enum lp_precision prec = (data[1] >> 1) & 1 ? LP_GUESS : LP_MS;
+	int feed = (data[1] >> 2) & 1;
+	cfg.global_tags = feed ? globals : NULL;
+	cfg.nglobal_tags = feed ? sizeof globals / sizeof globals[0] : 0;
+	cfg.time_correction_ns = feed ? BIAS : 0;
 	size_t n = size - 2;
 	char *body = malloc(n ? n : 1);
 	if (!body)
@@ -71,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .len = len,
 	    .json = json,
 	    .precision = prec,
-	    .now_ns = 1700000000000000000LL,
+	    .now_ns = NOW,
 	    .ip = "203.0.113.7",
 	    .ip_len = 11,
 	};
@@ -94,6 +108,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			const struct rec_kv *ip = rec_tag(&r, "ip");
 			if (!ip)
+				abort();
+			for (size_t g = 0; g < cfg.nglobal_tags; g++)
+				if (!rec_tag(&r, globals[g].key) && !rec_field(&r, globals[g].key))
+					abort();
+			if (feed && r.has_time && (r.time > NOW + BIAS || r.time < NOW - BIAS))
 				abort();
 			rec_free(&r);
 			lines++;

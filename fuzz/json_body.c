@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r.src < p || r.src + r.len > p + size)
 			abort();
 		buf_reset(&out);
-		if (jsonbody_write(&r, &ip, 1, 42, &out, &scratch) == 0)
+		if (jsonbody_write(&r, &ip, 1, NULL, 42, &out, &scratch) == 0)
 			check_written(&r, &out);
 	}
 	if (rc < 0 && (err.offset > size || !err.msg[0]))

@@ -26,6 +26,7 @@ static _Thread_local char retry_after[16] = "1";
 void http_stopping(void)
 {
 	stopping = 1;
+	envvar_stopping();
 }
 
 /* An empty answer that any origin may read. */

@@ -7,7 +7,8 @@
  *   reqpool.c         requests with a body in progress, and their budgets
  *   bodies.c          writes and session replay uploads
  *   sourcemap_http.c  the sourcemap API's requests (sourcemap_api.c works)
- *   pages.c           /v1/ping and /metrics */
+ *   pages.c           /v1/ping and /metrics
+ *   envvar.c          /v1/env_variable, from Dataway */
 #ifndef RUM_LISTEN_HTTP_H
 #define RUM_LISTEN_HTTP_H
 
@@ -18,7 +19,7 @@
 #include "buf.h"
 #include "listen.h"
 
-enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP, REQ_CHECK };
+enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP, REQ_CHECK, REQ_ENV };
 struct check_job;
 
 /* One request with a body in progress (or a sourcemap check). Kept on a
@@ -40,6 +41,10 @@ struct req {
 	int refused; /* answer `refusal` once the body is in (and dropped) */
 	struct intake_err refusal;
 	struct check_job *job; /* a /v1/sourcemap/check in progress */
+	/* A /v1/env_variable waiting for Dataway: its answer goes to body
+	 * (or refusal), from the source env_src. */
+	struct MHD_Connection *conn;
+	int env_src;
 };
 
 static inline const char *header(struct MHD_Connection *c, const char *name)
@@ -135,6 +140,14 @@ enum MHD_Result sm_delete_req(struct MHD_Connection *c, size_t ep);
 enum MHD_Result sm_check_req(struct MHD_Connection *c, size_t ep, void **con_cls);
 enum MHD_Result check_end(struct MHD_Connection *c, struct req *r);
 void check_job_free(struct check_job *j);
+
+/* ---- envvar.c ---- */
+/* Fetches in progress give up (the stop has begun). */
+void envvar_stopping(void);
+/* Answers from the cache, or suspends the request until Dataway answers
+ * (then env_variable_end answers). */
+enum MHD_Result env_variable_req(struct MHD_Connection *c, size_t ep, void **con_cls);
+enum MHD_Result env_variable_end(struct MHD_Connection *c, struct req *r);
 
 /* ---- pages.c ---- */
 void pages_init(void); /* the uptime starts */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "errmsg.h"
+#include "grow.h"
 #include "jsonbody.h"
 #include "listen.h"
 #include "log.h"
@@ -17,6 +18,7 @@ struct intake_tls {
 	struct record rec;
 	struct buf scratch;
 	struct buf scratch2;
+	char orig_time[24]; /* the digits of a corrected point's __orig_time */
 };
 
 static void tls_destroy(void *p)
@@ -87,6 +89,93 @@ static int lp_name(const char *raw, size_t n, struct buf *scratch, const char **
 	return 0;
 }
 
+/* Has the point the key, as a tag or a field? */
+static int lp_has_key(const struct lp_point *pt, const char *key)
+{
+	for (size_t i = 0; i < pt->ntags; i++)
+		if (lp_key_eq(pt->tags[i].key, pt->tags[i].key_len, key))
+			return 1;
+	for (size_t i = 0; i < pt->nfields; i++)
+		if (lp_key_eq(pt->fields[i].key, pt->fields[i].key_len, key))
+			return 1;
+	return 0;
+}
+
+/* The global tags the point lacks, appended to its tags (plain text: no
+ * LPF_*_ESC, so the writer escapes them for JSON only). 0; -1 when out of
+ * memory or the point has the most tags the parser takes (its arrays never
+ * grow past the parser's bounds, which it checks by their capacity). */
+static int lp_add_global_tags(struct lp_point *pt)
+{
+	for (size_t i = 0; i < cfg.nglobal_tags; i++) {
+		const struct added_tag *a = &cfg.global_tags[i];
+		if (lp_has_key(pt, a->key))
+			continue;
+		/* One place stays for the tag ip. */
+		if (pt->ntags + 2 > LP_MAX_TAGS ||
+		    ARRAY_RESERVE(pt->tags, pt->tags_cap, pt->ntags + 1, LP_MAX_TAGS) < 0)
+			return -1;
+		pt->tags[pt->ntags++] = (struct lp_kv){
+		    .key = a->key,
+		    .key_len = strlen(a->key),
+		    .val = a->val,
+		    .val_len = a->val_len,
+		    .type = LPV_STRING,
+		    .flags = a->lp_flags,
+		};
+	}
+	return 0;
+}
+
+/* DataKit's auto_timestamp_correction: a point further than the bias from
+ * now takes now, its time kept in __orig_time (unless it has that key).
+ * 0; -1 when out of memory or the point has the most fields the parser
+ * takes. */
+static int lp_correct_time(struct lp_point *pt, int64_t now, char digits[24])
+{
+	int64_t bias = cfg.time_correction_ns;
+	if (pt->time_ns <= now + bias && pt->time_ns >= now - bias)
+		return 0;
+	if (!lp_has_key(pt, ORIG_TIME_FIELD)) {
+		if (ARRAY_RESERVE(pt->fields, pt->fields_cap, pt->nfields + 1, LP_MAX_FIELDS) < 0)
+			return -1;
+		int n = snprintf(digits, 24, "%lld", (long long)pt->time_ns);
+		pt->fields[pt->nfields++] = (struct lp_kv){
+		    .key = ORIG_TIME_FIELD,
+		    .key_len = sizeof ORIG_TIME_FIELD - 1,
+		    .val = digits,
+		    .val_len = (size_t)n,
+		    .type = LPV_INT,
+		    .flags = LPF_NUM_JSON | LPF_KEY_SAFE,
+		};
+	}
+	pt->time_ns = now;
+	return 0;
+}
+
+/* What DataKit's feed does to a point; 0, or -1 with err. */
+static int lp_feed(struct lp_point *pt, int64_t now, char digits[24], size_t n,
+		   struct intake_err *err)
+{
+	if (cfg.nglobal_tags && lp_add_global_tags(pt) < 0) {
+		if (pt->ntags + 2 <= LP_MAX_TAGS)
+			return intake_fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 400, "rum.badLine",
+				   "point %zu (line %zu): no room for the --global-tags (%d tags "
+				   "at most with them and ip)",
+				   n, pt->line, LP_MAX_TAGS);
+	}
+	if (cfg.time_correction_ns && lp_correct_time(pt, now, digits) < 0) {
+		if (pt->nfields < LP_MAX_FIELDS)
+			return intake_fail(err, 500, "rum.internal", "out of memory");
+		return intake_fail(err, 400, "rum.badLine",
+				   "point %zu (line %zu): no room for " ORIG_TIME_FIELD
+				   " (%d fields at most)",
+				   n, pt->line, LP_MAX_FIELDS);
+	}
+	return 0;
+}
+
 static int intake_lp(const struct intake_in *in, struct intake_tls *t, struct buf *out,
 		     uint64_t *per_meas, size_t *npoints, struct intake_err *err)
 {
@@ -120,6 +209,9 @@ static int intake_lp(const struct intake_in *in, struct intake_tls *t, struct bu
 		}
 		long mi;
 		if (check_point(meas, meas_len, app, app_len, has_app, n, t->pt.line, &mi, err) < 0)
+			return -1;
+		if ((cfg.nglobal_tags || cfg.time_correction_ns) &&
+		    lp_feed(&t->pt, in->now_ns, t->orig_time, n, err) < 0)
 			return -1;
 		if (lp_point_to_json(&t->pt, &ip, 1, out) < 0 || buf_addc(out, '\n') < 0)
 			return intake_fail(err, 500, "rum.internal", "out of memory");
@@ -171,7 +263,21 @@ static int intake_json(const struct intake_in *in, struct intake_tls *t, struct 
 		if (r->has_time && lp_time_to_ns(r->time, in->precision, &ns) < 0)
 			return intake_fail(err, 400, "rum.badTime",
 					   "point %zu (line %zu): time out of range", n, line);
-		if (jsonbody_write(r, &ip, 1, ns, out, &t->scratch) < 0 || buf_addc(out, '\n') < 0)
+		struct point_extra x = {cfg.global_tags, cfg.nglobal_tags, 0, 0};
+		int64_t bias = cfg.time_correction_ns;
+		if (bias && (ns > in->now_ns + bias || ns < in->now_ns - bias)) {
+			x.orig_time_set = 1;
+			x.orig_time_ns = ns;
+			ns = in->now_ns;
+		}
+		int wr = jsonbody_write(r, &ip, 1, &x, ns, out, &t->scratch);
+		if (wr == -2)
+			return intake_fail(
+			    err, 400, "rum.badJSON",
+			    "point %zu (line %zu): more than %d tags or %d fields with "
+			    "ip, --global-tags and " ORIG_TIME_FIELD,
+			    n, line, REC_MAX_TAGS, REC_MAX_FIELDS);
+		if (wr < 0 || buf_addc(out, '\n') < 0)
 			return intake_fail(err, 500, "rum.internal", "out of memory");
 		per_meas[mi]++;
 	}

@@ -99,8 +99,37 @@ static const struct lp_tag_set *find_set(const struct lp_tag_set *set, size_t ns
 	return NULL;
 }
 
+/* Has r the key k, as a tag or a field? (DataKit's tags and fields share
+ * one set of keys.) */
+static int has_key(const struct record *r, const char *k)
+{
+	return rec_tag(r, k) || rec_field(r, k);
+}
+
+/* The added tags r lacks, and not set by the intake, after its tags; how
+ * many. */
+static size_t write_added_tags(const struct record *r, const struct lp_tag_set *set, size_t nset,
+			       const struct point_extra *x, int first, struct buf *out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < x->nadd; i++) {
+		const struct added_tag *a = &x->add[i];
+		if (find_set(set, nset, a->key, strlen(a->key)) || has_key(r, a->key))
+			continue;
+		if (!first)
+			buf_addc(out, ',');
+		first = 0;
+		json_add_str(out, a->key, strlen(a->key));
+		buf_addc(out, ':');
+		json_add_str(out, a->val, a->val_len);
+		n++;
+	}
+	return n;
+}
+
 int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t nset,
-		   int64_t time_ns, struct buf *out, struct buf *scratch)
+		   const struct point_extra *x, int64_t time_ns, struct buf *out,
+		   struct buf *scratch)
 {
 	/* Which `set` tags replaced an existing one; the rest are appended. */
 	unsigned char used[16] = {0};
@@ -110,6 +139,7 @@ int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t 
 	buf_add(out, r->meas, r->meas_len);
 	buf_add(out, ",\"tags\":{", 9);
 	int first = 1;
+	size_t ntags = r->ntags, nfields = r->nfields;
 	for (size_t i = 0; i < r->ntags; i++) {
 		const struct rec_kv *kv = &r->tags[i];
 		const char *k;
@@ -138,7 +168,10 @@ int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t 
 		json_add_str(out, set[i].key, strlen(set[i].key));
 		buf_addc(out, ':');
 		json_add_str(out, set[i].val, set[i].val_len);
+		ntags++;
 	}
+	if (x && x->nadd)
+		ntags += write_added_tags(r, set, nset, x, first, out);
 	buf_add(out, "},\"fields\":{", 12);
 	for (size_t i = 0; i < r->nfields; i++) {
 		const struct rec_kv *kv = &r->fields[i];
@@ -148,8 +181,18 @@ int jsonbody_write(const struct record *r, const struct lp_tag_set *set, size_t 
 		buf_addc(out, ':');
 		buf_add(out, kv->val, kv->val_len);
 	}
+	/* As DataKit's point.Add: a key the point has already stays as it is. */
+	if (x && x->orig_time_set && !has_key(r, ORIG_TIME_FIELD)) {
+		if (r->nfields)
+			buf_addc(out, ',');
+		buf_add(out, "\"" ORIG_TIME_FIELD "\":", sizeof ORIG_TIME_FIELD + 2);
+		buf_add_i64(out, x->orig_time_ns);
+		nfields++;
+	}
 	buf_add(out, "},\"time\":", 9);
 	buf_add_i64(out, time_ns);
 	buf_addc(out, '}');
+	if (ntags > REC_MAX_TAGS || nfields > REC_MAX_FIELDS)
+		return -2; /* a record no stage could read */
 	return out->err ? -1 : 0;
 }

@@ -9,6 +9,7 @@
 #include "archname.h"
 #include "buf.h"
 #include "cidr.h"
+#include "jsonbody.h"
 #include "lp.h"
 
 struct strlist {
@@ -52,6 +53,16 @@ struct listen_cfg {
 	double rate_limit, rate_burst; /* requests/s per client; 0: off */
 	int rate_burst_set;
 	unsigned rate_table;
+	/* DataKit's feed (issue 19): tags added where a point lacks them,
+	 * and the time of points further than this from our clock (0: off)
+	 * corrected. */
+#define MAX_GLOBAL_TAGS 64
+	struct added_tag *global_tags;
+	size_t nglobal_tags;
+	int64_t time_correction_ns;
+	/* GET /v1/env_variable, answered from Dataway (envvar.c). */
+	const char *dataway;		   /* NULL: 404 */
+	unsigned env_ttl, dataway_timeout; /* seconds */
 };
 
 extern struct listen_cfg cfg;
@@ -68,7 +79,11 @@ size_t stats_ep_other(void);
 size_t stats_ep_replay(size_t i); /* i-th --replay-endpoint */
 size_t stats_ep_sourcemap(void);
 size_t stats_ep_sourcemap_check(void);
+size_t stats_ep_env_variable(void);
 void stats_replay(uint64_t bytes);
+enum env_source { ENV_FROM_CACHE, ENV_FROM_DATAWAY, ENV_FROM_STALE };
+void stats_env_answer(enum env_source src);
+void stats_env_fetch_failed(void);
 void stats_sourcemap(int uploaded); /* 1 an upload stored, 0 a deletion */
 /* Looks every counter up; -1 when out of memory. */
 int stats_init(void);
@@ -187,6 +202,14 @@ struct sm_check_in {
 /* Runs `rum-symbolicate stack` on the stack. 1: restored (into out);
  * 0: not restored (the reason in err->msg); -1: could not run, err filled. */
 int sm_check(const struct sm_check_in *in, struct buf *out, struct intake_err *err);
+
+/* ---- GET /v1/env_variable (envvar.c) ---- */
+/* NULL when the --dataway URL can be used, else why not. */
+const char *envvar_check_url(const char *url);
+/* Before any thread starts: 0, or -1 (out of memory). */
+int envvar_init(void);
+/* Waits for the fetches to end, then frees the cache. */
+void envvar_free(void);
 
 /* ---- HTTP (http.c, and the files http.h lists) ---- */
 struct MHD_Daemon;

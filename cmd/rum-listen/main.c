@@ -44,6 +44,9 @@ enum {
 	O_CORS_ORIGINS,
 	O_RATE_LIMIT,
 	O_RATE_BURST,
+	O_GLOBAL_TAGS,
+	O_TIME_CORRECTION,
+	O_DATAWAY,
 };
 
 #define CFG(field) OPT_AT(struct listen_cfg, field)
@@ -71,8 +74,8 @@ static const struct opt options[] = {
      .help = "peers whose address headers name the client (default: none, and the ip tag takes "
              "the headers from anyone, as DataKit does; limits then key on the peer)"},
     {.name = "public-apis", .type = OPT_CALL, .key = O_PUBLIC_APIS, .arg_name = "LIST",
-     .help = "paths served to every client (default: the write and replay endpoints and "
-             "/v1/ping; empty: every path, as in DataKit)"},
+     .help = "paths served to every client (default: the write and replay endpoints, "
+             "/v1/ping and /v1/env_variable; empty: every path, as in DataKit)"},
     {.name = "admin-allow", .type = OPT_CALL, .key = O_ADMIN_ALLOW, .arg_name = "CIDR...",
      .help = "clients besides loopback served every path (sourcemap API, /metrics); others 403"},
     {.name = "disable-404page", .type = OPT_FLAG, CFG(disable_404),
@@ -122,6 +125,23 @@ static const struct opt options[] = {
     {.name = "rate-table", .type = OPT_UINT, .arg_name = "N", CFG(rate_table),
      .def = "65536", .min = 8, .max = 16777216,
      .help = "client addresses the rate limit remembers at most"},
+    {.name = "global-tags", .type = OPT_CALL, .key = O_GLOBAL_TAGS, .arg_name = "K=V[,K=V]...",
+     .help = "tags added to every point that lacks the key, as DataKit's global host tags; "
+             "repeatable"},
+    {.name = "time-correction", .type = OPT_CALL, .key = O_TIME_CORRECTION,
+     .arg_name = "SECONDS|off", .def = "off",
+     .def_note = "; DataKit's auto_timestamp_correction is 7200",
+     .help = "a point further than this from our clock takes the current time, its own kept in "
+             "the field __orig_time (ns)"},
+    {.name = "dataway", .type = OPT_CALL, .key = O_DATAWAY, .arg_name = "URL?token=TOKEN",
+     .help = "Dataway that answers GET /v1/env_variable (without it: 404)"},
+    {.name = "env-variable-ttl", .type = OPT_UINT, .arg_name = "SECONDS", CFG(env_ttl),
+     .def = "60", .min = 1, .max = 86400,
+     .help = "how long an app's /v1/env_variable answer is reused; past it, kept for when "
+             "Dataway fails"},
+    {.name = "dataway-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CFG(dataway_timeout),
+     .def = "5", .min = 1, .max = 60,
+     .help = "longest wait for Dataway's /v1/env_variable answer"},
     {.name = "spool-dir", .type = OPT_STRING, .arg_name = "DIR", CFG(spool_dir),
      .empty_why = "empty directory name",
      .help = "accept requests to a disk queue in DIR first (needs --spool-capacity-mb)"},
@@ -279,6 +299,91 @@ static const char *parse_rate(const char *s, double max, double *out)
 	return NULL;
 }
 
+/* JSON takes it as it is: no quote, backslash, control or non-ASCII byte. */
+static int json_plain_text(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20 ||
+		    (unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+static const char *add_global_tag(struct listen_cfg *c, const char *s, size_t n)
+{
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (!n)
+		return NULL;
+	const char *eq = memchr(s, '=', n);
+	if (!eq || eq == s || eq == s + n - 1)
+		return "each item is KEY=VALUE, neither empty";
+	char *key = strndup(s, (size_t)(eq - s)), *val = strndup(eq + 1, n - (size_t)(eq - s) - 1);
+	if (!key || !val) {
+		free(key);
+		free(val);
+		return "out of memory";
+	}
+	size_t i = 0;
+	while (i < c->nglobal_tags && strcmp(c->global_tags[i].key, key) != 0)
+		i++;
+	if (i == MAX_GLOBAL_TAGS) {
+		free(key);
+		free(val);
+		return "more than 64 tags";
+	}
+	if (i == c->nglobal_tags) {
+		struct added_tag *v = realloc(c->global_tags, (i + 1) * sizeof *v);
+		if (!v) {
+			free(key);
+			free(val);
+			return "out of memory";
+		}
+		c->global_tags = v;
+		c->nglobal_tags++;
+	} else { /* a later value of a key replaces the earlier one */
+		free((char *)c->global_tags[i].key);
+		free((char *)c->global_tags[i].val);
+	}
+	c->global_tags[i] = (struct added_tag){
+	    .key = key,
+	    .val = val,
+	    .val_len = strlen(val),
+	    .lp_flags = (json_plain_text(key) ? LPF_KEY_SAFE : 0) |
+			(json_plain_text(val) ? LPF_VAL_SAFE : 0),
+	};
+	return NULL;
+}
+
+/* Items separated by commas only: a value may hold spaces. */
+static const char *parse_global_tags(struct listen_cfg *c, const char *s)
+{
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t n = comma ? (size_t)(comma - s) : strlen(s);
+		const char *why = add_global_tag(c, s, n);
+		if (why || !comma)
+			return why;
+		s = comma + 1;
+	}
+}
+
+static const char *parse_time_correction(struct listen_cfg *c, const char *s)
+{
+	uint64_t v;
+	if (strcmp(s, "off") == 0) {
+		c->time_correction_ns = 0;
+		return NULL;
+	}
+	/* Ten years at most, so that now ± it stays far inside int64. */
+	if (opt_u64(s, 1, 315360000, &v))
+		return "seconds from 1 to 315360000, or off";
+	c->time_correction_ns = (int64_t)v * 1000000000;
+	return NULL;
+}
+
 static const char *handle(int key, const char *val, void *ctx)
 {
 	struct listen_cfg *c = ctx;
@@ -312,6 +417,13 @@ static const char *handle(int key, const char *val, void *ctx)
 		c->rate_burst_set = 1;
 		why = parse_rate(val, 1e9, &c->rate_burst);
 		return why ? why : c->rate_burst < 1 ? "at least 1" : NULL;
+	case O_GLOBAL_TAGS:
+		return parse_global_tags(c, val);
+	case O_TIME_CORRECTION:
+		return parse_time_correction(c, val);
+	case O_DATAWAY:
+		c->dataway = val;
+		return envvar_check_url(val);
 	case O_PUBLIC_APIS:
 		c->public_apis_set = 1;
 		return opt_list(val, add_path, &c->public_apis);
@@ -333,7 +445,8 @@ static void derive_config(void)
 	if (!cfg.public_apis_set) {
 		strlist_copy(&cfg.public_apis, &cfg.endpoints);
 		strlist_copy(&cfg.public_apis, &cfg.replay_endpoints);
-		if (strlist_add(&cfg.public_apis, "/v1/ping", 8) < 0)
+		if (strlist_add(&cfg.public_apis, "/v1/ping", 8) < 0 ||
+		    strlist_add(&cfg.public_apis, "/v1/env_variable", 16) < 0)
 			die(1, "out of memory");
 	}
 	if (!cfg.rate_burst_set)
@@ -550,6 +663,11 @@ static void free_config(void)
 	strlist_free(&cfg.cors_origins);
 	cidr_list_free(&cfg.admin_allow);
 	cidr_list_free(&cfg.trusted_proxies);
+	for (size_t i = 0; i < cfg.nglobal_tags; i++) {
+		free((char *)cfg.global_tags[i].key);
+		free((char *)cfg.global_tags[i].val);
+	}
+	free(cfg.global_tags);
 }
 
 int main(int argc, char **argv)
@@ -577,6 +695,8 @@ int main(int argc, char **argv)
 	unsigned conn_limit = raise_fd_limit();
 	if (stats_init() < 0)
 		die(1, "out of memory");
+	if (envvar_init() < 0)
+		die(1, "cannot set up the Dataway client (--dataway)");
 	int fd = open_listener();
 	if (cfg.user)
 		drop_privileges(cfg.user);
@@ -587,6 +707,7 @@ int main(int argc, char **argv)
 		die(1, "cannot start the HTTP server on %s", cfg.listen);
 	serve(&set);
 	stop(d);
+	envvar_free();
 	http_free();
 	free_config();
 	rl_free();

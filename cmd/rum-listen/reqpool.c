@@ -83,6 +83,8 @@ struct req *req_get(void)
 	r->sm = NULL;
 	r->refused = 0;
 	r->job = NULL;
+	r->conn = NULL;
+	r->env_src = 0;
 	return r;
 }
 

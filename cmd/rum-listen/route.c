@@ -30,6 +30,8 @@ static size_t endpoint_of(const char *url, int *kind)
 		*kind = REQ_SOURCEMAP;
 		return stats_ep_sourcemap();
 	}
+	if (strcmp(url, "/v1/env_variable") == 0)
+		return stats_ep_env_variable();
 	return strcmp(url, "/v1/ping") == 0		 ? stats_ep_ping()
 	       : strcmp(url, "/metrics") == 0		 ? stats_ep_metrics()
 	       : strcmp(url, "/v1/sourcemap/check") == 0 ? stats_ep_sourcemap_check()
@@ -40,7 +42,7 @@ static int is_sdk_path(const char *url)
 {
 	size_t n = strlen(url);
 	return strlist_has(&cfg.endpoints, url, n) || strlist_has(&cfg.replay_endpoints, url, n) ||
-	       strcmp(url, "/v1/ping") == 0;
+	       strcmp(url, "/v1/ping") == 0 || strcmp(url, "/v1/env_variable") == 0;
 }
 
 /* Every path but a write: answered once the request (and any body, which is
@@ -70,6 +72,12 @@ static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, 
 			return send_error(c, ep, 405, "rum.methodNotAllowed", 0,
 					  "%s takes GET, not %s", url, method);
 		return sm_check_req(c, ep, con_cls);
+	}
+	if (ep == stats_ep_env_variable()) {
+		if (!get)
+			return send_error(c, ep, 405, "rum.methodNotAllowed", 1,
+					  "%s takes GET, not %s", url, method);
+		return env_variable_req(c, ep, con_cls);
 	}
 	if (ep == stats_ep_ping() || ep == stats_ep_metrics()) {
 		if (!get)
@@ -114,6 +122,8 @@ static enum MHD_Result request_end(struct MHD_Connection *c, struct req *r)
 		return sm_upload_end(c, r);
 	case REQ_CHECK:
 		return check_end(c, r);
+	case REQ_ENV:
+		return env_variable_end(c, r);
 	default:
 		return body_end(c, r);
 	}

@@ -8,7 +8,8 @@
 #include "listen.h"
 #include "metrics.h"
 
-static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 408, 413, 415, 429, 431, 500, 503};
+static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 408,
+				 413, 415, 429, 431, 500, 502, 503};
 #define NCODES (sizeof codes / sizeof codes[0])
 
 static uint64_t **requests; /* [endpoint * NCODES + code index] */
@@ -18,6 +19,7 @@ static uint64_t *bytes_raw, *bytes_decoded, *conns, *recv_headers, *recv_body;
 static uint64_t *spool_entries, *spool_bytes, *spool_dropped, *spool_dropped_bytes;
 static uint64_t *spool_corrupt;
 static uint64_t *replays, *replay_bytes, *sm_uploads, *sm_deletes;
+static uint64_t *env_answers[3], *env_fetch_failed;
 
 static const char *const reasons[] = {
     "rum.badLine",
@@ -49,6 +51,8 @@ static const char *const reasons[] = {
     "rum.sourcemapNotFound",
     "rum.missingErrorStack",
     "rum.symbolicateFailed",
+    "rum.noDataway",
+    "rum.datawayUnavailable",
     /* the limits of a public listener */
     "rum.rateLimited",
     "rum.headersTooLarge",
@@ -85,6 +89,11 @@ size_t stats_ep_sourcemap_check(void)
 	return cfg.endpoints.n + 4 + cfg.replay_endpoints.n;
 }
 
+size_t stats_ep_env_variable(void)
+{
+	return cfg.endpoints.n + 5 + cfg.replay_endpoints.n;
+}
+
 static const char *ep_name(size_t e)
 {
 	if (e < cfg.endpoints.n)
@@ -97,6 +106,8 @@ static const char *ep_name(size_t e)
 		return "other";
 	if (e < stats_ep_sourcemap())
 		return cfg.replay_endpoints.v[e - stats_ep_replay(0)];
+	if (e == stats_ep_env_variable())
+		return "/v1/env_variable";
 	return e == stats_ep_sourcemap() ? "/v1/sourcemap" : "/v1/sourcemap/check";
 }
 
@@ -113,7 +124,7 @@ static void esc_label(char *out, size_t outlen, const char *s)
 
 int stats_init(void)
 {
-	nendpoints = stats_ep_sourcemap_check() + 1;
+	nendpoints = stats_ep_env_variable() + 1;
 	requests = calloc(nendpoints * NCODES, sizeof *requests);
 	points = calloc(cfg.measurements.n ? cfg.measurements.n : 1, sizeof *points);
 	if (!requests || !points)
@@ -152,6 +163,15 @@ int stats_init(void)
 				"sourcemap archives stored and deleted");
 	sm_deletes =
 	    metric_get("rum_listen_sourcemap_total", "op=\"delete\"", METRIC_COUNTER, NULL);
+	static const char *const sources[] = {"source=\"cache\"", "source=\"dataway\"",
+					      "source=\"stale\""};
+	for (size_t i = 0; i < 3; i++)
+		env_answers[i] =
+		    metric_get("rum_listen_env_variable_answers_total", sources[i], METRIC_COUNTER,
+			       "/v1/env_variable answers, by where they came from");
+	env_fetch_failed =
+	    metric_get("rum_listen_env_variable_fetch_failed_total", NULL, METRIC_COUNTER,
+		       "requests to Dataway's /v1/env_variable that failed");
 	conns = metric_get("rum_listen_connections", NULL, METRIC_GAUGE, "open HTTP connections");
 	recv_headers =
 	    metric_get("rum_listen_received_bytes_total", "part=\"headers\"", METRIC_COUNTER,
@@ -211,6 +231,16 @@ void stats_replay(uint64_t bytes)
 void stats_sourcemap(int uploaded)
 {
 	metric_inc(uploaded ? sm_uploads : sm_deletes);
+}
+
+void stats_env_answer(enum env_source src)
+{
+	metric_inc(env_answers[src]);
+}
+
+void stats_env_fetch_failed(void)
+{
+	metric_inc(env_fetch_failed);
 }
 
 void stats_bytes_in(uint64_t raw, uint64_t decoded)
