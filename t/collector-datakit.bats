@@ -167,16 +167,6 @@ with_dataway() {
 	grep -qF "\"$1\"" "$2"
 }
 
-# The options other branches add for issue 19: the tests that run the
-# stages with DataKit's keys wait for them.
-need_dk_stage_options() {
-	"$BIN/rum-listen" --help | grep -q -- --global-tags &&
-		"$BIN/rum-listen" --help | grep -q -- --time-correction &&
-		"$BIN/rum-listen" --help | grep -q -- --dataway &&
-		"$BIN/rum-replay-filter" --help | grep -q -- --pull ||
-		skip "rum-listen --global-tags/--time-correction/--dataway or rum-replay-filter --pull not built yet"
-}
-
 # stage_line STAGE: its command line in $output, without an env prefix.
 stage_line() { grep -E "^(env [^ ]* [^ ]* )?[^ ]*rum-$1 " <<<"$output" | sed 's/^env [^ ]* [^ ]* //'; }
 
@@ -336,7 +326,6 @@ CONF
 }
 
 @test "datakit: DataKit's keys pass every stage's --check-config" {
-	need_dk_stage_options
 	with_dataway "https://openway.guance.com?token=tkn_0123456789abcdef" "$DIR/datakit.conf"
 	local rc=()
 	[ -f "$RUMCONF" ] && rc=(-c "$RUMCONF")
@@ -345,7 +334,6 @@ CONF
 }
 
 @test "datakit: 500 requests/s from one address get no 429 on the default datakit.conf (and do on rate_limit = 100)" {
-	need_dk_stage_options
 	[ -f "$RUMCONF" ] || skip "no ../shared/fixtures/datakit/rum.conf"
 	local addr
 	addr=$(host_addr)
