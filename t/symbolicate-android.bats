@@ -164,6 +164,9 @@ jstack() { "$S" stack --platform android --error-type java_crash "$@"; }
 	[ "$(metric 'rum_symbolicate_misses_total{reason="no_map"}')" = 1 ]
 	run -1 jstack --zip "$Z" "$PG/opt-chain.txt"
 	[[ "$output" == *"no mapping.txt in"* ]]
+	# the stack written unchanged all the same
+	run --separate-stderr -1 jstack --zip "$Z" "$PG/opt-chain.txt"
+	[ "$output" = "$(cat "$PG/opt-chain.txt")" ]
 	printf 'demo.Main -> demo.Main:\n    this is not a mapping line\n' >"$T/bad.map"
 	"$MKZIP" "$Z" "mapping.txt=$T/bad.map"
 	run_stage
