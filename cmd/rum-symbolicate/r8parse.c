@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "r8map_int.h"
 
 /* Longest mapping line accepted from a stream: R8 writes long Kotlin
@@ -61,40 +62,11 @@ static bool span_is(struct span s, const char *lit)
 	return s.n == n && memcmp(s.p, lit, n) == 0;
 }
 
-static const char *skip_ws(const char *p, const char *e)
+/* A key or scalar value of a metadata comment, quoted or not. */
+static const char *meta_scalar(const char *p, const char *e, struct span *out)
 {
-	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
-	return p;
-}
-
-/* A quoted string (without its quotes, escapes left as they are) or a bare
- * word. NULL when neither is there. */
-static const char *scalar(const char *p, const char *e, struct span *out)
-{
-	if (p < e && (*p == '"' || *p == '\'')) {
-		char q = *p++;
-		const char *s = p;
-		while (p < e && *p != q) {
-			if (*p == '\\' && p + 1 < e)
-				p++;
-			p++;
-		}
-		if (p >= e)
-			return NULL;
-		out->p = s;
-		out->n = (size_t)(p - s);
-		return p + 1;
-	}
-	const char *s = p;
-	while (p < e && *p != ',' && *p != ':' && *p != '}' && *p != ']' && *p != ' ' &&
-	       *p != '\t' && *p != '{' && *p != '[')
-		p++;
-	if (p == s)
-		return NULL;
-	out->p = s;
-	out->n = (size_t)(p - s);
-	return p;
+	struct json_fail f;
+	return json_scan_lenient_scalar(p, e, &out->p, &out->n, &f);
 }
 
 static bool parse_u32(const char *p, size_t n, uint32_t *out)
@@ -113,36 +85,12 @@ static bool parse_u32(const char *p, size_t n, uint32_t *out)
 	return true;
 }
 
-static const char *skip_value(const char *p, const char *e, int depth);
-
-static const char *skip_container(const char *p, const char *e, int depth)
+/* A value of a member that does not matter here, a container: skipped,
+ * nested as deep as R8 ever writes. */
+static const char *skip_meta_container(const char *p, const char *e)
 {
-	if (depth > 16)
-		return NULL;
-	char close = *p == '{' ? '}' : ']';
-	p++;
-	for (;;) {
-		p = skip_ws(p, e);
-		if (p >= e)
-			return NULL;
-		if (*p == close)
-			return p + 1;
-		if (*p == ',' || *p == ':') {
-			p++;
-			continue;
-		}
-		p = skip_value(p, e, depth + 1);
-		if (!p)
-			return NULL;
-	}
-}
-
-static const char *skip_value(const char *p, const char *e, int depth)
-{
-	if (p < e && (*p == '{' || *p == '['))
-		return skip_container(p, e, depth);
-	struct span s;
-	return scalar(p, e, &s);
+	struct json_fail f;
+	return json_skip_value(p, e, 0, 16, JSON_LENIENT, &f);
 }
 
 static const char *parse_positions(struct pstate *st, const char *p, const char *e, struct meta *mt)
@@ -152,7 +100,7 @@ static const char *parse_positions(struct pstate *st, const char *p, const char 
 	mt->has_positions = true;
 	mt->pairs_at = m->npairs;
 	for (;;) {
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e)
 			return NULL;
 		if (*p == '}')
@@ -162,14 +110,14 @@ static const char *parse_positions(struct pstate *st, const char *p, const char 
 			continue;
 		}
 		struct span k, v;
-		p = scalar(p, e, &k);
+		p = meta_scalar(p, e, &k);
 		if (!p)
 			return NULL;
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e || *p != ':')
 			return NULL;
-		p = skip_ws(p + 1, e);
-		p = scalar(p, e, &v);
+		p = json_skip_ws(p + 1, e);
+		p = meta_scalar(p, e, &v);
 		if (!p)
 			return NULL;
 		uint32_t a, b;
@@ -200,7 +148,7 @@ static const char *parse_strings(const char *p, const char *e, struct span key, 
 {
 	p++; /* '[' */
 	for (;;) {
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e)
 			return NULL;
 		if (*p == ']')
@@ -210,7 +158,7 @@ static const char *parse_strings(const char *p, const char *e, struct span key, 
 			continue;
 		}
 		struct span s, arg;
-		p = scalar(p, e, &s);
+		p = meta_scalar(p, e, &s);
 		if (!p)
 			return NULL;
 		if (span_is(key, "conditions") && call_arg(s, "throws", &arg))
@@ -224,12 +172,12 @@ static const char *parse_strings(const char *p, const char *e, struct span key, 
 static bool parse_meta(struct pstate *st, const char *p, const char *e, struct meta *mt)
 {
 	memset(mt, 0, sizeof *mt);
-	p = skip_ws(p, e);
+	p = json_skip_ws(p, e);
 	if (p >= e || *p != '{')
 		return false;
 	p++;
 	for (;;) {
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e)
 			return false;
 		if (*p == '}')
@@ -239,23 +187,23 @@ static bool parse_meta(struct pstate *st, const char *p, const char *e, struct m
 			continue;
 		}
 		struct span key;
-		p = scalar(p, e, &key);
+		p = meta_scalar(p, e, &key);
 		if (!p)
 			return false;
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e || *p != ':')
 			return false;
-		p = skip_ws(p + 1, e);
+		p = json_skip_ws(p + 1, e);
 		if (p >= e)
 			return false;
 		if (*p == '{') {
 			p = span_is(key, "positions") ? parse_positions(st, p, e, mt)
-						      : skip_container(p, e, 0);
+						      : skip_meta_container(p, e);
 		} else if (*p == '[') {
 			p = parse_strings(p, e, key, mt);
 		} else {
 			struct span v;
-			p = scalar(p, e, &v);
+			p = meta_scalar(p, e, &v);
 			if (p && span_is(key, "id"))
 				mt->id = v;
 			else if (p && span_is(key, "fileName"))
@@ -373,7 +321,7 @@ static int class_line(struct pstate *st, const char *p, const char *arrow, const
 {
 	struct r8map *m = st->m;
 	const char *orig_e = rtrim(p, arrow);
-	const char *obf = skip_ws(arrow + 4, e);
+	const char *obf = json_skip_ws(arrow + 4, e);
 	const char *obf_e = e - 1; /* the ':' */
 	obf_e = rtrim(obf, obf_e);
 	if (orig_e == p || obf_e == obf) {
@@ -525,7 +473,7 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 	}
 	if (orig_lines(st, close + 1, arrow, &mb) < 0)
 		return -1;
-	const char *obf = skip_ws(arrow + 4, e);
+	const char *obf = json_skip_ws(arrow + 4, e);
 	if (obf == e) {
 		fail(st, "method mapping without an obfuscated name");
 		return -1;
@@ -562,7 +510,7 @@ static int parse_line(struct pstate *st, const char *p, const char *e)
 	if (st->lineno == 1 && e - p >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
 	e = rtrim(p, e);
-	const char *s = skip_ws(p, e);
+	const char *s = json_skip_ws(p, e);
 	if (s == e)
 		return 0;
 	if (*s == '#')
