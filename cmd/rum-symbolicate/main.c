@@ -265,7 +265,7 @@ struct stage {
 	struct stageloop loop;
 };
 
-static void maybe_reload(void *ctx)
+static void recheck_archives_on_hup(void *ctx)
 {
 	struct stage *s = ctx;
 	if (sig_hup) {
@@ -275,24 +275,14 @@ static void maybe_reload(void *ctx)
 	}
 }
 
-static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
-				  struct rum_error *err)
+static enum sl_verdict symbolicate_record(void *ctx, const char *line, size_t len, struct buf *out,
+					  struct rum_error *err)
 {
 	struct stage *s = ctx;
-	switch (symstage_line(&s->st, line, len, out, err)) {
-	case STAGE_PASS:
-		return SL_PASS;
-	case STAGE_EDITED:
-		return SL_EDITED;
-	case STAGE_BAD:
-		return SL_BAD;
-	case STAGE_NOMEM:
-		break;
-	}
-	return SL_NOMEM;
+	return symstage_line(&s->st, line, len, out, err);
 }
 
-static void release(void *ctx)
+static void free_stage(void *ctx)
 {
 	struct stage *s = ctx;
 	symstage_free(&s->st);
@@ -300,7 +290,8 @@ static void release(void *ctx)
 	objcache_free(s->cx.cache);
 }
 
-static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
+static const struct stageloop_hooks hooks = {symbolicate_record, recheck_archives_on_hup,
+					     free_stage};
 
 int main(int argc, char **argv)
 {

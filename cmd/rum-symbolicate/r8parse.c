@@ -30,8 +30,9 @@ struct pstate {
 	struct rum_error *err;
 };
 
-static void fail(struct pstate *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct pstate *st, const char *fmt, ...)
+static void line_fail(struct pstate *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void line_fail(struct pstate *st, const char *fmt, ...)
 {
 	char msg[RUM_ERROR_MAX];
 	va_list ap;
@@ -325,7 +326,7 @@ static int class_line(struct pstate *st, const char *p, const char *arrow, const
 	const char *obf_e = e - 1; /* the ':' */
 	obf_e = rtrim(obf, obf_e);
 	if (orig_e == p || obf_e == obf) {
-		fail(st, "class mapping without a name");
+		line_fail(st, "class mapping without a name");
 		return -1;
 	}
 	uint32_t o = r8map_intern(m, p, (size_t)(orig_e - p));
@@ -333,7 +334,7 @@ static int class_line(struct pstate *st, const char *p, const char *arrow, const
 	void *arr = m->cls;
 	if (o == R8_NONE || b == R8_NONE ||
 	    r8map_grow(m, &arr, &m->cls_cap, m->ncls + 1, sizeof *m->cls) < 0) {
-		fail(st, "mapping needs more memory than allowed");
+		line_fail(st, "mapping needs more memory than allowed");
 		return -1;
 	}
 	m->cls = arr;
@@ -357,7 +358,7 @@ static int obf_range(struct pstate *st, const char **p, const char *arrow, struc
 		return 0;
 	q = digits(q, arrow, &mb->min_start, &ok);
 	if (!ok || q >= arrow || *q != ':') {
-		fail(st, "bad obfuscated line range");
+		line_fail(st, "bad obfuscated line range");
 		return -1;
 	}
 	q++;
@@ -365,13 +366,13 @@ static int obf_range(struct pstate *st, const char **p, const char *arrow, struc
 	if (q < arrow && *q >= '0' && *q <= '9') {
 		q = digits(q, arrow, &mb->min_end, &ok);
 		if (!ok || q >= arrow || *q != ':') {
-			fail(st, "bad obfuscated line range");
+			line_fail(st, "bad obfuscated line range");
 			return -1;
 		}
 		q++;
 	}
 	if (mb->min_end < mb->min_start) {
-		fail(st, "obfuscated line range ends before it starts");
+		line_fail(st, "obfuscated line range ends before it starts");
 		return -1;
 	}
 	mb->flags |= R8M_RANGE;
@@ -387,7 +388,7 @@ static int orig_lines(struct pstate *st, const char *q, const char *arrow, struc
 	if (q < arrow && *q == ':') {
 		q = digits(q + 1, arrow, &mb->orig_start, &ok);
 		if (!ok) {
-			fail(st, "bad original line");
+			line_fail(st, "bad original line");
 			return -1;
 		}
 		mb->orig_end = mb->orig_start;
@@ -395,14 +396,14 @@ static int orig_lines(struct pstate *st, const char *q, const char *arrow, struc
 		if (q < arrow && *q == ':') {
 			q = digits(q + 1, arrow, &mb->orig_end, &ok);
 			if (!ok) {
-				fail(st, "bad original line range");
+				line_fail(st, "bad original line range");
 				return -1;
 			}
 			mb->flags |= R8M_ORIG_RANGE;
 		}
 	}
 	if (rtrim(q, arrow) != q) {
-		fail(st, "unexpected text after the method signature");
+		line_fail(st, "unexpected text after the method signature");
 		return -1;
 	}
 	return 0;
@@ -427,13 +428,13 @@ static int add_member(struct pstate *st, struct r8_class *c, struct r8_member *m
 {
 	struct r8map *m = st->m;
 	if (m->nmem >= UINT32_MAX - 1) {
-		fail(st, "too many members");
+		line_fail(st, "too many members");
 		return -1;
 	}
 	mb->seq = (uint32_t)m->nmem;
 	void *arr = m->mem;
 	if (r8map_grow(m, &arr, &m->mem_cap, m->nmem + 1, sizeof *m->mem) < 0) {
-		fail(st, "mapping needs more memory than allowed");
+		line_fail(st, "mapping needs more memory than allowed");
 		return -1;
 	}
 	m->mem = arr;
@@ -447,7 +448,7 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 {
 	struct r8map *m = st->m;
 	if (st->cur < 0) {
-		fail(st, "member mapping before any class");
+		line_fail(st, "member mapping before any class");
 		return -1;
 	}
 	struct r8_member mb;
@@ -461,21 +462,21 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 	}
 	const char *close = memchr(open, ')', (size_t)(arrow - open));
 	if (!close) {
-		fail(st, "method mapping without ')'");
+		line_fail(st, "method mapping without ')'");
 		return -1;
 	}
 	const char *name = open;
 	while (name > p && name[-1] != ' ')
 		name--;
 	if (name == p || name == open) {
-		fail(st, "method mapping without a return type or name");
+		line_fail(st, "method mapping without a return type or name");
 		return -1;
 	}
 	if (orig_lines(st, close + 1, arrow, &mb) < 0)
 		return -1;
 	const char *obf = json_skip_ws(arrow + 4, e);
 	if (obf == e) {
-		fail(st, "method mapping without an obfuscated name");
+		line_fail(st, "method mapping without an obfuscated name");
 		return -1;
 	}
 	const char *dot = NULL;
@@ -494,8 +495,8 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 			mb.cls = 0;
 	}
 	if (mb.obf == R8_NONE || mb.name == R8_NONE || mb.cls == R8_NONE || mb.name == 0) {
-		fail(st, mb.name == 0 ? "method mapping without a name"
-				      : "mapping needs more memory than allowed");
+		line_fail(st, mb.name == 0 ? "method mapping without a name"
+					   : "mapping needs more memory than allowed");
 		return -1;
 	}
 	if (inlining_caller(st, c, &mb))
@@ -517,7 +518,7 @@ static int parse_line(struct pstate *st, const char *p, const char *e)
 		return comment_line(st, s + 1, e);
 	const char *arrow = find_arrow(s, e);
 	if (!arrow) {
-		fail(st, "not a mapping line (no ' -> ')");
+		line_fail(st, "not a mapping line (no ' -> ')");
 		return -1;
 	}
 	if (e[-1] == ':' && s == p)
@@ -586,7 +587,7 @@ struct r8map *r8map_parse(r8_read_fn read, void *ctx, size_t mem_limit, struct r
 			/* one line fills the buffer: grow it, up to the line cap */
 			if (cap >= R8_MAX_LINE) {
 				st.lineno++;
-				fail(&st, "line longer than %u bytes", R8_MAX_LINE);
+				line_fail(&st, "line longer than %u bytes", R8_MAX_LINE);
 				rc = -1;
 				break;
 			}
