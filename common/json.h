@@ -2,6 +2,7 @@
  * map, llvm-symbolizer's answers, JSON request bodies (through the codec)
  * and source maps (which read a stream, and take the pieces: escapes,
  * surrogates, UTF-8, the run finder).
+ * R8's mapping metadata reads the lenient JSON Gson reads (JSON_LENIENT).
  *
  * It works on bytes in memory, p up to end, and returns the position just
  * past what it read; NULL on failure, with a json_fail saying what and
