@@ -81,7 +81,7 @@ static const char *shape_opt(const char *val, int for_isp, enum geo_shape *out)
 	return for_isp ? "not one of auto, isp, asn" : "not one of auto, city, country, flat";
 }
 
-static const char *on_opt(int key, const char *val, void *ctx)
+static const char *set_database_option(int key, const char *val, void *ctx)
 {
 	struct enricher *en = &((struct stage *)ctx)->en;
 	switch (key) {
@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	static struct stage s;
 	s.en.db[DB_CITY].option = "--city-db";
 	s.en.db[DB_ISP].option = "--isp-db";
-	int first = opts_parse(argc, argv, &info, options, on_opt, &s);
+	int first = opts_parse(argc, argv, &info, options, set_database_option, &s);
 	opts_no_operands(argc, argv, first, "records are read from standard input");
 	if (enrich_init(&s.en, s.cache_size) < 0)
 		die(1, "out of memory");

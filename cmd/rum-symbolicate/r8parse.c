@@ -9,11 +9,18 @@
 
 #include "json.h"
 #include "r8map_int.h"
+#include "textscan.h"
 
 /* Longest mapping line accepted from a stream: R8 writes long Kotlin
  * signatures and outline call-site tables on one line, never megabytes. */
 #define R8_MAX_LINE (1u << 20)
 #define R8_CHUNK (64u << 10)
+
+/* Line numbers and counts: R8_NONE (UINT32_MAX) is never one. */
+static bool parse_u32(const char *p, size_t n, uint32_t *out)
+{
+	return parse_u32_max(p, n, UINT32_MAX - 1, out) == 0;
+}
 
 /* Metadata that only applies from a mapping version on (doc/retrace.md). */
 #define V(major, minor) ((major)*1000u + (minor))
@@ -68,22 +75,6 @@ static const char *meta_scalar(const char *p, const char *e, struct span *out)
 {
 	struct json_fail f;
 	return json_scan_lenient_scalar(p, e, &out->p, &out->n, &f);
-}
-
-static bool parse_u32(const char *p, size_t n, uint32_t *out)
-{
-	if (n == 0 || n > 10)
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	if (v > UINT32_MAX - 1)
-		return false;
-	*out = (uint32_t)v;
-	return true;
 }
 
 /* A value of a member that does not matter here, a container: skipped,
