@@ -68,6 +68,64 @@ static const char *fail(struct json_fail *f, const char *at, enum json_err code)
 	return NULL;
 }
 
+static int lenient_word_byte(char c)
+{
+	switch (c) {
+	case ',':
+	case ':':
+	case '{':
+	case '}':
+	case '[':
+	case ']':
+	case ' ':
+	case '\t':
+	case '\r':
+	case '\n':
+	case '\f':
+	case '"':
+	case '\'':
+		return 0;
+	}
+	return 1;
+}
+
+const char *json_scan_lenient_scalar(const char *q, const char *end, const char **s, size_t *n,
+				     struct json_fail *f)
+{
+	if (q < end && *q == '"') {
+		int esc = 0;
+		const char *e = json_scan_string(q, end, 0, &esc, f);
+		if (!e)
+			return NULL;
+		*s = q + 1;
+		*n = (size_t)(e - 1 - *s);
+		return e;
+	}
+	if (q < end && *q == '\'') {
+		/* Gson's single-quoted string: a backslash takes the byte
+		 * after it, whatever it is, so \' does not end the string. */
+		const char *p = q + 1;
+		while (p < end && *p != '\'') {
+			if (*p == '\\' && end - p > 1)
+				p++;
+			p++;
+		}
+		if (p >= end)
+			return fail(f, q, JSON_E_UNTERMINATED);
+		*s = q + 1;
+		*n = (size_t)(p - *s);
+		return p + 1;
+	}
+	const char *p = q;
+	while (p < end && lenient_word_byte(*p))
+		p++;
+	if (p == q)
+		return fail(f, q, q >= end ? JSON_E_END : JSON_E_VALUE);
+	*s = q;
+	*n = (size_t)(p - q);
+	return p;
+}
+
 /* The members of an object or the elements of an array, q past its opening
  * bracket. */
 static const char *skip_container(const char *q, const char *end, char close, int depth,
@@ -79,9 +137,15 @@ static const char *skip_container(const char *q, const char *end, char close, in
 		return q + 1;
 	for (;;) {
 		if (close == '}') {
-			if (q >= end || *q != '"')
+			const char *key;
+			size_t keylen;
+			if (flags & JSON_LENIENT)
+				q = json_scan_lenient_scalar(q, end, &key, &keylen, f);
+			else if (q >= end || *q != '"')
 				return fail(f, q, q >= end ? JSON_E_END : JSON_E_KEY);
-			if (!(q = json_scan_string(q, end, flags, &esc, f)))
+			else
+				q = json_scan_string(q, end, flags, &esc, f);
+			if (!q)
 				return NULL;
 			q = json_skip_ws(q, end);
 			if (q >= end || *q != ':')
@@ -110,6 +174,11 @@ const char *json_skip_value(const char *q, const char *end, int depth, int max_d
 	struct json_num num;
 	if (q >= end)
 		return fail(f, q, JSON_E_END);
+	if ((flags & JSON_LENIENT) && *q != '{' && *q != '[') {
+		const char *s;
+		size_t n;
+		return json_scan_lenient_scalar(q, end, &s, &n, f);
+	}
 	switch (*q) {
 	case '"':
 		return json_scan_string(q, end, flags, &esc, f);

@@ -2,6 +2,7 @@
  * map, llvm-symbolizer's answers, JSON request bodies (through the codec)
  * and source maps (which read a stream, and take the pieces: escapes,
  * surrogates, UTF-8, the run finder).
+ * R8's mapping metadata reads the lenient JSON Gson reads (JSON_LENIENT).
  *
  * It works on bytes in memory, p up to end, and returns the position just
  * past what it read; NULL on failure, with a json_fail saying what and
@@ -80,6 +81,12 @@ enum {
 	 * "names" from such strings; refusing the map would lose every frame
 	 * of the bundle over one name. */
 	JSON_LONE_FFFD = 4,
+	/* json_skip_value also takes JSON as Gson reads it by default
+	 * (lenient): strings in single quotes, and keys and scalar values as
+	 * bare words (json_scan_lenient_scalar). R8 writes its mapping
+	 * metadata as JSON, its documentation and hand-written maps with
+	 * single quotes and bare keys, and R8's retrace reads both. */
+	JSON_LENIENT = 8,
 };
 
 /* The codec's message for a code ("unterminated string", ...). */
@@ -399,6 +406,16 @@ static inline const char *json_scan_literal(const char *q, const char *end, stru
  * max_depth or deeper fails with JSON_E_DEPTH. */
 const char *json_skip_value(const char *q, const char *end, int depth, int max_depth,
 			    unsigned flags, struct json_fail *f);
+
+/* A scalar as JSON_LENIENT reads it, q at its first byte: a string in
+ * double quotes (checked as json_scan_string does) or in single quotes, or
+ * a bare word (a number, a literal, an unquoted name: the bytes up to a
+ * blank or one of ,:{}[]). *s and *n get a string's bytes between its
+ * quotes, escapes left as they are, or the word. Returns the position past
+ * it, or NULL (JSON_E_UNTERMINATED, a bad escape, or JSON_E_VALUE: nothing
+ * that is a scalar). */
+const char *json_scan_lenient_scalar(const char *q, const char *end, const char **s, size_t *n,
+				     struct json_fail *f);
 
 /* Decode a checked string token (quotes included) to UTF-8. Without
  * escapes the result points into the token and scratch is unused; else it

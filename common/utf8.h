@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define UTF8_REPLACEMENT 0xFFFDu /* U+FFFD, written for what cannot be kept */
 
@@ -37,6 +38,30 @@ static inline int utf8_seq_len(const char *p, const char *end)
 			   : 0;
 	}
 	return 0;
+}
+
+/* Whether the n bytes at p are valid UTF-8 throughout (ASCII included).
+ * ASCII eight bytes at a time: names are mostly ASCII around a few
+ * non-ASCII letters. */
+static inline int utf8_valid(const char *p, size_t n)
+{
+	const char *end = p + n;
+	while (p < end) {
+		uint64_t word;
+		if (end - p >= 8 && (memcpy(&word, p, 8), !(word & 0x8080808080808080ull))) {
+			p += 8;
+			continue;
+		}
+		if ((unsigned char)*p < 0x80) {
+			p++;
+			continue;
+		}
+		int len = utf8_seq_len(p, end);
+		if (!len)
+			return 0;
+		p += len;
+	}
+	return 1;
 }
 
 /* Writes code point cp (at most U+10FFFF, not a surrogate) as 1..4 bytes at

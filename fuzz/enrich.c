@@ -57,17 +57,18 @@ static void one(const char *p, size_t n)
 	struct rum_error err = {0};
 	buf_reset(&out);
 	switch (enrich_line(&en, p, n, &out, &err)) {
-	case ENRICH_EDITED:
+	case SL_EDITED:
 		CHECK(out.len > 0 && out.p[out.len - 1] == '\n');
 		CHECK(rec_parse_line(&check, out.p, out.len - 1, &err) == 0);
 		CHECK(rec_tag(&check, "city") && rec_tag(&check, "province") &&
 		      rec_tag(&check, "country") && rec_tag(&check, "isp"));
 		break;
-	case ENRICH_PASS:
-	case ENRICH_BAD:
+	case SL_PASS:
+	case SL_BAD:
 		CHECK(out.len == 0);
 		break;
-	case ENRICH_NOMEM:
+	case SL_DROP: /* enrich drops nothing */
+	case SL_NOMEM:
 		abort();
 	}
 }

@@ -164,6 +164,9 @@ jstack() { "$S" stack --platform android --error-type java_crash "$@"; }
 	[ "$(metric 'rum_symbolicate_misses_total{reason="no_map"}')" = 1 ]
 	run -1 jstack --zip "$Z" "$PG/opt-chain.txt"
 	[[ "$output" == *"no mapping.txt in"* ]]
+	# the stack written unchanged all the same
+	run --separate-stderr -1 jstack --zip "$Z" "$PG/opt-chain.txt"
+	[ "$output" = "$(cat "$PG/opt-chain.txt")" ]
 	printf 'demo.Main -> demo.Main:\n    this is not a mapping line\n' >"$T/bad.map"
 	"$MKZIP" "$Z" "mapping.txt=$T/bad.map"
 	run_stage
@@ -337,4 +340,23 @@ native_frames() {
 	[ "$(metric 'rum_symbolicate_misses_total{reason="no_map"}')" = 1 ]
 	run -1 "$S" stack --platform android --error-type native_crash --zip "$Z" "$f"
 	[[ "$output" == *"no arm64-v8a/libft_native_exp_lib.so in"* ]]
+}
+
+@test "java_crash: R8 metadata written as R8's documentation writes it (single quotes, bare keys, nested values) is read" {
+	local m=$T/lenient.map
+	{
+		echo "# { id: 'com.android.tools.r8.mapping', version: '2.0' }"
+		echo 'shop.Cart -> shop.Cart:'
+		echo "# { extra: { 'a': [1, 'b', { x: null }], \"q\": \"w\\\"x\" }, id: 'sourceFile', fileName: 'Kart.kt' }"
+		echo '    1:1:void checkout(java.util.List):20:20 -> a'
+	} >"$m"
+	"$MKZIP" "$Z" "mapping.txt=$m"
+	printf 'java.lang.IllegalStateException: boom\n\tat shop.Cart.a(SourceFile:1)\n' >"$T/st"
+	run --separate-stderr -0 jstack --zip "$Z" "$T/st"
+	[ "$output" = $'java.lang.IllegalStateException: boom\n\tat shop.Cart.checkout(Kart.kt:20)' ]
+	# a metadata line that is not JSON even to a lenient reader is a comment
+	sed -i "3s/.*/# { id: 'sourceFile', extra: { 'a' 'b' }, fileName: 'Kart.kt' }/" "$m"
+	"$MKZIP" "$Z" "mapping.txt=$m"
+	run --separate-stderr -0 jstack --zip "$Z" "$T/st"
+	[ "$output" = $'java.lang.IllegalStateException: boom\n\tat shop.Cart.checkout(Cart.java:20)' ]
 }

@@ -346,9 +346,16 @@ small_map() {
 	[ "$(cat "$T/got")" = $'Error\n  at f (src/app.js:1:5)' ]
 	"$S" stack --platform web --zip "$T/mine.zip" - <"$T/st" | cmp - "$T/got"
 	"$S" stack --platform web --zip "$T/mine.zip" <"$T/st" | cmp - "$T/got"
-	# Nothing restored: exit 1, nothing on stdout, the reason last on stderr.
+	# Nothing restored: exit 1, the stack unchanged on stdout (byte for
+	# byte, without a newline added), the reason last on stderr.
 	run --separate-stderr -1 "$S" stack --platform web --zip "$T/mine.zip" <<<'at f (https://h/other.js:1:1)'
-	[ -z "$output" ]
+	[ "$output" = 'at f (https://h/other.js:1:1)' ]
+	printf 'Error\n  at f (https://h/other.js:1:1)' >"$T/other"
+	local rc=0
+	"$S" stack --platform web --zip "$T/mine.zip" "$T/other" >"$T/out" 2>"$T/reason" || rc=$?
+	[ "$rc" = 1 ]
+	cmp "$T/other" "$T/out"
+	[ "$(tail -n 1 "$T/reason")" = "rum-symbolicate: error: nothing restored: no other.js.map in $T/mine.zip" ]
 	[[ ${stderr_lines[-1]} == "rum-symbolicate: error: nothing restored: no other.js.map in $T/mine.zip" ]]
 	run --separate-stderr -1 "$S" stack --platform web --data-dir "$D" --app-id none <<<'at f (https://h/app.js:1:1)'
 	[[ ${stderr_lines[-1]} == *"no archive $D/rum/web/none-none-none.zip" ]]

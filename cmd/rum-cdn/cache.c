@@ -45,7 +45,7 @@ void cache_free(struct cdn_cache *c)
 	memset(c, 0, sizeof *c);
 }
 
-static void lru_unlink(struct cdn_cache *c, uint32_t i)
+static void lru_index_unlink(struct cdn_cache *c, uint32_t i)
 {
 	struct cache_ent *e = &c->e[i];
 	if (e->prev != NIL)
@@ -58,7 +58,7 @@ static void lru_unlink(struct cdn_cache *c, uint32_t i)
 		c->tail = e->prev;
 }
 
-static void lru_front(struct cdn_cache *c, uint32_t i)
+static void lru_index_front(struct cdn_cache *c, uint32_t i)
 {
 	struct cache_ent *e = &c->e[i];
 	e->prev = NIL;
@@ -99,7 +99,7 @@ struct cache_ent *cache_get(struct cdn_cache *c, const char *host, size_t n, uin
 	if (c->e[i].expires_ms <= now_ms) {
 		/* Left in place, off the hash: the LRU tail is reused first. */
 		bucket_unlink(c, i);
-		lru_unlink(c, i);
+		lru_index_unlink(c, i);
 		c->e[i].hash = 0;
 		c->e[i].host_len = 0;
 		c->e[i].expires_ms = 0;
@@ -118,8 +118,8 @@ struct cache_ent *cache_get(struct cdn_cache *c, const char *host, size_t n, uin
 		return NULL;
 	}
 	if (c->head != i) {
-		lru_unlink(c, i);
-		lru_front(c, i);
+		lru_index_unlink(c, i);
+		lru_index_front(c, i);
 	}
 	return &c->e[i];
 }
@@ -140,12 +140,12 @@ struct cache_ent *cache_put(struct cdn_cache *c, const char *host, size_t n, uin
 	uint32_t i = find(c, host, n, hash);
 	if (i != NIL) {
 		bucket_unlink(c, i);
-		lru_unlink(c, i);
+		lru_index_unlink(c, i);
 	} else if (c->n < c->cap) {
 		i = c->n++;
 	} else {
 		i = c->tail;
-		lru_unlink(c, i);
+		lru_index_unlink(c, i);
 		if (c->e[i].str) /* NULL: an expired entry already off the hash */
 			bucket_unlink(c, i);
 	}
@@ -159,6 +159,6 @@ struct cache_ent *cache_put(struct cdn_cache *c, const char *host, size_t n, uin
 	e->expires_ms = expires_ms;
 	e->hnext = c->buckets[hash & c->mask];
 	c->buckets[hash & c->mask] = i;
-	lru_front(c, i);
+	lru_index_front(c, i);
 	return e;
 }

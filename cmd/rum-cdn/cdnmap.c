@@ -39,14 +39,14 @@ struct jp {
 	struct buf scratch;
 };
 
-static int fail(struct jp *j, const char *at, const char *reason)
+static int map_fail(struct jp *j, const char *at, const char *reason)
 {
 	if (!j->err->msg[0])
 		err_reason(j->err, (size_t)(at - j->s), reason);
 	return -1;
 }
 
-static void ws(struct jp *j)
+static void map_skip_ws(struct jp *j)
 {
 	j->p = json_skip_ws(j->p, j->end);
 }
@@ -57,32 +57,32 @@ static int scan_failed(struct jp *j, const char *tok, const struct json_fail *f)
 {
 	switch (f->code) {
 	case JSON_E_UNTERMINATED:
-		return fail(j, tok ? tok : f->at, "unterminated string");
+		return map_fail(j, tok ? tok : f->at, "unterminated string");
 	case JSON_E_CONTROL:
-		return fail(j, f->at, "control character in a string");
+		return map_fail(j, f->at, "control character in a string");
 	case JSON_E_U_ESCAPE:
-		return fail(j, f->at, "bad \\u escape");
+		return map_fail(j, f->at, "bad \\u escape");
 	case JSON_E_ESCAPE:
-		return fail(j, f->at, "bad escape");
+		return map_fail(j, f->at, "bad escape");
 	case JSON_E_SURROGATE:
-		return fail(j, tok ? tok : f->at, "bad escape in a string");
+		return map_fail(j, tok ? tok : f->at, "bad escape in a string");
 	case JSON_E_NUMBER:
 		/* A '-' without digits is no value at all. */
 		if (f->at > j->s && f->at[-1] == '-')
-			return fail(j, f->at - 1, "expected a value");
-		return fail(j, f->at, "bad number");
+			return map_fail(j, f->at - 1, "expected a value");
+		return map_fail(j, f->at, "bad number");
 	case JSON_E_KEY:
-		return fail(j, f->at, "expected a string");
+		return map_fail(j, f->at, "expected a string");
 	case JSON_E_COLON:
-		return fail(j, f->at, "expected ':'");
+		return map_fail(j, f->at, "expected ':'");
 	case JSON_E_OBJ_SEP:
-		return fail(j, f->at, "expected ',' or '}'");
+		return map_fail(j, f->at, "expected ',' or '}'");
 	case JSON_E_ARR_SEP:
-		return fail(j, f->at, "expected ',' or ']'");
+		return map_fail(j, f->at, "expected ',' or ']'");
 	case JSON_E_DEPTH:
-		return fail(j, f->at, "nested too deep");
+		return map_fail(j, f->at, "nested too deep");
 	default:
-		return fail(j, f->at, "expected a value");
+		return map_fail(j, f->at, "expected a value");
 	}
 }
 
@@ -93,7 +93,7 @@ static int string_tok(struct jp *j, const char **tok, size_t *n)
 	struct json_fail f;
 	int esc = 0;
 	if (j->p >= j->end || *j->p != '"')
-		return fail(j, j->p, "expected a string");
+		return map_fail(j, j->p, "expected a string");
 	const char *e = json_scan_string(j->p, j->end, 0, &esc, &f);
 	if (!e)
 		return scan_failed(j, start, &f);
@@ -110,15 +110,15 @@ static int string_val(struct jp *j, const char **s, size_t *n)
 	if (string_tok(j, &tok, &tn) < 0)
 		return -1;
 	if (json_unescape(tok, tn, 0, &j->scratch, s, n) < 0)
-		return fail(j, tok, j->scratch.err ? "out of memory" : "bad escape in a string");
+		return map_fail(j, tok, j->scratch.err ? "out of memory" : "bad escape in a string");
 	return 0;
 }
 
 /* An unknown member's value, checked and skipped; depth is its nesting. */
-static int skip_value(struct jp *j, int depth)
+static int map_skip_value(struct jp *j, int depth)
 {
 	struct json_fail f;
-	ws(j);
+	map_skip_ws(j);
 	const char *e = json_skip_value(j->p, j->end, depth, MAX_DEPTH, 0, &f);
 	if (!e)
 		return scan_failed(j, NULL, &f);
@@ -168,15 +168,15 @@ static int parse_entry(struct jp *j, struct buf *arena, struct pending *pe)
 	const char *obj = j->p;
 	j->p++; /* '{' */
 	int have_domain = 0, have_name = 0;
-	ws(j);
+	map_skip_ws(j);
 	if (j->p < j->end && *j->p == '}') {
 		j->p++;
-		return fail(j, obj, "entry without \"domain\" and \"name\"");
+		return map_fail(j, obj, "entry without \"domain\" and \"name\"");
 	}
 	for (;;) {
 		const char *key;
 		size_t kn;
-		ws(j);
+		map_skip_ws(j);
 		const char *key_at = j->p;
 		if (string_val(j, &key, &kn) < 0)
 			return -1;
@@ -186,17 +186,17 @@ static int parse_entry(struct jp *j, struct buf *arena, struct pending *pe)
 		else if (kn == 4 && memcmp(key, "name", 4) == 0)
 			which = 2;
 		(void)key_at;
-		ws(j);
+		map_skip_ws(j);
 		if (j->p >= j->end || *j->p != ':')
-			return fail(j, j->p, "expected ':'");
+			return map_fail(j, j->p, "expected ':'");
 		j->p++;
-		ws(j);
+		map_skip_ws(j);
 		const char *val_at = j->p;
 		if (which) {
 			const char *v;
 			size_t vn;
 			if (j->p >= j->end || *j->p != '"')
-				return fail(j, j->p,
+				return map_fail(j, j->p,
 					    which == 1 ? "\"domain\" is not a string"
 						       : "\"name\" is not a string");
 			if (string_val(j, &v, &vn) < 0)
@@ -205,34 +205,34 @@ static int parse_entry(struct jp *j, struct buf *arena, struct pending *pe)
 				pe->domain = arena->len;
 				const char *why = add_domain(arena, v, vn);
 				if (why)
-					return fail(j, val_at, why);
+					return map_fail(j, val_at, why);
 				have_domain = 1;
 			} else {
 				if (vn == 0)
-					return fail(j, val_at, "empty \"name\"");
+					return map_fail(j, val_at, "empty \"name\"");
 				pe->name = arena->len;
 				pe->name_len = vn;
 				if (buf_add(arena, v, vn) < 0 || buf_addc(arena, 0) < 0)
-					return fail(j, val_at, "out of memory");
+					return map_fail(j, val_at, "out of memory");
 				have_name = 1;
 			}
-		} else if (skip_value(j, 2) < 0) {
+		} else if (map_skip_value(j, 2) < 0) {
 			return -1;
 		}
-		ws(j);
+		map_skip_ws(j);
 		if (j->p < j->end && *j->p == ',') {
 			j->p++;
 			continue;
 		}
 		if (j->p < j->end && *j->p == '}')
 			break;
-		return fail(j, j->p, "expected ',' or '}'");
+		return map_fail(j, j->p, "expected ',' or '}'");
 	}
 	j->p++;
 	if (!have_domain)
-		return fail(j, obj, "entry without \"domain\"");
+		return map_fail(j, obj, "entry without \"domain\"");
 	if (!have_name)
-		return fail(j, obj, "entry without \"name\"");
+		return map_fail(j, obj, "entry without \"name\"");
 	return 0;
 }
 
@@ -307,32 +307,32 @@ static int parse_entries(struct jp *j, struct buf *arena, struct pending **pend,
 	/* A UTF-8 byte order mark, as some editors write. */
 	if (j->end - j->p >= 3 && memcmp(j->p, "\xEF\xBB\xBF", 3) == 0)
 		j->p += 3;
-	ws(j);
+	map_skip_ws(j);
 	if (j->p >= j->end || *j->p != '[')
-		return fail(j, j->p,
+		return map_fail(j, j->p,
 			    "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
 	j->p++;
-	ws(j);
+	map_skip_ws(j);
 	if (j->p < j->end && *j->p == ']') {
 		j->p++;
 	} else {
 		for (;;) {
-			ws(j);
+			map_skip_ws(j);
 			if (j->p >= j->end || *j->p != '{')
-				return fail(j, j->p,
+				return map_fail(j, j->p,
 					    "expected an entry ({\"domain\":...,\"name\":...})");
 			if (*npend == cap) {
 				size_t ncap = cap ? cap * 2 : 256;
 				struct pending *np = realloc(*pend, ncap * sizeof *np);
 				if (!np)
-					return fail(j, j->p, "out of memory");
+					return map_fail(j, j->p, "out of memory");
 				*pend = np;
 				cap = ncap;
 			}
 			if (parse_entry(j, arena, &(*pend)[*npend]) < 0)
 				return -1;
 			(*npend)++;
-			ws(j);
+			map_skip_ws(j);
 			if (j->p < j->end && *j->p == ',') {
 				j->p++;
 				continue;
@@ -341,12 +341,12 @@ static int parse_entries(struct jp *j, struct buf *arena, struct pending **pend,
 				j->p++;
 				break;
 			}
-			return fail(j, j->p, "expected ',' or ']'");
+			return map_fail(j, j->p, "expected ',' or ']'");
 		}
 	}
-	ws(j);
+	map_skip_ws(j);
 	if (j->p != j->end)
-		return fail(j, j->p, "text after the map");
+		return map_fail(j, j->p, "text after the map");
 	return 0;
 }
 
@@ -360,22 +360,22 @@ struct cdn_map *cdnmap_parse(const char *text, size_t len, struct rum_error *err
 	struct cdn_map *m = NULL;
 
 	if (len > CDNMAP_MAX_BYTES) {
-		fail(&j, text, "map larger than 16 MiB");
+		map_fail(&j, text, "map larger than 16 MiB");
 		goto out;
 	}
 	if (parse_entries(&j, &arena, &pend, &npend) < 0)
 		goto out;
 	if (npend == 0) {
-		fail(&j, text, "the map has no entries");
+		map_fail(&j, text, "the map has no entries");
 		goto out;
 	}
 	if (npend > UINT32_MAX / 2) {
-		fail(&j, text, "too many entries");
+		map_fail(&j, text, "too many entries");
 		goto out;
 	}
 	m = calloc(1, sizeof *m);
 	if (!m || !(m->ent = calloc(npend, sizeof *m->ent))) {
-		fail(&j, text, "out of memory");
+		map_fail(&j, text, "out of memory");
 		goto out;
 	}
 	m->strings = arena.p;
@@ -387,7 +387,7 @@ struct cdn_map *cdnmap_parse(const char *text, size_t len, struct rum_error *err
 		m->ent[i].name_len = pend[i].name_len;
 	}
 	if (build_index(m) < 0)
-		fail(&j, text, "out of memory");
+		map_fail(&j, text, "out of memory");
 out:
 	free(pend);
 	buf_free(&arena);

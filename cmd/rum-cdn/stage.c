@@ -439,8 +439,8 @@ static int pass(struct stage *s, const char *line, size_t len)
 	return 0;
 }
 
-static int ready(struct stage *s, const char *line, size_t len, enum cdn_type type,
-		 const struct cdn_provider *prov)
+static int emit_answered(struct stage *s, const char *line, size_t len, enum cdn_type type,
+			 const struct cdn_provider *prov)
 {
 	if (s->head == s->tail)
 		return write_record(s, &s->rec, type, prov);
@@ -508,7 +508,7 @@ int stage_line(struct stage *s, const char *line, size_t len)
 	enum host_kind k = cdn_host_parse(h, hn, host, &hl);
 	metric_inc(s->m_hosts[k]);
 	if (k != HOST_NAME) {
-		rc = ready(s, line, len, CDN_UNKNOWN, NULL);
+		rc = emit_answered(s, line, len, CDN_UNKNOWN, NULL);
 		goto out;
 	}
 	uint32_t hash = cache_hash(host, hl);
@@ -518,7 +518,8 @@ int stage_line(struct stage *s, const char *line, size_t len)
 		struct cache_ent *e = cache_get(&s->cache, host, hl, hash, now);
 		if (e) {
 			metric_inc(s->m_cache_hits);
-			rc = ready(s, line, len, (enum cdn_type)e->type, entry_provider(s, e));
+			rc = emit_answered(s, line, len, (enum cdn_type)e->type,
+					   entry_provider(s, e));
 			break;
 		}
 		struct lookup *l = lookup_find(s, host, hl, hash);
@@ -544,7 +545,7 @@ int stage_line(struct stage *s, const char *line, size_t len)
 		}
 		if (now >= deadline) {
 			metric_inc(s->m_fail[FAIL_DEADLINE]);
-			rc = ready(s, line, len, CDN_UNKNOWN, NULL);
+			rc = emit_answered(s, line, len, CDN_UNKNOWN, NULL);
 			break;
 		}
 		/* Every lookup slot is busy: wait for one. */

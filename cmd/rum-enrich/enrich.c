@@ -202,8 +202,8 @@ static void count_cached(struct enricher *en, const struct geo_vals *v)
 	}
 }
 
-static const struct geo_vals *resolve(struct enricher *en, const char *ip, size_t n,
-				      struct geo_vals *tmp)
+static const struct geo_vals *lookup_ip(struct enricher *en, const char *ip, size_t n,
+					struct geo_vals *tmp)
 {
 	static const struct geo_vals unknown;
 	struct sockaddr_storage ss;
@@ -238,16 +238,16 @@ static const struct geo_vals *resolve(struct enricher *en, const char *ip, size_
 	return tmp;
 }
 
-enum enrich_result enrich_line(struct enricher *en, const char *line, size_t len, struct buf *out,
-			       struct rum_error *err)
+enum sl_verdict enrich_line(struct enricher *en, const char *line, size_t len, struct buf *out,
+			    struct rum_error *err)
 {
 	if (rec_parse_line(&en->rec, line, len, err) < 0)
-		return ENRICH_BAD;
+		return SL_BAD;
 	metric_inc(en->m_records);
 	const struct rec_kv *t = rec_tag(&en->rec, "ip");
 	if (!t) {
 		metric_inc(en->m_no_ip);
-		return ENRICH_PASS;
+		return SL_PASS;
 	}
 	const char *ip;
 	size_t n;
@@ -258,7 +258,7 @@ enum enrich_result enrich_line(struct enricher *en, const char *line, size_t len
 		static const struct geo_vals unknown;
 		v = &unknown;
 	} else {
-		v = resolve(en, ip, n, &tmp);
+		v = lookup_ip(en, ip, n, &tmp);
 	}
 	rec_edit_reset(&en->edit);
 	for (int i = 0; i < GEO_NVALS; i++) {
@@ -268,6 +268,6 @@ enum enrich_result enrich_line(struct enricher *en, const char *line, size_t len
 			rec_edit_tag(&en->edit, tag_names[i], "unknown", 7);
 	}
 	if (rec_edit_apply(&en->rec, &en->edit, out) < 0 || buf_addc(out, '\n') < 0)
-		return ENRICH_NOMEM;
-	return ENRICH_EDITED;
+		return SL_NOMEM;
+	return SL_EDITED;
 }

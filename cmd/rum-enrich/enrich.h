@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "geo.h"
 #include "record.h"
+#include "stageloop.h"
 
 enum { DB_CITY, DB_ISP, DB_N };
 
@@ -28,13 +29,6 @@ struct enricher {
 	uint64_t *m_reloads[DB_N], *m_reload_failures[DB_N];
 };
 
-enum enrich_result {
-	ENRICH_PASS,   /* no ip tag: the caller writes the line as it was */
-	ENRICH_EDITED, /* the edited record and a newline were appended to out */
-	ENRICH_BAD,    /* not a record; err says why */
-	ENRICH_NOMEM,
-};
-
 /* cache_size: entries, rounded down to a power of two; 0 disables it.
  * Set db[].path, option, forced and lang before enrich_init. */
 int enrich_init(struct enricher *en, size_t cache_size);
@@ -46,7 +40,10 @@ int enrich_open(struct enricher *en, struct rum_error *err);
  * is logged and the old database kept. Returns the number reopened. */
 int enrich_reload(struct enricher *en, int force);
 
-enum enrich_result enrich_line(struct enricher *en, const char *line, size_t len, struct buf *out,
-			       struct rum_error *err);
+/* One record: SL_PASS (no ip tag: the line goes out as it was), SL_EDITED
+ * (the edited record and its newline appended to out), SL_BAD (err says
+ * why) or SL_NOMEM; never SL_DROP. */
+enum sl_verdict enrich_line(struct enricher *en, const char *line, size_t len, struct buf *out,
+			    struct rum_error *err);
 
 #endif

@@ -252,7 +252,7 @@ void geo_close(struct geo_db *db)
 }
 
 /* 1 found, 0 absent, -1 corrupt data. */
-static int get_str(MMDB_entry_s *e, const char *const *path, struct geo_vals *v, int which)
+static int mmdb_str(MMDB_entry_s *e, const char *const *path, struct geo_vals *v, int which)
 {
 	MMDB_entry_data_s d;
 	int st = MMDB_aget_value(e, &d, path);
@@ -285,10 +285,10 @@ static int get_name(MMDB_entry_s *e, const char *a, const char *b, const char *l
 	path[i++] = "names";
 	path[i++] = lang;
 	path[i] = NULL;
-	int r = get_str(e, path, v, which);
+	int r = mmdb_str(e, path, v, which);
 	if (r == 0 && strcmp(lang, "en") != 0) {
 		path[i - 1] = "en";
-		r = get_str(e, path, v, which);
+		r = mmdb_str(e, path, v, which);
 	}
 	return r;
 }
@@ -344,26 +344,26 @@ enum geo_status geo_lookup(struct geo_db *db, const struct sockaddr *sa, struct 
 	case SHAPE_FLAT: {
 		static const char *const pc[] = {"city", NULL}, *const ps[] = {"state1", NULL},
 					 *const pk[] = {"country_code", NULL};
-		bad |= get_str(&r.entry, pc, v, GEO_CITY) < 0;
-		bad |= get_str(&r.entry, ps, v, GEO_PROVINCE) < 0;
-		bad |= get_str(&r.entry, pk, v, GEO_COUNTRY) < 0;
+		bad |= mmdb_str(&r.entry, pc, v, GEO_CITY) < 0;
+		bad |= mmdb_str(&r.entry, ps, v, GEO_PROVINCE) < 0;
+		bad |= mmdb_str(&r.entry, pk, v, GEO_COUNTRY) < 0;
 		break;
 	}
 	case SHAPE_ISP: {
 		static const char *const p[] = {"isp", NULL};
-		bad |= get_str(&r.entry, p, v, GEO_ISP) < 0;
+		bad |= mmdb_str(&r.entry, p, v, GEO_ISP) < 0;
 		break;
 	}
 	case SHAPE_ASN: {
 		static const char *const p[] = {"autonomous_system_organization", NULL};
-		bad |= get_str(&r.entry, p, v, GEO_ISP) < 0;
+		bad |= mmdb_str(&r.entry, p, v, GEO_ISP) < 0;
 		break;
 	}
 	default: {
 		static const char *const pk[] = {"country", "iso_code", NULL};
 		bad |= get_name(&r.entry, "city", NULL, db->lang, v, GEO_CITY) < 0;
 		bad |= get_name(&r.entry, "subdivisions", "0", db->lang, v, GEO_PROVINCE) < 0;
-		bad |= get_str(&r.entry, pk, v, GEO_COUNTRY) < 0;
+		bad |= mmdb_str(&r.entry, pk, v, GEO_COUNTRY) < 0;
 		break;
 	}
 	}

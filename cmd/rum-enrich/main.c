@@ -81,7 +81,7 @@ static const char *shape_opt(const char *val, int for_isp, enum geo_shape *out)
 	return for_isp ? "not one of auto, isp, asn" : "not one of auto, city, country, flat";
 }
 
-static const char *on_opt(int key, const char *val, void *ctx)
+static const char *set_database_option(int key, const char *val, void *ctx)
 {
 	struct enricher *en = &((struct stage *)ctx)->en;
 	switch (key) {
@@ -100,7 +100,7 @@ static const char *on_opt(int key, const char *val, void *ctx)
 	return "unknown option";
 }
 
-static void maybe_reload(void *ctx)
+static void reopen_changed_databases(void *ctx)
 {
 	struct stage *s = ctx;
 	if (sig_hup) {
@@ -119,37 +119,28 @@ static void maybe_reload(void *ctx)
 	enrich_reload(&s->en, 0);
 }
 
-static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
-				  struct rum_error *err)
+static enum sl_verdict enrich_record(void *ctx, const char *line, size_t len, struct buf *out,
+				     struct rum_error *err)
 {
 	struct stage *s = ctx;
-	switch (enrich_line(&s->en, line, len, out, err)) {
-	case ENRICH_PASS:
-		return SL_PASS;
-	case ENRICH_EDITED:
-		return SL_EDITED;
-	case ENRICH_BAD:
-		return SL_BAD;
-	case ENRICH_NOMEM:
-		break;
-	}
-	return SL_NOMEM;
+	return enrich_line(&s->en, line, len, out, err);
 }
 
-static void release(void *ctx)
+static void free_enricher(void *ctx)
 {
 	struct stage *s = ctx;
 	enrich_free(&s->en);
 }
 
-static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
+static const struct stageloop_hooks hooks = {enrich_record, reopen_changed_databases,
+					     free_enricher};
 
 int main(int argc, char **argv)
 {
 	static struct stage s;
 	s.en.db[DB_CITY].option = "--city-db";
 	s.en.db[DB_ISP].option = "--isp-db";
-	int first = opts_parse(argc, argv, &info, options, on_opt, &s);
+	int first = opts_parse(argc, argv, &info, options, set_database_option, &s);
 	opts_no_operands(argc, argv, first, "records are read from standard input");
 	if (enrich_init(&s.en, s.cache_size) < 0)
 		die(1, "out of memory");

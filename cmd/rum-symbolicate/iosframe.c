@@ -6,11 +6,7 @@
 
 #include "grow.h"
 #include "macho.h"
-
-static int is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
+#include "textscan.h"
 
 static int is_hex(char c)
 {
@@ -172,25 +168,19 @@ static const char *line_end(const char *p, const char *e)
 	return n ? n : e;
 }
 
-static int starts(const char *p, size_t n, const char *s)
-{
-	size_t k = strlen(s);
-	return n >= k && memcmp(p, s, k) == 0;
-}
-
 static const char *code_type_arch(const char *p, size_t n)
 {
 	while (n && is_blank(*p))
 		p++, n--;
-	if (starts(p, n, "ARM-64E") || starts(p, n, "ARM64E"))
+	if (has_prefix(p, n, "ARM-64E") || has_prefix(p, n, "ARM64E"))
 		return "arm64e";
-	if (starts(p, n, "ARM-64") || starts(p, n, "ARM64"))
+	if (has_prefix(p, n, "ARM-64") || has_prefix(p, n, "ARM64"))
 		return "arm64";
-	if (starts(p, n, "X86-64") || starts(p, n, "X86_64"))
+	if (has_prefix(p, n, "X86-64") || has_prefix(p, n, "X86_64"))
 		return "x86_64";
-	if (starts(p, n, "ARM"))
+	if (has_prefix(p, n, "ARM"))
 		return "armv7";
-	if (starts(p, n, "X86") || starts(p, n, "I386"))
+	if (has_prefix(p, n, "X86") || has_prefix(p, n, "I386"))
 		return "i386";
 	return NULL;
 }
@@ -221,10 +211,10 @@ int ios_report_scan(const char *report, size_t len, struct ios_report *r)
 					return -1;
 				r->images[r->nimages++] = im;
 			}
-		} else if (starts(s, sn, "Binary Images:")) {
+		} else if (has_prefix(s, sn, "Binary Images:")) {
 			in_images = 1;
 			r->has_images = 1;
-		} else if (!r->code_type && starts(s, sn, "Code Type:")) {
+		} else if (!r->code_type && has_prefix(s, sn, "Code Type:")) {
 			r->code_type = code_type_arch(s + 10, sn - 10);
 		}
 		p = le < e ? le + 1 : e;

@@ -4,28 +4,11 @@
 #include <string.h>
 
 #include "hex.h"
+#include "textscan.h"
 
 static int is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int parse_u32(const char *s, size_t n, uint32_t *v)
-{
-	uint64_t x = 0;
-	if (n == 0 || n > 10)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		x = x * 10 + (uint64_t)(s[i] - '0');
-	if (x > UINT32_MAX)
-		return -1;
-	*v = (uint32_t)x;
-	return 0;
 }
 
 /* URL:LINE:COL in s[start, end). Anchored: COL must end at end (V8,
@@ -54,8 +37,8 @@ static int find_location(const char *s, size_t start, size_t end, int anchored, 
 			while (lb > start && is_digit(s[lb - 1]))
 				lb--;
 			if (lb < le && lb > start + 1 && s[lb - 1] == ':' && lb - 1 <= blank &&
-			    parse_u32(s + lb, le - lb, &f->line) == 0 &&
-			    parse_u32(s + cb, e - cb, &f->col) == 0) {
+			    parse_u32_max(s + lb, le - lb, UINT32_MAX, &f->line) == 0 &&
+			    parse_u32_max(s + cb, e - cb, UINT32_MAX, &f->col) == 0) {
 				f->loc_off = start;
 				f->loc_len = e - start;
 				f->url_len = lb - 1 - start;

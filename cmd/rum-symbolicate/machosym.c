@@ -132,14 +132,14 @@ struct js {
 	struct buf *text;
 };
 
-static void ws(struct js *j)
+static void answer_skip_ws(struct js *j)
 {
 	j->p = json_skip_ws(j->p, j->e);
 }
 
 static int lit(struct js *j, char c)
 {
-	ws(j);
+	answer_skip_ws(j);
 	if (j->p < j->e && *j->p == c) {
 		j->p++;
 		return 1;
@@ -153,7 +153,7 @@ static int lit(struct js *j, char c)
  * backslashes and control characters, so an answer never has one. */
 static int str(struct js *j, int keep, size_t *off, size_t *len)
 {
-	ws(j);
+	answer_skip_ws(j);
 	if (j->p >= j->e || *j->p != '"')
 		return -1;
 	struct json_fail f;
@@ -175,10 +175,10 @@ static int str(struct js *j, int keep, size_t *off, size_t *len)
 }
 
 /* Any other value, skipped (nested 16 deep at most). */
-static int skip(struct js *j, int depth)
+static int answer_skip_value(struct js *j, int depth)
 {
 	struct json_fail f;
-	ws(j);
+	answer_skip_ws(j);
 	const char *e = json_skip_value(j->p, j->e, depth, 16, 0, &f);
 	if (!e)
 		return -1;
@@ -191,7 +191,7 @@ static int num(struct js *j, uint64_t *v)
 {
 	struct json_fail f;
 	struct json_num n;
-	ws(j);
+	answer_skip_ws(j);
 	if (j->p >= j->e || !json_is_digit(*j->p))
 		return -1;
 	const char *e = json_scan_number(j->p, j->e, JSON_NUM_RANGE, &n, &f);
@@ -257,7 +257,7 @@ static int level(struct js *j, struct msym_level *lv)
 			j->text->len = mark;
 		} else {
 			j->text->len = mark;
-			if (skip(j, 1) < 0)
+			if (answer_skip_value(j, 1) < 0)
 				return -1;
 		}
 		if (lit(j, '}'))
@@ -309,7 +309,7 @@ int msym_parse_json(const char *line, size_t len, struct msym_answer *a, struct 
 						return -1;
 				}
 			}
-		} else if (skip(&j, 1) < 0) {
+		} else if (answer_skip_value(&j, 1) < 0) {
 			return -1;
 		}
 		if (lit(&j, '}'))
@@ -317,7 +317,7 @@ int msym_parse_json(const char *line, size_t len, struct msym_answer *a, struct 
 		if (!lit(&j, ','))
 			return -1;
 	}
-	ws(&j);
+	answer_skip_ws(&j);
 	if (j.p != j.e)
 		return -1;
 	/* nothing known: a single "??" level */
@@ -335,8 +335,9 @@ static int add_query(struct buf *in, const struct msym_query *q)
 }
 
 /* Sends in, reads n answer lines into a. */
-static int exchange(struct proc *p, const struct buf *in, const struct msym_query *q, size_t n,
-		    struct msym_answer *a, struct buf *text, struct rum_error *err)
+static int symbolizer_exchange(struct proc *p, const struct buf *in, const struct msym_query *q,
+			       size_t n, struct msym_answer *a, struct buf *text,
+			       struct rum_error *err)
 {
 	size_t sent = 0, got = 0, scan = 0;
 	uint64_t deadline = mono_ms() + BATCH_TIMEOUT_MS;
@@ -426,7 +427,7 @@ static int run_batch(int which, const struct msym_query *q, size_t n, struct msy
 		if (!p->pid && proc_start(p, which, err) < 0)
 			break;
 		size_t mark = text->len;
-		rc = exchange(p, &in, q, n, a, text, err);
+		rc = symbolizer_exchange(p, &in, q, n, a, text, err);
 		if (rc < 0) {
 			static struct log_ratelimit rl = LOG_RATELIMIT_INIT(2);
 			log_rl(&rl, RLOG_WARN, "%s", err->msg);

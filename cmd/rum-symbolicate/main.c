@@ -148,8 +148,9 @@ static const struct prog_info stack_info = {
     "stack trace retraced with the zip's mapping.txt; native_crash: an NDK crash report, "
     "its backtrace symbolized from <abi>/<lib>.so in the zip), ios (an iOS crash report: frames "
     "'N  Module  0xADDR 0xLOAD + OFFSET' of modules with a dSYM in the zip get "
-    "'function (in Module) (file:line)' as atos -i prints it). Exit status 1, with the reason "
-    "on standard error, when no frame could be restored.",
+    "'function (in Module) (file:line)' as atos -i prints it). When no frame could be restored, "
+    "the stack is written unchanged, the reason is the last line on standard error and the "
+    "exit status is 1.",
 };
 
 static void setup_ctx(struct sym_ctx *cx, const struct cli *cl, int stage)
@@ -232,16 +233,19 @@ static _Noreturn void stack_main(int argc, char **argv)
 	/* Restored frames are longer than minified ones, seldom by half. */
 	if (buf_reserve(&out, in.len + in.len / 2) < 0 || sym_restore(&cx, pf, &rq, &out, &res) < 0)
 		die(1, "out of memory");
+	/* Nothing restored: the stack goes out as it came in, as the stage
+	 * passes such a record on, so `stack < s > out` always leaves the
+	 * stack in out; the exit status and standard error say why. */
+	const struct buf *result = res.restored ? &out : &in;
+	if (result->len && write_all(STDOUT_FILENO, result->p, result->len) < 0)
+		die(1, "writing standard output: %s", strerror(errno));
 	int status = 0;
 	if (!res.restored) {
 		log_error("nothing restored: %s", res.why);
 		status = 1;
-	} else {
-		if (res.restored < res.frames)
-			log_info("%u of %u frames restored; the first not: %s", res.restored,
-				 res.frames, res.why);
-		if (write_all(STDOUT_FILENO, out.p, out.len) < 0)
-			die(1, "writing standard output: %s", strerror(errno));
+	} else if (res.restored < res.frames) {
+		log_info("%u of %u frames restored; the first not: %s", res.restored, res.frames,
+			 res.why);
 	}
 	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
 		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
@@ -261,7 +265,7 @@ struct stage {
 	struct stageloop loop;
 };
 
-static void maybe_reload(void *ctx)
+static void recheck_archives_on_hup(void *ctx)
 {
 	struct stage *s = ctx;
 	if (sig_hup) {
@@ -271,24 +275,14 @@ static void maybe_reload(void *ctx)
 	}
 }
 
-static enum sl_verdict one_record(void *ctx, const char *line, size_t len, struct buf *out,
-				  struct rum_error *err)
+static enum sl_verdict symbolicate_record(void *ctx, const char *line, size_t len, struct buf *out,
+					  struct rum_error *err)
 {
 	struct stage *s = ctx;
-	switch (symstage_line(&s->st, line, len, out, err)) {
-	case STAGE_PASS:
-		return SL_PASS;
-	case STAGE_EDITED:
-		return SL_EDITED;
-	case STAGE_BAD:
-		return SL_BAD;
-	case STAGE_NOMEM:
-		break;
-	}
-	return SL_NOMEM;
+	return symstage_line(&s->st, line, len, out, err);
 }
 
-static void release(void *ctx)
+static void free_stage(void *ctx)
 {
 	struct stage *s = ctx;
 	symstage_free(&s->st);
@@ -296,7 +290,8 @@ static void release(void *ctx)
 	objcache_free(s->cx.cache);
 }
 
-static const struct stageloop_hooks hooks = {one_record, maybe_reload, release};
+static const struct stageloop_hooks hooks = {symbolicate_record, recheck_archives_on_hup,
+					     free_stage};
 
 int main(int argc, char **argv)
 {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "lru.h"
 #include "metrics.h"
 
 struct ent {
@@ -15,7 +16,7 @@ struct ent {
 	size_t mem;
 	int why;
 	char *err;
-	struct ent *prev, *next; /* LRU: head most recent */
+	struct lru_link lru;
 	struct ent *hnext;
 };
 
@@ -23,7 +24,7 @@ struct objcache {
 	struct ent **tab;
 	size_t mask, count;
 	size_t bytes, budget;
-	struct ent *head, *tail;
+	struct lru_list lru; /* head most recent */
 	uint64_t *m_loaded, *m_failed, *m_evicted, *m_bytes, *m_entries;
 };
 
@@ -60,37 +61,13 @@ struct objcache *objcache_new(size_t budget)
 	return c;
 }
 
-static void lru_unlink(struct objcache *c, struct ent *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push(struct objcache *c, struct ent *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
-}
-
 static void drop(struct objcache *c, struct ent *e)
 {
 	struct ent **pp = &c->tab[hash(e->aid, e->entry, e->kind) & c->mask];
 	while (*pp != e)
 		pp = &(*pp)->hnext;
 	*pp = e->hnext;
-	lru_unlink(c, e);
+	lru_unlink(&c->lru, &e->lru);
 	if (e->obj)
 		e->kind->free(e->obj);
 	c->bytes -= e->mem;
@@ -109,8 +86,8 @@ void objcache_free(struct objcache *c)
 {
 	if (!c)
 		return;
-	while (c->head)
-		drop(c, c->head);
+	while (c->lru.head)
+		drop(c, LRU_ENTRY(c->lru.head, struct ent, lru));
 	free(c->tab);
 	free(c);
 }
@@ -143,10 +120,7 @@ void *objcache_get(struct objcache *c, uint64_t aid, uint64_t entry,
 	for (struct ent *e = c->tab[b]; e; e = e->hnext) {
 		if (e->aid != aid || e->entry != entry || e->kind != kind)
 			continue;
-		if (e != c->head) {
-			lru_unlink(c, e);
-			lru_push(c, e);
-		}
+		lru_touch(&c->lru, &e->lru);
 		if (!e->obj) {
 			*why = e->why;
 			err_reason(err, 0, e->err);
@@ -184,14 +158,15 @@ void *objcache_get(struct objcache *c, uint64_t aid, uint64_t entry,
 	e->mem = sizeof *e + mem + (msg ? strlen(msg) + 1 : 0);
 	e->hnext = c->tab[b];
 	c->tab[b] = e;
-	lru_push(c, e);
+	lru_push(&c->lru, &e->lru);
 	c->bytes += e->mem;
 	c->count++;
-	while (c->bytes > c->budget && c->tail != e) {
-		log_debug("cache: dropping a %s of %zu bytes to stay within %zu",
-			  c->tail->kind->name, c->tail->mem, c->budget);
+	while (c->bytes > c->budget && c->lru.tail != &e->lru) {
+		struct ent *old = LRU_ENTRY(c->lru.tail, struct ent, lru);
+		log_debug("cache: dropping a %s of %zu bytes to stay within %zu", old->kind->name,
+			  old->mem, c->budget);
 		metric_inc(c->m_evicted);
-		drop(c, c->tail);
+		drop(c, old);
 	}
 	if (c->count > (c->mask + 1) * 2)
 		grow(c);
@@ -201,8 +176,9 @@ void *objcache_get(struct objcache *c, uint64_t aid, uint64_t entry,
 
 void objcache_drop_archive(struct objcache *c, uint64_t aid)
 {
-	for (struct ent *e = c->head, *nx; e; e = nx) {
-		nx = e->next;
+	for (struct lru_link *l = c->lru.head, *nx; l; l = nx) {
+		nx = l->next;
+		struct ent *e = LRU_ENTRY(l, struct ent, lru);
 		if (e->aid == aid)
 			drop(c, e);
 	}

@@ -291,6 +291,9 @@ const struct r8_class *r8map_class_by_orig(const struct r8map *m, uint32_t name)
 size_t r8map_methods_named(const struct r8map *m, const struct r8_class *c, uint32_t name,
 			   const struct r8_member **first)
 {
+	*first = NULL;
+	if (!c->count)
+		return 0; /* m->mem may be NULL: a map of classes only */
 	const struct r8_member *base = m->mem + c->first;
 	size_t lo = 0, hi = c->count;
 	while (lo < hi) {

@@ -7,12 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "r8map_int.h"
+#include "textscan.h"
 
 /* Longest mapping line accepted from a stream: R8 writes long Kotlin
  * signatures and outline call-site tables on one line, never megabytes. */
 #define R8_MAX_LINE (1u << 20)
 #define R8_CHUNK (64u << 10)
+
+/* Line numbers and counts: R8_NONE (UINT32_MAX) is never one. */
+static bool parse_u32(const char *p, size_t n, uint32_t *out)
+{
+	return parse_u32_max(p, n, UINT32_MAX - 1, out) == 0;
+}
 
 /* Metadata that only applies from a mapping version on (doc/retrace.md). */
 #define V(major, minor) ((major)*1000u + (minor))
@@ -29,8 +37,9 @@ struct pstate {
 	struct rum_error *err;
 };
 
-static void fail(struct pstate *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct pstate *st, const char *fmt, ...)
+static void line_fail(struct pstate *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void line_fail(struct pstate *st, const char *fmt, ...)
 {
 	char msg[RUM_ERROR_MAX];
 	va_list ap;
@@ -61,88 +70,19 @@ static bool span_is(struct span s, const char *lit)
 	return s.n == n && memcmp(s.p, lit, n) == 0;
 }
 
-static const char *skip_ws(const char *p, const char *e)
+/* A key or scalar value of a metadata comment, quoted or not. */
+static const char *meta_scalar(const char *p, const char *e, struct span *out)
 {
-	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
-	return p;
+	struct json_fail f;
+	return json_scan_lenient_scalar(p, e, &out->p, &out->n, &f);
 }
 
-/* A quoted string (without its quotes, escapes left as they are) or a bare
- * word. NULL when neither is there. */
-static const char *scalar(const char *p, const char *e, struct span *out)
+/* A value of a member that does not matter here, a container: skipped,
+ * nested as deep as R8 ever writes. */
+static const char *skip_meta_container(const char *p, const char *e)
 {
-	if (p < e && (*p == '"' || *p == '\'')) {
-		char q = *p++;
-		const char *s = p;
-		while (p < e && *p != q) {
-			if (*p == '\\' && p + 1 < e)
-				p++;
-			p++;
-		}
-		if (p >= e)
-			return NULL;
-		out->p = s;
-		out->n = (size_t)(p - s);
-		return p + 1;
-	}
-	const char *s = p;
-	while (p < e && *p != ',' && *p != ':' && *p != '}' && *p != ']' && *p != ' ' &&
-	       *p != '\t' && *p != '{' && *p != '[')
-		p++;
-	if (p == s)
-		return NULL;
-	out->p = s;
-	out->n = (size_t)(p - s);
-	return p;
-}
-
-static bool parse_u32(const char *p, size_t n, uint32_t *out)
-{
-	if (n == 0 || n > 10)
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	if (v > UINT32_MAX - 1)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-static const char *skip_value(const char *p, const char *e, int depth);
-
-static const char *skip_container(const char *p, const char *e, int depth)
-{
-	if (depth > 16)
-		return NULL;
-	char close = *p == '{' ? '}' : ']';
-	p++;
-	for (;;) {
-		p = skip_ws(p, e);
-		if (p >= e)
-			return NULL;
-		if (*p == close)
-			return p + 1;
-		if (*p == ',' || *p == ':') {
-			p++;
-			continue;
-		}
-		p = skip_value(p, e, depth + 1);
-		if (!p)
-			return NULL;
-	}
-}
-
-static const char *skip_value(const char *p, const char *e, int depth)
-{
-	if (p < e && (*p == '{' || *p == '['))
-		return skip_container(p, e, depth);
-	struct span s;
-	return scalar(p, e, &s);
+	struct json_fail f;
+	return json_skip_value(p, e, 0, 16, JSON_LENIENT, &f);
 }
 
 static const char *parse_positions(struct pstate *st, const char *p, const char *e, struct meta *mt)
@@ -152,7 +92,7 @@ static const char *parse_positions(struct pstate *st, const char *p, const char 
 	mt->has_positions = true;
 	mt->pairs_at = m->npairs;
 	for (;;) {
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e)
 			return NULL;
 		if (*p == '}')
@@ -162,14 +102,14 @@ static const char *parse_positions(struct pstate *st, const char *p, const char 
 			continue;
 		}
 		struct span k, v;
-		p = scalar(p, e, &k);
+		p = meta_scalar(p, e, &k);
 		if (!p)
 			return NULL;
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e || *p != ':')
 			return NULL;
-		p = skip_ws(p + 1, e);
-		p = scalar(p, e, &v);
+		p = json_skip_ws(p + 1, e);
+		p = meta_scalar(p, e, &v);
 		if (!p)
 			return NULL;
 		uint32_t a, b;
@@ -200,7 +140,7 @@ static const char *parse_strings(const char *p, const char *e, struct span key, 
 {
 	p++; /* '[' */
 	for (;;) {
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e)
 			return NULL;
 		if (*p == ']')
@@ -210,7 +150,7 @@ static const char *parse_strings(const char *p, const char *e, struct span key, 
 			continue;
 		}
 		struct span s, arg;
-		p = scalar(p, e, &s);
+		p = meta_scalar(p, e, &s);
 		if (!p)
 			return NULL;
 		if (span_is(key, "conditions") && call_arg(s, "throws", &arg))
@@ -224,12 +164,12 @@ static const char *parse_strings(const char *p, const char *e, struct span key, 
 static bool parse_meta(struct pstate *st, const char *p, const char *e, struct meta *mt)
 {
 	memset(mt, 0, sizeof *mt);
-	p = skip_ws(p, e);
+	p = json_skip_ws(p, e);
 	if (p >= e || *p != '{')
 		return false;
 	p++;
 	for (;;) {
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e)
 			return false;
 		if (*p == '}')
@@ -239,23 +179,23 @@ static bool parse_meta(struct pstate *st, const char *p, const char *e, struct m
 			continue;
 		}
 		struct span key;
-		p = scalar(p, e, &key);
+		p = meta_scalar(p, e, &key);
 		if (!p)
 			return false;
-		p = skip_ws(p, e);
+		p = json_skip_ws(p, e);
 		if (p >= e || *p != ':')
 			return false;
-		p = skip_ws(p + 1, e);
+		p = json_skip_ws(p + 1, e);
 		if (p >= e)
 			return false;
 		if (*p == '{') {
 			p = span_is(key, "positions") ? parse_positions(st, p, e, mt)
-						      : skip_container(p, e, 0);
+						      : skip_meta_container(p, e);
 		} else if (*p == '[') {
 			p = parse_strings(p, e, key, mt);
 		} else {
 			struct span v;
-			p = scalar(p, e, &v);
+			p = meta_scalar(p, e, &v);
 			if (p && span_is(key, "id"))
 				mt->id = v;
 			else if (p && span_is(key, "fileName"))
@@ -373,11 +313,11 @@ static int class_line(struct pstate *st, const char *p, const char *arrow, const
 {
 	struct r8map *m = st->m;
 	const char *orig_e = rtrim(p, arrow);
-	const char *obf = skip_ws(arrow + 4, e);
+	const char *obf = json_skip_ws(arrow + 4, e);
 	const char *obf_e = e - 1; /* the ':' */
 	obf_e = rtrim(obf, obf_e);
 	if (orig_e == p || obf_e == obf) {
-		fail(st, "class mapping without a name");
+		line_fail(st, "class mapping without a name");
 		return -1;
 	}
 	uint32_t o = r8map_intern(m, p, (size_t)(orig_e - p));
@@ -385,7 +325,7 @@ static int class_line(struct pstate *st, const char *p, const char *arrow, const
 	void *arr = m->cls;
 	if (o == R8_NONE || b == R8_NONE ||
 	    r8map_grow(m, &arr, &m->cls_cap, m->ncls + 1, sizeof *m->cls) < 0) {
-		fail(st, "mapping needs more memory than allowed");
+		line_fail(st, "mapping needs more memory than allowed");
 		return -1;
 	}
 	m->cls = arr;
@@ -409,7 +349,7 @@ static int obf_range(struct pstate *st, const char **p, const char *arrow, struc
 		return 0;
 	q = digits(q, arrow, &mb->min_start, &ok);
 	if (!ok || q >= arrow || *q != ':') {
-		fail(st, "bad obfuscated line range");
+		line_fail(st, "bad obfuscated line range");
 		return -1;
 	}
 	q++;
@@ -417,13 +357,13 @@ static int obf_range(struct pstate *st, const char **p, const char *arrow, struc
 	if (q < arrow && *q >= '0' && *q <= '9') {
 		q = digits(q, arrow, &mb->min_end, &ok);
 		if (!ok || q >= arrow || *q != ':') {
-			fail(st, "bad obfuscated line range");
+			line_fail(st, "bad obfuscated line range");
 			return -1;
 		}
 		q++;
 	}
 	if (mb->min_end < mb->min_start) {
-		fail(st, "obfuscated line range ends before it starts");
+		line_fail(st, "obfuscated line range ends before it starts");
 		return -1;
 	}
 	mb->flags |= R8M_RANGE;
@@ -439,7 +379,7 @@ static int orig_lines(struct pstate *st, const char *q, const char *arrow, struc
 	if (q < arrow && *q == ':') {
 		q = digits(q + 1, arrow, &mb->orig_start, &ok);
 		if (!ok) {
-			fail(st, "bad original line");
+			line_fail(st, "bad original line");
 			return -1;
 		}
 		mb->orig_end = mb->orig_start;
@@ -447,14 +387,14 @@ static int orig_lines(struct pstate *st, const char *q, const char *arrow, struc
 		if (q < arrow && *q == ':') {
 			q = digits(q + 1, arrow, &mb->orig_end, &ok);
 			if (!ok) {
-				fail(st, "bad original line range");
+				line_fail(st, "bad original line range");
 				return -1;
 			}
 			mb->flags |= R8M_ORIG_RANGE;
 		}
 	}
 	if (rtrim(q, arrow) != q) {
-		fail(st, "unexpected text after the method signature");
+		line_fail(st, "unexpected text after the method signature");
 		return -1;
 	}
 	return 0;
@@ -479,13 +419,13 @@ static int add_member(struct pstate *st, struct r8_class *c, struct r8_member *m
 {
 	struct r8map *m = st->m;
 	if (m->nmem >= UINT32_MAX - 1) {
-		fail(st, "too many members");
+		line_fail(st, "too many members");
 		return -1;
 	}
 	mb->seq = (uint32_t)m->nmem;
 	void *arr = m->mem;
 	if (r8map_grow(m, &arr, &m->mem_cap, m->nmem + 1, sizeof *m->mem) < 0) {
-		fail(st, "mapping needs more memory than allowed");
+		line_fail(st, "mapping needs more memory than allowed");
 		return -1;
 	}
 	m->mem = arr;
@@ -499,7 +439,7 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 {
 	struct r8map *m = st->m;
 	if (st->cur < 0) {
-		fail(st, "member mapping before any class");
+		line_fail(st, "member mapping before any class");
 		return -1;
 	}
 	struct r8_member mb;
@@ -513,21 +453,21 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 	}
 	const char *close = memchr(open, ')', (size_t)(arrow - open));
 	if (!close) {
-		fail(st, "method mapping without ')'");
+		line_fail(st, "method mapping without ')'");
 		return -1;
 	}
 	const char *name = open;
 	while (name > p && name[-1] != ' ')
 		name--;
 	if (name == p || name == open) {
-		fail(st, "method mapping without a return type or name");
+		line_fail(st, "method mapping without a return type or name");
 		return -1;
 	}
 	if (orig_lines(st, close + 1, arrow, &mb) < 0)
 		return -1;
-	const char *obf = skip_ws(arrow + 4, e);
+	const char *obf = json_skip_ws(arrow + 4, e);
 	if (obf == e) {
-		fail(st, "method mapping without an obfuscated name");
+		line_fail(st, "method mapping without an obfuscated name");
 		return -1;
 	}
 	const char *dot = NULL;
@@ -546,8 +486,8 @@ static int member_line(struct pstate *st, const char *p, const char *arrow, cons
 			mb.cls = 0;
 	}
 	if (mb.obf == R8_NONE || mb.name == R8_NONE || mb.cls == R8_NONE || mb.name == 0) {
-		fail(st, mb.name == 0 ? "method mapping without a name"
-				      : "mapping needs more memory than allowed");
+		line_fail(st, mb.name == 0 ? "method mapping without a name"
+					   : "mapping needs more memory than allowed");
 		return -1;
 	}
 	if (inlining_caller(st, c, &mb))
@@ -562,14 +502,14 @@ static int parse_line(struct pstate *st, const char *p, const char *e)
 	if (st->lineno == 1 && e - p >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
 	e = rtrim(p, e);
-	const char *s = skip_ws(p, e);
+	const char *s = json_skip_ws(p, e);
 	if (s == e)
 		return 0;
 	if (*s == '#')
 		return comment_line(st, s + 1, e);
 	const char *arrow = find_arrow(s, e);
 	if (!arrow) {
-		fail(st, "not a mapping line (no ' -> ')");
+		line_fail(st, "not a mapping line (no ' -> ')");
 		return -1;
 	}
 	if (e[-1] == ':' && s == p)
@@ -638,7 +578,7 @@ struct r8map *r8map_parse(r8_read_fn read, void *ctx, size_t mem_limit, struct r
 			/* one line fills the buffer: grow it, up to the line cap */
 			if (cap >= R8_MAX_LINE) {
 				st.lineno++;
-				fail(&st, "line longer than %u bytes", R8_MAX_LINE);
+				line_fail(&st, "line longer than %u bytes", R8_MAX_LINE);
 				rc = -1;
 				break;
 			}

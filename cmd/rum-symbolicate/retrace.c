@@ -173,8 +173,8 @@ static struct alt *new_alt(struct ctx *c)
 	return a;
 }
 
-static void push(struct alt *a, uint32_t cls, uint32_t name, int64_t line,
-		 const struct r8_member *mb)
+static void alt_push(struct alt *a, uint32_t cls, uint32_t name, int64_t line,
+		     const struct r8_member *mb)
 {
 	if (a->n == MAX_DEPTH)
 		return;
@@ -229,7 +229,7 @@ static void add_group(struct ctx *c, const struct r8_class *cls, const struct r8
 				l = (has_line || print_lines) ? (int64_t)mb->orig_start : NO_LINE;
 			else if (has_line)
 				l = line;
-			push(a, mb->cls ? mb->cls : cls->orig, mb->name, l, mb);
+			alt_push(a, mb->cls ? mb->cls : cls->orig, mb->name, l, mb);
 		}
 	}
 }
@@ -248,8 +248,8 @@ static bool in_range(const struct r8_member *mb, int64_t line)
 }
 
 /* The alternatives for a frame of a mapped class. */
-static void resolve(struct ctx *c, const struct r8_class *cls, uint32_t meth, bool has_line,
-		    int64_t line)
+static void retrace_frame_alts(struct ctx *c, const struct r8_class *cls, uint32_t meth,
+			       bool has_line, int64_t line)
 {
 	const struct r8map *m = c->map;
 	const struct r8_member *ms = NULL;
@@ -280,7 +280,7 @@ static void resolve(struct ctx *c, const struct r8_class *cls, uint32_t meth, bo
 			return;
 		/* line 0 outside every range: the JVM's and ART's "no line",
 		 * resolved as such, printed as the frame had it */
-		resolve(c, cls, meth, false, 0);
+		retrace_frame_alts(c, cls, meth, false, 0);
 		for (unsigned i = 0; i < c->nalts; i++)
 			for (unsigned k = 0; k < c->alts[i].n; k++)
 				if (c->alts[i].f[k].line == NO_LINE)
@@ -489,7 +489,7 @@ static void frame(struct ctx *c, const struct frame_line *fl, const char *line, 
 			ln = to;
 	}
 	c->carry = false;
-	resolve(c, cls, meth, has_line, ln);
+	retrace_frame_alts(c, cls, meth, has_line, ln);
 	if (c->nalts == 1 && c->alts[0].n == 1 && c->alts[0].f[0].mb &&
 	    (c->alts[0].f[0].mb->flags & R8M_OUTLINE) && has_line && ln >= 0 && ln <= UINT32_MAX) {
 		/* the outline's frame says nothing itself: its position is

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "platform.h"
 #include "record.h"
+#include "stageloop.h"
 
 struct symstage {
 	struct sym_ctx *cx;
@@ -22,16 +23,12 @@ struct symstage {
 	uint64_t *m_records;
 };
 
-enum stage_result {
-	STAGE_PASS,   /* the caller writes the line as it was */
-	STAGE_EDITED, /* the edited record and a newline were appended to out */
-	STAGE_BAD,    /* not a record; err says why */
-	STAGE_NOMEM,
-};
-
 void symstage_init(struct symstage *st, struct sym_ctx *cx, int datakit_compat);
 void symstage_free(struct symstage *st);
-enum stage_result symstage_line(struct symstage *st, const char *line, size_t len, struct buf *out,
-				struct rum_error *err);
+/* One record: SL_PASS (the line goes out as it was), SL_EDITED (the edited
+ * record and its newline appended to out), SL_BAD (err says why) or
+ * SL_NOMEM; never SL_DROP. */
+enum sl_verdict symstage_line(struct symstage *st, const char *line, size_t len, struct buf *out,
+			      struct rum_error *err);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "lru.h"
 #include "metrics.h"
 
 #define MAX_SLOTS 4096 /* archives remembered (open or not) */
@@ -31,7 +32,7 @@ struct slot {
 	struct timespec mtime;
 	char *reason; /* why it is missing or bad */
 	uint64_t checked_gen, checked_ms;
-	struct slot *prev, *next; /* LRU of all slots */
+	struct lru_link lru; /* of all slots */
 	struct slot *hnext;
 };
 
@@ -41,7 +42,7 @@ struct store {
 	struct objcache *cache;
 	struct slot **tab;
 	size_t mask, nslots, nopen;
-	struct slot *head, *tail;
+	struct lru_list lru; /* head most recently used */
 	uint64_t gen;
 	int ifd;      /* inotify; -1 when not watching */
 	int watching; /* a long-running stage (not `stack`): tell what is opened */
@@ -151,29 +152,6 @@ struct store *store_new(const char *data_dir, uint32_t check_ms, int watch, stru
 	return s;
 }
 
-static void lru_unlink(struct store *s, struct slot *sl)
-{
-	if (sl->prev)
-		sl->prev->next = sl->next;
-	else
-		s->head = sl->next;
-	if (sl->next)
-		sl->next->prev = sl->prev;
-	else
-		s->tail = sl->prev;
-	sl->prev = sl->next = NULL;
-}
-
-static void lru_push(struct store *s, struct slot *sl)
-{
-	sl->next = s->head;
-	if (s->head)
-		s->head->prev = sl;
-	s->head = sl;
-	if (!s->tail)
-		s->tail = sl;
-}
-
 static void close_zip(struct store *s, struct slot *sl)
 {
 	if (sl->ar.za) {
@@ -191,13 +169,13 @@ static void forget(struct store *s, struct slot *sl)
 	sl->aid = 0;
 }
 
-static void free_slot(struct store *s, struct slot *sl)
+static void remove_slot(struct store *s, struct slot *sl)
 {
 	struct slot **pp = &s->tab[sl->hash & s->mask];
 	while (*pp != sl)
 		pp = &(*pp)->hnext;
 	*pp = sl->hnext;
-	lru_unlink(s, sl);
+	lru_unlink(&s->lru, &sl->lru);
 	forget(s, sl);
 	s->nslots--;
 	free(sl->reason);
@@ -209,8 +187,8 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
-	while (s->head)
-		free_slot(s, s->head);
+	while (s->lru.head)
+		remove_slot(s, LRU_ENTRY(s->lru.head, struct slot, lru));
 	if (s->ifd >= 0)
 		close(s->ifd);
 	for (size_t i = 0; i < s->nwatched; i++)
@@ -249,9 +227,11 @@ static void remember_identity(struct slot *sl, const struct stat *st)
  * its parsed objects stay (reopening the same file keeps them). */
 static void limit_open(struct store *s, struct slot *keep)
 {
-	for (struct slot *sl = s->tail; sl && s->nopen >= MAX_OPEN; sl = sl->prev)
+	for (struct lru_link *l = s->lru.tail; l && s->nopen >= MAX_OPEN; l = l->prev) {
+		struct slot *sl = LRU_ENTRY(l, struct slot, lru);
 		if (sl != keep && sl->ar.za)
 			close_zip(s, sl);
+	}
 }
 
 static void open_slot(struct store *s, struct slot *sl, const struct stat *seen)
@@ -339,7 +319,7 @@ static struct slot *find_slot(struct store *s, const char *path)
 		if (sl->hash == h && strcmp(sl->path, path) == 0)
 			return sl;
 	if (s->nslots >= MAX_SLOTS)
-		free_slot(s, s->tail);
+		remove_slot(s, LRU_ENTRY(s->lru.tail, struct slot, lru));
 	struct slot *sl = calloc(1, sizeof *sl);
 	if (!sl || !(sl->path = strdup(path))) {
 		free(sl);
@@ -349,7 +329,7 @@ static struct slot *find_slot(struct store *s, const char *path)
 	sl->state = STORE_MISSING;
 	sl->hnext = s->tab[h & s->mask];
 	s->tab[h & s->mask] = sl;
-	lru_push(s, sl);
+	lru_push(&s->lru, &sl->lru);
 	s->nslots++;
 	return sl;
 }
@@ -364,10 +344,7 @@ struct archive *store_get_path(struct store *s, const char *path, enum store_sta
 		err_set(err, "out of memory");
 		return NULL;
 	}
-	if (sl != s->head) {
-		lru_unlink(s, sl);
-		lru_push(s, sl);
-	}
+	lru_touch(&s->lru, &sl->lru);
 	uint64_t now = 0;
 	int due = sl->checked_gen == 0 || sl->checked_gen != s->gen;
 	if (!due && s->check_ms != STORE_NEVER_RECHECK) {

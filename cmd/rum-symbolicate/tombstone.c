@@ -4,17 +4,7 @@
 #include <string.h>
 
 #include "hex.h"
-
-static int is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int starts(const char *p, size_t n, const char *lit)
-{
-	size_t l = strlen(lit);
-	return n >= l && memcmp(p, lit, l) == 0;
-}
+#include "textscan.h"
 
 /* The line's text with blanks and a '\r' trimmed on both sides. */
 static void trim(const char **p, size_t *n)
@@ -61,10 +51,10 @@ static size_t trailing_groups(const char *rest, size_t n, struct tomb_frame *f)
 			break;
 		const char *g = rest + j + 1;
 		size_t gl = n - 1 - (j + 1);
-		if (starts(g, gl, "BuildId: ") && !f->build_id && !f->sym) {
+		if (has_prefix(g, gl, "BuildId: ") && !f->build_id && !f->sym) {
 			f->build_id = g + 9;
 			f->build_id_len = gl - 9;
-		} else if (starts(g, gl, "offset 0x")) {
+		} else if (has_prefix(g, gl, "offset 0x")) {
 			/* the library was mapped out of an APK; the pc is still
 			 * relative to the library */
 		} else if (gl == 7 && memcmp(g, "deleted", 7) == 0) {
@@ -105,7 +95,7 @@ int tomb_parse_frame(const char *line, size_t len, struct tomb_frame *f)
 	f->num = num;
 	while (i < len && is_blank(line[i]))
 		i++;
-	if (!starts(line + i, len - i, "pc") || len - i < 3 || !is_blank(line[i + 2]))
+	if (!has_prefix(line + i, len - i, "pc") || len - i < 3 || !is_blank(line[i + 2]))
 		return -1;
 	i += 2;
 	while (i < len && is_blank(line[i]))
@@ -172,14 +162,14 @@ const char *tomb_abi(const char *report, size_t len)
 		size_t vl;
 		if (n == 10 && memcmp(p, "backtrace:", 10) == 0)
 			break;
-		if (starts(p, n, "ABI list:")) {
+		if (has_prefix(p, n, "ABI list:")) {
 			value_of(p + 9, n - 9, &v, &vl);
 			const char *comma = memchr(v, ',', vl);
 			if (comma)
 				vl = (size_t)(comma - v);
 			if (!listed)
 				listed = tomb_abi_dir(v, vl);
-		} else if (starts(p, n, "ABI:")) {
+		} else if (has_prefix(p, n, "ABI:")) {
 			value_of(p + 4, n - 4, &v, &vl);
 			if (!abi)
 				abi = tomb_abi_dir(v, vl);

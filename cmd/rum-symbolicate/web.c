@@ -109,7 +109,8 @@ static const struct sourcemap *map_for(struct resolver *r, const char *path, siz
 	return m;
 }
 
-static int resolve(void *ctx, const char *path, uint32_t line, uint32_t col, struct js_original *o)
+static int map_position(void *ctx, const char *path, uint32_t line, uint32_t col,
+			struct js_original *o)
 {
 	struct resolver *r = ctx;
 	int why;
@@ -135,7 +136,7 @@ static int web_restore(struct sym_ctx *cx, struct archive *ar, const struct sym_
 {
 	struct resolver r = {.cx = cx, .ar = ar, .res = res};
 	struct js_stats st;
-	if (js_stack_rewrite(rq->stack, rq->stack_len, cx->names, resolve, &r, out, &st) < 0)
+	if (js_stack_rewrite(rq->stack, rq->stack_len, cx->names, map_position, &r, out, &st) < 0)
 		return -1;
 	res->frames = st.frames;
 	res->restored = st.restored;
