@@ -76,6 +76,7 @@ struct kafka {
 
 	struct squeue q;
 	struct buf batch, scratch;
+	struct buf spare; /* a released batch's buffer, for the next batch */
 	uint32_t nrec;
 	uint64_t deadline; /* monotonic ms when the batch in hand must go */
 
@@ -366,10 +367,13 @@ static void release(void *ctx, struct eng_slot *es)
 	struct kafka *k = ctx;
 	struct kslot *s = &k->slots[es->index];
 	sq_done(&k->q, s->body.len);
-	if (s->body.cap > ((size_t)8 << 20))
-		buf_free(&s->body);
-	else
-		buf_reset(&s->body);
+	/* The buffer serves the next batch: growing a new one to the size of
+	 * a batch, copy after copy, costs as much as filling it. */
+	if (!k->spare.cap && s->body.cap <= k->c->batch_bytes * 2 + ((size_t)1 << 20)) {
+		k->spare = s->body;
+		s->body = (struct buf)BUF_INIT;
+	}
+	buf_free(&s->body);
 	s->n = 0;
 }
 
@@ -582,6 +586,7 @@ void kafka_close(struct kafka *k)
 	}
 	sq_close(&k->q);
 	buf_free(&k->batch);
+	buf_free(&k->spare);
 	buf_free(&k->scratch);
 	for (int i = 0; i < 2; i++)
 		if (k->evfd[i] >= 0)
@@ -619,6 +624,10 @@ void kafka_gauges(struct kafka *k)
 int kafka_add(struct kafka *k, const struct record *rec, const char *line, size_t len, int replay)
 {
 	if (!k->nrec) {
+		if (!k->batch.cap && k->spare.cap) {
+			k->batch = k->spare;
+			k->spare = (struct buf)BUF_INIT;
+		}
 		if (ke_begin(&k->batch) < 0)
 			return -1;
 		k->deadline = mono_ms() + k->c->flush_interval_ms;
@@ -635,10 +644,11 @@ int kafka_add(struct kafka *k, const struct record *rec, const char *line, size_
 	return 0;
 }
 
-/* Memory: the batch's buffer changes hands, trimmed to its size. */
+/* Memory: the batch's buffer changes hands; trimmed to its size when it
+ * is mostly empty (sealed early), as the queue may hold many of those. */
 static int push_memory(struct kafka *k, uint32_t n)
 {
-	if (k->batch.cap > k->batch.len + 4096) {
+	if (k->batch.cap / 2 > k->batch.len + 4096) {
 		char *p = realloc(k->batch.p, k->batch.len);
 		if (p) {
 			k->batch.p = p;
