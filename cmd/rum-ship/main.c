@@ -513,7 +513,7 @@ static void idle_kafka(void *ctx)
 		if (sig_term || kafka_fatal(sh->kafka))
 			finish_kafka(sh);
 		sig_hup = 0; /* nothing to reload */
-		kafka_seal(sh->kafka);
+		kafka_idle(sh->kafka);
 		uint64_t now = mono_ms();
 		periodic_kafka(sh, now);
 		int wait = METRICS_EVERY_MS;

@@ -153,8 +153,11 @@ void kafka_close(struct kafka *k);
  * a session_replay record, for the replay topic. 0, or -1 when out of
  * memory. The batch is queued when it is full. */
 int kafka_add(struct kafka *k, const struct record *rec, const char *line, size_t len, int replay);
-/* Queues the batch in hand (input would block, or the end). */
+/* Queues the batch in hand (the end). */
 void kafka_seal(struct kafka *k);
+/* Input would block: queues the batch in hand when the producer would
+ * take it at once. */
+void kafka_idle(struct kafka *k);
 /* Queues the batch in hand when --flush-interval is up; makes progress. */
 void kafka_tick(struct kafka *k);
 /* Waits up to timeout_ms for reports (and fd readable when fd >= 0), then

@@ -681,6 +681,16 @@ void kafka_seal(struct kafka *k)
 	eng_pump(k->eng);
 }
 
+void kafka_idle(struct kafka *k)
+{
+	/* A small batch now rather than a full one later when the producer
+	 * would take it at once; else it keeps filling until a batch is done
+	 * with or --flush-interval is up: a window of tiny batches would hold
+	 * the throughput down. */
+	if (k->nrec && eng_inflight(k->eng) < k->nslots && !sq_ready(&k->q))
+		kafka_seal(k);
+}
+
 void kafka_tick(struct kafka *k)
 {
 	if (k->nrec && mono_ms() >= k->deadline)
