@@ -210,15 +210,12 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	log_rl(&k->rl_kafka, RLOG_WARN, "Kafka: %s", reason);
 }
 
-/* librdkafka's own log lines, through ours (from its threads). */
+/* librdkafka's own log lines, through ours (from its threads). Its errors
+ * come through on_error as well, rate-limited: here they are only info. */
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
-	enum log_level l = level <= 3	? RLOG_ERROR
-			   : level == 4 ? RLOG_WARN
-			   : level <= 6 ? RLOG_INFO
-					: RLOG_DEBUG;
-	log_msg(l, "librdkafka %s: %s", fac, buf);
+	log_msg(level <= 5 ? RLOG_INFO : RLOG_DEBUG, "librdkafka %s: %s", fac, buf);
 }
 
 static rd_kafka_resp_err_t produce(struct kafka *k, struct kmsg *m)
