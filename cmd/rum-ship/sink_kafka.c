@@ -624,6 +624,9 @@ int kafka_add(struct kafka *k, const struct record *rec, const char *line, size_
 		if (!k->batch.cap && k->spare.cap) {
 			k->batch = k->spare;
 			k->spare = (struct buf)BUF_INIT;
+		} else if (!k->batch.cap) {
+			/* a batch's size at once, not by doubling and copying */
+			buf_reserve(&k->batch, k->c->batch_bytes + ((size_t)64 << 10));
 		}
 		if (ke_begin(&k->batch) < 0)
 			return -1;
