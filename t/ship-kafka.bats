@@ -125,6 +125,26 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	[ "$(metric rum_ship_kafka_message_errors_total)" -ge 1 ]
 }
 
+@test "a full producer queue stops the input until Kafka takes messages again (back-pressure)" {
+	kafka_cmd topic recs 3 3
+	for b in 1 2 3; do kafka_cmd rtt $b 1000; done
+	"$SEQ" --count 5000 >"$T/in.ndjson"
+	"$SHIP" --sink "kafka://$KAFKA/recs" --kafka-opt queue.buffering.max.messages=200 \
+		--batch-size 100 --max-inflight 8 --metrics-file "$M" <"$T/in.ndjson" 2>"$T/err" &
+	SHIP_PID=$!
+	sleep 3
+	wait_for 10 test -s "$M"
+	# at most what the producer, the 8 batches handed to it and the one in
+	# hand hold: the rest waits in the file
+	echo "# records read while Kafka was slow: $(metric rum_ship_records_in_total)" >&3
+	[ "$(metric rum_ship_records_in_total)" -le 1200 ]
+	for b in 1 2 3; do kafka_cmd rtt $b 0; done
+	wait "$SHIP_PID"
+	SHIP_PID=
+	read_topic recs "$T/out.tsv"
+	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" 5000 0
+}
+
 @test "kill -9 with a disk queue: every record arrives after the restart, duplicates within the window" {
 	kafka_cmd topic recs 6 3
 	# slow brokers: batches in flight when the process dies
