@@ -174,6 +174,26 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	echo "# $output (delivered before the kill: $delivered)" >&3
 }
 
+@test "a fatal producer error: exit 1, the disk queue keeps the records for the next run" {
+	kafka_cmd topic recs 3 3
+	"$SEQ" --count 1000 >"$T/in.ndjson"
+	# the idempotent producer cannot get its id: librdkafka's fatal error
+	kafka_cmd errors InitProducerId CLUSTER_AUTHORIZATION_FAILED 1
+	run -1 "$SHIP" --sink "kafka://$KAFKA/recs" --spool-dir "$T/spool" --spool-capacity-mb 10 \
+		--metrics-file "$M" <"$T/in.ndjson"
+	[[ "$output" == *"the Kafka producer failed for good: "*"Cluster authorization failed"* ]]
+	[ "$(metric rum_ship_spool_entries)" -ge 1 ]
+	# it stopped reading: what it read is on disk, the rest still unread
+	read=$(metric rum_ship_records_in_total)
+	[ "$read" -ge 1 ]
+	run -0 "$SHIP" --sink "kafka://$KAFKA/recs" --spool-dir "$T/spool" --spool-capacity-mb 10 \
+		--metrics-file "$M" </dev/null
+	[ "$(metric rum_ship_spool_entries)" = 0 ]
+	read_topic recs "$T/out.tsv"
+	[ "$(lines "$T/out.tsv")" = "$read" ]
+	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" "$read" 0
+}
+
 @test "session replays: over 1 MB through replay_topic byte for byte; over the limit counted and dropped" {
 	kafka_cmd topic recs 3 3
 	kafka_cmd topic replays 3 3
