@@ -12,9 +12,6 @@ setup() {
 	REPLAYS=$TOP/t/lib/replay-records
 	T=$BATS_TEST_TMPDIR
 	M=$T/metrics.prom
-	# librdkafka keeps a few allocations of its own until the process ends
-	# (t/lib/lsan-librdkafka.supp says which); nothing of rum-ship's.
-	export LSAN_OPTIONS="suppressions=$TOP/t/lib/lsan-librdkafka.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 	start_mock_kafka 3
 }
 
