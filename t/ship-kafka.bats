@@ -84,7 +84,9 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	for p in 0 1 2 3 4 5; do kafka_cmd leader recs $p $((p % 3 + 1)); done
 	"$SEQ" --count 10000 >"$T/in.ndjson"
 	mkfifo "$T/pipe"
-	"$SHIP" --sink "kafka://$KAFKA/recs" --metrics-file "$M" <"$T/pipe" 2>"$T/err" &
+	# reconnecting within a second of the broker coming back
+	"$SHIP" --sink "kafka://$KAFKA/recs" --kafka-opt reconnect.backoff.max.ms=1000 \
+		--metrics-file "$M" <"$T/pipe" 2>"$T/err" &
 	SHIP_PID=$!
 	exec 7>"$T/pipe"
 	head -2000 "$T/in.ndjson" >&7
