@@ -53,7 +53,7 @@ static const struct opt options[] = {
      .help = "longest a point waits for its batch to fill"},
     {.name = "max-inflight", .type = OPT_UINT, .arg_name = "N", CONF(max_inflight),
      .def = "4", .min = 1, .max = 256,
-     .help = "requests in flight at once"},
+     .help = "requests in flight at once (Kafka: batches handed to the producer)"},
     {.name = "timeout", .type = OPT_UINT, .arg_name = "SECONDS", CONF(timeout_s),
      .def = "30", .min = 1, .max = 86400,
      .help = "connect and request timeout"},
@@ -115,8 +115,8 @@ static const struct prog_info info = {
     "[OPTION]...",
     "Reads records (one JSON object a line) on standard input and ships them: to a Guance "
     "Dataway or any line-protocol HTTP endpoint in gzip-compressed batches, with retries "
-    "and an optional disk queue while the sink is down; or as NDJSON to a file or "
-    "standard output.",
+    "and an optional disk queue while the sink is down; to Apache Kafka, one message a "
+    "record; or as NDJSON to a file or standard output.",
 };
 
 /* --kafka-opt KEY=VALUE: checked with librdkafka at once, kept in order. */
