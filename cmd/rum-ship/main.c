@@ -1,5 +1,5 @@
 /* rum-ship: records on stdin → batches → a sink (Dataway, a line-protocol
- * endpoint, a file or stdout). */
+ * endpoint, Kafka, a file or stdout). */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "cpusched.h"
 #include "io.h"
+#include "kafka.h"
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
@@ -28,6 +29,8 @@ struct cli {
 	const char *sink_arg;
 };
 
+enum { O_KAFKA_OPT = 1 };
+
 #define CONF(field) OPT_AT(struct cli, c.field)
 #define MB ((uint64_t)1 << 20)
 
@@ -36,8 +39,9 @@ static const struct opt options[] = {
     {.name = "sink", .type = OPT_STRING, .arg_name = "URL", OPT_AT(struct cli, sink_arg),
      .def = "-",
      .help = "where records go: http(s)://HOST[:PORT]/?token=TOKEN (Dataway), "
-             "influx+http(s)://HOST:PORT/PATH?ARGS (line protocol), file:PATH (NDJSON), - "
-             "(NDJSON on stdout)"},
+             "influx+http(s)://HOST:PORT/PATH?ARGS (line protocol), "
+             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?replay_topic=TOPIC] (Kafka), file:PATH "
+             "(NDJSON), - (NDJSON on stdout)"},
     {.name = "batch-size", .type = OPT_UINT, .arg_name = "N", CONF(batch_size),
      .def = "1000", .min = 1, .max = 1000000,
      .help = "points per request at most"},
@@ -49,7 +53,7 @@ static const struct opt options[] = {
      .help = "longest a point waits for its batch to fill"},
     {.name = "max-inflight", .type = OPT_UINT, .arg_name = "N", CONF(max_inflight),
      .def = "4", .min = 1, .max = 256,
-     .help = "requests in flight at once"},
+     .help = "requests in flight at once (Kafka: batches handed to the producer)"},
     {.name = "timeout", .type = OPT_UINT, .arg_name = "SECONDS", CONF(timeout_s),
      .def = "30", .min = 1, .max = 86400,
      .help = "connect and request timeout"},
@@ -95,6 +99,13 @@ static const struct opt options[] = {
     {.name = "replay-memory-mb", .type = OPT_UINT, .arg_name = "N", CONF(replay_memory_bytes),
      .def = "256", .min = 1, .max = 1 << 20, .scale = MB,
      .help = "without a replay disk queue: uploads kept in memory, oldest dropped past it"},
+    {.name = "kafka-opt", .type = OPT_CALL, .key = O_KAFKA_OPT, .arg_name = "KEY=VALUE",
+     .help = "a librdkafka setting for the Kafka sink's producers, passed as is (after "
+             "rum-ship's defaults); repeatable"},
+    {.name = "kafka-replay-max-bytes", .type = OPT_SIZE, .arg_name = "BYTES",
+     CONF(kafka_replay_max_bytes), .def = "48M", .min = 1024, .max = 1000000000,
+     .help = "largest session_replay message (message.max.bytes of the replay_topic's "
+             "producer)"},
     {.name = NULL},
 };
 /* clang-format on */
@@ -104,9 +115,29 @@ static const struct prog_info info = {
     "[OPTION]...",
     "Reads records (one JSON object a line) on standard input and ships them: to a Guance "
     "Dataway or any line-protocol HTTP endpoint in gzip-compressed batches, with retries "
-    "and an optional disk queue while the sink is down; or as NDJSON to a file or "
-    "standard output.",
+    "and an optional disk queue while the sink is down; to Apache Kafka, one message a "
+    "record; or as NDJSON to a file or standard output.",
 };
+
+/* --kafka-opt KEY=VALUE: checked with librdkafka at once, kept in order. */
+static const char *on_opt(int key, const char *val, void *ctx)
+{
+	struct cli *cl = ctx;
+	static char why[RUM_ERROR_MAX];
+	struct rum_error e;
+	if (key != O_KAFKA_OPT)
+		return "unknown option";
+	if (kafka_opt_check(val, &e) < 0) {
+		snprintf(why, sizeof why, "%s", e.msg);
+		return why;
+	}
+	const char **a = realloc(cl->c.kafka_opts, (cl->c.nkafka_opts + 1) * sizeof *a);
+	if (!a)
+		return "out of memory";
+	a[cl->c.nkafka_opts++] = val;
+	cl->c.kafka_opts = a;
+	return NULL;
+}
 
 /* State of the input side. */
 struct ship {
@@ -127,6 +158,9 @@ struct ship {
 
 	/* file and stdout sinks */
 	struct filesink *file;
+
+	/* Kafka */
+	struct kafka *kafka;
 
 	uint64_t *m_in, *m_bad_json, *m_bad_long, *m_bad_lp, *m_replay;
 };
@@ -416,10 +450,138 @@ static _Noreturn void run_http(struct ship *sh)
 	finish_http(sh);
 }
 
+/* ---- Kafka ------------------------------------------------------------------ */
+
+static int is_replay(const struct record *rec)
+{
+	static const char replay[] = "\"session_replay\"";
+	return rec->meas_len == sizeof replay - 1 &&
+	       memcmp(rec->meas, replay, sizeof replay - 1) == 0;
+}
+
+static void periodic_kafka(struct ship *sh, uint64_t now)
+{
+	if (!common_opts.metrics_file || now - sh->last_metrics < METRICS_EVERY_MS)
+		return;
+	sh->last_metrics = now;
+	kafka_gauges(sh->kafka);
+	metrics_maybe_write(common_opts.metrics_file, 0);
+}
+
+static _Noreturn void finish_kafka(struct ship *sh)
+{
+	uint64_t lost = kafka_drain(sh->kafka, mono_ms() + sh->c->drain_timeout_ms);
+	int status = sh->read_failed ? 1 : 0;
+	const char *fatal = kafka_fatal(sh->kafka);
+	if (fatal) {
+		log_error("the Kafka producer failed for good: %s", fatal);
+		status = 1;
+	}
+	if (lost) {
+		log_error("Kafka still failing after --drain-timeout %" PRIu64 " s: %" PRIu64
+			  " records lost",
+			  sh->c->drain_timeout_ms / 1000, lost);
+		status = 1;
+	}
+	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
+		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
+			 strerror(errno));
+	kafka_close(sh->kafka);
+	rec_free(&sh->rec);
+	lr_free(&sh->lr);
+	sink_free(&sh->c->sink);
+	free(sh->c->kafka_opts);
+	exit(status);
+}
+
+/* Waits while the producer's queue (or the memory queue) is full:
+ * back-pressure on the stages before, through the pipe. */
+static void wait_room(struct ship *sh)
+{
+	while (kafka_full(sh->kafka) && !sig_term && !kafka_fatal(sh->kafka)) {
+		kafka_wait(sh->kafka, -1, 200);
+		periodic_kafka(sh, mono_ms());
+	}
+}
+
+/* Input would block: the batch in hand goes now, and reports are served
+ * until there is input again. */
+static void idle_kafka(void *ctx)
+{
+	struct ship *sh = ctx;
+	for (;;) {
+		if (sig_term || kafka_fatal(sh->kafka))
+			finish_kafka(sh);
+		sig_hup = 0; /* nothing to reload */
+		kafka_idle(sh->kafka);
+		uint64_t now = mono_ms();
+		periodic_kafka(sh, now);
+		int wait = METRICS_EVERY_MS;
+		if (common_opts.metrics_file) {
+			uint64_t next = sh->last_metrics + METRICS_EVERY_MS;
+			wait = next > now ? (int)(next - now) : 0;
+		}
+		if (kafka_full(sh->kafka)) {
+			kafka_wait(sh->kafka, -1, wait < 200 ? wait : 200);
+			continue;
+		}
+		if (kafka_wait(sh->kafka, sh->lr.fd, wait) || readable_now(sh->lr.fd))
+			return;
+	}
+}
+
+static _Noreturn void run_kafka(struct ship *sh)
+{
+	sh->m_replay = metric_get("rum_ship_replay_skipped_total", NULL, METRIC_COUNTER,
+				  "session_replay records not sent (a line-protocol sink has no "
+				  "replay endpoint; a Kafka sink without replay_topic).");
+	struct log_ratelimit rl_replay = LOG_RATELIMIT_INIT(1);
+	sh->lr.idle = idle_kafka;
+	sh->lr.idle_ctx = sh;
+	unsigned tick = 0;
+	for (;;) {
+		const char *line;
+		size_t len;
+		enum lr_status st = lr_next(&sh->lr, &line, &len);
+		if (st == LR_LINE) {
+			struct rum_error rerr;
+			if (rec_parse_line(&sh->rec, line, len, &rerr) < 0) {
+				bad_line(sh, sh->m_bad_json, rerr.msg, rerr.offset);
+				continue;
+			}
+			metric_inc(sh->m_in);
+			int replay = is_replay(&sh->rec);
+			if (replay && !sh->c->sink.replay_topic) {
+				/* A main topic is sized for small messages: a replay of
+				 * megabytes would be refused there, or clog it. */
+				metric_inc(sh->m_replay);
+				log_rl(&rl_replay, RLOG_WARN,
+				       "line %" PRIu64 ": session_replay record, and the kafka "
+				       "--sink has no replay_topic; skipped",
+				       sh->lr.lineno);
+				continue;
+			}
+			if (kafka_add(sh->kafka, &sh->rec, line, len, replay) < 0)
+				die(1, "out of memory building a batch");
+			if (kafka_full(sh->kafka))
+				wait_room(sh);
+			if (++tick % TICK_RECORDS == 0) {
+				kafka_tick(sh->kafka);
+				periodic_kafka(sh, mono_ms());
+			}
+		} else if (!not_a_line(sh, st)) {
+			break;
+		}
+		if (sig_term || kafka_fatal(sh->kafka))
+			break;
+	}
+	finish_kafka(sh);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cl = {0};
-	int first = opts_parse(argc, argv, &info, options, NULL, &cl);
+	int first = opts_parse(argc, argv, &info, options, on_opt, &cl);
 	opts_no_operands(argc, argv, first, "records are read from standard input");
 	struct ship_conf *c = &cl.c;
 	struct rum_error err;
@@ -432,6 +594,14 @@ int main(int argc, char **argv)
 		die(2, "invalid value '%" PRIu64 "' for --backoff-min: more than --backoff-max",
 		    c->backoff_min_ms);
 	int http = c->sink.kind == SINK_DATAWAY || c->sink.kind == SINK_INFLUX;
+	struct kafka *kafka = NULL;
+	if (c->sink.kind == SINK_KAFKA) {
+		int rc = kafka_open(&kafka, c, &err);
+		if (rc < 0)
+			die(rc == -2 ? 2 : 1, "%s", err.msg);
+	} else if (c->nkafka_opts) {
+		log_info("--kafka-opt is used with a kafka:// sink only");
+	}
 	opts_check_done();
 
 	sched_batch();
@@ -440,7 +610,7 @@ int main(int argc, char **argv)
 	if (c->sink.kind == SINK_DATAWAY && !c->sink.has_token)
 		log_warn("--sink %s has no token= argument; a Dataway will refuse the writes",
 			 c->sink.url);
-	if (!http && c->spool_dir)
+	if (!http && !kafka && c->spool_dir)
 		log_info("--spool-dir is not used with a file or stdout sink");
 	if (c->sink.kind != SINK_DATAWAY && (c->replay_cache_dir || c->replay_clear_cache))
 		log_info("--replay-cache-dir and --replay-clear-cache are used with a Dataway sink "
@@ -460,6 +630,10 @@ int main(int argc, char **argv)
 		die(1, "out of memory");
 	if (http)
 		run_http(&sh);
+	if (kafka) {
+		sh.kafka = kafka;
+		run_kafka(&sh);
+	}
 	int status = run_file(&sh);
 	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
 		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,

@@ -17,14 +17,17 @@
 #include "errmsg.h"
 #include "record.h"
 
-enum sink_kind { SINK_STDOUT, SINK_FILE, SINK_DATAWAY, SINK_INFLUX };
+enum sink_kind { SINK_STDOUT, SINK_FILE, SINK_DATAWAY, SINK_INFLUX, SINK_KAFKA };
 
 struct sink {
 	enum sink_kind kind;
-	char *url;	  /* HTTP sinks: the URL every batch is POSTed to */
-	char *path;	  /* SINK_FILE */
-	int has_token;	  /* SINK_DATAWAY: a token= query argument was given */
-	char *replay_url; /* SINK_DATAWAY: where session replays are POSTed */
+	char *url;	    /* HTTP sinks: the URL every batch is POSTed to */
+	char *path;	    /* SINK_FILE */
+	int has_token;	    /* SINK_DATAWAY: a token= query argument was given */
+	char *replay_url;   /* SINK_DATAWAY: where session replays are POSTed */
+	char *brokers;	    /* SINK_KAFKA: HOST:PORT[,HOST:PORT...] */
+	char *topic;	    /* SINK_KAFKA */
+	char *replay_topic; /* SINK_KAFKA: session_replay records; NULL: skipped */
 };
 
 /* Parses a --sink value. 0, or -1 with the reason in err. */
@@ -54,6 +57,11 @@ struct ship_conf {
 	uint64_t replay_cache_bytes;
 	uint64_t replay_memory_bytes;
 	int replay_clear_cache;
+
+	/* Kafka */
+	const char **kafka_opts; /* KEY=VALUE for librdkafka, in order */
+	size_t nkafka_opts;
+	uint64_t kafka_replay_max_bytes;
 };
 
 /* gzip with one z_stream reused for every batch. */
@@ -133,5 +141,36 @@ void filesink_idle(struct filesink *f);
 void filesink_reopen(struct filesink *f);
 /* Flushes, closes and frees; 0, or -1 when the output failed (logged). */
 int filesink_close(struct filesink *f);
+
+/* Records to Kafka (sink_kafka.c): batches of records in a queue (memory
+ * or the disk queue), one message a record, through the delivery engine. */
+struct kafka;
+/* 0; -1 with err (exit 1: the spool, memory); -2 with err when librdkafka
+ * refuses the configuration (exit 2). */
+int kafka_open(struct kafka **k, const struct ship_conf *c, struct rum_error *err);
+void kafka_close(struct kafka *k);
+/* One record (rec parsed from line[0..len)) into the batch in hand; replay:
+ * a session_replay record, for the replay topic. 0, or -1 when out of
+ * memory. The batch is queued when it is full. */
+int kafka_add(struct kafka *k, const struct record *rec, const char *line, size_t len, int replay);
+/* Queues the batch in hand (the end). */
+void kafka_seal(struct kafka *k);
+/* Input would block: queues the batch in hand when the producer would
+ * take it at once. */
+void kafka_idle(struct kafka *k);
+/* Queues the batch in hand when --flush-interval is up; makes progress. */
+void kafka_tick(struct kafka *k);
+/* Waits up to timeout_ms for reports (and fd readable when fd >= 0), then
+ * makes progress. 1 when fd is readable. */
+int kafka_wait(struct kafka *k, int fd, int timeout_ms);
+/* The producer's queue is full, or the memory queue: stop reading input. */
+int kafka_full(const struct kafka *k);
+/* librdkafka's reason when the producer failed for good, else NULL. */
+const char *kafka_fatal(const struct kafka *k);
+/* Sends what is queued until it is all delivered or deadline_ms passes (or
+ * at once after a fatal error); then stops the producers. Returns the
+ * records lost (not delivered and not kept on disk; 0 with a spool). */
+uint64_t kafka_drain(struct kafka *k, uint64_t deadline_ms);
+void kafka_gauges(struct kafka *k);
 
 #endif

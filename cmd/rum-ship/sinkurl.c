@@ -116,6 +116,115 @@ out:
 	return rc;
 }
 
+/* A Kafka topic name: what brokers accept (1 to 249 of [A-Za-z0-9._-]). */
+static int topic_ok(const char *t, size_t n)
+{
+	if (n == 0 || n > 249)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+			    t[i]) ||
+		    !t[i])
+			return 0;
+	return 1;
+}
+
+/* HOST:PORT[,HOST:PORT...], each with a port of 1 to 65535 ([V6]:PORT too). */
+static int brokers_ok(const char *b, size_t n, struct rum_error *err)
+{
+	const char *end = b + n;
+	while (b <= end) {
+		const char *comma = memchr(b, ',', (size_t)(end - b));
+		const char *e = comma ? comma : end;
+		const char *colon = NULL;
+		for (const char *c = b; c < e; c++)
+			if (*c == ':')
+				colon = c;
+		if (!colon || colon == b || colon + 1 == e)
+			return err_set(err, "broker '%.*s' is not HOST:PORT", (int)(e - b), b);
+		unsigned long port = 0;
+		for (const char *c = colon + 1; c < e; c++) {
+			if (*c < '0' || *c > '9' || port > 65535)
+				return err_set(err, "broker '%.*s': bad port", (int)(e - b), b);
+			port = port * 10 + (unsigned long)(*c - '0');
+		}
+		if (port == 0 || port > 65535)
+			return err_set(err, "broker '%.*s': bad port", (int)(e - b), b);
+		for (const char *c = b; c < colon; c++)
+			if ((unsigned char)*c <= ' ' || *c == '/' || *c == '?' || *c == 0x7f)
+				return err_set(err, "broker '%.*s': bad host", (int)(e - b), b);
+		if (!comma)
+			break;
+		b = comma + 1;
+	}
+	return 0;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* The query of a kafka URL: replay_topic=T is the one argument. */
+static int kafka_query(const char *q, struct sink *out, struct rum_error *err)
+{
+	while (*q) {
+		size_t n = strcspn(q, "&");
+		const char *eq = memchr(q, '=', n);
+		size_t kn = eq ? (size_t)(eq - q) : n;
+		if (kn == 12 && strncmp(q, "replay_topic", 12) == 0 && eq) {
+			size_t vn = n - kn - 1;
+			if (!topic_ok(eq + 1, vn))
+				return err_set(err,
+					       "replay_topic '%.*s' is not a topic name "
+					       "(1 to 249 of A-Z a-z 0-9 . _ -)",
+					       (int)vn, eq + 1);
+			free(out->replay_topic);
+			if (!(out->replay_topic = dup_n(eq + 1, vn)))
+				return err_set(err, "out of memory");
+		} else if (n) {
+			return err_set(err,
+				       "unknown argument '%.*s' (replay_topic=TOPIC is the one "
+				       "argument; librdkafka settings go in --kafka-opt)",
+				       (int)n, q);
+		}
+		q += n + (q[n] == '&');
+	}
+	return 0;
+}
+
+/* kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?replay_topic=TOPIC] (s after the
+ * scheme). */
+static int parse_kafka(const char *s, struct sink *out, struct rum_error *err)
+{
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			return err_set(err, "spaces or control characters in the URL");
+	const char *slash = strchr(s, '/');
+	if (!slash || slash == s)
+		return err_set(err, "expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC");
+	const char *q = strchr(slash, '?');
+	const char *tend = q ? q : slash + strlen(slash);
+	size_t tn = (size_t)(tend - slash - 1);
+	if (brokers_ok(s, (size_t)(slash - s), err) < 0)
+		return -1;
+	if (!topic_ok(slash + 1, tn))
+		return err_set(err,
+			       "topic '%.*s' is not a topic name (1 to 249 of A-Z a-z 0-9 . _ -)",
+			       (int)tn, slash + 1);
+	out->kind = SINK_KAFKA;
+	out->brokers = dup_n(s, (size_t)(slash - s));
+	out->topic = dup_n(slash + 1, tn);
+	if (!out->brokers || !out->topic)
+		return err_set(err, "out of memory");
+	return q ? kafka_query(q + 1, out, err) : 0;
+}
+
 int sink_parse(const char *s, struct sink *out, struct rum_error *err)
 {
 	memset(out, 0, sizeof *out);
@@ -138,8 +247,11 @@ int sink_parse(const char *s, struct sink *out, struct rum_error *err)
 		return parse_http(s + 7, out, 0, err);
 	if (has_prefix(s, "http://") || has_prefix(s, "https://"))
 		return parse_http(s, out, 1, err);
+	if (has_prefix(s, "kafka://"))
+		return parse_kafka(s + 8, out, err);
 	return err_set(err, "expected http(s)://HOST[:PORT]/?token=TOKEN, "
-			    "influx+http(s)://HOST:PORT/PATH, file:PATH or -");
+			    "influx+http(s)://HOST:PORT/PATH, kafka://HOST:PORT[,...]/TOPIC, "
+			    "file:PATH or -");
 }
 
 void sink_free(struct sink *s)
@@ -147,5 +259,8 @@ void sink_free(struct sink *s)
 	free(s->url);
 	free(s->path);
 	free(s->replay_url);
-	s->url = s->path = s->replay_url = NULL;
+	free(s->brokers);
+	free(s->topic);
+	free(s->replay_topic);
+	s->url = s->path = s->replay_url = s->brokers = s->topic = s->replay_topic = NULL;
 }
