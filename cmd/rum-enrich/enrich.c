@@ -154,7 +154,7 @@ int enrich_reload(struct enricher *en, int force)
 			continue;
 		if (src_open(en, i, "reloaded", &err) < 0) {
 			metric_inc(en->m_reload_failures[i]);
-			log_error("cannot reload %s; keeping the one in use", err.msg);
+			log_error("cannot reload %s; keeping the database in use", err.msg);
 			continue;
 		}
 		metric_inc(en->m_reloads[i]);
