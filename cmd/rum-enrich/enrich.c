@@ -18,7 +18,8 @@ struct cache_ent {
 };
 
 static const char *const tag_names[GEO_NVALS] = {"city", "province", "country", "isp"};
-static const char *const db_names[DB_N] = {"city", "isp"};
+static const char *const db_names[SRC_N] = {"city", "isp", "iploc", "isp_file"};
+static const char *const isp_line_kinds[ISP_NKINDS] = {"rule", "comment", "blank", "malformed"};
 
 int enrich_init(struct enricher *en, size_t cache_size)
 {
@@ -44,7 +45,7 @@ int enrich_init(struct enricher *en, size_t cache_size)
 	en->m_cache_hits =
 	    metric_get("rum_enrich_cache_hits_total", NULL, METRIC_COUNTER,
 		       "Public addresses answered from the cache of recent addresses.");
-	for (int i = 0; i < DB_N; i++) {
+	for (int i = 0; i < SRC_N; i++) {
 		char l[32];
 		snprintf(l, sizeof l, "db=\"%s\"", db_names[i]);
 		en->m_lookups[i] = metric_get(
@@ -62,6 +63,13 @@ int enrich_init(struct enricher *en, size_t cache_size)
 		    metric_get("rum_enrich_reload_failures_total", l, METRIC_COUNTER,
 			       "Reopenings that failed (the database in use was kept).");
 	}
+	for (int k = 0; k < ISP_NKINDS; k++) {
+		char l[32];
+		snprintf(l, sizeof l, "kind=\"%s\"", isp_line_kinds[k]);
+		en->m_isp_lines[k] =
+		    metric_get("rum_enrich_isp_file_lines", l, METRIC_GAUGE,
+			       "Lines of the --isp-file in use, by kind (only rules are used).");
+	}
 	return 0;
 }
 
@@ -69,6 +77,8 @@ void enrich_free(struct enricher *en)
 {
 	for (int i = 0; i < DB_N; i++)
 		geo_close(&en->db[i]);
+	iploc_close(&en->iploc);
+	isp_file_close(&en->isp_file);
 	free(en->cache);
 	en->cache = NULL;
 	rec_free(&en->rec);
@@ -76,19 +86,62 @@ void enrich_free(struct enricher *en)
 	buf_free(&en->scratch);
 }
 
-int enrich_open(struct enricher *en, struct rum_error *err)
+static const char *src_path(const struct enricher *en, int i)
 {
-	for (int i = 0; i < DB_N; i++) {
-		struct geo_db *db = &en->db[i];
-		db->for_isp = i == DB_ISP;
-		if (!db->path)
-			continue;
+	return i < DB_N ? en->db[i].path : i == SRC_IPLOC ? en->iploc.path : en->isp_file.path;
+}
+
+static int src_changed(const struct enricher *en, int i)
+{
+	if (i < DB_N)
+		return geo_changed((struct geo_db *)&en->db[i]);
+	return i == SRC_IPLOC ? iploc_changed(&en->iploc) : isp_file_changed(&en->isp_file);
+}
+
+/* Opens source i and says what it holds; -1 with err. */
+static int src_open(struct enricher *en, int i, const char *verb, struct rum_error *err)
+{
+	struct geo_db *db = &en->db[i < DB_N ? i : 0];
+	struct iploc_db *ip = &en->iploc;
+	struct isp_file *f = &en->isp_file;
+	switch (i) {
+	case SRC_IPLOC:
+		if (iploc_open(ip, err) < 0)
+			return -1;
+		log_info("%s %s '%s' (IP2Location DB%u of 20%02u-%02u-%02u, %u IPv4 and %u IPv6 "
+			 "ranges)",
+			 verb, ip->option, ip->path, ip->type, ip->year, ip->month, ip->day,
+			 ip->v4.count, ip->v6.count);
+		return 0;
+	case SRC_ISP_FILE:
+		if (isp_file_open(f, err) < 0)
+			return -1;
+		for (int k = 0; k < ISP_NKINDS; k++)
+			metric_set(en->m_isp_lines[k], f->lines[k]);
+		log_info("%s %s '%s' (%zu rules; skipped: %zu comments, %zu blank lines, %zu "
+			 "malformed lines%s%zu)",
+			 verb, f->option, f->path, f->lines[ISP_RULE], f->lines[ISP_COMMENT],
+			 f->lines[ISP_BLANK], f->lines[ISP_MALFORMED],
+			 f->first_malformed_line ? ", the first at line " : "",
+			 f->first_malformed_line);
+		return 0;
+	default:
 		if (geo_open(db, err) < 0)
 			return -1;
-		log_info("%s: %s (%s, shape %s)", db->option, db->path,
+		log_info("%s %s '%s' (%s, shape %s)", verb, db->option, db->path,
 			 db->mmdb.metadata.database_type ? db->mmdb.metadata.database_type : "?",
 			 geo_shape_name(db->shape));
+		return 0;
 	}
+}
+
+int enrich_open(struct enricher *en, struct rum_error *err)
+{
+	for (int i = 0; i < DB_N; i++)
+		en->db[i].for_isp = i == DB_ISP;
+	for (int i = 0; i < SRC_N; i++)
+		if (src_path(en, i) && src_open(en, i, "opened", err) < 0)
+			return -1;
 	return 0;
 }
 
@@ -96,17 +149,15 @@ int enrich_reload(struct enricher *en, int force)
 {
 	int n = 0;
 	struct rum_error err;
-	for (int i = 0; i < DB_N; i++) {
-		struct geo_db *db = &en->db[i];
-		if (!db->path || (!force && !geo_changed(db)))
+	for (int i = 0; i < SRC_N; i++) {
+		if (!src_path(en, i) || (!force && !src_changed(en, i)))
 			continue;
-		if (geo_open(db, &err) < 0) {
+		if (src_open(en, i, "reloaded", &err) < 0) {
 			metric_inc(en->m_reload_failures[i]);
 			log_error("cannot reload %s; keeping the database in use", err.msg);
 			continue;
 		}
 		metric_inc(en->m_reloads[i]);
-		log_info("reloaded %s '%s' (%s)", db->option, db->path, geo_shape_name(db->shape));
 		n++;
 	}
 	if (n && ++en->gen == 0)
@@ -165,40 +216,86 @@ static uint32_t hash_ip(const char *s, size_t n)
 	return h ^ (h >> 15);
 }
 
-static void lookup(struct enricher *en, const struct sockaddr *sa, struct geo_vals *v)
+static void count(struct enricher *en, int i, enum geo_status st, struct geo_vals *v)
 {
-	for (int i = 0; i < DB_N; i++) {
-		if (!en->db[i].path)
-			continue;
-		metric_inc(en->m_lookups[i]);
-		switch (geo_lookup(&en->db[i], sa, v)) {
-		case GEO_FOUND:
-			metric_inc(en->m_hits[i]);
-			break;
-		case GEO_NOT_FOUND:
-			metric_inc(en->m_misses[i]);
-			break;
-		case GEO_ERROR:
-			metric_inc(en->m_errors[i]);
-			break;
-		}
+	uint8_t bit = (uint8_t)(1u << i);
+	v->looked |= bit;
+	metric_inc(en->m_lookups[i]);
+	switch (st) {
+	case GEO_FOUND:
+		v->found |= bit;
+		metric_inc(en->m_hits[i]);
+		break;
+	case GEO_NOT_FOUND:
+		metric_inc(en->m_misses[i]);
+		break;
+	case GEO_ERROR:
+		v->failed |= bit;
+		metric_inc(en->m_errors[i]);
+		break;
 	}
 }
 
-/* The cached answer still counts as a lookup, hit or miss of each database,
- * so the figures do not depend on the cache. */
+/* A MaxMind DB answers only the values still unknown. */
+static void lookup_mmdb(struct enricher *en, int i, const struct sockaddr *sa, struct geo_vals *v)
+{
+	struct geo_vals t;
+	memset(t.len, 0, sizeof t.len);
+	count(en, i, geo_lookup(&en->db[i], sa, &t), v);
+	for (int k = 0; k < GEO_NVALS; k++)
+		if (!v->len[k] && t.len[k]) {
+			v->len[k] = t.len[k];
+			memcpy(v->s[k], t.s[k], t.len[k]);
+		}
+}
+
+/* Each value from the first source that has it: ip2isp.txt, then the BIN
+ * file, then the MaxMind DB files; a source is asked only while a value it
+ * could give is still unknown. */
+static void lookup(struct enricher *en, const struct sockaddr *sa, struct geo_vals *v)
+{
+	if (en->isp_file.path)
+		count(en, SRC_ISP_FILE, isp_file_lookup(&en->isp_file, sa, v), v);
+	if (en->iploc.path)
+		count(en, SRC_IPLOC, iploc_lookup(&en->iploc, sa, v), v);
+	if (en->db[DB_CITY].path &&
+	    !(v->len[GEO_CITY] && v->len[GEO_PROVINCE] && v->len[GEO_COUNTRY]))
+		lookup_mmdb(en, DB_CITY, sa, v);
+	if (en->db[DB_ISP].path && !v->len[GEO_ISP])
+		lookup_mmdb(en, DB_ISP, sa, v);
+}
+
+/* DataKit's CheckData: Guance's dashboards count Taiwan, Hong Kong and
+ * Macao under CN, with the region as the province. */
+static void map_region(struct geo_vals *v)
+{
+	static const struct {
+		char code[3];
+		const char *province;
+	} map[] = {{"TW", "Taiwan"}, {"HK", "Hong Kong"}, {"MO", "Macao"}};
+	if (v->len[GEO_COUNTRY] != 2)
+		return;
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (memcmp(v->s[GEO_COUNTRY], map[i].code, 2) == 0) {
+			memcpy(v->s[GEO_COUNTRY], "CN", 2);
+			v->len[GEO_PROVINCE] = (uint16_t)strlen(map[i].province);
+			memcpy(v->s[GEO_PROVINCE], map[i].province, v->len[GEO_PROVINCE]);
+			return;
+		}
+}
+
+/* The cached answer still counts as a lookup, hit, miss or error of each
+ * source asked, so the figures do not depend on the cache. */
 static void count_cached(struct enricher *en, const struct geo_vals *v)
 {
 	metric_inc(en->m_cache_hits);
-	for (int i = 0; i < DB_N; i++) {
-		if (!en->db[i].path)
+	for (int i = 0; i < SRC_N; i++) {
+		if (!(v->looked >> i & 1))
 			continue;
 		metric_inc(en->m_lookups[i]);
-		int found =
-		    i == DB_ISP
-			? v->len[GEO_ISP] != 0
-			: (v->len[GEO_CITY] | v->len[GEO_PROVINCE] | v->len[GEO_COUNTRY]) != 0;
-		metric_inc(found ? en->m_hits[i] : en->m_misses[i]);
+		metric_inc(v->found >> i & 1	? en->m_hits[i]
+			   : v->failed >> i & 1 ? en->m_errors[i]
+						: en->m_misses[i]);
 	}
 }
 
@@ -217,7 +314,7 @@ static const struct geo_vals *lookup_ip(struct enricher *en, const char *ip, siz
 	case ADDR_PUBLIC:
 		break;
 	}
-	if (!en->db[DB_CITY].path && !en->db[DB_ISP].path)
+	if (!en->db[DB_CITY].path && !en->db[DB_ISP].path && !en->iploc.path && !en->isp_file.path)
 		return &unknown;
 	struct cache_ent *ce = NULL;
 	if (en->cache) {
@@ -228,7 +325,10 @@ static const struct geo_vals *lookup_ip(struct enricher *en, const char *ip, siz
 		}
 	}
 	memset(tmp->len, 0, sizeof tmp->len);
+	tmp->looked = tmp->found = tmp->failed = 0;
 	lookup(en, (const struct sockaddr *)&ss, tmp);
+	if (en->region_map == REGION_MAP_DATAKIT)
+		map_region(tmp);
 	if (ce) {
 		ce->gen = en->gen;
 		ce->iplen = (uint8_t)n;

@@ -34,7 +34,7 @@ const char *geo_shape_name(enum geo_shape s)
 	}
 }
 
-static void file_sig_of(const char *path, struct file_sig *s)
+void file_sig_of(const char *path, struct file_sig *s)
 {
 	struct stat st;
 	memset(s, 0, sizeof *s);
@@ -46,7 +46,7 @@ static void file_sig_of(const char *path, struct file_sig *s)
 	s->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-static int file_sig_eq(const struct file_sig *a, const struct file_sig *b)
+int file_sig_eq(const struct file_sig *a, const struct file_sig *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime_ns == b->mtime_ns;

@@ -25,6 +25,9 @@ enum { GEO_CITY, GEO_PROVINCE, GEO_COUNTRY, GEO_ISP, GEO_NVALS };
 #define GEO_VAL_MAX 192 /* longer values are cut at a character boundary */
 struct geo_vals {
 	uint16_t len[GEO_NVALS];
+	/* By source (enrich.h's SRC_*, a bit each): looked up, found, met
+	 * corrupt data; kept with a cached answer so it is counted again. */
+	uint8_t looked, found, failed;
 	char s[GEO_NVALS][GEO_VAL_MAX];
 };
 
@@ -34,6 +37,11 @@ struct file_sig {
 	off_t size;
 	int64_t mtime_ns;
 };
+
+/* Which file a path names now: a different one, or one changed, is
+ * reopened. All zero for a missing file. */
+void file_sig_of(const char *path, struct file_sig *s);
+int file_sig_eq(const struct file_sig *a, const struct file_sig *b);
 
 struct geo_db {
 	const char *path;   /* NULL: no database configured */

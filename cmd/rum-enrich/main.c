@@ -1,5 +1,6 @@
 /* rum-enrich: records on stdin → the same records with city, province,
- * country and isp tags from the client's ip (MaxMind DB files) → stdout. */
+ * country and isp tags from the client's ip (MaxMind DB files, DataKit's
+ * IP2Location BIN file and ip2isp.txt) → stdout. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,7 +20,7 @@ struct stage {
 	uint64_t check_ms, next_check;
 };
 
-enum { O_CITY_DB_TYPE = 1, O_ISP_DB_TYPE, O_LANG };
+enum { O_CITY_DB_TYPE = 1, O_ISP_DB_TYPE, O_LANG, O_REGION_MAP };
 
 #define AT(field) OPT_AT(struct stage, field)
 
@@ -43,6 +44,17 @@ static const struct opt options[] = {
     {.name = "lang", .type = OPT_CALL, .key = O_LANG, .arg_name = "LANG",
      .def = "en", .def_note = "; en when the database has no name in LANG",
      .help = "language of city and province names"},
+    {.name = "iploc", .type = OPT_STRING, .arg_name = "FILE", AT(en.iploc.path),
+     .flags = OPT_EMPTY_IS_NONE,
+     .help = "IP2Location BIN database (DataKit's iploc.bin), IPv4 or IPv6, DB1 to DB26; "
+             "its values come before --city-db's"},
+    {.name = "isp-file", .type = OPT_STRING, .arg_name = "FILE", AT(en.isp_file.path),
+     .flags = OPT_EMPTY_IS_NONE,
+     .help = "DataKit's ip2isp.txt (\"CIDR ISP\" lines); its isp comes before --iploc's and "
+             "--isp-db's"},
+    {.name = "region-map", .type = OPT_CALL, .key = O_REGION_MAP, .arg_name = "none|datakit",
+     .def = "none",
+     .help = "datakit: country TW, HK, MO become CN with province Taiwan, Hong Kong, Macao"},
     {.name = "cache-size", .type = OPT_UINT, .arg_name = "N", AT(cache_size),
      .def = "1024", .def_note = "; 0: none", .min = 0, .max = 1 << 20,
      .help = "recent addresses remembered"},
@@ -58,7 +70,8 @@ static const struct prog_info info = {
     "[OPTION]...",
     "Reads records (one JSON object a line) on standard input and writes them to standard "
     "output with the tags city, province, country and isp set from the address in their ip "
-    "tag, looked up in MaxMind DB files (GeoIP2, GeoLite2, DB-IP, ip-location-db). Records "
+    "tag, looked up in MaxMind DB files (GeoIP2, GeoLite2, DB-IP, ip-location-db) and in "
+    "DataKit's IP2Location BIN file and ip2isp.txt. Records "
     "without an ip tag pass unchanged. A database replaced on disk, or SIGHUP, reopens it.",
 };
 
@@ -81,6 +94,17 @@ static const char *shape_opt(const char *val, int for_isp, enum geo_shape *out)
 	return for_isp ? "not one of auto, isp, asn" : "not one of auto, city, country, flat";
 }
 
+static const char *region_map_opt(const char *val, enum region_map *out)
+{
+	if (strcmp(val, "none") == 0)
+		*out = REGION_MAP_NONE;
+	else if (strcmp(val, "datakit") == 0)
+		*out = REGION_MAP_DATAKIT;
+	else
+		return "not one of none, datakit";
+	return NULL;
+}
+
 static const char *set_database_option(int key, const char *val, void *ctx)
 {
 	struct enricher *en = &((struct stage *)ctx)->en;
@@ -89,6 +113,8 @@ static const char *set_database_option(int key, const char *val, void *ctx)
 		return shape_opt(val, 0, &en->db[DB_CITY].forced);
 	case O_ISP_DB_TYPE:
 		return shape_opt(val, 1, &en->db[DB_ISP].forced);
+	case O_REGION_MAP:
+		return region_map_opt(val, &en->region_map);
 	case O_LANG:
 		if (!*val || strlen(val) > 16)
 			return "not a language code";
@@ -132,14 +158,30 @@ static void free_enricher(void *ctx)
 	enrich_free(&s->en);
 }
 
+static void name_sources(struct enricher *en)
+{
+	en->db[DB_CITY].option = "--city-db";
+	en->db[DB_ISP].option = "--isp-db";
+	en->iploc.option = "--iploc";
+	en->isp_file.option = "--isp-file";
+}
+
+static void say_sources(const struct enricher *en)
+{
+	if (!en->db[DB_CITY].path && !en->db[DB_ISP].path && !en->iploc.path && !en->isp_file.path)
+		log_info("no --city-db, --isp-db, --iploc or --isp-file: every address is tagged "
+			 "unknown");
+	if (en->region_map == REGION_MAP_DATAKIT)
+		log_info("--region-map datakit: TW, HK and MO are tagged country CN");
+}
+
 static const struct stageloop_hooks hooks = {enrich_record, reopen_changed_databases,
 					     free_enricher};
 
 int main(int argc, char **argv)
 {
 	static struct stage s;
-	s.en.db[DB_CITY].option = "--city-db";
-	s.en.db[DB_ISP].option = "--isp-db";
+	name_sources(&s.en);
 	int first = opts_parse(argc, argv, &info, options, set_database_option, &s);
 	opts_no_operands(argc, argv, first, "records are read from standard input");
 	if (enrich_init(&s.en, s.cache_size) < 0)
@@ -147,8 +189,7 @@ int main(int argc, char **argv)
 	struct rum_error err;
 	if (enrich_open(&s.en, &err) < 0)
 		die(2, "cannot open %s", err.msg);
-	if (!s.en.db[DB_CITY].path && !s.en.db[DB_ISP].path)
-		log_info("no --city-db or --isp-db: every address is tagged unknown");
+	say_sources(&s.en);
 	opts_check_done();
 
 	sched_batch();
