@@ -200,7 +200,10 @@ host_addr() { ip -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([^ ]*\).*
 	[[ $ship == *"--spool-capacity-mb 2048"* ]]
 	# every other key reported once, with why; no section left unknown
 	[[ $stderr != *"no installed stage uses it"* ]]
-	for k in enable_pprof '\[pipeline\] ipdb_type' '\[dataway\] max_retry_count' '\[election\] enable' \
+	# DataKit's default IP database: rum-enrich's --iploc where it is installed
+	[[ $stderr == *"DataKit's IP database /usr/local/datakit/data/ipdb/iploc/iploc.bin is not there"* ]]
+	[[ $(stage_line enrich) == *"--region-map datakit"* ]]
+	for k in enable_pprof '\[dataway\] max_retry_count' '\[election\] enable' \
 		'\[io\] feed_chan_size' '\[dataway.ntp\] diff' '\[logging\] gin_log' '\[resource_limit\] cpu_cores' \
 		'\[git_repos.repo\] url' '\[dataway\] enable_sinker'; do
 		[ "$(grep -c "$k\\b.*: not \(applicable to\|supported by\) rumpipe: " <<<"$stderr")" = 1 ] || { echo "$k: $stderr"; false; }
@@ -285,7 +288,8 @@ CONF
 	[[ $stderr != *tkn_two* ]]
 	[[ $stderr == *"request_rate_limit = 10: ignored for RUM"* ]]
 	[[ $stderr == *"[dataway] max_retry_count: not applicable to rumpipe"* ]]
-	[[ $stderr == *"ENV_IPDB: not applicable to rumpipe: DataKit's iploc database"* ]]
+	[[ $(grep rum-enrich <<<"$output") == *"--region-map datakit"* ]]
+	[[ $stderr == *"DataKit's IP database /usr/local/datakit/data/ipdb/iploc/iploc.bin is not there"* ]]
 	[[ $stderr == *"ENV_GLOBAL_TAGS: 'bad' is not KEY=VALUE; skipped"* ]]
 	# ENV_DATAKIT_INPUTS enables rum even though the default inputs lack it
 	[[ $stderr != *"rum is not among them"* ]]
@@ -387,4 +391,40 @@ CONF
 	printf '[listen]\nendpoint = ["$RUM_EP"]\n' >"$DIR/own.conf"
 	RUM_EP=/a run --separate-stderr "$BIN/rum-collector" -c "$DIR/own.conf" --dry-run
 	[[ $(stage_line listen) == *'--endpoint \$RUM_EP '* ]]
+}
+
+@test "datakit: DataKit's IP database (iploc.bin, ip2isp.txt under data/ipdb/iploc) goes to rum-enrich, with the TW/HK/MO rewrite" {
+	local root=$DIR/datakit ip=$DIR/datakit/data/ipdb/iploc
+	mkdir -p "$root/conf.d" "$ip"
+	printf '[pipeline]\n  ipdb_type = "iploc"\n' >"$root/conf.d/datakit.conf"
+	echo '{"type": 3, "ranges": [["1.0.0.0", "1.0.0.255", {"country": "TW", "region": "Taipei", "city": "Taipei"}]]}' |
+		"$TOP/t/lib/mkiploc" "$ip/iploc.bin"
+	printf '1.0.0.0/24 chinanet\n' >"$ip/ip2isp.txt"
+	run --separate-stderr "$BIN/rum-collector" -c "$root/conf.d/datakit.conf" --dry-run
+	[ "$status" -eq 0 ]
+	enrich=$(stage_line enrich)
+	[[ $enrich == *"--region-map datakit"* ]]
+	[[ $enrich == *"--iploc $ip/iploc.bin"* ]]
+	[[ $enrich == *"--isp-file $ip/ip2isp.txt"* ]]
+	# the stage takes them, and tags as DataKit does
+	run "$BIN/rum-collector" -c "$root/conf.d/datakit.conf" --check-config
+	[ "$status" -eq 0 ]
+	echo '{"measurement":"view","tags":{"ip":"1.0.0.7"},"fields":{"n":1},"time":1}' |
+		"$BIN/rum-enrich" --region-map datakit --iploc "$ip/iploc.bin" --isp-file "$ip/ip2isp.txt" >"$DIR/out"
+	[ "$(jq -c '[.tags.country, .tags.province, .tags.isp]' "$DIR/out")" = '["CN","Taiwan","chinanet"]' ]
+	# ENV_IPDB in a container, DataKit's directory named; no file: said, not passed
+	printf 'datakit_dir = "%s"\n' "$DIR/elsewhere" >"$DIR/own.conf"
+	ENV_IPDB=iploc ENV_DATAWAY='https://openway.guance.com?token=tkn_x' \
+		run --separate-stderr "$BIN/rum-collector" -c "$DIR/own.conf" --dry-run
+	[ "$status" -eq 0 ]
+	enrich=$(stage_line enrich)
+	[[ $enrich == *"--region-map datakit"* ]]
+	[[ $enrich != *"--iploc"* ]]
+	[[ $stderr == *"DataKit's IP database $DIR/elsewhere/data/ipdb/iploc/iploc.bin is not there"* ]]
+	# another type: reported, nothing passed but the rewrite
+	printf '[pipeline]\n  ipdb_type = "geolite2"\n' >"$root/conf.d/datakit.conf"
+	run --separate-stderr "$BIN/rum-collector" -c "$root/conf.d/datakit.conf" --dry-run
+	[ "$status" -eq 0 ]
+	[[ $(stage_line enrich) != *"--iploc"* ]]
+	[[ $stderr == *"[pipeline] ipdb_type = geolite2: not supported by rumpipe: this IP database type"* ]]
 }
