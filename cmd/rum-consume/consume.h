@@ -26,6 +26,7 @@ struct consume_conf {
 	unsigned drain_ms; /* SIGTERM: longest wait for stdout to take what is left */
 	int exit_at_end;   /* stop once every assigned partition is read to its end */
 	size_t max_line;
+	int check; /* --check-config: the handle is made, then discarded, in silence */
 };
 
 /* A partition this process has been assigned at some time. gen counts its

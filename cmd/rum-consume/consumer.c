@@ -17,7 +17,9 @@
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	(void)rk;
+	const struct consumer *c = rd_kafka_opaque(rk);
+	if (c->conf->check)
+		return; /* the brokers are not reached for --check-config */
 	enum log_level l = level <= 3 ? RLOG_ERROR : level == 4 ? RLOG_WARN : RLOG_INFO;
 	log_msg(l, "librdkafka %s: %s", fac, buf);
 }
@@ -25,6 +27,8 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct consumer *c = opaque;
+	if (c->conf->check)
+		return;
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		char why[512];
 		rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
 		die(2, "%s: %s (at byte %zu)", argv[first], err.msg, err.offset);
 	cf.url = &url;
 	cf.max_line = common_opts.max_line;
+	cf.check = common_opts.check_config;
 	if (consumer_open(&c, &cf, &err) < 0) {
 		kafka_url_free(&url);
 		die(2, "%s", err.msg);
