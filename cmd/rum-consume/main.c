@@ -42,8 +42,9 @@ static const struct prog_info info = {
     "writes them to standard output as records, one a line: the head of a processing "
     "node's chain, in place of rum-listen. Delivery is at least once: a message's offset "
     "is stored only after its whole line was written, and committed every second, when "
-    "partitions are revoked and at exit. While standard output does not take more than "
-    "--buffer, the partitions are paused (the member stays in the group). A message that "
+    "partitions are revoked and at exit. While more than --buffer bytes wait for standard output, "
+    "the partitions are paused "
+    "(the member stays in the group). A message that "
     "is not a valid record is counted, reported and skipped. SIGTERM writes what is "
     "buffered, commits, leaves the group and exits 0.",
 };
