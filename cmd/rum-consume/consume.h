@@ -57,7 +57,9 @@ struct consumer {
 	struct outq out;
 	struct part *parts;
 	size_t nparts, pcap, last;
-	size_t high, low; /* pause at high bytes pending, resume at low */
+	size_t high, low;	/* stop taking at high bytes pending, resume at low */
+	uint64_t pause_ms;	/* how long a full queue waits before pausing */
+	uint64_t blocked_since; /* when the queue was last found full; 0: not full */
 	int paused, failed, stop, out_flags;
 	struct record rec;
 	struct log_ratelimit rl_bad, rl_kafka;

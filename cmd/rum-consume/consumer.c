@@ -13,7 +13,8 @@
 #include "metrics.h"
 
 #define PARTS_MAX 100000
-#define SHOWN_PARTS 16 /* partitions named in an assignment's log line */
+#define SHOWN_PARTS 16
+#define PAUSE_AFTER_MS 1000 /* partitions named in an assignment's log line */
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -368,6 +369,23 @@ static void metrics_init(struct consume_metrics *m)
 	    metric_get("rum_consume_commits_total", "result=\"error\"", METRIC_COUNTER, NULL);
 }
 
+/* A full output queue pauses the partitions after a quarter of
+ * max.poll.interval.ms, at most PAUSE_AFTER_MS: long before librdkafka
+ * would count the member as gone. */
+static uint64_t pause_after(rd_kafka_t *rk)
+{
+	char v[32];
+	size_t n = sizeof v;
+	uint64_t ms = PAUSE_AFTER_MS;
+	if (rd_kafka_conf_get(rd_kafka_conf(rk), "max.poll.interval.ms", v, &n) ==
+	    RD_KAFKA_CONF_OK) {
+		uint64_t quarter = strtoull(v, NULL, 10) / 4;
+		if (quarter < ms)
+			ms = quarter ? quarter : 1;
+	}
+	return ms;
+}
+
 int consumer_open(struct consumer *c, const struct consume_conf *conf, struct rum_error *err)
 {
 	memset(c, 0, sizeof *c);
@@ -388,6 +406,7 @@ int consumer_open(struct consumer *c, const struct consume_conf *conf, struct ru
 		rd_kafka_conf_destroy(kconf);
 		return err_set(err, "%s", why);
 	}
+	c->pause_ms = pause_after(c->rk);
 	return 0;
 }
 

@@ -183,13 +183,31 @@ static void wait_io(struct consumer *c)
 	}
 }
 
-static void adjust_pause(struct consumer *c)
+/* Standard output holds --buffer bytes: nothing more is taken. A short
+ * block is the next stage's pace and costs nothing (librdkafka keeps what
+ * it fetched ahead, within queued.max.messages.kbytes); one that lasts
+ * pause_ms pauses the partitions, so that polling can go on without
+ * taking messages. Returns 1 while the loop is to wait for stdout only. */
+static int full(struct consumer *c)
 {
-	size_t pending = outq_pending(&c->out);
-	if (!c->paused && pending >= c->high)
+	if (outq_pending(&c->out) < c->high) {
+		c->blocked_since = 0;
+		if (c->paused && outq_pending(&c->out) <= c->low)
+			parts_pause(c, 0);
+		return 0;
+	}
+	if (c->paused)
+		return 0;
+	uint64_t now = mono_ms();
+	if (!c->blocked_since)
+		c->blocked_since = now;
+	if (now - c->blocked_since >= c->pause_ms) {
 		parts_pause(c, 1);
-	else if (c->paused && pending <= c->low)
-		parts_pause(c, 0);
+		return 0;
+	}
+	struct pollfd pf = {.fd = STDOUT_FILENO, .events = POLLOUT};
+	poll(&pf, 1, (int)(c->pause_ms - (now - c->blocked_since)));
+	return 1;
 }
 
 /* SIGTERM or the end: what is in the output queue goes out, within
@@ -223,13 +241,14 @@ int consumer_run(struct consumer *c)
 	while (!sig_term && !c->stop) {
 		if (settle(c) < 0)
 			break;
-		adjust_pause(c);
+		metrics_turn(c, 0);
+		if (full(c))
+			continue;
 		/* Paused, this still serves librdkafka's callbacks and counts
 		 * as a poll for max.poll.interval.ms. */
 		int took = take(c);
 		if (took < 0)
 			break;
-		metrics_turn(c, 0);
 		if (took > 0)
 			continue;
 		if (c->conf->exit_at_end && !outq_pending(&c->out) && all_at_end(c)) {
