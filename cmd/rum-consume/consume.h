@@ -69,7 +69,7 @@ struct consumer {
 /* The consumer handle from conf (not yet subscribed). -1 with err: bad
  * configuration (exit 2). */
 int consumer_open(struct consumer *c, const struct consume_conf *conf, struct rum_error *err);
-/* Frees a consumer that never subscribed (--check-config). */
+/* Frees a consumer that did not start (--check-config, a failed start). */
 void consumer_discard(struct consumer *c);
 /* Subscribes and makes standard output non-blocking. -1 with err. */
 int consumer_start(struct consumer *c, struct rum_error *err);

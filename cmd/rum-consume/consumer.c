@@ -412,6 +412,14 @@ int consumer_open(struct consumer *c, const struct consume_conf *conf, struct ru
 
 void consumer_discard(struct consumer *c)
 {
+	if (c->q) {
+		rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
+		rd_kafka_queue_destroy(c->q);
+		c->q = NULL;
+	}
+	for (int i = 0; i < 2; i++)
+		if (c->wake[i] >= 0)
+			close(c->wake[i]);
 	rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	c->rk = NULL;
 	outq_free(&c->out);
