@@ -88,14 +88,15 @@ exits() {
 	[ "$rc" = "$2" ] || { echo "process $1 exited $rc, not $2" >&2; return 1; }
 }
 
-# settled MEMBER...: the partitions the members hold now (each one's last
-# assignment, unless revoked since) add up to the topic's PARTS: the group
-# is formed and no rebalance is pending.
+# settled MEMBER...: every member holds partitions (its last assignment,
+# unless revoked since) and they add up to the topic's PARTS: the group is
+# formed with all of them and no rebalance is pending.
 settled() {
 	local m n sum=0
 	for m in "$@"; do
 		n=$(awk '/: assigned [0-9]+ partition/ { n = $4 } /: (revoked|lost) [0-9]/ { n = 0 }
 			END { print n + 0 }' "$T/$m.err")
+		[ "$n" -gt 0 ] || return 1
 		sum=$((sum + n))
 	done
 	[ "$sum" = "$PARTS" ]
