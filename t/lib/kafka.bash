@@ -1,6 +1,10 @@
 # Helpers for the tests that use Kafka (sourced after common.bash): the mock
 # cluster (t/tools/mock-kafka, librdkafka's rdkafka_mock.h in a process of
 # its own) and kcat, the independent client.
+#
+# The mock keeps only about 5 MB a partition: past that it drops the oldest
+# messages without a word, and `kcat -o beginning` starts after them. Spread
+# a test's volume over enough partitions.
 
 # start_mock_kafka [BROKERS]: the mock cluster with BROKERS (3) brokers on
 # 127.0.0.1; sets KAFKA (the bootstrap list), KAFKA_PID, KAFKA_FIFO (its
