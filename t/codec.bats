@@ -481,3 +481,17 @@ print(json.dumps(r, separators=(",", ":")))' "$@"
 	run "$R" get --field f0 --field f3999 --field f4000 "$BATS_TEST_TMPDIR/big"
 	[ "$output" = $'field f0=0\nfield f3999=3999\nfield f4000 absent' ]
 }
+
+@test "keys with escapes are the same keys as without, at every length and position (duplicates, lookups)" {
+	local n pos k esc
+	for n in 1 2 3 4 5 6 7 8 9 11 15 16 17 24 31; do
+		k=$(printf 'abcdefghijklmnopqrstuvwxyz0123456789' | head -c "$n")
+		for pos in 0 $((n / 2)) $((n - 1)); do
+			# the byte at pos written as \u00XX
+			esc=${k:0:pos}$(printf '\\u%04x' "'${k:pos:1}")${k:pos+1}
+			reason "{\"measurement\":\"m\",\"tags\":{\"$k\":\"1\",\"$esc\":\"2\"},\"fields\":{\"f\":1}}" 'duplicate tag key'
+			reason "{\"measurement\":\"m\",\"fields\":{\"$esc\":1,\"$k\":2}}" 'duplicate field key'
+			[ "$(printf '{"measurement":"m","tags":{"%s":"v"},"fields":{"f":1}}\n' "$esc" | "$R" get --tag "$k")" = "tag $k=v" ]
+		done
+	done
+}
