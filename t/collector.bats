@@ -228,8 +228,8 @@ CONF
 	post_view 1
 	wait_for 10 count_at_least 1 lines "$OUT"
 	# Every stage of the chain, the last first (rum-listen last: it gets a
-	# new port).
-	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector | grep -vx listen) listen; do
+	# new port); rum-consume runs only on a processing node.
+	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector | grep -vx listen | grep -vx consume) listen; do
 		pid=$(stage_pid $stage)
 		[ -n "$pid" ]
 		kill -KILL "$pid"
