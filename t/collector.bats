@@ -241,7 +241,7 @@ CONF
 	wait_for 10 count_at_least 3 lines "$OUT"
 	run jq -r '.fields.n' "$OUT"
 	[[ $output == *2*3* ]]
-	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector); do
+	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector | grep -vx consume); do
 		grep -q "rum-$stage exited" "$DIR/stderr"
 	done
 }
