@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "check.h"
 #include "errmsg.h"
 #include "kafkaurl.h"
 #include "log.h"
@@ -62,6 +63,7 @@ struct consumer {
 	uint64_t blocked_since; /* when the queue was last found full; 0: not full */
 	int paused, failed, stop, out_flags;
 	struct record rec;
+	struct checker check;
 	struct log_ratelimit rl_bad, rl_kafka;
 	struct consume_metrics m;
 };

@@ -422,6 +422,7 @@ void consumer_discard(struct consumer *c)
 			close(c->wake[i]);
 	rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	c->rk = NULL;
+	checker_stop(&c->check);
 	outq_free(&c->out);
 }
 
@@ -445,6 +446,9 @@ int consumer_start(struct consumer *c, struct rum_error *err)
 	c->out_flags = fcntl(STDOUT_FILENO, F_GETFL);
 	if (c->out_flags < 0 || fcntl(STDOUT_FILENO, F_SETFL, c->out_flags | O_NONBLOCK) < 0)
 		return err_set(err, "standard output: %s", strerror(errno));
+	if (checker_start(&c->check, c->conf->max_line) < 0)
+		log_warn("no second thread for the record check: %s; one does it all",
+			 strerror(errno));
 	return 0;
 }
 
@@ -468,4 +472,5 @@ void consumer_close(struct consumer *c)
 	free(c->parts);
 	outq_free(&c->out);
 	rec_free(&c->rec);
+	checker_stop(&c->check);
 }

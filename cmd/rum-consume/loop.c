@@ -28,33 +28,35 @@ static void bad_message(struct consumer *c, const rd_kafka_message_t *m, uint64_
 	       rd_kafka_topic_name(m->rkt), m->partition, m->offset, why, shown);
 }
 
-/* A message that is not an error: its record to the output queue, or its
- * offset only when it is not a valid record. -1: out of memory. */
-static int one_message(struct consumer *c, const rd_kafka_message_t *m, struct part *p)
+/* A message that is not an error, with the check's verdict: its record to
+ * the output queue, or its offset only when it is not a valid record. -1:
+ * out of memory. */
+static int one_message(struct consumer *c, const rd_kafka_message_t *m, struct part *p,
+		       const struct check_verdict *v)
 {
 	uint32_t slot = (uint32_t)(p - c->parts);
 	const char *s = m->payload ? m->payload : "";
-	struct rum_error err;
 	metric_inc(c->m.consumed);
 	p->at_end = 0;
 	p->position = m->offset + 1;
+	if (v->ok)
+		return outq_append(&c->out, s + v->skip, v->len, slot, p->gen, m->offset);
 	if (m->len > c->conf->max_line) {
 		bad_message(c, m, c->m.bad_long, "longer than --max-line");
 		return outq_skip(&c->out, slot, p->gen, m->offset);
 	}
-	/* Whitespace around the object (a producer's trailing newline) is
-	 * dropped; a newline inside it would split the record in two lines. */
+	/* Checked again here for the reason. Whitespace around the object (a
+	 * producer's trailing newline) is dropped; a newline inside it would
+	 * split the record in two lines. */
+	struct rum_error err;
 	if (rec_parse_line(&c->rec, s, m->len, &err) < 0) {
 		char why[RUM_ERROR_MAX + 32];
 		snprintf(why, sizeof why, "%s (at byte %zu)", err.msg, err.offset);
 		bad_message(c, m, c->m.bad_record, why);
-		return outq_skip(&c->out, slot, p->gen, m->offset);
-	}
-	if (memchr(c->rec.src, '\n', c->rec.len)) {
+	} else {
 		bad_message(c, m, c->m.bad_record, "a newline inside the record");
-		return outq_skip(&c->out, slot, p->gen, m->offset);
 	}
-	return outq_append(&c->out, c->rec.src, c->rec.len, slot, p->gen, m->offset);
+	return outq_skip(&c->out, slot, p->gen, m->offset);
 }
 
 static void kafka_event(struct consumer *c, const rd_kafka_message_t *m, struct part *p)
@@ -82,6 +84,8 @@ static int take(struct consumer *c)
 		c->failed = 1;
 		return -1;
 	}
+	static struct check_verdict verdicts[BATCH];
+	checker_run(&c->check, &c->rec, msgs, (size_t)n, verdicts);
 	int rc = 0;
 	for (ssize_t i = 0; i < n; i++) {
 		rd_kafka_message_t *m = msgs[i];
@@ -91,7 +95,7 @@ static int take(struct consumer *c)
 			kafka_event(c, m, p);
 		else if (!p || !p->assigned)
 			metric_inc(c->m.stale);
-		else if (rc == 0 && one_message(c, m, p) < 0)
+		else if (rc == 0 && one_message(c, m, p, &verdicts[i]) < 0)
 			rc = -1;
 		rd_kafka_message_destroy(m);
 	}
