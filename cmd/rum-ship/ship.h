@@ -6,7 +6,9 @@
  * line-protocol endpoints), sink_replay.c (session replays, on a thread of
  * their own), sink_file.c (a file or standard output, no network). A new
  * sink is one more sink_<name>.c implementing struct sink_ops, with its
- * --sink form in sinkurl.c. */
+ * --sink form in sinkurl.c. Several Dataway --sink: main.c gives each a
+ * ship_conf of its own (queue directories, metric label) and its own
+ * points and replay, and hands every record to each. */
 #ifndef RUM_SHIP_H
 #define RUM_SHIP_H
 
