@@ -662,8 +662,8 @@ static char *sink_dir(const char *dir, uint64_t digest)
 static struct ship_conf *several_sinks(struct cli *cl, size_t *n)
 {
 	struct ship_conf *sc = calloc(cl->nsinks, sizeof *sc);
-	char(*labels)[16] = calloc(cl->nsinks, sizeof *labels);
-	char(*names)[16] = calloc(cl->nsinks, sizeof *names);
+	char(*labels)[32] = calloc(cl->nsinks, sizeof *labels);
+	char(*names)[32] = calloc(cl->nsinks, sizeof *names);
 	uint64_t digest[SHIP_MAX_SINKS];
 	if (!sc || !labels || !names)
 		die(1, "out of memory");
