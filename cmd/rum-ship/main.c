@@ -26,22 +26,24 @@
 
 struct cli {
 	struct ship_conf c;
-	const char *sink_arg;
+	const char *sink_args[SHIP_MAX_SINKS];
+	size_t nsinks;
 };
 
-enum { O_KAFKA_OPT = 1 };
+enum { O_KAFKA_OPT = 1, O_SINK };
 
 #define CONF(field) OPT_AT(struct cli, c.field)
 #define MB ((uint64_t)1 << 20)
 
 /* clang-format off */
 static const struct opt options[] = {
-    {.name = "sink", .type = OPT_STRING, .arg_name = "URL", OPT_AT(struct cli, sink_arg),
+    {.name = "sink", .type = OPT_CALL, .key = O_SINK, .arg_name = "URL",
      .def = "-",
      .help = "where records go: http(s)://HOST[:PORT]/?token=TOKEN (Dataway), "
              "influx+http(s)://HOST:PORT/PATH?ARGS (line protocol), "
              "kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?replay_topic=TOPIC] (Kafka), file:PATH "
-             "(NDJSON), - (NDJSON on stdout)"},
+             "(NDJSON), - (NDJSON on stdout); repeatable with Dataway URLs: every record "
+             "goes to each, each with its own queue"},
     {.name = "batch-size", .type = OPT_UINT, .arg_name = "N", CONF(batch_size),
      .def = "1000", .min = 1, .max = 1000000,
      .help = "points per request at most"},
@@ -119,12 +121,19 @@ static const struct prog_info info = {
     "record; or as NDJSON to a file or standard output.",
 };
 
-/* --kafka-opt KEY=VALUE: checked with librdkafka at once, kept in order. */
+/* --sink URL (kept in order, checked in main) and --kafka-opt KEY=VALUE
+ * (checked with librdkafka at once, kept in order). */
 static const char *on_opt(int key, const char *val, void *ctx)
 {
 	struct cli *cl = ctx;
 	static char why[RUM_ERROR_MAX];
 	struct rum_error e;
+	if (key == O_SINK) {
+		if (cl->nsinks == SHIP_MAX_SINKS)
+			return "more than 16 sinks";
+		cl->sink_args[cl->nsinks++] = val;
+		return NULL;
+	}
 	if (key != O_KAFKA_OPT)
 		return "unknown option";
 	if (kafka_opt_check(val, &e) < 0) {
@@ -146,9 +155,11 @@ struct ship {
 	struct record rec;
 	struct log_ratelimit rl_bad;
 
-	/* HTTP sinks */
-	struct points *points;
-	struct replay *replay; /* Dataway sinks */
+	/* HTTP sinks: one, or several Dataways (each its points and replays) */
+	struct ship_conf *sc; /* the conf of each */
+	size_t nsinks;
+	struct points *points[SHIP_MAX_SINKS];
+	struct replay *replay[SHIP_MAX_SINKS]; /* Dataway sinks */
 	struct buf batch;
 	uint32_t npoints;
 	uint64_t deadline; /* monotonic ms when the batch must go */
@@ -276,17 +287,40 @@ static void periodic(struct ship *sh, uint64_t now)
 	if (!common_opts.metrics_file || now - sh->last_metrics < METRICS_EVERY_MS)
 		return;
 	sh->last_metrics = now;
-	points_gauges(sh->points);
-	if (sh->replay)
-		replay_gauges(sh->replay);
+	for (size_t i = 0; i < sh->nsinks; i++) {
+		points_gauges(sh->points[i]);
+		if (sh->replay[i])
+			replay_gauges(sh->replay[i]);
+	}
 	metrics_maybe_write(common_opts.metrics_file, 0);
 }
+
+static void pump_all(struct ship *sh)
+{
+	for (size_t i = 0; i < sh->nsinks; i++)
+		points_pump(sh->points[i]);
+}
+
+/* A sink without a spool whose memory queue is full. */
+static struct points *full_sink(struct ship *sh)
+{
+	for (size_t i = 0; i < sh->nsinks; i++)
+		if (points_full(sh->points[i]))
+			return sh->points[i];
+	return NULL;
+}
+
+/* With several sinks the loop sleeps in one sink's poll at most this long,
+ * so that the others' answers are seen soon enough (libcurl 7.88 has no
+ * descriptor set of a multi handle to wait on together). */
+#define MULTI_POLL_MS 5
 
 static void seal(struct ship *sh)
 {
 	if (!sh->npoints)
 		return;
-	points_submit(sh->points, sh->batch.p, sh->batch.len, sh->npoints);
+	for (size_t i = 0; i < sh->nsinks; i++)
+		points_submit(sh->points[i], sh->batch.p, sh->batch.len, sh->npoints);
 	sh->npoints = 0;
 	/* A batch that grew past the usual size (one huge record) gives its
 	 * memory back rather than keeping it for ever. */
@@ -294,11 +328,15 @@ static void seal(struct ship *sh)
 		buf_free(&sh->batch);
 	else
 		buf_reset(&sh->batch);
-	points_pump(sh->points);
+	pump_all(sh);
 	sh->last_pump = mono_ms();
-	/* Back-pressure: without a spool, stop reading while memory is full. */
-	while (points_full(sh->points) && !sig_term) {
-		points_wait(sh->points, -1, 200);
+	/* Back-pressure: without a spool, stop reading while memory is full
+	 * (with several sinks, while any one's is). */
+	struct points *full;
+	while ((full = full_sink(sh)) && !sig_term) {
+		if (sh->nsinks > 1)
+			pump_all(sh);
+		points_wait(full, -1, sh->nsinks > 1 ? MULTI_POLL_MS : 200);
 		periodic(sh, mono_ms());
 	}
 }
@@ -307,24 +345,31 @@ static _Noreturn void finish_http(struct ship *sh)
 {
 	seal(sh);
 	uint64_t deadline = mono_ms() + sh->c->drain_timeout_ms;
-	if (sh->replay)
-		replay_drain(sh->replay, deadline);
-	uint64_t lost = points_drain(sh->points, deadline);
+	for (size_t i = 0; i < sh->nsinks; i++)
+		if (sh->replay[i])
+			replay_drain(sh->replay[i], deadline);
+	uint64_t lost = points_drain_all(sh->points, sh->nsinks, deadline);
 	int status = sh->read_failed ? 1 : 0;
 	if (lost) {
-		log_error("sink still failing after --drain-timeout %" PRIu64 " s: %" PRIu64
+		log_error("%s still failing after --drain-timeout %" PRIu64 " s: %" PRIu64
 			  " points lost",
-			  sh->c->drain_timeout_ms / 1000, lost);
+			  sh->nsinks > 1 ? "sinks" : "sink", sh->c->drain_timeout_ms / 1000, lost);
 		status = 1;
 	}
-	if (sh->replay && replay_close(sh->replay))
-		status = 1;
-	sh->replay = NULL;
-	points_gauges(sh->points);
+	for (size_t i = 0; i < sh->nsinks; i++) {
+		if (sh->replay[i] && replay_close(sh->replay[i]))
+			status = 1;
+		sh->replay[i] = NULL;
+		points_gauges(sh->points[i]);
+	}
 	if (common_opts.metrics_file && metrics_write_file(common_opts.metrics_file) < 0)
 		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
 			 strerror(errno));
-	points_close(sh->points);
+	for (size_t i = 0; i < sh->nsinks; i++) {
+		points_close(sh->points[i]);
+		if (i > 0)
+			sink_free(&sh->sc[i].sink);
+	}
 	buf_free(&sh->batch);
 	rec_free(&sh->rec);
 	lr_free(&sh->lr);
@@ -360,9 +405,14 @@ static void idle_http(void *ctx)
 			if (left < wait)
 				wait = left;
 		}
+		if (sh->nsinks > 1) {
+			pump_all(sh);
+			if (wait > MULTI_POLL_MS)
+				wait = MULTI_POLL_MS;
+		}
 		/* curl reports POLLIN of extra descriptors but not POLLHUP (EOF
 		 * of a pipe): ask poll(2) directly as well. */
-		if (points_wait(sh->points, sh->lr.fd, (int)wait) || readable_now(sh->lr.fd))
+		if (points_wait(sh->points[0], sh->lr.fd, (int)wait) || readable_now(sh->lr.fd))
 			return;
 	}
 }
@@ -375,7 +425,7 @@ static void tick_http(struct ship *sh)
 		return;
 	}
 	if (now - sh->last_pump >= 2) {
-		points_pump(sh->points);
+		pump_all(sh);
 		sh->last_pump = now;
 	}
 	periodic(sh, now);
@@ -384,11 +434,13 @@ static void tick_http(struct ship *sh)
 static _Noreturn void run_http(struct ship *sh)
 {
 	struct rum_error err;
-	if (points_open(&sh->points, sh->c, &err) < 0)
-		die(1, "%s", err.msg);
 	int dataway = sh->c->sink.kind == SINK_DATAWAY;
-	if (dataway && replay_open(&sh->replay, sh->c, &err) < 0)
-		die(1, "%s", err.msg);
+	for (size_t i = 0; i < sh->nsinks; i++) {
+		if (points_open(&sh->points[i], &sh->sc[i], &err) < 0)
+			die(1, "%s", err.msg);
+		if (dataway && replay_open(&sh->replay[i], &sh->sc[i], &err) < 0)
+			die(1, "%s", err.msg);
+	}
 	sh->m_replay = metric_get("rum_ship_replay_skipped_total", NULL, METRIC_COUNTER,
 				  "session_replay records not sent (a line-protocol sink has no "
 				  "replay endpoint).");
@@ -415,8 +467,10 @@ static _Noreturn void run_http(struct ship *sh)
 				 * line-protocol sink has none, and the body as a
 				 * field would pass InfluxDB's 64 KiB string limit
 				 * and sink the whole batch with it. */
-				if (sh->replay) {
-					replay_submit(sh->replay, &sh->rec, sh->lr.lineno);
+				if (sh->replay[0]) {
+					for (size_t i = 0; i < sh->nsinks; i++)
+						replay_submit(sh->replay[i], &sh->rec,
+							      sh->lr.lineno);
 				} else {
 					metric_inc(sh->m_replay);
 					log_rl(&rl_replay, RLOG_WARN,
@@ -578,6 +632,69 @@ static _Noreturn void run_kafka(struct ship *sh)
 	finish_kafka(sh);
 }
 
+/* FNV-1a, 64 bits: the name of a sink's queue directories. */
+static uint64_t url_digest(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+	return h;
+}
+
+/* DIR/sink-DIGEST, or NULL when dir is NULL. */
+static char *sink_dir(const char *dir, uint64_t digest)
+{
+	if (!dir)
+		return NULL;
+	size_t n = strlen(dir) + sizeof "/sink-" + 16;
+	char *p = malloc(n);
+	if (!p)
+		die(1, "out of memory");
+	snprintf(p, n, "%s/sink-%016" PRIx64, dir, digest);
+	return p;
+}
+
+/* Several --sink: each a Dataway, each a conf of its own with its queue
+ * directories named by the digest of its URL (token included: two
+ * workspaces on one Dataway are two sinks), so that a queue follows its
+ * URL when the order of the URLs changes. Exits 2 on a bad set. The
+ * allocations live until exit. */
+static struct ship_conf *several_sinks(struct cli *cl, size_t *n)
+{
+	struct ship_conf *sc = calloc(cl->nsinks, sizeof *sc);
+	char(*labels)[32] = calloc(cl->nsinks, sizeof *labels);
+	char(*names)[32] = calloc(cl->nsinks, sizeof *names);
+	uint64_t digest[SHIP_MAX_SINKS];
+	if (!sc || !labels || !names)
+		die(1, "out of memory");
+	for (size_t i = 0; i < cl->nsinks; i++) {
+		struct rum_error err;
+		sc[i] = cl->c;
+		if (i && sink_parse(cl->sink_args[i], &sc[i].sink, &err) < 0)
+			die(2, "invalid value '%s' for --sink: %s", cl->sink_args[i], err.msg);
+		if (sc[i].sink.kind != SINK_DATAWAY)
+			die(2,
+			    "invalid value '%s' for --sink: --sink is given %zu times, and only "
+			    "Dataway sinks (http(s)://HOST/?token=TOKEN) can be several",
+			    cl->sink_args[i], cl->nsinks);
+		digest[i] = url_digest(sc[i].sink.url);
+		for (size_t j = 0; j < i; j++)
+			if (digest[j] == digest[i])
+				die(2,
+				    "invalid value '%s' for --sink: the same Dataway URL as "
+				    "--sink '%s'",
+				    cl->sink_args[i], cl->sink_args[j]);
+		snprintf(labels[i], sizeof labels[i], "sink=\"%zu\"", i);
+		snprintf(names[i], sizeof names[i], "sink %zu", i);
+		sc[i].metric_labels = labels[i];
+		sc[i].name = names[i];
+		sc[i].spool_dir = sink_dir(cl->c.spool_dir, digest[i]);
+		sc[i].replay_cache_dir = sink_dir(cl->c.replay_cache_dir, digest[i]);
+	}
+	*n = cl->nsinks;
+	return sc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cl = {0};
@@ -585,8 +702,13 @@ int main(int argc, char **argv)
 	opts_no_operands(argc, argv, first, "records are read from standard input");
 	struct ship_conf *c = &cl.c;
 	struct rum_error err;
-	if (sink_parse(cl.sink_arg, &c->sink, &err) < 0)
-		die(2, "invalid value '%s' for --sink: %s", cl.sink_arg, err.msg);
+	if (sink_parse(cl.sink_args[0], &c->sink, &err) < 0)
+		die(2, "invalid value '%s' for --sink: %s", cl.sink_args[0], err.msg);
+	c->name = "sink";
+	struct ship_conf *sc = c;
+	size_t nsinks = 1;
+	if (cl.nsinks > 1)
+		sc = several_sinks(&cl, &nsinks);
 	if (!c->spool_dir != !c->spool_capacity_bytes)
 		die(2, "--spool-dir and --spool-capacity-mb go together (%s given alone)",
 		    c->spool_dir ? "--spool-dir" : "--spool-capacity-mb");
@@ -607,9 +729,11 @@ int main(int argc, char **argv)
 	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot install signal handlers: %s", strerror(errno));
-	if (c->sink.kind == SINK_DATAWAY && !c->sink.has_token)
-		log_warn("--sink %s has no token= argument; a Dataway will refuse the writes",
-			 c->sink.url);
+	for (size_t i = 0; i < nsinks; i++)
+		if (sc[i].sink.kind == SINK_DATAWAY && !sc[i].sink.has_token)
+			log_warn(
+			    "--sink %s has no token= argument; a Dataway will refuse the writes",
+			    sc[i].sink.url);
 	if (!http && !kafka && c->spool_dir)
 		log_info("--spool-dir is not used with a file or stdout sink");
 	if (c->sink.kind != SINK_DATAWAY && (c->replay_cache_dir || c->replay_clear_cache))
@@ -619,6 +743,8 @@ int main(int argc, char **argv)
 	struct ship sh;
 	memset(&sh, 0, sizeof sh);
 	sh.c = c;
+	sh.sc = sc;
+	sh.nsinks = nsinks;
 	sh.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(10);
 	count_metrics(&sh);
 	/* Standard input as a 1 MiB pipe rather than the 64 KiB default: the

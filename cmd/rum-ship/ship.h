@@ -6,7 +6,9 @@
  * line-protocol endpoints), sink_replay.c (session replays, on a thread of
  * their own), sink_file.c (a file or standard output, no network). A new
  * sink is one more sink_<name>.c implementing struct sink_ops, with its
- * --sink form in sinkurl.c. */
+ * --sink form in sinkurl.c. Several Dataway --sink: main.c gives each a
+ * ship_conf of its own (queue directories, metric label) and its own
+ * points and replay, and hands every record to each. */
 #ifndef RUM_SHIP_H
 #define RUM_SHIP_H
 
@@ -30,12 +32,25 @@ struct sink {
 	char *replay_topic; /* SINK_KAFKA: session_replay records; NULL: skipped */
 };
 
+struct ship_conf;
+
 /* Parses a --sink value. 0, or -1 with the reason in err. */
 int sink_parse(const char *s, struct sink *out, struct rum_error *err);
 void sink_free(struct sink *s);
+/* The labels of a per-sink metric: c->metric_labels before labels (either
+ * may be NULL), in buf; NULL when both are. */
+const char *sink_labels(const struct ship_conf *c, const char *labels, char *buf, size_t n);
+
+/* Several --sink (Dataway URLs only): every record goes to each. */
+#define SHIP_MAX_SINKS 16
 
 struct ship_conf {
 	struct sink sink;
+	/* With several sinks each has a copy of the conf with its own sink,
+	 * queue directories, metric label and name; with one, both are the
+	 * single-sink values (no label, "sink"). */
+	const char *metric_labels; /* sink="N", or NULL */
+	const char *name;	   /* for log lines: "sink", "sink N" */
 	uint64_t batch_size;
 	uint64_t batch_bytes;
 	uint64_t flush_interval_ms;
@@ -89,6 +104,9 @@ int points_full(const struct points *s);
  * passes. Returns the number of points not delivered and not kept on disk
  * (always 0 with a spool). */
 uint64_t points_drain(struct points *s, uint64_t deadline_ms);
+/* The same for several sinks at once, so that a sink that is down does not
+ * use up the time of the others. Returns the points lost, all sinks. */
+uint64_t points_drain_all(struct points **s, size_t n, uint64_t deadline_ms);
 /* Refreshes the gauges (in flight, queue, spool). */
 void points_gauges(struct points *s);
 

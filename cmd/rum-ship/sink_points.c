@@ -19,10 +19,12 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "clock.h"
 #include "dq.h"
 #include "engine.h"
 #include "log.h"
 #include "metrics.h"
+#include "opts.h"
 #include "queue.h"
 #include "ship.h"
 
@@ -63,8 +65,11 @@ struct points {
 
 static void init_metrics(struct points *s)
 {
-#define C(var, name, labels, help) s->var = metric_get(name, labels, METRIC_COUNTER, help)
-#define G(var, name, help) s->var = metric_get(name, NULL, METRIC_GAUGE, help)
+	char lb[128];
+#define C(var, name, labels, help)                                                                 \
+	s->var = metric_get(name, sink_labels(s->c, labels, lb, sizeof lb), METRIC_COUNTER, help)
+#define G(var, name, help)                                                                         \
+	s->var = metric_get(name, sink_labels(s->c, NULL, lb, sizeof lb), METRIC_GAUGE, help)
 	C(m_batches, "rum_ship_batches_sent_total", NULL, "Batches the sink accepted (2xx).");
 	C(m_points, "rum_ship_points_sent_total", NULL, "Points the sink accepted (2xx).");
 	C(m_bytes, "rum_ship_bytes_sent_total", NULL,
@@ -167,7 +172,7 @@ static void delivered(void *ctx, struct eng_slot *es, int was_failing)
 	metric_add(s->m_points, sl->npoints);
 	metric_add(s->m_bytes, sl->body.len - sl->body_off);
 	if (was_failing)
-		log_info("sink is back");
+		log_info("%s is back", s->c->name);
 }
 
 static void refused(void *ctx, struct eng_slot *es, const char *why, const char *answer)
@@ -177,16 +182,16 @@ static void refused(void *ctx, struct eng_slot *es, const char *why, const char 
 	metric_inc(s->m_drop4xx_batches);
 	metric_add(s->m_drop4xx_points, sl->npoints);
 	log_rl(&s->rl_4xx, RLOG_ERROR,
-	       "sink refused a batch of %" PRIu32 " points with %s (dropped): %s", sl->npoints, why,
-	       answer);
+	       "%s refused a batch of %" PRIu32 " points with %s (dropped): %s", s->c->name,
+	       sl->npoints, why, answer);
 }
 
 static void retrying(void *ctx, struct eng_slot *es, const char *why, uint64_t wait_ms)
 {
 	struct points *s = ctx;
 	log_rl(&s->rl_fail, RLOG_WARN,
-	       "sink failed (%s) for a batch of %" PRIu32 " points; retrying in %" PRIu64 " ms",
-	       why, s->slots[es->index].npoints, wait_ms);
+	       "%s failed (%s) for a batch of %" PRIu32 " points; retrying in %" PRIu64 " ms",
+	       s->c->name, why, s->slots[es->index].npoints, wait_ms);
 }
 
 static void release(void *ctx, struct eng_slot *es)
@@ -435,10 +440,9 @@ int points_wait(struct points *s, int fd, int timeout_ms)
 
 /* ---- the end -------------------------------------------------------------------- */
 
-uint64_t points_drain(struct points *s, uint64_t deadline_ms)
+/* The drain of s is over and not everything went: what now. */
+static uint64_t drain_left(struct points *s)
 {
-	if (eng_drain(s->eng, deadline_ms))
-		return 0;
 	/* Out of time: stop what is in flight. With a spool it stays on disk
 	 * for the next run; without one it is lost. */
 	int failing = eng_failing(s->eng);
@@ -447,13 +451,59 @@ uint64_t points_drain(struct points *s, uint64_t deadline_ms)
 	if (s->q.dq) {
 		struct dq_stats st;
 		dq_get_stats(s->q.dq, &st);
-		log_warn("sink %s: %" PRIu64 " batches left in --spool-dir %s for the next run",
-			 failing ? "failing" : "slow", st.entries, s->c->spool_dir);
+		log_warn("%s %s: %" PRIu64 " batches left in --spool-dir %s for the next run",
+			 s->c->name, failing ? "failing" : "slow", st.entries, s->c->spool_dir);
 		return 0;
 	}
 	uint64_t lost = s->abandoned;
 	for (const struct sq_ent *b = s->q.head; b; b = b->next)
 		lost += b->units;
 	metric_add(s->m_lost, lost);
+	return lost;
+}
+
+uint64_t points_drain(struct points *s, uint64_t deadline_ms)
+{
+	if (eng_drain(s->eng, deadline_ms))
+		return 0;
+	return drain_left(s);
+}
+
+#define DRAIN_ALL_STEP_MS 10
+
+/* One loop for every sink: each is pumped at least every 10 ms, and the
+ * drain is over when every sink's is. */
+uint64_t points_drain_all(struct points **s, size_t n, uint64_t deadline_ms)
+{
+	if (n == 1)
+		return points_drain(s[0], deadline_ms);
+	for (size_t i = 0; i < n; i++) {
+		eng_drain_begin(s[i]->eng);
+		eng_pump(s[i]->eng);
+	}
+	uint64_t last_metrics = mono_ms();
+	for (;;) {
+		uint64_t now = mono_ms();
+		struct points *busy = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (!eng_drain_over(s[i]->eng, now, deadline_ms)) {
+				eng_pump(s[i]->eng);
+				busy = s[i];
+			}
+		if (!busy)
+			break;
+		uint64_t left = deadline_ms > now ? deadline_ms - now : 0;
+		eng_wait(busy->eng, -1, left > DRAIN_ALL_STEP_MS ? DRAIN_ALL_STEP_MS : (int)left);
+		if (common_opts.metrics_file && now - last_metrics >= 2000) {
+			last_metrics = now;
+			for (size_t i = 0; i < n; i++)
+				points_gauges(s[i]);
+			metrics_maybe_write(common_opts.metrics_file, 0);
+		}
+	}
+	uint64_t lost = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!eng_idle(s[i]->eng))
+			lost += drain_left(s[i]);
 	return lost;
 }

@@ -89,8 +89,11 @@ struct replay {
 
 static void init_metrics(struct replay *r)
 {
-#define C(var, name, labels, help) r->var = metric_get(name, labels, METRIC_COUNTER, help)
-#define G(var, name, help) r->var = metric_get(name, NULL, METRIC_GAUGE, help)
+	char lb[128];
+#define C(var, name, labels, help)                                                                 \
+	r->var = metric_get(name, sink_labels(r->c, labels, lb, sizeof lb), METRIC_COUNTER, help)
+#define G(var, name, help)                                                                         \
+	r->var = metric_get(name, sink_labels(r->c, NULL, lb, sizeof lb), METRIC_GAUGE, help)
 	C(m_queued, "rum_ship_replay_queued_total", NULL,
 	  "session_replay records queued for upload.");
 	C(m_invalid, "rum_ship_replay_invalid_total", NULL,

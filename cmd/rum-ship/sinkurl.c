@@ -264,3 +264,13 @@ void sink_free(struct sink *s)
 	free(s->replay_topic);
 	s->url = s->path = s->replay_url = s->brokers = s->topic = s->replay_topic = NULL;
 }
+
+const char *sink_labels(const struct ship_conf *c, const char *labels, char *buf, size_t n)
+{
+	if (!c->metric_labels)
+		return labels;
+	if (!labels)
+		return c->metric_labels;
+	snprintf(buf, n, "%s,%s", c->metric_labels, labels);
+	return buf;
+}
