@@ -114,8 +114,10 @@ pulls() { metric "rum_replay_filter_pulls_total{result=\"$1\"}"; }
 	send "$(rec view '{"app_id":"a"}')" "$(rec view '{"app_id":"b"}')" "$(rec view '{"service":"cat"}')"
 	diff <(rec view '{"app_id":"a"}'; echo) <(out)
 	wait_for 10 count_at_least 2 pulls new
-	[ "$(pulls rule)" = 1 ]
-	[ "$(pulls answer)" = 2 ]
+	# Each bad answer is counted at every pull that got it: at least once
+	# each, more when the machine is slow to serve the next one.
+	[ "$(pulls rule)" -ge 1 ]
+	[ "$(pulls answer)" -ge 2 ]
 	[ "$(metric rum_replay_filter_pulled_rules)" = 3 ]
 }
 

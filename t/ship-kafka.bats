@@ -65,7 +65,8 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	run -0 "$SHIP" --sink "kafka://$KAFKA/recs" --metrics-file "$M" <"$T/in.ndjson"
 	read_topic recs "$T/out.tsv"
 	[ "$(lines "$T/out.tsv")" = 10000 ]
-	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" 10000 0
+	run check_seq "$T/in.ndjson" "$T/out.tsv" 10000 0
+	[ "$status" = 0 ] || { echo "$output"; false; }
 	[ "$(metric 'rum_ship_kafka_delivered_total{topic="records"}')" = 10000 ]
 	[ "$(metric rum_ship_records_in_total)" = 10000 ]
 	[ "$(metric 'rum_ship_kafka_dropped_total{reason="too_large"}')" = 0 ]
@@ -102,9 +103,15 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	wait "$SHIP_PID"
 	SHIP_PID=
 	read_topic recs "$T/out.tsv"
-	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" 10000 0
-	[ "$(lines "$T/out.tsv")" = 10000 ]
-	[ "$(metric 'rum_ship_kafka_delivered_total{topic="records"}')" = 10000 ]
+	# A disconnect can leave a batch's delivery reports failed although
+	# the broker wrote it ("possibly persisted"): re-sent, it is there
+	# twice. At most one batch (500), reported.
+	run check_seq "$T/in.ndjson" "$T/out.tsv" 10000 500
+	[ "$status" = 0 ] || { echo "$output"; false; }
+	echo "# $output" >&3
+	local d
+	d=$(metric 'rum_ship_kafka_delivered_total{topic="records"}')
+	[ "$d" -ge 10000 ] && [ "$d" -le 10500 ]
 }
 
 @test "Kafka down past message.timeout.ms: batches retried with backoff, in order, once each" {
@@ -119,7 +126,8 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	wait "$SHIP_PID"
 	SHIP_PID=
 	read_topic recs "$T/out.tsv"
-	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" 3000 0
+	run check_seq "$T/in.ndjson" "$T/out.tsv" 3000 0
+	[ "$status" = 0 ] || { echo "$output"; false; }
 	[ "$(metric rum_ship_retries_total)" -ge 1 ]
 	[ "$(metric rum_ship_kafka_message_errors_total)" -ge 1 ]
 }
@@ -141,7 +149,8 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	wait "$SHIP_PID"
 	SHIP_PID=
 	read_topic recs "$T/out.tsv"
-	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" 5000 0
+	run check_seq "$T/in.ndjson" "$T/out.tsv" 5000 0
+	[ "$status" = 0 ] || { echo "$output"; false; }
 }
 
 @test "kill -9 with a disk queue: every record arrives after the restart, duplicates within the window" {
@@ -169,7 +178,8 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	[ "$(metric rum_ship_spool_entries)" = 0 ]
 	read_topic recs "$T/out.tsv"
 	# at least once; again at most the 4 batches of 500 that were in flight
-	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" 10000 2000
+	run check_seq "$T/in.ndjson" "$T/out.tsv" 10000 2000
+	[ "$status" = 0 ] || { echo "$output"; false; }
 	echo "# $output (delivered before the kill: $delivered)" >&3
 }
 
@@ -190,7 +200,8 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	[ "$(metric rum_ship_spool_entries)" = 0 ]
 	read_topic recs "$T/out.tsv"
 	[ "$(lines "$T/out.tsv")" = "$read" ]
-	run -0 check_seq "$T/in.ndjson" "$T/out.tsv" "$read" 0
+	run check_seq "$T/in.ndjson" "$T/out.tsv" "$read" 0
+	[ "$status" = 0 ] || { echo "$output"; false; }
 }
 
 @test "session replays: over 1 MB through replay_topic byte for byte; over the limit counted and dropped" {
