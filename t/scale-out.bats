@@ -71,8 +71,12 @@ all_arrived() { [ -z "$(comm -23 "$T/ok.sorted" <(seqs_at_dataway | sort -u))" ]
 	edge e2 "$p2"
 	processing w1
 	processing w2
-	wait_port "$p1" 20
-	wait_port "$p2" 20
+	# Four collectors start at once, each checking its stages' options
+	# first: slow under the sanitizers on two cores.
+	local n
+	for n in "$p1" "$p2"; do
+		wait_port "$n" 90 || { tail -n 20 "$T/e1.err" "$T/e2.err"; return 1; }
+	done
 	cat >"$T/haproxy.cfg" <<-CFG
 		global
 		  maxconn 2000
