@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "iploc.h"
 
 #define HEADER_SIZE 64
@@ -44,11 +45,6 @@ static const uint8_t isp_col[TYPE_MAX + 1] = {0, 0, 3, 0, 5, 0, 7, 5, 7, 0, 8, 0
 struct u128 {
 	uint64_t hi, lo;
 };
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static struct u128 le128(const uint8_t *p)
 {
@@ -75,7 +71,7 @@ static struct u128 row_from(const struct iploc_db *db, const struct iploc_table 
 	struct u128 v = {0, 0};
 	if (v6)
 		return le128(p);
-	v.lo = le32(p);
+	v.lo = get_le32(p);
 	return v;
 }
 
@@ -93,17 +89,17 @@ static int check_table(struct iploc_db *db, const uint8_t *h, int v6, struct rum
 	struct iploc_table *t = v6 ? &db->v6 : &db->v4;
 	const char *name = v6 ? "IPv6" : "IPv4";
 	unsigned first = v6 ? 16 : 4;
-	t->count = le32(h + (v6 ? 13 : 5));
+	t->count = get_le32(h + (v6 ? 13 : 5));
 	t->row_size = first + 4u * (db->cols - 1u);
 	t->index = 0;
 	if (t->count == 0)
 		return v6 ? 0 : err_set(err, "the header says there are no IPv4 rows");
-	int64_t off = at(db, le32(h + (v6 ? 17 : 9)), (uint64_t)t->count * t->row_size);
+	int64_t off = at(db, get_le32(h + (v6 ? 17 : 9)), (uint64_t)t->count * t->row_size);
 	if (off < HEADER_SIZE)
 		return err_set(err, "%u %s rows of %u bytes do not fit in the file (%zu bytes)",
 			       t->count, name, t->row_size, db->size);
 	t->base = (uint32_t)off;
-	uint32_t ipos = le32(h + (v6 ? 25 : 21));
+	uint32_t ipos = get_le32(h + (v6 ? 25 : 21));
 	if (ipos) {
 		int64_t ioff = at(db, ipos, (uint64_t)INDEX_ENTRIES * 8);
 		if (ioff < HEADER_SIZE)
@@ -111,7 +107,7 @@ static int check_table(struct iploc_db *db, const uint8_t *h, int v6, struct rum
 		t->index = (uint32_t)ioff;
 		for (uint32_t i = 0; i < INDEX_ENTRIES; i++) {
 			const uint8_t *e = db->map + t->index + (size_t)i * 8;
-			if (le32(e) > t->count || le32(e + 4) > t->count)
+			if (get_le32(e) > t->count || get_le32(e + 4) > t->count)
 				return err_set(err, "%s index entry %u points past the %u rows",
 					       name, i, t->count);
 		}
@@ -133,7 +129,7 @@ static int check_rows(const struct iploc_db *db, int v6, struct rum_error *err)
 		for (int k = 0; k < GEO_NVALS; k++) {
 			if (db->col[k] < 0)
 				continue;
-			uint32_t s = le32(row + first + db->col[k]);
+			uint32_t s = get_le32(row + first + db->col[k]);
 			if (s >= db->size || db->map[s] > db->size - s - 1)
 				return err_set(
 				    err,
@@ -162,7 +158,7 @@ int iploc_check(struct iploc_db *db, const uint8_t *p, size_t n, struct rum_erro
 		return err_set(err, "not an IP2Location BIN file (database type %u)", db->type);
 	if (p[29] != 1 && db->year >= 21)
 		return err_set(err, "not an IP2Location BIN file (product code %u)", p[29]);
-	uint32_t declared = le32(p + 31);
+	uint32_t declared = get_le32(p + 31);
 	if (declared && declared != n)
 		return err_set(err, "the header says %u bytes, the file has %zu (truncated?)",
 			       declared, n);
@@ -322,8 +318,8 @@ enum geo_status iploc_lookup(const struct iploc_db *db, const struct sockaddr *s
 	if (t->index) {
 		uint32_t b = v6 ? (uint32_t)(key.hi >> 48) : (uint32_t)(key.lo >> 16);
 		const uint8_t *e = db->map + t->index + (size_t)b * 8;
-		low = le32(e);
-		high = le32(e + 4);
+		low = get_le32(e);
+		high = get_le32(e + 4);
 	}
 	while (low <= high) {
 		int64_t mid = low + (high - low) / 2;
@@ -347,7 +343,7 @@ enum geo_status iploc_lookup(const struct iploc_db *db, const struct sockaddr *s
 		for (int k = 0; k < GEO_NVALS; k++) {
 			if (db->col[k] < 0)
 				continue;
-			int r = take(db, le32(cols + db->col[k]), v, k);
+			int r = take(db, get_le32(cols + db->col[k]), v, k);
 			bad |= r < 0;
 			any |= r > 0;
 		}

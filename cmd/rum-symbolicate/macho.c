@@ -1,4 +1,5 @@
 /* Mach-O headers and load commands, bounds-checked. */
+#include "bytes.h"
 #include "macho.h"
 
 #include <stdio.h>
@@ -28,16 +29,6 @@ static uint64_t be64(const unsigned char *p)
 	return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p + 4) << 32 | le32(p);
-}
-
 void macho_arch_name(uint32_t cputype, uint32_t cpusubtype, char *out, size_t cap)
 {
 	uint32_t sub = cpusubtype & 0x00ffffffu;
@@ -64,7 +55,7 @@ void macho_arch_name(uint32_t cputype, uint32_t cpusubtype, char *out, size_t ca
 
 static int thin(const unsigned char *p, size_t len, struct macho_slice *s, struct rum_error *err)
 {
-	uint32_t magic = len >= 4 ? le32(p) : 0;
+	uint32_t magic = len >= 4 ? get_le32(p) : 0;
 	if (magic != MH_MAGIC && magic != MH_MAGIC_64) {
 		err_set(err, "not a Mach-O file (magic 0x%08x)", magic);
 		return -1;
@@ -75,10 +66,10 @@ static int thin(const unsigned char *p, size_t len, struct macho_slice *s, struc
 		err_set(err, "a Mach-O header cut short (%zu bytes)", len);
 		return -1;
 	}
-	s->cputype = le32(p + 4);
-	s->cpusubtype = le32(p + 8);
+	s->cputype = get_le32(p + 4);
+	s->cpusubtype = get_le32(p + 8);
 	macho_arch_name(s->cputype, s->cpusubtype, s->arch, sizeof s->arch);
-	uint32_t ncmds = le32(p + 16), sizeofcmds = le32(p + 20);
+	uint32_t ncmds = get_le32(p + 16), sizeofcmds = get_le32(p + 20);
 	if (sizeofcmds > len - hdr) {
 		err_set(err, "load commands (%u bytes) past the end of the file", sizeofcmds);
 		return -1;
@@ -87,7 +78,7 @@ static int thin(const unsigned char *p, size_t len, struct macho_slice *s, struc
 	for (uint32_t i = 0; i < ncmds; i++) {
 		if (end - c < 8)
 			break;
-		uint32_t cmd = le32(c), size = le32(c + 4);
+		uint32_t cmd = get_le32(c), size = get_le32(c + 4);
 		if (size < 8 || size > (size_t)(end - c)) {
 			err_set(err, "load command %u has a size of %u bytes", i, size);
 			return -1;
@@ -97,11 +88,11 @@ static int thin(const unsigned char *p, size_t len, struct macho_slice *s, struc
 			s->has_uuid = 1;
 		} else if (cmd == LC_SEGMENT_64 && size >= 32 && !s->has_text &&
 			   memcmp(c + 8, "__TEXT\0", 7) == 0) {
-			s->text_vmaddr = le64(c + 24);
+			s->text_vmaddr = get_le64(c + 24);
 			s->has_text = 1;
 		} else if (cmd == LC_SEGMENT && size >= 28 && !s->has_text &&
 			   memcmp(c + 8, "__TEXT\0", 7) == 0) {
-			s->text_vmaddr = le32(c + 24);
+			s->text_vmaddr = get_le32(c + 24);
 			s->has_text = 1;
 		}
 		c += size;
