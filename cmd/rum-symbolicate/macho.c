@@ -1,10 +1,10 @@
 /* Mach-O headers and load commands, bounds-checked. */
-#include "bytes.h"
 #include "macho.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "hex.h"
 
 #define FAT_MAGIC 0xcafebabeu
