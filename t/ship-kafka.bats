@@ -103,15 +103,20 @@ read_topic() { kafka_read "$1" -f '%k\t%h\t%s\n' >"$2"; }
 	wait "$SHIP_PID"
 	SHIP_PID=
 	read_topic recs "$T/out.tsv"
-	# A disconnect can leave a batch's delivery reports failed although
-	# the broker wrote it ("possibly persisted"): re-sent, it is there
-	# twice. At most one batch (500), reported.
-	run check_seq "$T/in.ndjson" "$T/out.tsv" 10000 500
+	# rum-ship produced every record once: no delivery report failed, so
+	# nothing was produced again, and each one was acknowledged once.
+	[ "$(metric rum_ship_kafka_message_errors_total)" = 0 ]
+	[ "$(metric 'rum_ship_kafka_delivered_total{topic="records"}')" = 10000 ]
+	# After the injected disconnect librdkafka re-sends the request whose
+	# answer was lost, with the same producer id and sequence numbers; a
+	# broker drops it as a duplicate, but the mock of librdkafka 2.0.2
+	# checks sequences only for transactional producers
+	# (rd_kafka_mock_validate_records returns early without a
+	# TransactionalId) and writes it twice. So the topic may hold at
+	# most that one request (300 in the runs seen) twice, reported.
+	run check_seq "$T/in.ndjson" "$T/out.tsv" 10000 1000
 	[ "$status" = 0 ] || { echo "$output"; false; }
 	echo "# $output" >&3
-	local d
-	d=$(metric 'rum_ship_kafka_delivered_total{topic="records"}')
-	[ "$d" -ge 10000 ] && [ "$d" -le 10500 ]
 }
 
 @test "Kafka down past message.timeout.ms: batches retried with backoff, in order, once each" {

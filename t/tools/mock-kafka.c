@@ -27,8 +27,11 @@
  * At the end of stdin (without --cmd-fifo) the cluster keeps serving until
  * SIGTERM or SIGINT. Topics that are not created are made on first use
  * with the mock's defaults (4 partitions). Known limits of the mock: it
- * listens on 127.0.0.1 only, `down` does not move leadership, and it
- * enforces no size limits (the clients do). */
+ * listens on 127.0.0.1 only, `down` does not move leadership, it
+ * enforces no size limits (the clients do), and it drops a re-sent
+ * produce request as a duplicate only for transactional producers: an
+ * idempotent producer's retry after a lost answer is written twice,
+ * where a real broker would not. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
