@@ -5,6 +5,15 @@ TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 SHARED=$(cd "$TOP/../shared" 2>/dev/null && pwd || true)
 FIXTURES=${SHARED:+$SHARED/fixtures}
 
+# not_under_sanitizers WHY: skips a test in the ASan+UBSan pass (make check
+# SANITIZE=1). For the tests that install, package or drive whole systems
+# for long (a browser, a .deb, minutes of faults): they check integration,
+# which the normal pass does, and CI cannot afford them twice. The code
+# they reach is covered under the sanitizers by the shorter tests.
+not_under_sanitizers() {
+	[ "${RUMPIPE_SANITIZE:-}" != 1 ] || skip "${1:-integration test}: run in the normal pass only"
+}
+
 # A TCP port free on 127.0.0.1 right now.
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
