@@ -621,6 +621,19 @@ int rec_str(const char *tok, size_t n, struct buf *scratch, const char **s, size
 	return json_unescape(tok, n, REC_JSON, scratch, s, len);
 }
 
+int rec_meas_is(const struct record *r, const char *name, struct buf *scratch)
+{
+	size_t len = strlen(name);
+	if (r->meas_len == len + 2 && memcmp(r->meas + 1, name, len) == 0)
+		return 1;
+	if (!memchr(r->meas, '\\', r->meas_len))
+		return 0;
+	const char *s;
+	size_t n;
+	return rec_str(r->meas, r->meas_len, scratch, &s, &n) == 0 && n == len &&
+	       memcmp(s, name, len) == 0;
+}
+
 int rec_int(const char *tok, size_t n, int64_t *v)
 {
 	struct rum_error e;

@@ -73,6 +73,9 @@ const struct rec_kv *rec_kv_find(const struct rec_kv *a, size_t n, const char *k
  * no escapes the result points into the token itself and scratch is unused;
  * otherwise it is decoded into scratch (reset first). Returns 0 or -1. */
 int rec_str(const char *tok, size_t n, struct buf *scratch, const char **s, size_t *len);
+/* Whether the record's measurement decodes to name: a comparison of the
+ * raw token, decoded into scratch only when it holds escapes. */
+int rec_meas_is(const struct record *r, const char *name, struct buf *scratch);
 /* Numeric values of RV_INT / RV_FLOAT tokens. Return 0, or -1 (out of range). */
 int rec_int(const char *tok, size_t n, int64_t *v);
 int rec_double(const char *tok, size_t n, double *v);

@@ -154,16 +154,7 @@ static struct rf_app *app_for(struct replay_filter *f, const char *s, size_t n)
 
 static int is_replay(struct replay_filter *f)
 {
-	static const char tok[] = "\"session_replay\"";
-	const struct record *r = &f->rec;
-	if (r->meas_len == sizeof tok - 1 && memcmp(r->meas, tok, sizeof tok - 1) == 0)
-		return 1;
-	if (!memchr(r->meas, '\\', r->meas_len))
-		return 0;
-	const char *s;
-	size_t n;
-	return rec_str(r->meas, r->meas_len, &f->scratch, &s, &n) == 0 && n == 14 &&
-	       memcmp(s, "session_replay", 14) == 0;
+	return rec_meas_is(&f->rec, "session_replay", &f->scratch);
 }
 
 /* The decoded text of a tag (or else field) for counting. */

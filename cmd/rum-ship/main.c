@@ -175,7 +175,14 @@ struct ship {
 	struct kafka *kafka;
 
 	uint64_t *m_in, *m_bad_json, *m_bad_long, *m_bad_lp, *m_replay;
+	struct buf scratch; /* a measurement name with escapes, decoded */
 };
+
+/* session_replay records go to their own uploader or topic. */
+static int is_replay(struct ship *sh)
+{
+	return rec_meas_is(&sh->rec, "session_replay", &sh->scratch);
+}
 
 static void count_metrics(struct ship *sh)
 {
@@ -373,6 +380,7 @@ static _Noreturn void finish_http(struct ship *sh)
 	}
 	buf_free(&sh->batch);
 	rec_free(&sh->rec);
+	buf_free(&sh->scratch);
 	lr_free(&sh->lr);
 	sink_free(&sh->c->sink);
 	exit(status);
@@ -450,7 +458,6 @@ static _Noreturn void run_http(struct ship *sh)
 	sh->lr.idle_ctx = sh;
 	sh->last_pump = mono_ms();
 	unsigned tick = 0;
-	static const char replay[] = "\"session_replay\"";
 	for (;;) {
 		const char *line;
 		size_t len;
@@ -462,8 +469,7 @@ static _Noreturn void run_http(struct ship *sh)
 				continue;
 			}
 			metric_inc(sh->m_in);
-			if (sh->rec.meas_len == sizeof replay - 1 &&
-			    memcmp(sh->rec.meas, replay, sizeof replay - 1) == 0) {
+			if (is_replay(sh)) {
 				/* Replays have their own endpoint and uploader. A
 				 * line-protocol sink has none, and the body as a
 				 * field would pass InfluxDB's 64 KiB string limit
@@ -507,13 +513,6 @@ static _Noreturn void run_http(struct ship *sh)
 
 /* ---- Kafka ------------------------------------------------------------------ */
 
-static int is_replay(const struct record *rec)
-{
-	static const char replay[] = "\"session_replay\"";
-	return rec->meas_len == sizeof replay - 1 &&
-	       memcmp(rec->meas, replay, sizeof replay - 1) == 0;
-}
-
 static void periodic_kafka(struct ship *sh, uint64_t now)
 {
 	if (!common_opts.metrics_file || now - sh->last_metrics < METRICS_EVERY_MS)
@@ -543,6 +542,7 @@ static _Noreturn void finish_kafka(struct ship *sh)
 			 strerror(errno));
 	kafka_close(sh->kafka);
 	rec_free(&sh->rec);
+	buf_free(&sh->scratch);
 	lr_free(&sh->lr);
 	sink_free(&sh->c->sink);
 	free(sh->c->kafka_opts);
@@ -605,7 +605,7 @@ static _Noreturn void run_kafka(struct ship *sh)
 				continue;
 			}
 			metric_inc(sh->m_in);
-			int replay = is_replay(&sh->rec);
+			int replay = is_replay(sh);
 			if (replay && !sh->c->sink.replay_topic) {
 				/* A main topic is sized for small messages: a replay of
 				 * megabytes would be refused there, or clog it. */
@@ -770,6 +770,7 @@ int main(int argc, char **argv)
 		log_warn("cannot write --metrics-file %s: %s", common_opts.metrics_file,
 			 strerror(errno));
 	rec_free(&sh.rec);
+	buf_free(&sh.scratch);
 	lr_free(&sh.lr);
 	sink_free(&c->sink);
 	return status;
