@@ -25,6 +25,7 @@ const char *capture_keep_header(const char *name);
  * oldest go first past the bound). 0, or -1 with err. Nothing to do
  * without --capture-dir. */
 int capture_start(const struct capture_cfg *c, struct rum_error *err);
+/* Writes the requests queued, then stops its thread. */
 void capture_free(void);
 
 struct MHD_Connection;

@@ -665,6 +665,7 @@ static void stop(struct MHD_Daemon *d)
 		conns_stop();
 	}
 	output_stop(5000);
+	capture_free(); /* writes what it holds: counted in the metrics */
 	write_metrics_file(1);
 	if (output_failed) {
 		fflush(stderr);
@@ -731,7 +732,6 @@ int main(int argc, char **argv)
 	stop(d);
 	envvar_free();
 	http_free();
-	capture_free();
 	free_config();
 	rl_free();
 	tlscert_free();
