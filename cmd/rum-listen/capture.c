@@ -195,8 +195,8 @@ int capture_start(const struct capture_cfg *c, struct rum_error *err)
 	m_redactions = metric_get("rum_listen_capture_redactions_total", NULL, METRIC_COUNTER,
 				  "Header and query values redacted in captured requests.");
 	m_drops = metric_get("rum_listen_capture_drops_total", NULL, METRIC_COUNTER,
-			     "Sampled requests not captured (a write failed, or larger than "
-			     "--capture-max-mb).");
+			     "Sampled requests not captured (the writing thread's queue full, a "
+			     "write failed, or larger than --capture-max-mb).");
 	if (scan_dir(err) < 0)
 		return -1;
 	return writer_start(err);

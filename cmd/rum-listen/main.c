@@ -717,12 +717,13 @@ int main(int argc, char **argv)
 		die(1, "out of memory");
 	if (envvar_init() < 0)
 		die(1, "cannot set up the Dataway client (--dataway)");
-	struct rum_error err;
-	if (capture_start(&cfg.capture, &err) < 0)
-		die(1, "%s", err.msg);
 	int fd = open_listener();
 	if (cfg.user)
 		drop_privileges(cfg.user);
+	/* As the user the captures belong to. */
+	struct rum_error err;
+	if (capture_start(&cfg.capture, &err) < 0)
+		die(1, "%s", err.msg);
 	if (output_start() < 0)
 		return 1;
 	struct MHD_Daemon *d = http_start(fd, conn_limit);
