@@ -174,7 +174,8 @@ static int scan_dir(struct rum_error *err)
 		}
 	}
 	closedir(d);
-	qsort(files, files_n, sizeof *files, by_name);
+	if (files_n) /* qsort takes no NULL, even for nothing */
+		qsort(files, files_n, sizeof *files, by_name);
 	trim_files(ccfg->max_bytes);
 	return 0;
 }
