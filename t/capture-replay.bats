@@ -221,7 +221,16 @@ send_fixtures() {
 	[ "$(grep -c '"ip":"203.0.113.7"' "$T/again.ndjson")" -eq 2 ]
 	[ "$(grep -c '"ip":"10.9.9.9"' "$T/again.ndjson")" -eq 0 ]
 
+	# One connection for them all: the client ports seen while it runs.
 	listen again
+	"$BIN/rum-replay" -q --pace 5/s "127.0.0.1:$PORT" "$C" 2>/dev/null &
+	rpid=$!
+	while kill -0 "$rpid" 2>/dev/null; do
+		ss -Htn state established "( dport = :$PORT )" | awk '{ print $3 }' >>"$T/ports"
+		sleep 0.1
+	done
+	wait "$rpid"
+	[ "$(sort -u "$T/ports" | wc -l)" -eq 1 ]
 	run "$BIN/rum-replay" --expect-status 200 "127.0.0.1:$PORT" "$C"
 	[ "$status" -eq 1 ]
 	[[ ${lines[-1]} == *"1 not 200" ]]
