@@ -12,7 +12,7 @@
  *
  * X-Rumpipe-Capture says who sent it (the TCP peer) and when its headers
  * arrived (Unix seconds, microseconds); rum-replay reads it for --pace
- * captured and --forwarded-for, and rum-listen ignores it when replayed.
+ * captured and --forwarded-for, and does not send it.
  * The file is named after the time its body was complete,
  * YYYYmmdd-HHMMSS.nnnnnnnnn.http (UTC, strictly increasing), so `ls` lists
  * the requests in the order rum-listen passed their records on. It is
