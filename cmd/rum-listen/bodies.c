@@ -289,6 +289,7 @@ enum MHD_Result body_end(struct MHD_Connection *c, struct req *r)
 	if (r->too_large)
 		return send_error(c, r->ep, 413, "rum.bodyTooLarge", 1,
 				  "body larger than %zu bytes", r->limit);
+	capture_request(c, r);
 	struct http_tls *t = http_tls();
 	if (!t)
 		return send_error(c, r->ep, 500, "rum.internal", 1, "out of memory");

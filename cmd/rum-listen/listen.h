@@ -8,6 +8,7 @@
 
 #include "archname.h"
 #include "buf.h"
+#include "capture.h"
 #include "cidr.h"
 #include "jsonbody.h"
 #include "lp.h"
@@ -63,6 +64,7 @@ struct listen_cfg {
 	/* GET /v1/env_variable, answered from Dataway (envvar.c). */
 	const char *dataway;		   /* NULL: 404 */
 	unsigned env_ttl, dataway_timeout; /* seconds */
+	struct capture_cfg capture; /* --capture-dir... (capture.c) */
 };
 
 extern struct listen_cfg cfg;

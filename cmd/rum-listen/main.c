@@ -47,6 +47,7 @@ enum {
 	O_GLOBAL_TAGS,
 	O_TIME_CORRECTION,
 	O_DATAWAY,
+	O_CAPTURE_KEEP_HEADER,
 };
 
 #define CFG(field) OPT_AT(struct listen_cfg, field)
@@ -171,6 +172,22 @@ static const struct opt options[] = {
      CFG(symbolicate_timeout),
      .def = "10", .min = 1, .max = 3600,
      .help = "longest a /v1/sourcemap/check may take"},
+    {.name = "capture-dir", .type = OPT_STRING, .arg_name = "DIR", CFG(capture.dir),
+     .empty_why = "empty directory name",
+     .help = "write each sampled write or replay upload as it arrived to DIR, one raw HTTP "
+             "message a file, for rum-replay"},
+    {.name = "capture-sample", .type = OPT_UINT, .arg_name = "N", CFG(capture.sample),
+     .def = "1", .min = 1, .max = 1000000000,
+     .help = "capture one request in N"},
+    {.name = "capture-max-mb", .type = OPT_UINT, .arg_name = "N", CFG(capture.max_bytes),
+     .def = "100", .min = 1, .max = (uint64_t)1 << 24, .scale = (uint64_t)1 << 20,
+     .help = "size of --capture-dir; past it the oldest files are removed"},
+    {.name = "capture-keep-header", .type = OPT_CALL, .key = O_CAPTURE_KEEP_HEADER,
+     .arg_name = "NAME",
+     .help = "keep this header or query parameter as it came instead of redacting it (Cookie, "
+             "Authorization, Proxy-Authorization, DD-API-KEY, token, dd-api-key); repeatable"},
+    {.name = "capture-replay-bodies", .type = OPT_FLAG, CFG(capture.replay_bodies),
+     .help = "also capture the bodies of session replay uploads (left out by default)"},
     {.name = "threads", .type = OPT_UINT, .arg_name = "N", CFG(threads),
      .def = "2", .min = 1, .max = 256,
      .help = "HTTP worker threads"},
@@ -424,6 +441,8 @@ static const char *handle(int key, const char *val, void *ctx)
 	case O_DATAWAY:
 		c->dataway = val;
 		return envvar_check_url(val);
+	case O_CAPTURE_KEEP_HEADER:
+		return capture_keep_header(val);
 	case O_PUBLIC_APIS:
 		c->public_apis_set = 1;
 		return opt_list(val, add_path, &c->public_apis);
@@ -646,6 +665,7 @@ static void stop(struct MHD_Daemon *d)
 		conns_stop();
 	}
 	output_stop(5000);
+	capture_free(); /* writes what it holds: counted in the metrics */
 	write_metrics_file(1);
 	if (output_failed) {
 		fflush(stderr);
@@ -700,6 +720,10 @@ int main(int argc, char **argv)
 	int fd = open_listener();
 	if (cfg.user)
 		drop_privileges(cfg.user);
+	/* As the user the captures belong to. */
+	struct rum_error err;
+	if (capture_start(&cfg.capture, &err) < 0)
+		die(1, "%s", err.msg);
 	if (output_start() < 0)
 		return 1;
 	struct MHD_Daemon *d = http_start(fd, conn_limit);
