@@ -294,7 +294,14 @@ static enum walk walk(const char *const *lines, unsigned n, int forwarded,
 				return W_CLIENT;
 		}
 	}
-	return seen ? W_ALL_TRUSTED : W_ABSENT;
+	if (seen)
+		return W_ALL_TRUSTED;
+	if (n) {
+		/* Lines naming nobody: no proxy appends nothing. */
+		*kinds |= 1u << FWD_UNKNOWN;
+		return W_UNKNOWN;
+	}
+	return W_ABSENT;
 }
 
 /* ---- the client ---- */
