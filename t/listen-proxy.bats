@@ -194,6 +194,30 @@ ips() { jq -r .tags.ip "$OUT" | sort -u | paste -sd' '; }
 	[ "$(served_metric 'rum_listen_forwarding_distrusted_total{kind="conflict"}')" = 0 ]
 }
 
+@test "a loopback connection that forwards without being trusted counts against --max-connections-per-ip; the host's own do not" {
+	start_listen --max-connections-per-ip 1
+	python3 - "$PORT" >"$D/answers" <<-'PY'
+		import socket, sys
+		port = int(sys.argv[1])
+		def ask(s, xff):
+		    h = b"X-Forwarded-For: 203.0.113.5\r\n" if xff else b""
+		    s.sendall(b"GET /v1/ping HTTP/1.1\r\nHost: x\r\n" + h + b"\r\n")
+		    print(s.recv(4096).split(b"\r\n")[0].decode())
+		# Three of the host's own at once: loopback is not limited.
+		own = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+		for s in own:
+		    ask(s, False)
+		# A forwarding one is counted from its first request: the first
+		# fits the limit of 1, the second is past it.
+		a = socket.create_connection(("127.0.0.1", port))
+		ask(a, True)
+		b = socket.create_connection(("127.0.0.1", port))
+		ask(b, True)
+	PY
+	[ "$(sort "$D/answers" | uniq -c | awk '{print $1 "x" $3}' | paste -sd' ')" = "4x200 1x429" ]
+	[ "$(served_metric 'rum_listen_rejected_total{reason="rum.tooManyConnectionsPerIp"}')" = 1 ]
+}
+
 # table_row TRUSTED IP KEY ADMIN KINDS HEADERS: one row of the table (see
 # the file's head) against a rum-listen of its own.
 table_row() {
