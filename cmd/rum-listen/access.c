@@ -1,5 +1,5 @@
-/* Who the client is and what it may do: its address (the peer's, or a
- * proxy's header when that can be trusted), whether it may reach a path
+/* Who the client is and what it may do: its address (the peer's, or the
+ * client a trusted proxy names: clientip.c), whether it may reach a path
  * (--public-apis, --admin-allow), and the limits checked once a request's
  * headers are in (their size, the client's rate). */
 #include <arpa/inet.h>
