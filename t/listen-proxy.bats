@@ -169,6 +169,7 @@ ips() { jq -r .tags.ip "$OUT" | sort -u | paste -sd' '; }
 		"$TOP/contrib/proxy/nginx.conf" >"$D/nginx/rum.conf"
 	cat >"$D/nginx/nginx.conf" <<-EOF
 		daemon off;
+		master_process off;
 		pid $D/nginx/nginx.pid;
 		error_log $D/nginx/logs/error.log;
 		events { worker_connections 64; }
@@ -179,7 +180,8 @@ ips() { jq -r .tags.ip "$OUT" | sort -u | paste -sd' '; }
 		  include $D/nginx/rum.conf;
 		}
 	EOF
-	nginx -p "$D/nginx" -c "$D/nginx/nginx.conf" &
+	# One process, so that killing it leaves no worker holding bats' output.
+	nginx -p "$D/nginx" -c "$D/nginx/nginx.conf" >"$D/nginx/logs/stdout" 2>&1 &
 	HPID=$!
 	wait_port "$np" 10 || { cat "$D/nginx/logs/error.log"; return 1; }
 	front=http://127.0.0.1:$np
