@@ -141,6 +141,20 @@ void conn_opened(struct MHD_Connection *c, void **socket_context)
 	*socket_context = k;
 }
 
+int conn_count_late(struct conn *k)
+{
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&lock);
+	int over = 0;
+	if (!k->limited) {
+		k->limited = 1;
+		over = ip_add(k->key, 1) > cfg.max_conns_per_ip;
+	}
+	pthread_mutex_unlock(&lock);
+	return over;
+}
+
 void conn_closed(void **socket_context)
 {
 	stats_conn(-1);

@@ -33,5 +33,9 @@ int conn_respond(struct conn *k);
 /* The request is over (MHD's completion callback): the idle time starts. */
 void conn_request_done(struct conn *k);
 int conn_is_cut(const struct conn *k);
+/* A connection not counted against --max-connections-per-ip when it opened
+ * (from loopback) turns out to carry others' requests (a proxy's): counted
+ * from now on. 1 when that puts its address past the limit, else 0. */
+int conn_count_late(struct conn *k);
 
 #endif

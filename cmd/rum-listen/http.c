@@ -42,6 +42,7 @@ struct MHD_Daemon *http_start(int listen_fd, unsigned conn_limit)
 	reqs_init(cfg.max_body);
 	if (answer_init() < 0)
 		return NULL;
+	access_init();
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 			 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (cfg.tls_cert)

@@ -84,6 +84,8 @@ struct http_tls {
 struct http_tls *http_tls(void);
 
 /* ---- access.c ---- */
+/* Looks its counters up (the forwarding headers not believed). */
+void access_init(void);
 /* Loopback, or an --admin-allow address: may reach every path. */
 int is_admin(struct MHD_Connection *c);
 /* May this client reach url (--public-apis)? */
