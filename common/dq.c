@@ -224,6 +224,14 @@ int dq_acked(struct dq *q, struct dq_pos next)
 	return r;
 }
 
+struct dq_pos dq_ack_pos(struct dq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	struct dq_pos p = q->ack;
+	pthread_mutex_unlock(&q->mu);
+	return p;
+}
+
 void dq_rewind(struct dq *q)
 {
 	pthread_mutex_lock(&q->mu);

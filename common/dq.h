@@ -44,6 +44,10 @@ void dq_close(struct dq *q);
 /* Append one entry. -1 on I/O error (errno) or if n > DQ_MAX_ENTRY or
  * n > capacity. May evict the oldest segments to make room. */
 int dq_push(struct dq *q, const void *p, size_t n);
+/* dq_push, and *end is the position just after the entry: a writer that
+ * never reads its entries back (a write-ahead journal) passes it to dq_ack
+ * once it is done with them. */
+int dq_push_at(struct dq *q, const void *p, size_t n, struct dq_pos *end);
 /* dq_push of b's bytes; besides, unless too much is kept already, b's
  * memory is taken (b is left empty) and handed to the dq_read that reaches
  * the entry, which then reads no file: a consumer that keeps up does not
@@ -62,6 +66,8 @@ int dq_ack(struct dq *q, struct dq_pos next);
 /* Whether the entry read earlier that ends at `next` is no longer in the
  * queue: acknowledged, or evicted since by a push past the capacity. */
 int dq_acked(struct dq *q, struct dq_pos next);
+/* The acknowledged position: where reading starts after a restart. */
+struct dq_pos dq_ack_pos(struct dq *q);
 /* Move the read position back to the acknowledged one (redeliver). */
 void dq_rewind(struct dq *q);
 /* Sleep until there is unread data or timeout_ms passes (or dq_wake).

@@ -435,6 +435,28 @@ int dq_push(struct dq *q, const void *p, size_t n)
 	return r;
 }
 
+int dq_push_at(struct dq *q, const void *p, size_t n, struct dq_pos *end)
+{
+	if (n > DQ_MAX_ENTRY) {
+		errno = EFBIG;
+		return -1;
+	}
+	unsigned char h[HDR];
+	make_hdr(h, p, n, 0);
+	struct iovec iov[2] = {{h, HDR}, {(void *)p, n}};
+	pthread_mutex_lock(&q->mu);
+	int r = push_locked(q, iov, 2, 1, HDR + (uint64_t)n);
+	if (r == 0) {
+		/* Remembered with its ordinal, as a read's end is: acknowledging
+		 * it soon after needs no walk over the headers. */
+		const struct seg *s = &q->segs[q->nseg - 1];
+		*end = (struct dq_pos){s->num, s->size};
+		q->ring[q->ring_i++ % RING] = (struct ring_ent){*end, s->entries};
+	}
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
 int dq_push_keep(struct dq *q, struct buf *b)
 {
 	size_t n = b->len;

@@ -476,6 +476,62 @@ metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 	"$CHECK" seq "$FAKE_LOG" 30000 --dups 2000 --window 4
 }
 
+@test "kill -9 with a batch half built: the input journal keeps what was read, the restart sends it" {
+	start_fake_dataway
+	mkfifo "$T/pipe"
+	# Two batches of 500 go out; the last 250 records were read (out of the
+	# pipe: gone from it) and wait in a batch in memory for a minute.
+	"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
+		--batch-size 500 --flush-interval 60000 --metrics-file "$M" <"$T/pipe" &
+	SHIP_PID=$!
+	exec 7>"$T/pipe"
+	"$SEQ" --count 1250 >&7
+	wait_for 10 metric_is rum_ship_records_in_total 1250
+	wait_for 10 metric_is rum_ship_points_sent_total 1000
+	kill -9 "$SHIP_PID"
+	wait "$SHIP_PID" || true
+	SHIP_PID=
+	exec 7>&-
+	[ "$("$CHECK" count "$FAKE_LOG")" = 2 ]
+	run -0 --separate-stderr "$SHIP" --sink "$(dw)" --spool-dir "$T/spool" \
+		--spool-capacity-mb 100 --metrics-file "$M" </dev/null
+	[[ "$stderr" == *"input journal: "*" records from a previous run read again"* ]]
+	# exactly the 250: the journal knows where in its reads the sealed
+	# batches end, so none is sent twice and no half line is read
+	[ "$(metric rum_ship_journal_recovered_records_total)" = 250 ]
+	[ "$(metric 'rum_ship_invalid_lines_total{reason="record"}')" = 0 ]
+	"$CHECK" seq "$FAKE_LOG" 1250 --window 4
+	[ "$(metric rum_ship_journal_errors_total)" = 0 ]
+	# and the journal is empty now: a third run sends nothing
+	run -0 "$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 </dev/null
+	"$CHECK" seq "$FAKE_LOG" 1250 --window 4
+}
+
+@test "input journal: a record split over two reads, the first half kept at a kill, joined with the rest" {
+	start_fake_dataway
+	mkfifo "$T/pipe"
+	"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
+		--batch-size 500 --flush-interval 60000 --metrics-file "$M" <"$T/pipe" &
+	SHIP_PID=$!
+	exec 7<>"$T/pipe"
+	"$SEQ" --count 3 >"$T/in"
+	head -c 1000 "$T/in" >&7
+	wait_for 10 test -n "$(find "$T/spool/input" -name '*.seg' -size +900c)"
+	kill -9 "$SHIP_PID"
+	wait "$SHIP_PID" || true
+	# the pipe (held by this shell) goes on with the rest of the record
+	tail -c +1001 "$T/in" >&7
+	"$SHIP" --sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 \
+		--metrics-file "$M" <"$T/pipe" 7>&- &
+	SHIP_PID=$!
+	wait_for 10 metric_is rum_ship_records_in_total 3
+	exec 7>&-
+	wait "$SHIP_PID"
+	SHIP_PID=
+	"$CHECK" seq "$FAKE_LOG" 3
+	[ "$(metric 'rum_ship_invalid_lines_total{reason="record"}')" = 0 ]
+}
+
 @test "bad options exit 2 naming the option" {
 	run -2 "$SHIP" --batch-size 0
 	[[ "$output" == *"--batch-size"* ]]
