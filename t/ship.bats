@@ -532,6 +532,47 @@ metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 	[ "$(metric 'rum_ship_invalid_lines_total{reason="record"}')" = 0 ]
 }
 
+@test "--fsync batch: every append to the spool and the journal is fdatasync'ed before more input is read" {
+	command -v strace >/dev/null || skip "no strace"
+	start_fake_dataway
+	"$SEQ" --count 1000 >"$T/in"
+	# What this proves: the order of the system calls (each write of an
+	# entry is followed by fdatasync of its file before the next read of
+	# standard input), not that the disk honours fdatasync; a file system
+	# that drops unsynced writes (dm-flakey) needs root and a block device.
+	run -0 strace -f -y -o "$T/trace" -e trace=read,writev,fdatasync,fsync "$SHIP" \
+		--sink "$(dw)" --spool-dir "$T/spool" --spool-capacity-mb 100 --fsync batch \
+		--batch-size 100 <"$T/in"
+	"$CHECK" seq "$FAKE_LOG" 1000 --window 4
+	python3 - "$T/trace" <<-'EOF'
+		import re, sys
+		pending = {}  # pid -> segment written and not yet synced
+		writes = syncs = 0
+		for l in open(sys.argv[1]):
+		    m = re.match(r"(\d+)\s+(\w+)\((\d+)<([^>]*)>", l)
+		    if not m:
+		        continue
+		    pid, call, path = m.group(1), m.group(2), m.group(4)
+		    if call == "writev" and path.endswith(".seg"):
+		        assert pid not in pending, "two writes without a sync: " + l
+		        pending[pid] = path
+		        writes += 1
+		    elif call == "fdatasync" and path.endswith(".seg"):
+		        assert pending.get(pid) == path, "sync of another file: " + l
+		        del pending[pid]
+		        syncs += 1
+		    elif call == "read" and m.group(3) == "0":
+		        assert pid not in pending, "input read before the sync: " + l
+		assert not pending, pending
+		assert writes >= 11 and syncs == writes, (writes, syncs)  # 10 batches + the journal
+		print("writes", writes, "syncs", syncs)
+	EOF
+	run -2 "$SHIP" --fsync sometimes
+	[[ "$output" == *"--fsync"*"never, batch or interval:MS"* ]]
+	run -2 "$SHIP" --fsync interval:0
+	[[ "$output" == *"--fsync"* ]]
+}
+
 @test "bad options exit 2 naming the option" {
 	run -2 "$SHIP" --batch-size 0
 	[[ "$output" == *"--batch-size"* ]]

@@ -29,9 +29,10 @@ struct cli {
 	struct ship_conf c;
 	const char *sink_args[SHIP_MAX_SINKS];
 	size_t nsinks;
+	struct dq_sync sync; /* --fsync */
 };
 
-enum { O_KAFKA_OPT = 1, O_SINK };
+enum { O_KAFKA_OPT = 1, O_SINK, O_FSYNC_WHEN };
 
 #define CONF(field) OPT_AT(struct cli, c.field)
 #define MB ((uint64_t)1 << 20)
@@ -71,6 +72,10 @@ static const struct opt options[] = {
     {.name = "spool-capacity-mb", .type = OPT_UINT, .arg_name = "N", CONF(spool_capacity_bytes),
      .min = 1, .max = (uint64_t)1 << 30, .scale = MB,
      .help = "size of the disk queue; the oldest batches are dropped past it"},
+    {.name = "fsync", .type = OPT_CALL, .key = O_FSYNC_WHEN, .arg_name = "WHEN", .def = "never",
+     .help = "when the spool and the input journal are forced to disk: never (they survive a "
+             "kill of rum-ship, not a power cut), batch (each entry before it counts as "
+             "written), interval:MS (at most MS of entries lost to a power cut)"},
     {.name = "drain-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CONF(drain_timeout_ms),
      .def = "30", .min = 0, .max = 86400, .scale = 1000,
      .help = "at the end, how long to keep sending what is queued"},
@@ -131,6 +136,13 @@ static const char *on_opt(int key, const char *val, void *ctx)
 	struct cli *cl = ctx;
 	static char why[RUM_ERROR_MAX];
 	struct rum_error e;
+	if (key == O_FSYNC_WHEN) {
+		if (dq_sync_parse(val, &cl->sync, &e) < 0) {
+			snprintf(why, sizeof why, "%s", e.msg);
+			return why;
+		}
+		return NULL;
+	}
 	if (key == O_SINK) {
 		if (cl->nsinks == SHIP_MAX_SINKS)
 			return "more than 16 sinks";
@@ -312,6 +324,15 @@ static uint64_t consumed(const struct ship *sh)
 	return sh->journal.in_total - (sh->lr.end - sh->lr.start) - sh->recover_left;
 }
 
+/* --fsync interval:MS with input paused: the last writes go to disk too. */
+static void sync_due(struct ship *sh)
+{
+	if (sh->journaling)
+		dq_sync_due(sh->journal.dq);
+	for (size_t i = 0; i < sh->nsinks; i++)
+		points_sync_due(sh->points[i]);
+}
+
 /* Nothing read is held in memory only (no batch being built): the journal
  * can let go of it. */
 static void settle(struct ship *sh)
@@ -424,6 +445,7 @@ static void idle_http(void *ctx)
 		if (sh->npoints && now >= sh->deadline)
 			seal(sh);
 		settle(sh);
+		sync_due(sh);
 		uint64_t wait = METRICS_EVERY_MS;
 		if (sh->npoints)
 			wait = sh->deadline > now ? sh->deadline - now : 0;
@@ -818,6 +840,7 @@ int main(int argc, char **argv)
 		log_info("--kafka-opt is used with a kafka:// sink only");
 	}
 	opts_check_done();
+	dq_sync_default(cl.sync);
 
 	sched_batch();
 	if (sig_setup() < 0)
