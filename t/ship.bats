@@ -306,6 +306,37 @@ metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 	[ "$(metric rum_ship_lost_points_total)" = 0 ]
 }
 
+@test "recovery: after a 20 s outage of quick 503s the first retry reaches the sink within 3 s, without hammering it" {
+	start_fake_dataway
+	echo 503 >"$FAKE_FAIL"
+	mkfifo "$T/pipe"
+	"$SHIP" --sink "$(dw)" --batch-size 100 --metrics-file "$M" <"$T/pipe" 2>"$T/err" &
+	SHIP_PID=$!
+	exec 7>"$T/pipe"
+	"$SEQ" --count 1000 >&7
+	sleep 20
+	back=$(date +%s.%N)
+	rm "$FAKE_FAIL"
+	wait_for 10 metric_is rum_ship_points_sent_total 1000
+	exec 7>&-
+	wait "$SHIP_PID"
+	SHIP_PID=
+	"$CHECK" seq "$FAKE_LOG" 1000 --window 4
+	# The backoff grown over 20 s (16 s and more) would wait out most of
+	# that again; a sink that failed fast is tried again every 1.2-2 s.
+	python3 - "$FAKE_LOG" "$back" <<-'EOF'
+		import json, sys
+		log = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+		back = float(sys.argv[2])
+		first = min(e["t"] for e in log if e["status"] == 200)
+		failed = sum(1 for e in log if e["status"] != 200)
+		print("first 2xx %.2f s after the sink was back; %d refused requests" % (first - back, failed))
+		assert first - back <= 3, first - back
+		# the 4 in flight at first, then one retry at a time, >= 1.2 s apart
+		assert failed <= 4 + 20 / 1.2 + 1, failed
+	EOF
+}
+
 @test "one request in flight: strictly in order through an outage" {
 	start_fake_dataway
 	echo close >"$FAKE_FAIL"
