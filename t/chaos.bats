@@ -114,7 +114,10 @@ tally() {
 	sort -u "$T/got" >"$T/got.sorted"
 	LOST=$(comm -23 "$T/ok.sorted" "$T/got.sorted" | wc -l)
 	DUPS=$(($(wc -l <"$T/got") - $(wc -l <"$T/got.sorted")))
-	echo "# $1: $(cat "$T/client"); ok $(wc -l <"$T/ok.sorted"), lost $LOST, at the Dataway $(wc -l <"$T/got.sorted") distinct, $DUPS duplicates" >&3
+	# delivered, yet the client saw no 2xx (a reset, say): it would send
+	# them again
+	UNANSWERED=$(comm -13 "$T/ok.sorted" "$T/got.sorted" | wc -l)
+	echo "# $1: $(cat "$T/client"); ok $(wc -l <"$T/ok.sorted"), lost $LOST, at the Dataway $(wc -l <"$T/got.sorted") distinct, $DUPS duplicates, $UNANSWERED delivered without a 2xx" >&3
 }
 
 stage_pid() { pgrep -f "^$BIN/rum-$1 .*$DIR/" | head -1; }
@@ -164,6 +167,9 @@ stop_collector() {
 	tally "rum-ship killed twice, rum-collector once"
 	[ "$(wc -l <"$T/ok.sorted")" -gt 500 ]
 	[ "$LOST" = 0 ]
+	# rum-listen stopped (SIGTERM from the kernel) under load: every
+	# request whose points went on was answered
+	[ "$UNANSWERED" = 0 ]
 	# Sent again: the batches in flight at each kill of rum-ship (at most
 	# --max-inflight 4 + 1 of 1000 points; rum-ship.1, Queueing).
 	[ "$DUPS" -le $((2 * 5 * 1000)) ]
