@@ -31,6 +31,54 @@
 #include "dq_seg.h"
 #include "fsutil.h"
 
+static struct dq_sync sync_default;
+
+int dq_sync_parse(const char *s, struct dq_sync *out, struct rum_error *err)
+{
+	if (strcmp(s, "never") == 0) {
+		*out = (struct dq_sync){DQ_SYNC_NEVER, 0};
+		return 0;
+	}
+	if (strcmp(s, "batch") == 0) {
+		*out = (struct dq_sync){DQ_SYNC_BATCH, 0};
+		return 0;
+	}
+	if (strncmp(s, "interval:", 9) == 0) {
+		const char *v = s + 9;
+		char *end;
+		errno = 0;
+		unsigned long long ms = strtoull(v, &end, 10);
+		if (*v >= '0' && *v <= '9' && *end == 0 && errno == 0 && ms >= 1 && ms <= 3600000) {
+			*out = (struct dq_sync){DQ_SYNC_INTERVAL, ms};
+			return 0;
+		}
+		return err_set(err, "interval:MS takes 1 to 3600000 milliseconds, not '%s'", v);
+	}
+	return err_set(err, "not never, batch or interval:MS");
+}
+
+void dq_sync_default(struct dq_sync s)
+{
+	sync_default = s;
+}
+
+void dq_sync_due(struct dq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	if (dq_sync_writes(q, 0) < 0)
+		log_rl(&q->drop_rl, RLOG_WARN, "disk queue %s: fdatasync: %s", q->dir,
+		       strerror(errno));
+	pthread_mutex_unlock(&q->mu);
+}
+
+uint64_t dq_syncs(struct dq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	uint64_t n = q->syncs;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
 static void drop_kept(struct dq *q)
 {
 	struct kept *k = &q->kept[q->kept_i];
@@ -222,6 +270,14 @@ int dq_acked(struct dq *q, struct dq_pos next)
 	int r = dq_pos_cmp(next, q->ack) <= 0;
 	pthread_mutex_unlock(&q->mu);
 	return r;
+}
+
+struct dq_pos dq_ack_pos(struct dq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	struct dq_pos p = q->ack;
+	pthread_mutex_unlock(&q->mu);
+	return p;
 }
 
 void dq_rewind(struct dq *q)
@@ -416,6 +472,7 @@ int dq_open(struct dq **qp, const char *dir, uint64_t capacity_bytes, struct rum
 	}
 	q->dirfd = q->lockfd = q->ackfd = q->wfd = q->rfd = q->win_fd = -1;
 	q->cap = capacity_bytes;
+	q->sync = sync_default;
 	q->drop_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(2);
 	q->seg_max = seg_max_for(capacity_bytes);
 	q->dir = strdup(dir);
@@ -469,8 +526,11 @@ void dq_close(struct dq *q)
 {
 	if (!q)
 		return;
-	if (q->wfd >= 0)
+	if (q->wfd >= 0) {
+		if (q->sync.mode != DQ_SYNC_NEVER && dq_sync_writes(q, 1) < 0)
+			log_warn("disk queue %s: fdatasync: %s", q->dir, strerror(errno));
 		close(q->wfd);
+	}
 	if (q->rfd >= 0)
 		close(q->rfd);
 	close(q->ackfd);

@@ -26,6 +26,31 @@ struct dq_pos {
 	uint64_t off; /* byte offset in it */
 };
 
+/* When appended entries are forced to the disk (fdatasync): never (the
+ * page cache only: they survive a kill of the process, not a power cut);
+ * batch (before every push returns: each entry survives a power cut once
+ * pushed); interval (at a push or dq_sync_due at least ms after the last
+ * sync: a power cut loses at most the last ms of entries, and those since
+ * the last push when nothing follows). The directory is synced when a
+ * segment file is made (batch, interval). Acknowledgements are not
+ * synced: after a power cut some entries may be delivered again, none is
+ * skipped. */
+enum dq_sync_mode { DQ_SYNC_NEVER, DQ_SYNC_BATCH, DQ_SYNC_INTERVAL };
+struct dq_sync {
+	enum dq_sync_mode mode;
+	uint64_t ms; /* DQ_SYNC_INTERVAL */
+};
+
+/* "never", "batch" or "interval:MS" (1..3600000). 0, or -1 with err. */
+int dq_sync_parse(const char *s, struct dq_sync *out, struct rum_error *err);
+/* The sync of every queue opened after it in this process (default never). */
+void dq_sync_default(struct dq_sync s);
+/* DQ_SYNC_INTERVAL: syncs what was appended since the last sync once the
+ * interval has passed (for a writer with nothing more to push). */
+void dq_sync_due(struct dq *q);
+/* Syncs (batch, interval) counted since open, for a gauge. */
+uint64_t dq_syncs(struct dq *q);
+
 struct dq_stats {
 	uint64_t entries;	  /* entries not yet acknowledged */
 	uint64_t bytes;		  /* bytes on disk */
@@ -44,6 +69,10 @@ void dq_close(struct dq *q);
 /* Append one entry. -1 on I/O error (errno) or if n > DQ_MAX_ENTRY or
  * n > capacity. May evict the oldest segments to make room. */
 int dq_push(struct dq *q, const void *p, size_t n);
+/* dq_push, and *end is the position just after the entry: a writer that
+ * never reads its entries back (a write-ahead journal) passes it to dq_ack
+ * once it is done with them. */
+int dq_push_at(struct dq *q, const void *p, size_t n, struct dq_pos *end);
 /* dq_push of b's bytes; besides, unless too much is kept already, b's
  * memory is taken (b is left empty) and handed to the dq_read that reaches
  * the entry, which then reads no file: a consumer that keeps up does not
@@ -62,6 +91,8 @@ int dq_ack(struct dq *q, struct dq_pos next);
 /* Whether the entry read earlier that ends at `next` is no longer in the
  * queue: acknowledged, or evicted since by a push past the capacity. */
 int dq_acked(struct dq *q, struct dq_pos next);
+/* The acknowledged position: where reading starts after a restart. */
+struct dq_pos dq_ack_pos(struct dq *q);
 /* Move the read position back to the acknowledged one (redeliver). */
 void dq_rewind(struct dq *q);
 /* Sleep until there is unread data or timeout_ms passes (or dq_wake).

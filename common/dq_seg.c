@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -334,6 +335,9 @@ void dq_evict_first(struct dq *q)
 /* Seals the last segment and starts a new one that takes appends. */
 static int new_seg(struct dq *q)
 {
+	/* what the old one holds goes to disk before its descriptor does */
+	if (q->wfd >= 0 && q->dirty && q->sync.mode != DQ_SYNC_NEVER && dq_sync_writes(q, 1) < 0)
+		return -1;
 	if (q->wfd >= 0) {
 		close(q->wfd);
 		q->wfd = -1;
@@ -355,6 +359,27 @@ static int new_seg(struct dq *q)
 	q->segs[q->nseg++] = (struct seg){.num = q->next_num};
 	q->next_num++;
 	dq_gc(q);
+	/* the new file's name, so that its entries can be found after a
+	 * power cut */
+	if (q->sync.mode != DQ_SYNC_NEVER && fsync(q->dirfd) < 0)
+		return -1;
+	return 0;
+}
+
+int dq_sync_writes(struct dq *q, int force)
+{
+	if (!q->dirty || q->wfd < 0 || q->sync.mode == DQ_SYNC_NEVER)
+		return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (!force && q->sync.mode == DQ_SYNC_INTERVAL && now - q->last_sync_ms < q->sync.ms)
+		return 0;
+	if (fdatasync(q->wfd) < 0)
+		return -1;
+	q->dirty = 0;
+	q->last_sync_ms = now;
+	q->syncs++;
 	return 0;
 }
 
@@ -416,8 +441,9 @@ static int push_locked(struct dq *q, struct iovec *iov, size_t niov, size_t coun
 	s->entries += count;
 	q->total += need;
 	q->entries += count;
+	q->dirty = 1;
 	pthread_cond_broadcast(&q->cv);
-	return 0;
+	return dq_sync_writes(q, 0);
 }
 
 int dq_push(struct dq *q, const void *p, size_t n)
@@ -431,6 +457,28 @@ int dq_push(struct dq *q, const void *p, size_t n)
 	struct iovec iov[2] = {{h, HDR}, {(void *)p, n}};
 	pthread_mutex_lock(&q->mu);
 	int r = push_locked(q, iov, 2, 1, HDR + (uint64_t)n);
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
+int dq_push_at(struct dq *q, const void *p, size_t n, struct dq_pos *end)
+{
+	if (n > DQ_MAX_ENTRY) {
+		errno = EFBIG;
+		return -1;
+	}
+	unsigned char h[HDR];
+	make_hdr(h, p, n, 0);
+	struct iovec iov[2] = {{h, HDR}, {(void *)p, n}};
+	pthread_mutex_lock(&q->mu);
+	int r = push_locked(q, iov, 2, 1, HDR + (uint64_t)n);
+	if (r == 0) {
+		/* Remembered with its ordinal, as a read's end is: acknowledging
+		 * it soon after needs no walk over the headers. */
+		const struct seg *s = &q->segs[q->nseg - 1];
+		*end = (struct dq_pos){s->num, s->size};
+		q->ring[q->ring_i++ % RING] = (struct ring_ent){*end, s->entries};
+	}
 	pthread_mutex_unlock(&q->mu);
 	return r;
 }

@@ -76,6 +76,11 @@ struct dq {
 	} kept[KEEP_MAX];
 	size_t kept_i, kept_n;
 	uint64_t kept_bytes;
+	/* dq_sync: what to force to disk, when */
+	struct dq_sync sync;
+	uint64_t last_sync_ms; /* monotonic */
+	int dirty;	       /* appended since the last sync */
+	uint64_t syncs;
 };
 
 static inline int dq_pos_cmp(struct dq_pos a, struct dq_pos b)
@@ -94,6 +99,10 @@ uint32_t dq_entry_crc(const unsigned char *lenfield, const void *payload, size_t
 int64_t dq_hdr_len(const unsigned char *h, uint64_t room, int *more);
 /* Walks entry headers from the boundary at offp, ordp towards stop. */
 int dq_walk(struct dq *q, int fd, uint64_t size, uint64_t stop, uint64_t *offp, uint64_t *ordp);
+
+/* Forces the appended entries to disk as q->sync says; force: whatever
+ * the interval. 0 or -1 (errno). */
+int dq_sync_writes(struct dq *q, int force);
 
 /* Files. */
 ssize_t dq_pread_full(int fd, void *p, size_t n, uint64_t off);

@@ -86,6 +86,23 @@ int lr_init(struct linereader *lr, int fd, size_t max_line)
 	return lr->buf ? 0 : -1;
 }
 
+int lr_preload(struct linereader *lr, const void *p, size_t n)
+{
+	size_t part = lr->end - lr->start;
+	if (n + part > lr->cap) {
+		char *b = realloc(lr->buf, n + part);
+		if (!b)
+			return -1;
+		lr->buf = b;
+		lr->cap = n + part;
+	}
+	memmove(lr->buf + n, lr->buf + lr->start, part);
+	memcpy(lr->buf, p, n);
+	lr->start = 0;
+	lr->end = n + part;
+	return 0;
+}
+
 void lr_free(struct linereader *lr)
 {
 	free(lr->buf);
@@ -181,6 +198,8 @@ enum lr_status lr_next(struct linereader *lr, const char **line, size_t *len)
 			return LR_ERROR;
 		if (r == 0)
 			lr->eof = 1;
+		else if (lr->on_read)
+			lr->on_read(lr->read_ctx, lr->buf + lr->end, (size_t)r);
 		lr->end += (size_t)r;
 	}
 }

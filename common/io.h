@@ -37,11 +37,19 @@ struct linereader {
 	int skipping;		 /* inside an over-long line */
 	void (*idle)(void *ctx); /* called before a read that would block */
 	void *idle_ctx;
+	/* called with the bytes of every read, before any line of them is
+	 * returned (a write-ahead journal); NULL: none */
+	void (*on_read)(void *ctx, const char *p, size_t n);
+	void *read_ctx;
 };
 
 int lr_init(struct linereader *lr, int fd, size_t max_line);
 enum lr_status lr_next(struct linereader *lr, const char **line, size_t *len);
 void lr_free(struct linereader *lr);
+/* Puts n bytes in front of what is still to be read, as if read first (no
+ * on_read for them): input kept from an earlier run. 0, or -1 when out of
+ * memory. */
+int lr_preload(struct linereader *lr, const void *p, size_t n);
 
 /* write(2) all of p, retrying on EINTR and partial writes. */
 int write_all(int fd, const void *p, size_t n);

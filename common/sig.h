@@ -9,6 +9,12 @@
 extern volatile sig_atomic_t sig_term; /* SIGTERM or SIGINT seen */
 extern volatile sig_atomic_t sig_hup;  /* SIGHUP seen; clear it after reloading */
 
+/* Installs the handlers, then stop_with_supervisor(). 0 or -1 (errno). */
 int sig_setup(void);
+/* Under a supervisor that asked for it (RUMPIPE_SUPERVISOR_PID in the
+ * environment): SIGTERM when that parent dies, so that a pipeline whose
+ * supervisor was killed drains and ends instead of running unsupervised.
+ * 0 or -1 (errno). */
+int stop_with_supervisor(void);
 
 #endif

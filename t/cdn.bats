@@ -172,7 +172,8 @@ stop() {
 
 @test "a server that does not answer: unknown after --dns-timeout, nothing reordered or delayed longer" {
 	start_mute_dns
-	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 600 --metrics-file "$M"
+	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 600 --metrics-file "$M" \
+		--keep-order
 	local t0 t1
 	t0=$(date +%s%N)
 	{
@@ -198,6 +199,23 @@ stop() {
 	[ $(($(metric 'rum_cdn_failures_total{kind="deadline"}') + $(metric 'rum_cdn_failures_total{kind="timeout"}'))) -ge 1 ]
 }
 
+@test "without --keep-order, records that need no lookup do not wait behind one" {
+	start_mute_dns
+	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 3000
+	{
+		rec slow.shop.test
+		echo '{"measurement":"view","tags":{"n":"2"}}'
+		rec 192.0.2.9
+		rec slow2.shop.test
+	} >&7
+	# the view and the IP literal at once, the two lookups after 3 s
+	wait_for 2 lines_are "$T/out" 2
+	[ "$(jq -c '[.measurement, .tags.n // .tags.resource_url_host]' "$T/out" | paste -sd' ')" = '["view","2"] ["resource","192.0.2.9"]' ]
+	wait_for 6 lines_are "$T/out" 4
+	[ "$(jq -r '.tags.resource_url_host // empty' "$T/out" | paste -sd' ')" = "192.0.2.9 slow.shop.test slow2.shop.test" ]
+	stop
+}
+
 @test "a server that does not answer, one lookup slot: records still leave in order, none much later than the timeout" {
 	start_mute_dns
 	for h in a b c d; do rec "$h.shop.test"; done >"$T/in"
@@ -214,7 +232,7 @@ stop() {
 
 @test "SIGTERM while a lookup is unanswered: the record still leaves, unknown, and the stage exits 0" {
 	start_mute_dns
-	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 800
+	start --dns-server "127.0.0.1:$(cat "$T/mute.port")" --dns-timeout 800 --keep-order
 	{ rec slow.shop.test; rec 192.0.2.9; } >&7
 	sleep 0.2
 	[ "$(lines "$T/out")" = 0 ]
@@ -279,7 +297,7 @@ stop() {
 		[ $((i % 50)) = 0 ] && rec c.many.test && echo '{"measurement":"view","tags":{}}'
 	done >"$T/in"
 	"$C" --dns-server "127.0.0.1:$DNS_PORT" --max-inflight 32 --max-pending 100 --metrics-file "$M" \
-		<"$T/in" >"$T/out"
+		--keep-order <"$T/in" >"$T/out"
 	[ "$(lines "$T/out")" = "$(lines "$T/in")" ]
 	diff <(jq -r '.tags.resource_url_host // "view"' "$T/in") <(jq -r '.tags.resource_url_host // "view"' "$T/out")
 	[ "$(grep -c '"first-party"' "$T/out")" = 600 ]
@@ -297,7 +315,7 @@ for i in range(3):
     print(json.dumps({"measurement": "session_replay", "tags": {"n": str(i)}, "fields": {"body": big}}, separators=(",", ":")))
     print(json.dumps({"measurement": "resource", "tags": {"resource_url_host": "h%d.first.shop.test" % i}}, separators=(",", ":")))
 ' >"$T/in"
-	"$C" --dns-server "127.0.0.1:$DNS_PORT" --max-pending 3 <"$T/in" >"$T/out"
+	"$C" --dns-server "127.0.0.1:$DNS_PORT" --max-pending 3 --keep-order <"$T/in" >"$T/out"
 	[ "$(lines "$T/out")" = 7 ]
 	diff <(grep session_replay "$T/in") <(grep session_replay "$T/out")
 	jq -r '.tags.n // .tags.resource_url_host' "$T/out" | paste -sd' ' >"$T/order"
@@ -422,7 +440,7 @@ for i in range(3):
 		--cname=fonts.gstatic.com,gstaticadssl.l.google.com --address=/example.com/192.0.2.5 \
 		--cname=cdn.example.net,cdn.example.net.cdn.cloudflare.net
 	"$TOOLS/gen-records" 3000 >"$T/in"
-	"$C" --dns-server "127.0.0.1:$DNS_PORT" <"$T/in" >"$T/out"
+	"$C" --dns-server "127.0.0.1:$DNS_PORT" --keep-order <"$T/in" >"$T/out"
 	[ "$(lines "$T/out")" = 3000 ]
 	jq -c 'if .measurement == "resource" then .fields |= del(.provider_type, .provider_name) else . end' "$T/out" >"$T/stripped"
 	jq -c . "$T/in" | diff -q - "$T/stripped"

@@ -38,6 +38,11 @@ static const struct opt options[] = {
     {.name = "max-pending", .type = OPT_UINT, .arg_name = "N", CFG(max_pending),
      .def = "8192", .def_note = "; also 16 MiB at most", .min = 1, .max = 1 << 20,
      .help = "records held at most while answers are awaited"},
+    {.name = "keep-order", .type = OPT_FLAG, CFG(keep_order),
+     .help = "records that need no lookup (other measurements, IP hosts, cached hosts) wait "
+             "behind those that do, so that the output is in the input's order; by default "
+             "they leave at once (records waiting for an answer still leave in order among "
+             "themselves)"},
     {.name = "cache-size", .type = OPT_UINT, .arg_name = "N", CFG(cache_size),
      .def = "16384", .def_note = "; 0: none", .min = 0, .max = 1 << 22,
      .help = "hosts remembered"},
@@ -55,7 +60,8 @@ static const struct prog_info info = {
     "rum-cdn",
     "[OPTION]...",
     "Reads records (one JSON object a line) on standard input and writes them to standard "
-    "output in the same order. Each resource record whose resource_url_host is a domain name "
+    "output (in the same order with --keep-order). Each resource record whose resource_url_host is "
+    "a domain name "
     "gets the fields provider_type (CDN when the name is an alias, by CNAME, of another name; "
     "first-party when it has no CNAME; unknown when the lookup failed or the host is an IP "
     "address or not a valid name) and provider_name (the CDN whose domain in the CDN map the "

@@ -430,7 +430,7 @@ void stage_drain(struct stage *s)
 
 static int pass(struct stage *s, const char *line, size_t len)
 {
-	if (s->head == s->tail)
+	if (s->head == s->tail || !s->cfg.keep_order)
 		return write_raw(s, line, len);
 	if (!enqueue(s, line, len, P_PASS)) {
 		s->out.err = ENOMEM;
@@ -442,7 +442,7 @@ static int pass(struct stage *s, const char *line, size_t len)
 static int emit_answered(struct stage *s, const char *line, size_t len, enum cdn_type type,
 			 const struct cdn_provider *prov)
 {
-	if (s->head == s->tail)
+	if (s->head == s->tail || !s->cfg.keep_order)
 		return write_record(s, &s->rec, type, prov);
 	struct pend *p = enqueue(s, line, len, P_READY);
 	if (!p) {

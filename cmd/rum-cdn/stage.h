@@ -1,7 +1,9 @@
 /* rum-cdn's stream: records wait in a ring, in the order they came, for the
  * lookups of their hosts (c-ares, many in flight, one per host however many
  * records name it); each leaves when its answer is in and everything before
- * it has left, or when --dns-timeout has passed since it came. */
+ * it has left, or when --dns-timeout has passed since it came. A record that
+ * needs no lookup (no host, an IP, a cached answer) leaves at once, unless
+ * --keep-order: then it waits in the ring behind those before it. */
 #ifndef RUM_CDN_STAGE_H
 #define RUM_CDN_STAGE_H
 
@@ -23,6 +25,7 @@ struct stage_config {
 	const char *dns_server; /* NULL: the system's resolver configuration */
 	uint64_t dns_timeout_ms, cache_ttl_s, negative_ttl_s;
 	uint64_t cache_size, max_inflight, max_pending;
+	int keep_order; /* records needing no lookup wait behind those that do */
 };
 
 struct lookup;

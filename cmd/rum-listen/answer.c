@@ -100,8 +100,11 @@ enum MHD_Result send_resp(struct MHD_Connection *c, size_t ep, unsigned status,
 			MHD_destroy_response(r);
 		return MHD_NO;
 	}
-	/* The last answer of a connection says so, which a shared one cannot. */
-	if (last && shared) {
+	/* The last answer of a connection says so, which a shared one cannot;
+	 * once stopping every answer is a connection's last, so that a client
+	 * on a kept-alive connection sends its next request elsewhere instead
+	 * of having it cut off when the daemon stops. */
+	if ((last || stopping) && shared) {
 		r = empty_for_any_origin();
 		if (!r)
 			return MHD_NO;

@@ -19,6 +19,7 @@
 
 #include "conns.h"
 #include "cpusched.h"
+#include "dq.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -48,7 +49,10 @@ enum {
 	O_TIME_CORRECTION,
 	O_DATAWAY,
 	O_CAPTURE_KEEP_HEADER,
+	O_FSYNC_WHEN,
 };
+
+static struct dq_sync spool_sync; /* --fsync */
 
 #define CFG(field) OPT_AT(struct listen_cfg, field)
 
@@ -149,6 +153,10 @@ static const struct opt options[] = {
     {.name = "spool-capacity-mb", .type = OPT_UINT, .arg_name = "N", CFG(spool_capacity_mb),
      .min = 1, .max = (uint64_t)1 << 24,
      .help = "size of the disk queue; the oldest requests are dropped past it"},
+    {.name = "fsync", .type = OPT_CALL, .key = O_FSYNC_WHEN, .arg_name = "WHEN", .def = "never",
+     .help = "when the spool is forced to disk: never (it survives a kill of rum-listen, not "
+             "a power cut), batch (each request before its answer), interval:MS (at most MS "
+             "of requests lost to a power cut)"},
     {.name = "max-body-mb", .type = OPT_UINT, .arg_name = "N", CFG(max_body),
      .def = "10", .min = 1, .max = 4096, .scale = (uint64_t)1 << 20,
      .help = "largest request body, as sent and decompressed"},
@@ -446,6 +454,14 @@ static const char *handle(int key, const char *val, void *ctx)
 	case O_PUBLIC_APIS:
 		c->public_apis_set = 1;
 		return opt_list(val, add_path, &c->public_apis);
+	case O_FSYNC_WHEN: {
+		static char fsync_why[RUM_ERROR_MAX];
+		struct rum_error e;
+		if (dq_sync_parse(val, &spool_sync, &e) == 0)
+			return NULL;
+		snprintf(fsync_why, sizeof fsync_why, "%s", e.msg);
+		return fsync_why;
+	}
 	}
 	return "unknown option";
 }
@@ -618,7 +634,7 @@ static void drop_privileges(const char *name)
  * certificate; the metrics file is written every few seconds. */
 static void serve(const sigset_t *set)
 {
-	while (!output_failed) {
+	while (!output_failed && !sig_term) {
 		struct timespec ts = {0, 200 * 1000000L};
 		int sig = sigtimedwait(set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
@@ -699,6 +715,7 @@ int main(int argc, char **argv)
 	if (cfg.tls_cert && tlscert_load(cfg.tls_cert, cfg.tls_key) < 0)
 		die(1, "cannot use --tls-cert %s --tls-key %s", cfg.tls_cert, cfg.tls_key);
 	opts_check_done();
+	dq_sync_default(spool_sync);
 	sched_batch();
 	if (sig_setup() < 0)
 		die(1, "cannot set up signals: %s", strerror(errno));

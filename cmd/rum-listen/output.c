@@ -78,6 +78,7 @@ static void *consume(void *arg)
 		if (!got) {
 			if (consumer_stop)
 				break;
+			dq_sync_due(spool); /* --fsync interval:MS, input paused */
 			dq_wait(spool, 200);
 			continue;
 		}

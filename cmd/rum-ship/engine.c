@@ -294,13 +294,25 @@ static void refused(struct eng *e, struct eng_slot *sl, const char *why, const c
 	finish(e, sl);
 }
 
+/* A failure that came this fast (a refused connection, an at once 5xx)
+ * cost the sink next to nothing: the one item retried alone is tried again
+ * within FAST_RETRY_MS however long the outage, so that a sink back up is
+ * found within ~2 s instead of after a backoff grown to its maximum (a
+ * 20 s outage made it 16 s). One small request every 2 s does not hammer
+ * a sink that is still down. Slow failures (timeouts) back off in full. */
+#define FAST_FAIL_MS 1000
+#define FAST_RETRY_MS 1600 /* jittered: 1.2 to 2 s */
+
 /* ENG_IN_ORDER: one backoff for the sink, which is failing as a whole. */
-static void retry_in_order(struct eng *e, struct eng_slot *sl, const char *why)
+static void retry_in_order(struct eng *e, struct eng_slot *sl, const char *why, int fast)
 {
 	sl->state = ENG_WAIT;
 	uint64_t now = mono_ms();
 	if (!e->degraded || now >= e->retry_at) {
-		e->retry_at = now + jittered(e, e->backoff);
+		uint64_t b = e->backoff;
+		if (fast && b > FAST_RETRY_MS)
+			b = FAST_RETRY_MS;
+		e->retry_at = now + jittered(e, b);
 		e->backoff = doubled(e, e->backoff);
 		e->ops->retrying(e->ctx, sl, why, e->retry_at - now);
 	}
@@ -330,11 +342,13 @@ static void retry_alone(struct eng *e, struct eng_slot *sl, const char *why)
 	e->ops->retrying(e->ctx, sl, why, wait);
 }
 
-static void retry(struct eng *e, struct eng_slot *sl, const char *why)
+/* fast: the sink failed within FAST_FAIL_MS (and did not ask us to slow
+ * down with a 429) */
+static void retry(struct eng *e, struct eng_slot *sl, const char *why, int fast)
 {
 	count(e->c.m.retries);
 	if (e->c.policy == ENG_IN_ORDER)
-		retry_in_order(e, sl, why);
+		retry_in_order(e, sl, why, fast);
 	else
 		retry_alone(e, sl, why);
 }
@@ -345,7 +359,7 @@ void eng_done(struct eng *e, struct eng_slot *sl, enum eng_result r, const char 
 	if (r == ENG_OK)
 		delivered(e, sl);
 	else if (r == ENG_RETRY)
-		retry(e, sl, why);
+		retry(e, sl, why, 0);
 	else
 		refused(e, sl, why, NULL);
 }
@@ -357,9 +371,12 @@ static void http_completed(struct eng *e, struct eng_slot *sl, CURLcode cc)
 	struct eng_req *rq = sl->req;
 	curl_multi_remove_handle(e->multi, rq->easy);
 	e->inflight--;
+	curl_off_t us = 0;
+	int fast = curl_easy_getinfo(rq->easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK &&
+		   us < (curl_off_t)FAST_FAIL_MS * 1000;
 	if (cc != CURLE_OK) {
 		count(e->c.m.neterr);
-		retry(e, sl, rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(cc));
+		retry(e, sl, rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(cc), fast);
 		return;
 	}
 	long code = 0;
@@ -372,14 +389,14 @@ static void http_completed(struct eng *e, struct eng_slot *sl, CURLcode cc)
 	if (code < 200) {
 		/* not an HTTP answer we understand: as good as none */
 		count(e->c.m.neterr);
-		retry(e, sl, "no HTTP status");
+		retry(e, sl, "no HTTP status", fast);
 		return;
 	}
 	char why[32];
 	snprintf(why, sizeof why, "HTTP %ld", code);
 	if (code >= 500 || code == 429) {
 		count(code == 429 ? e->c.m.c4xx : e->c.m.c5xx);
-		retry(e, sl, why);
+		retry(e, sl, why, fast && code != 429);
 		return;
 	}
 	if (code >= 400)

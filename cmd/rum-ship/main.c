@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "cpusched.h"
 #include "io.h"
+#include "journal.h"
 #include "kafka.h"
 #include "log.h"
 #include "lp.h"
@@ -28,9 +29,10 @@ struct cli {
 	struct ship_conf c;
 	const char *sink_args[SHIP_MAX_SINKS];
 	size_t nsinks;
+	struct dq_sync sync; /* --fsync */
 };
 
-enum { O_KAFKA_OPT = 1, O_SINK };
+enum { O_KAFKA_OPT = 1, O_SINK, O_FSYNC_WHEN };
 
 #define CONF(field) OPT_AT(struct cli, c.field)
 #define MB ((uint64_t)1 << 20)
@@ -65,10 +67,15 @@ static const struct opt options[] = {
      .help = "without a spool: compressed batches kept in memory before input stops"},
     {.name = "spool-dir", .type = OPT_STRING, .arg_name = "DIR", CONF(spool_dir),
      .empty_why = "empty directory name",
-     .help = "disk queue every batch goes through; resumed after a restart"},
+     .help = "disk queue every batch goes through, with a journal of the input read "
+             "(DIR/input); resumed after a restart"},
     {.name = "spool-capacity-mb", .type = OPT_UINT, .arg_name = "N", CONF(spool_capacity_bytes),
      .min = 1, .max = (uint64_t)1 << 30, .scale = MB,
      .help = "size of the disk queue; the oldest batches are dropped past it"},
+    {.name = "fsync", .type = OPT_CALL, .key = O_FSYNC_WHEN, .arg_name = "WHEN", .def = "never",
+     .help = "when the spool and the input journal are forced to disk: never (they survive a "
+             "kill of rum-ship, not a power cut), batch (each entry before it counts as "
+             "written), interval:MS (at most MS of entries lost to a power cut)"},
     {.name = "drain-timeout", .type = OPT_UINT, .arg_name = "SECONDS", CONF(drain_timeout_ms),
      .def = "30", .min = 0, .max = 86400, .scale = 1000,
      .help = "at the end, how long to keep sending what is queued"},
@@ -129,6 +136,13 @@ static const char *on_opt(int key, const char *val, void *ctx)
 	struct cli *cl = ctx;
 	static char why[RUM_ERROR_MAX];
 	struct rum_error e;
+	if (key == O_FSYNC_WHEN) {
+		if (dq_sync_parse(val, &cl->sync, &e) < 0) {
+			snprintf(why, sizeof why, "%s", e.msg);
+			return why;
+		}
+		return NULL;
+	}
 	if (key == O_SINK) {
 		if (cl->nsinks == SHIP_MAX_SINKS)
 			return "more than 16 sinks";
@@ -154,7 +168,7 @@ struct ship {
 	struct ship_conf *c;
 	struct linereader lr;
 	struct record rec;
-	struct log_ratelimit rl_bad;
+	struct log_ratelimit rl_bad, rl_replay;
 
 	/* HTTP sinks: one, or several Dataways (each its points and replays) */
 	struct ship_conf *sc; /* the conf of each */
@@ -166,6 +180,7 @@ struct ship {
 	uint64_t deadline; /* monotonic ms when the batch must go */
 	uint64_t last_pump;
 	uint64_t last_metrics;
+	unsigned tick;
 	int read_failed;
 
 	/* file and stdout sinks */
@@ -173,6 +188,11 @@ struct ship {
 
 	/* Kafka */
 	struct kafka *kafka;
+
+	/* the input journal (HTTP sinks with --spool-dir) */
+	struct journal journal;
+	int journaling;
+	uint64_t recover_left; /* recovered bytes not yet consumed */
 
 	uint64_t *m_in, *m_bad_json, *m_bad_long, *m_bad_lp, *m_replay;
 	struct buf scratch; /* a measurement name with escapes, decoded */
@@ -303,6 +323,31 @@ static void periodic(struct ship *sh, uint64_t now)
 	metrics_maybe_write(common_opts.metrics_file, 0);
 }
 
+/* The stream offset up to which every record read has been dealt with:
+ * what was read, less what the line reader holds and what is left of the
+ * bytes recovered from the journal. */
+static uint64_t consumed(const struct ship *sh)
+{
+	return sh->journal.in_total - (sh->lr.end - sh->lr.start) - sh->recover_left;
+}
+
+/* --fsync interval:MS with input paused: the last writes go to disk too. */
+static void sync_due(struct ship *sh)
+{
+	if (sh->journaling)
+		dq_sync_due(sh->journal.dq);
+	for (size_t i = 0; i < sh->nsinks; i++)
+		points_sync_due(sh->points[i]);
+}
+
+/* Nothing read is held in memory only (no batch being built): the journal
+ * can let go of it. */
+static void settle(struct ship *sh)
+{
+	if (sh->journaling && !sh->npoints)
+		journal_settle(&sh->journal, consumed(sh));
+}
+
 static void pump_all(struct ship *sh)
 {
 	for (size_t i = 0; i < sh->nsinks; i++)
@@ -330,6 +375,7 @@ static void seal(struct ship *sh)
 	for (size_t i = 0; i < sh->nsinks; i++)
 		points_submit(sh->points[i], sh->batch.p, sh->batch.len, sh->npoints);
 	sh->npoints = 0;
+	settle(sh);
 	/* A batch that grew past the usual size (one huge record) gives its
 	 * memory back rather than keeping it for ever. */
 	if (sh->batch.cap > sh->c->batch_bytes * 2 + ((size_t)1 << 20))
@@ -379,6 +425,8 @@ static _Noreturn void finish_http(struct ship *sh)
 			sink_free(&sh->sc[i].sink);
 	}
 	buf_free(&sh->batch);
+	if (sh->journaling)
+		journal_close(&sh->journal);
 	rec_free(&sh->rec);
 	buf_free(&sh->scratch);
 	lr_free(&sh->lr);
@@ -404,6 +452,8 @@ static void idle_http(void *ctx)
 		uint64_t now = mono_ms();
 		if (sh->npoints && now >= sh->deadline)
 			seal(sh);
+		settle(sh);
+		sync_due(sh);
 		uint64_t wait = METRICS_EVERY_MS;
 		if (sh->npoints)
 			wait = sh->deadline > now ? sh->deadline - now : 0;
@@ -437,7 +487,106 @@ static void tick_http(struct ship *sh)
 		pump_all(sh);
 		sh->last_pump = now;
 	}
+	settle(sh);
 	periodic(sh, now);
+}
+
+/* One line of input into a batch (or the replay queue). */
+static void http_line(struct ship *sh, const char *line, size_t len)
+{
+	struct rum_error rerr;
+	if (rec_parse_line(&sh->rec, line, len, &rerr) < 0) {
+		bad_line(sh, sh->m_bad_json, rerr.msg, rerr.offset);
+		return;
+	}
+	metric_inc(sh->m_in);
+	if (is_replay(sh)) {
+		/* Replays have their own endpoint and uploader. A line-protocol
+		 * sink has none, and the body as a field would pass InfluxDB's
+		 * 64 KiB string limit and sink the whole batch with it. */
+		if (sh->replay[0]) {
+			for (size_t i = 0; i < sh->nsinks; i++)
+				replay_submit(sh->replay[i], &sh->rec, sh->lr.lineno);
+		} else {
+			metric_inc(sh->m_replay);
+			log_rl(&sh->rl_replay, RLOG_WARN,
+			       "line %" PRIu64 ": session_replay records are not sent to a "
+			       "line-protocol sink; skipped",
+			       sh->lr.lineno);
+		}
+		return;
+	}
+	size_t before = sh->batch.len;
+	int64_t t = sh->rec.has_time ? 0 : now_ns();
+	if (lp_write_record(&sh->rec, t, &sh->batch) < 0) {
+		if (sh->batch.err)
+			die(1, "out of memory building a batch");
+		sh->batch.len = before;
+		bad_line(sh, sh->m_bad_lp, "a record with no fields", SIZE_MAX);
+		return;
+	}
+	if (sh->npoints++ == 0)
+		sh->deadline = mono_ms() + sh->c->flush_interval_ms;
+	if (sh->npoints >= sh->c->batch_size || sh->batch.len >= sh->c->batch_bytes)
+		seal(sh);
+	else if (++sh->tick % TICK_RECORDS == 0)
+		tick_http(sh);
+}
+
+static void journal_read(void *ctx, const char *p, size_t n)
+{
+	journal_append(ctx, p, n);
+}
+
+/* The complete lines of what an earlier run read and did not keep go
+ * first; a partial line at the end goes in front of standard input, whose
+ * rest (the pipe was kept by the supervisor) follows it. */
+static void replay_recovered(struct ship *sh, struct buf *rb, size_t skip)
+{
+	size_t off = skip, lines = 0;
+	sh->recover_left = rb->len - skip;
+	for (;;) {
+		const char *nl = memchr(rb->p + off, '\n', rb->len - off);
+		if (!nl)
+			break;
+		size_t len = (size_t)(nl - (rb->p + off));
+		sh->recover_left = rb->len - (off + len + 1);
+		if (len > common_opts.max_line)
+			bad_line(sh, sh->m_bad_long, "longer than --max-line", SIZE_MAX);
+		else
+			http_line(sh, rb->p + off, len);
+		off += len + 1;
+		lines++;
+	}
+	journal_count_recovered(&sh->journal, lines);
+	sh->recover_left = 0;
+	if (lr_preload(&sh->lr, rb->p + off, rb->len - off) < 0)
+		die(1, "out of memory");
+	log_info("input journal: %zu records from a previous run read again", lines);
+}
+
+/* SPOOL-DIR/input, holding each read until its records are kept. */
+static void open_journal(struct ship *sh)
+{
+	char dir[4096];
+	if ((size_t)snprintf(dir, sizeof dir, "%s/input", sh->c->spool_dir) >= sizeof dir)
+		die(2, "invalid value '%s' for --spool-dir: too long", sh->c->spool_dir);
+	/* Room for a few reads of the longest line; a segment is deleted as
+	 * soon as every read in it is acknowledged, so little of it is used. */
+	uint64_t cap = 4 * ((uint64_t)common_opts.max_line + 1);
+	if (cap < ((uint64_t)64 << 20))
+		cap = (uint64_t)64 << 20;
+	struct buf rb = BUF_INIT;
+	struct rum_error err;
+	size_t skip;
+	if (journal_open(&sh->journal, dir, cap, &rb, &skip, &err) < 0)
+		die(1, "--spool-dir %s: %s", sh->c->spool_dir, err.msg);
+	sh->journaling = 1;
+	if (rb.len)
+		replay_recovered(sh, &rb, skip);
+	buf_free(&rb);
+	sh->lr.on_read = journal_read;
+	sh->lr.read_ctx = &sh->journal;
 }
 
 static _Noreturn void run_http(struct ship *sh)
@@ -453,58 +602,19 @@ static _Noreturn void run_http(struct ship *sh)
 	sh->m_replay = metric_get("rum_ship_replay_skipped_total", NULL, METRIC_COUNTER,
 				  "session_replay records not sent (a line-protocol sink has no "
 				  "replay endpoint).");
-	struct log_ratelimit rl_replay = LOG_RATELIMIT_INIT(1);
 	sh->lr.idle = idle_http;
 	sh->lr.idle_ctx = sh;
 	sh->last_pump = mono_ms();
-	unsigned tick = 0;
+	if (sh->c->spool_dir)
+		open_journal(sh);
 	for (;;) {
 		const char *line;
 		size_t len;
 		enum lr_status st = lr_next(&sh->lr, &line, &len);
-		if (st == LR_LINE) {
-			struct rum_error rerr;
-			if (rec_parse_line(&sh->rec, line, len, &rerr) < 0) {
-				bad_line(sh, sh->m_bad_json, rerr.msg, rerr.offset);
-				continue;
-			}
-			metric_inc(sh->m_in);
-			if (is_replay(sh)) {
-				/* Replays have their own endpoint and uploader. A
-				 * line-protocol sink has none, and the body as a
-				 * field would pass InfluxDB's 64 KiB string limit
-				 * and sink the whole batch with it. */
-				if (sh->replay[0]) {
-					for (size_t i = 0; i < sh->nsinks; i++)
-						replay_submit(sh->replay[i], &sh->rec,
-							      sh->lr.lineno);
-				} else {
-					metric_inc(sh->m_replay);
-					log_rl(&rl_replay, RLOG_WARN,
-					       "line %" PRIu64 ": session_replay records are not "
-					       "sent to a line-protocol sink; skipped",
-					       sh->lr.lineno);
-				}
-				continue;
-			}
-			size_t before = sh->batch.len;
-			int64_t t = sh->rec.has_time ? 0 : now_ns();
-			if (lp_write_record(&sh->rec, t, &sh->batch) < 0) {
-				if (sh->batch.err)
-					die(1, "out of memory building a batch");
-				sh->batch.len = before;
-				bad_line(sh, sh->m_bad_lp, "a record with no fields", SIZE_MAX);
-				continue;
-			}
-			if (sh->npoints++ == 0)
-				sh->deadline = mono_ms() + sh->c->flush_interval_ms;
-			if (sh->npoints >= sh->c->batch_size || sh->batch.len >= sh->c->batch_bytes)
-				seal(sh);
-			else if (++tick % TICK_RECORDS == 0)
-				tick_http(sh);
-		} else if (!not_a_line(sh, st)) {
+		if (st == LR_LINE)
+			http_line(sh, line, len);
+		else if (!not_a_line(sh, st))
 			break;
-		}
 		if (sig_term)
 			break;
 	}
@@ -730,6 +840,7 @@ int main(int argc, char **argv)
 		log_info("--kafka-opt is used with a kafka:// sink only");
 	}
 	opts_check_done();
+	dq_sync_default(cl.sync);
 
 	sched_batch();
 	if (sig_setup() < 0)
@@ -751,6 +862,7 @@ int main(int argc, char **argv)
 	sh.sc = sc;
 	sh.nsinks = nsinks;
 	sh.rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(10);
+	sh.rl_replay = (struct log_ratelimit)LOG_RATELIMIT_INIT(1);
 	count_metrics(&sh);
 	/* Standard input as a 1 MiB pipe rather than the 64 KiB default: the
 	 * stage before writes a request's records at once and blocks while the

@@ -95,6 +95,8 @@ void points_close(struct points *s);
 int points_submit(struct points *s, const char *lp, size_t len, uint32_t npoints);
 /* Makes progress without blocking: completions, retries, new requests. */
 void points_pump(struct points *s);
+/* The spool's interval sync, when due (dq_sync_due). */
+void points_sync_due(struct points *s);
 /* Waits up to timeout_ms for network activity (and for fd to become
  * readable when fd >= 0), then pumps. 1 when fd is readable (or at EOF). */
 int points_wait(struct points *s, int fd, int timeout_ms);

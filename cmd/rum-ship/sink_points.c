@@ -428,6 +428,12 @@ int points_full(const struct points *s)
 	return !s->q.dq && s->q.bytes >= s->c->memory_queue_bytes;
 }
 
+void points_sync_due(struct points *s)
+{
+	if (s->q.dq)
+		dq_sync_due(s->q.dq);
+}
+
 void points_pump(struct points *s)
 {
 	eng_pump(s->eng);
