@@ -28,7 +28,12 @@ setup() {
 }
 
 teardown() {
-	[ -n "${F_PID:-}" ] && stop_pid "$F_PID" KILL
+	if [ -n "${F_PID:-}" ]; then
+		# TERM first: a collector then stops its stages.
+		kill -TERM "$F_PID" 2>/dev/null || true
+		wait_for 30 eval '! kill -0 "$F_PID" 2>/dev/null' || true
+		stop_pid "$F_PID" KILL
+	fi
 	true
 }
 
@@ -306,4 +311,59 @@ rec() {
 	run -0 to "$T/out" "$J" --metrics-file "$M" . <"$T/in"
 	[ "$(cat "$T/out")" = "$(rec view a1)" ]
 	[ "$(metric 'rum_jq_invalid_lines_total{reason="record"}')" = 2 ]
+}
+
+# collector_conf: a configuration in $T/c.conf (more lines on stdin).
+collector_conf() {
+	{
+		printf 'data_dir = "%s"\nrestart_backoff_max = 2\ndrain_timeout = 20\n' "$T/data"
+		printf '[listen]\nlisten = "127.0.0.1:0"\n[ship]\nsink = "file:%s"\nflush_interval = 100\n' "$T/records.ndjson"
+		cat
+	} >"$T/c.conf"
+}
+
+@test "collector: [jq] places rum-jq after rum-symbolicate, before rum-ship, with its keys" {
+	collector_conf <<-EOF
+		[jq]
+		dir = "$T/d"
+		program = '.tags.x = "y"'
+		on_error = "drop"
+		max_ms = 50
+	EOF
+	run -0 "$BIN/rum-collector" -c "$T/c.conf" --dry-run
+	local names
+	names=$(awk '{ n = split($1, p, "/"); printf "%s ", p[n] }' <<<"$output")
+	[[ $names == *"rum-symbolicate rum-jq rum-ship " ]]
+	grep -q "^$BIN/rum-jq --dir $T/d \.tags\.x\\\\ =\\\\ \\\\\"y\\\\\" --on-error drop --max-ms 50 --metrics-file " <<<"$output"
+	# Without the section, no rum-jq.
+	collector_conf </dev/null
+	run -0 "$BIN/rum-collector" -c "$T/c.conf" --dry-run
+	! grep -q rum-jq <<<"$output"
+	# A program that does not compile stops the start.
+	collector_conf <<<"[jq]
+program = '.tags.x = '"
+	run -2 "$BIN/rum-collector" -c "$T/c.conf" --check-config
+	[[ $output == *"rum-jq: error: PROGRAM: jq: error: syntax error"* ]]
+}
+
+@test "collector: points posted go through the [jq] program to the sink" {
+	mkdir "$T/d"
+	cp "$EX/pii.jq" "$T/d/default.jq"
+	collector_conf <<-EOF
+		[jq]
+		dir = "$T/d"
+	EOF
+	"$BIN/rum-collector" -c "$T/c.conf" 2>"$T/stderr" &
+	F_PID=$!
+	wait_for 15 grep -q 'rum-listen: info: listening on' "$T/stderr"
+	local port
+	port=$(sed -n 's/^rum-listen: info: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/stderr" | tail -1)
+	wait_port "$port" 10
+	curl -sf -o /dev/null -X POST "http://127.0.0.1:$port/v1/write/rum" \
+		--data-binary "view,app_id=a1,sdk_name=df_web_rum_sdk,userid=u1 n=1i,view_url=\"http://x/\" 1700000000000000000"
+	wait_for 15 count_at_least 1 lines "$T/records.ndjson"
+	run jq -r '[.tags.ip, (.tags.userid // "none")] | join(" ")' "$T/records.ndjson"
+	[ "$output" = "127.0.0.0 none" ]
+	stop_pid "$F_PID" TERM
+	F_PID=
 }
