@@ -1,6 +1,7 @@
 /* A jv as a record line (see jvrec.h). */
 #include "jvrec.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,6 +14,32 @@
 void jvrec_free(struct jvrec *w)
 {
 	rec_free(&w->check);
+}
+
+jv jvrec_parse(const char *p, size_t n)
+{
+	if (n > INT_MAX)
+		return jv_invalid_with_msg(jv_string("longer than jq reads"));
+	struct jv_parser *ps = jv_parser_new(0);
+	if (!ps)
+		return jv_invalid_with_msg(jv_string("out of memory"));
+	jv_parser_set_buf(ps, p, (int)n, 0);
+	jv v = jv_parser_next(ps);
+	if (jv_is_valid(v)) {
+		jv more = jv_parser_next(ps);
+		if (jv_is_valid(more) || jv_invalid_has_msg(jv_copy(more))) {
+			jv_free(v);
+			v = jv_is_valid(more)
+				? jv_invalid_with_msg(jv_string("more than one value"))
+				: jv_copy(more);
+		}
+		jv_free(more);
+	} else if (!jv_invalid_has_msg(jv_copy(v))) {
+		jv_free(v);
+		v = jv_invalid_with_msg(jv_string("no value"));
+	}
+	jv_parser_free(ps);
+	return v;
 }
 
 static const char *kind_name(jv v)

@@ -25,6 +25,11 @@ struct jvrec {
 
 void jvrec_free(struct jvrec *w);
 
+/* The one JSON value of p[0..n), read by jq's parser; invalid, with jq's
+ * message, when it is not one. (jq 1.6's jv_parse_sized would quote the
+ * input with %s in its message: past the end of a buffer with no NUL.) */
+jv jvrec_parse(const char *p, size_t n);
+
 /* Appends v (not consumed) as one record, without a newline, to out.
  * orig: the record the program was given, or NULL. 0, or -1 with err
  * saying what is wrong and where ("tags.ip: a number, not a string"); out

@@ -1,7 +1,6 @@
 /* Compiling and running one jq program (see program.h). */
 #include "program.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,8 +242,7 @@ enum run_outcome program_run(struct program *p, struct run *run, const char *lin
 	run->out.err = 0;
 	run->emitted = 0;
 	metric_inc(p->m_records);
-	jv in = len <= INT_MAX ? jv_parse_sized(line, (int)len)
-			       : jv_invalid_with_msg(jv_string("longer than libjq takes"));
+	jv in = jvrec_parse(line, len);
 	if (!jv_is_valid(in)) {
 		error_text(jv_invalid_get_msg(in), "libjq cannot read the record: ", err);
 		failed(run, RUN_RUNTIME);
