@@ -57,7 +57,7 @@ static const struct opt options[] = {
              "--max-ms spent): pass it as it came, or drop it"},
     {.name = "max-ms", .type = OPT_UINT, .arg_name = "MS", AT(max_ms), .def = "100",
      .min = 1, .max = 600000,
-     .help = "time a program may spend on one record before it is stopped (an error)"},
+     .help = "CPU time a program may spend on one record before it is stopped (an error)"},
     {.name = NULL},
 };
 /* clang-format on */

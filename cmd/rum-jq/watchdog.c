@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -16,6 +17,7 @@ volatile sig_atomic_t watchdog_fired;
 static uint64_t halt_seq; /* the run the thread asks the handler to stop */
 static int dir_changed;
 static pthread_t main_thread;
+static clockid_t main_cpu; /* the CPU time of the main thread */
 static unsigned budget_ms;
 static int watch_fd = -1;
 
@@ -40,6 +42,16 @@ int watchdog_dir_changed(void)
 	if (!__atomic_load_n(&dir_changed, __ATOMIC_RELAXED))
 		return 0;
 	return __atomic_exchange_n(&dir_changed, 0, __ATOMIC_ACQ_REL);
+}
+
+/* Milliseconds of CPU the main thread has used: a run is charged for the
+ * time it computes, not for the time a loaded machine keeps it waiting. */
+static uint64_t main_cpu_ms(void)
+{
+	struct timespec ts;
+	if (clock_gettime(main_cpu, &ts) < 0)
+		return mono_ms();
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void drain_events(void)
@@ -70,7 +82,7 @@ static void *watch(void *arg)
 			seen = 0;
 			continue;
 		}
-		uint64_t now = mono_ms();
+		uint64_t now = main_cpu_ms();
 		if (run != seen) {
 			seen = run;
 			since = now;
@@ -90,6 +102,9 @@ int watchdog_start(unsigned max_ms, int inotify_fd, struct rum_error *err)
 	budget_ms = max_ms;
 	watch_fd = inotify_fd;
 	main_thread = pthread_self();
+	int crc = pthread_getcpuclockid(main_thread, &main_cpu);
+	if (crc != 0)
+		return err_set(err, "no CPU clock for the main thread: %s", strerror(crc));
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_alarm;

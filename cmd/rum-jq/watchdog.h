@@ -4,7 +4,9 @@
  * interpreter looks at the halted flag before every instruction. So a
  * thread watches the runs: the main thread numbers each run (odd while one
  * is in progress, two atomic increments, no system call), and when the same
- * run is still going after --max-ms the thread sends SIGALRM to the main
+ * run has used --max-ms of the main thread's CPU time (not wall time: a
+ * loaded machine that keeps the stage waiting does not stop a program that
+ * is fine) the thread sends SIGALRM to the main
  * thread, whose handler calls jq_halt on the running program. Run on the
  * main thread itself, the handler touches the jq state from the thread that
  * owns it, between two of its instructions; jq_halt stores three words and
