@@ -246,7 +246,8 @@ int progdir_scan(struct progdir *d, int at_start, struct rum_error *err)
 		program_free(d->v[i]);
 	}
 	free(d->v);
-	qsort(nv, nn, sizeof *nv, cmp_name);
+	if (nn)
+		qsort(nv, nn, sizeof *nv, cmp_name);
 	d->v = nv;
 	d->n = nn;
 	if (build_table(d) < 0) {
