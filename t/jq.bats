@@ -216,6 +216,9 @@ rec() {
 	run -2 "$J" --dir "$T/d"
 	[[ $output == *"--dir $T/d: error.jq: jq: error: syntax error"* ]]
 	run -2 "$J" --check-config --dir "$T/d"
+	# Many errors: the first ones, cut to a message's length.
+	run -2 "$J" "$(for i in $(seq 1 40); do printf 'nosuch%d(1) | ' "$i"; done) ."
+	[[ $output == *"PROGRAM: jq: error: nosuch1/1 is not defined at <top-level>, line 1:"*... ]]
 	run -2 "$J"
 	[[ $output == *"no program"* ]]
 	run -2 "$J" --file "$T/p.jq" .

@@ -101,7 +101,8 @@ static jq_state *compile_fixed(struct stage *s, struct rum_error *err)
 	jq_state *jq = NULL;
 	if (read_file(s->file, PROGDIR_FILE_MAX, &text, err) == 0)
 		jq = program_compile(text.p ? text.p : "", NULL, err);
-	err_prefix(err, "--file %s", s->file);
+	if (!jq)
+		err_prefix(err, "--file %s", s->file);
 	buf_free(&text);
 	return jq;
 }

@@ -8,12 +8,15 @@
 #include "metrics.h"
 #include "watchdog.h"
 
+/* Bytes of jq's compile messages kept: the first errors, which say most. */
+#define MESSAGES_MAX (RUM_ERROR_MAX - 64)
+
 /* jq's messages (several lines each) as one line, "; " between them. */
 static void collect_message(void *data, jv msg)
 {
 	struct buf *b = data;
 	jv s = jq_format_error(msg);
-	if (jv_get_kind(s) != JV_KIND_STRING) {
+	if (jv_get_kind(s) != JV_KIND_STRING || b->len >= MESSAGES_MAX) {
 		jv_free(s);
 		return;
 	}
@@ -31,6 +34,13 @@ static void collect_message(void *data, jv msg)
 			buf_addc(b, ' ');
 	}
 	jv_free(s);
+	if (b->len > MESSAGES_MAX) {
+		size_t cut = MESSAGES_MAX;
+		while (cut && ((unsigned char)b->p[cut] & 0xC0) == 0x80)
+			cut--; /* not inside a UTF-8 sequence */
+		b->len = cut;
+		buf_adds(b, "...");
+	}
 }
 
 /* Reported by libjq while a program runs (rare: runtime errors come back
@@ -68,7 +78,6 @@ jq_state *program_compile(const char *text, const char *lib_dir, struct rum_erro
 		return NULL;
 	}
 	struct buf msgs = BUF_INIT;
-	msgs.limit = RUM_ERROR_MAX;
 	/* jq_init leaves these unset in jq 1.6: every one is set here. */
 	jq_set_nomem_handler(jq, out_of_memory, NULL);
 	jq_set_debug_cb(jq, debug_message, NULL);
