@@ -80,6 +80,7 @@ size_t stats_ep_replay(size_t i); /* i-th --replay-endpoint */
 size_t stats_ep_sourcemap(void);
 size_t stats_ep_sourcemap_check(void);
 size_t stats_ep_env_variable(void);
+size_t stats_ep_datadog(void); /* Datadog requests, whatever their path */
 void stats_replay(uint64_t bytes);
 enum env_source { ENV_FROM_CACHE, ENV_FROM_DATAWAY, ENV_FROM_STALE };
 void stats_env_answer(enum env_source src);
