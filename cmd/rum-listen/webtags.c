@@ -527,9 +527,8 @@ int web_view_url(struct recw *w, const char *url, size_t n, char *path, size_t p
 	plen = pl < pathcap ? pl : pathcap - 1;
 	memcpy(path, p, plen);
 	if (u.frag_len && u.frag[0] == '/') {
-		size_t fl = strcspn(u.frag, "?");
-		if (fl > u.frag_len)
-			fl = u.frag_len;
+		const char *fq = memchr(u.frag, '?', u.frag_len);
+		size_t fl = fq ? (size_t)(fq - u.frag) : u.frag_len;
 		if (plen + 1 + fl < pathcap) {
 			path[plen++] = '#';
 			memcpy(path + plen, u.frag, fl);
