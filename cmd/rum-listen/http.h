@@ -19,7 +19,7 @@
 #include "buf.h"
 #include "listen.h"
 
-enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP, REQ_CHECK, REQ_ENV, REQ_DATADOG };
+enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP, REQ_CHECK, REQ_ENV, REQ_DATADOG, REQ_FARO };
 struct check_job;
 
 /* One request with a body in progress (or a sourcemap check). Kept on a
@@ -152,7 +152,9 @@ enum MHD_Result env_variable_end(struct MHD_Connection *c, struct req *r);
 /* ---- sdkhttp.c: other browser SDKs ---- */
 /* A request of Datadog's SDK (through its proxy option, or to its path)? */
 int sdk_is_datadog(struct MHD_Connection *c, const char *url);
-/* Its body is in: the answer. */
+/* A path of --faro-endpoint (PATH, or PATH/<app_id>)? */
+int sdk_is_faro(const char *url);
+/* The body of either is in: the answer. */
 enum MHD_Result sdk_body_end(struct MHD_Connection *c, struct req *r, const char *url);
 
 /* ---- pages.c ---- */

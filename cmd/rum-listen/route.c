@@ -18,6 +18,10 @@ static size_t endpoint_of(struct MHD_Connection *c, const char *url, int *kind)
 		*kind = REQ_DATADOG;
 		return stats_ep_datadog();
 	}
+	if (sdk_is_faro(url)) {
+		*kind = REQ_FARO;
+		return stats_ep_faro();
+	}
 	size_t n = strlen(url);
 	long i = strlist_find(&cfg.endpoints, url, n);
 	*kind = -1;
@@ -46,7 +50,8 @@ static int is_sdk_path(const char *url)
 {
 	size_t n = strlen(url);
 	return strlist_has(&cfg.endpoints, url, n) || strlist_has(&cfg.replay_endpoints, url, n) ||
-	       strcmp(url, "/v1/ping") == 0 || strcmp(url, "/v1/env_variable") == 0;
+	       sdk_is_faro(url) || strcmp(url, "/v1/ping") == 0 ||
+	       strcmp(url, "/v1/env_variable") == 0;
 }
 
 /* Every path but a write: answered once the request (and any body, which is
@@ -57,7 +62,7 @@ static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, 
 {
 	size_t urllen = strlen(url);
 	int sdk = is_sdk_path(url);
-	if (!is_public(c, url, urllen))
+	if (!is_public(c, url, urllen) && ep != stats_ep_faro() && ep != stats_ep_datadog())
 		return send_error(c, ep, 403, "rum.forbidden", sdk, "%s is not a public API", url);
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	if (sdk && strcmp(method, "OPTIONS") == 0)
@@ -112,7 +117,7 @@ static enum MHD_Result request_begin(struct MHD_Connection *c, const char *url, 
 	/* Datadog's requests come to whatever path its proxy option names:
 	 * public as the write endpoints are. */
 	if (kind >= 0 && strcmp(method, kind == REQ_SOURCEMAP ? "PUT" : "POST") == 0 &&
-	    (kind == REQ_DATADOG || is_public(c, url, strlen(url))))
+	    (kind == REQ_DATADOG || kind == REQ_FARO || is_public(c, url, strlen(url))))
 		return body_begin(c, ep, (enum req_kind)kind, con_cls);
 	*con_cls = &other_marker;
 	return MHD_YES;
@@ -131,6 +136,7 @@ static enum MHD_Result request_end(struct MHD_Connection *c, struct req *r, cons
 	case REQ_ENV:
 		return env_variable_end(c, r);
 	case REQ_DATADOG:
+	case REQ_FARO:
 		return sdk_body_end(c, r, url);
 	default:
 		return body_end(c, r);
@@ -158,7 +164,7 @@ enum MHD_Result route_request(void *cls, struct MHD_Connection *c, const char *u
 		int kind;
 		size_t ep = endpoint_of(c, url, &kind);
 		return other_request(c, url, method, ep,
-				     kind == REQ_WRITE || kind == REQ_REPLAY || kind == REQ_DATADOG,
+				     kind == REQ_WRITE || kind == REQ_REPLAY || kind >= REQ_DATADOG,
 				     con_cls);
 	}
 	struct req *r = *con_cls;

@@ -7,13 +7,14 @@
 #include <strings.h>
 
 #include "datadog.h"
+#include "faro.h"
 #include "http.h"
 #include "metrics.h"
 
 /* ---- counters ---- */
 
-enum { SDK_DATADOG, SDK_NSDKS };
-static const char *const sdk_names[SDK_NSDKS] = {"datadog"};
+enum { SDK_DATADOG, SDK_FARO, SDK_NSDKS };
+static const char *const sdk_names[SDK_NSDKS] = {"datadog", "faro"};
 static uint64_t *events[SDK_NSDKS][ST_COUNT], *dropped[SDK_NSDKS][ST_COUNT];
 static uint64_t *map_errors[SDK_NSDKS];
 static pthread_once_t counters_once = PTHREAD_ONCE_INIT;
@@ -131,6 +132,38 @@ static enum MHD_Result accepted(struct MHD_Connection *c, size_t ep)
 	return send_body(c, ep, 202, "application/json", "{}", 2, 1);
 }
 
+/* The body mapped by the SDK's mapper, the records passed on (unless
+ * ?dry), the answer (the records with ?echo). */
+static enum MHD_Result map_and_answer(struct MHD_Connection *c, struct req *r, struct http_tls *t,
+				      int sdk, const struct sdk_in *in)
+{
+	size_t ep = r->ep;
+	struct intake_err err;
+	struct sdk_tally tally;
+	memset(&tally, 0, sizeof tally);
+	buf_reset(&t->out);
+	memset(t->per_meas, 0, cfg.measurements.n * sizeof *t->per_meas);
+	int rc = sdk == SDK_FARO ? faro_parse(in, &t->out, t->per_meas, &tally, &err)
+				 : datadog_parse(in, &t->out, t->per_meas, &tally, &err);
+	if (rc < 0) {
+		if (err.status == 400)
+			count_error(sdk);
+		return send_error(c, ep, err.status, err.code, 1, "%s", err.msg);
+	}
+	int dry = arg_true(c, "dry"), echo = arg_true(c, "echo");
+	if (!dry && t->out.len && output_emit(t->out.p, t->out.len) < 0)
+		return send_error(c, ep, 500, "rum.internal", 1, "cannot pass the records on");
+	if (!dry) {
+		for (size_t i = 0; i < cfg.measurements.n; i++)
+			stats_points(i, t->per_meas[i]);
+		count_tally(sdk, &tally);
+	}
+	if (echo)
+		return send_body(c, ep, 200, "application/x-ndjson", t->out.p ? t->out.p : "",
+				 t->out.len, 1);
+	return accepted(c, ep);
+}
+
 static enum MHD_Result dd_end(struct MHD_Connection *c, struct req *r, struct http_tls *t,
 			      const char *url)
 {
@@ -178,26 +211,91 @@ static enum MHD_Result dd_end(struct MHD_Connection *c, struct req *r, struct ht
 	    .sdk_version = p.version[0] ? p.version : NULL,
 	};
 	in.ip_len = client_ip(c, ip, sizeof ip);
-	struct intake_err err;
-	buf_reset(&t->out);
-	memset(t->per_meas, 0, cfg.measurements.n * sizeof *t->per_meas);
-	if (datadog_parse(&in, &t->out, t->per_meas, &tally, &err) < 0) {
-		if (err.status == 400)
-			count_error(SDK_DATADOG);
-		return send_error(c, ep, err.status, err.code, 1, "%s", err.msg);
+	return map_and_answer(c, r, t, SDK_DATADOG, &in);
+}
+
+/* ---- Faro ---- */
+
+/* The <app_id> of PATH/<app_id> (one segment), "" for PATH itself; NULL
+ * when url is no --faro-endpoint path. */
+static const char *faro_app(const char *url)
+{
+	for (size_t i = 0; i < cfg.faro_endpoints.n; i++) {
+		const char *e = cfg.faro_endpoints.v[i];
+		size_t n = strlen(e);
+		if (strncmp(url, e, n) != 0)
+			continue;
+		if (!url[n])
+			return url + n;
+		if (url[n] == '/' && url[n + 1] && !strchr(url + n + 1, '/'))
+			return url + n + 1;
 	}
-	int dry = arg_true(c, "dry"), echo = arg_true(c, "echo");
-	if (!dry && t->out.len && output_emit(t->out.p, t->out.len) < 0)
-		return send_error(c, ep, 500, "rum.internal", 1, "cannot pass the records on");
-	if (!dry) {
-		for (size_t i = 0; i < cfg.measurements.n; i++)
-			stats_points(i, t->per_meas[i]);
-		count_tally(SDK_DATADOG, &tally);
+	return NULL;
+}
+
+int sdk_is_faro(const char *url)
+{
+	return faro_app(url) != NULL;
+}
+
+/* Compared in constant time: the key is a secret. */
+static int key_matches(const char *given, const char *want)
+{
+	size_t gn = strlen(given), wn = strlen(want);
+	unsigned char d = gn != wn;
+	for (size_t i = 0; i < wn; i++)
+		d |= (unsigned char)(want[i] ^ (i < gn ? given[i] : 0));
+	return d == 0;
+}
+
+static enum MHD_Result faro_end(struct MHD_Connection *c, struct req *r, struct http_tls *t,
+				const char *url)
+{
+	size_t ep = r->ep;
+	if (cfg.faro_api_key) {
+		const char *k = header(c, "x-api-key");
+		if (!k || !key_matches(k, cfg.faro_api_key))
+			return send_error(c, ep, 401, "rum.unauthorized", 1,
+					  "%s x-api-key (--faro-api-key)", k ? "wrong" : "no");
 	}
-	if (echo)
-		return send_body(c, ep, 200, "application/x-ndjson", t->out.p ? t->out.p : "",
-				 t->out.len, 1);
-	return accepted(c, ep);
+	const char *body = r->body.p ? r->body.p : "";
+	size_t len = r->body.len;
+	if (len == 0)
+		return send_error(c, ep, 400, "rum.emptyBody", 1, "empty body");
+	const char *ce = header(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
+	enum body_enc enc = ENC_IDENTITY;
+	if (ce && *ce && decode_name(ce, &enc) < 0)
+		return send_error(
+		    c, ep, 415, "rum.unsupportedEncoding", 1,
+		    "unsupported encoding '%.32s' (gzip, deflate, zstd, br or identity)", ce);
+	if (enc != ENC_IDENTITY) {
+		const char *why;
+		int dec = decode_body(enc, body, len, cfg.max_body, &t->dec, &why);
+		if (dec == DEC_TOOBIG)
+			return send_error(c, ep, 413, "rum.bodyTooLarge", 1,
+					  "decompressed body larger than %zu bytes", cfg.max_body);
+		if (dec == DEC_NOMEM)
+			return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
+		if (dec != DEC_OK) {
+			count_error(SDK_FARO);
+			return send_error(c, ep, 400, "rum.badEncoding", 1, "%s body: %s", ce, why);
+		}
+		body = t->dec.p ? t->dec.p : "";
+		len = t->dec.len;
+	}
+	stats_bytes_in(r->body.len, len);
+	const char *app = faro_app(url);
+	char ip[256];
+	struct sdk_in in = {
+	    .body = body,
+	    .len = len,
+	    .now_ns = r->now_ns,
+	    .ip = ip,
+	    .ua = header(c, MHD_HTTP_HEADER_USER_AGENT),
+	    .app_id = app && *app ? app : NULL,
+	};
+	in.ip_len = client_ip(c, ip, sizeof ip);
+	return map_and_answer(c, r, t, SDK_FARO, &in);
 }
 
 enum MHD_Result sdk_body_end(struct MHD_Connection *c, struct req *r, const char *url)
@@ -208,7 +306,7 @@ enum MHD_Result sdk_body_end(struct MHD_Connection *c, struct req *r, const char
 	struct http_tls *t = http_tls();
 	if (!t)
 		return send_error(c, r->ep, 500, "rum.internal", 1, "out of memory");
-	enum MHD_Result rc = dd_end(c, r, t, url);
+	enum MHD_Result rc = r->kind == REQ_FARO ? faro_end(c, r, t, url) : dd_end(c, r, t, url);
 	if (t->out.cap > ((size_t)4 << 20))
 		buf_free(&t->out);
 	if (t->dec.cap > ((size_t)4 << 20))

@@ -8,8 +8,8 @@
 #include "listen.h"
 #include "metrics.h"
 
-static const unsigned codes[] = {200, 202, 204, 400, 403, 404, 405, 408,
-				 413, 415, 429, 431, 500, 502, 503};
+static const unsigned codes[] = {200, 202, 204, 401, 400, 403, 404, 405,
+				 408, 413, 415, 429, 431, 500, 502, 503};
 #define NCODES (sizeof codes / sizeof codes[0])
 
 static uint64_t **requests; /* [endpoint * NCODES + code index] */
@@ -62,6 +62,7 @@ static const char *const reasons[] = {
     "rum.tooManyConnectionsPerIp",
     /* other browser SDKs */
     "rum.badEvent",
+    "rum.unauthorized",
 };
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 static uint64_t *rejected[NREASONS];
@@ -101,6 +102,11 @@ size_t stats_ep_datadog(void)
 	return stats_ep_env_variable() + 1;
 }
 
+size_t stats_ep_faro(void)
+{
+	return stats_ep_env_variable() + 2;
+}
+
 static const char *ep_name(size_t e)
 {
 	if (e < cfg.endpoints.n)
@@ -115,6 +121,8 @@ static const char *ep_name(size_t e)
 		return cfg.replay_endpoints.v[e - stats_ep_replay(0)];
 	if (e == stats_ep_datadog())
 		return "/api/v2/rum";
+	if (e == stats_ep_faro())
+		return "/collect";
 	if (e == stats_ep_env_variable())
 		return "/v1/env_variable";
 	return e == stats_ep_sourcemap() ? "/v1/sourcemap" : "/v1/sourcemap/check";
@@ -133,7 +141,7 @@ static void esc_label(char *out, size_t outlen, const char *s)
 
 int stats_init(void)
 {
-	nendpoints = stats_ep_datadog() + 1;
+	nendpoints = stats_ep_faro() + 1;
 	requests = calloc(nendpoints * NCODES, sizeof *requests);
 	points = calloc(cfg.measurements.n ? cfg.measurements.n : 1, sizeof *points);
 	if (!requests || !points)
