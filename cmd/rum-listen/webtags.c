@@ -1,5 +1,6 @@
 /* Events read into paths, the record written, and the Guance web SDK's
  * derived tags, for the Datadog and Faro mappers (webtags.h). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +46,15 @@ static int jflat_add(struct jflat *f, size_t path_off, size_t path_len, int dept
 	/* The first of duplicate keys is the one found, as no JSON parser
 	 * promises otherwise and the SDKs never send them. */
 	size_t s = h & (JFLAT_SLOTS - 1);
-	while (f->slot[s]) {
-		const struct jent *o = &f->e[f->slot[s] - 1];
+	while (f->slot[s].gen == f->gen) {
+		const struct jent *o = &f->e[f->slot[s].idx];
 		if (o->hash == h && o->path_len == path_len &&
 		    memcmp(f->paths.p + o->path_off, f->paths.p + path_off, path_len) == 0)
 			break;
 		s = (s + 1) & (JFLAT_SLOTS - 1);
 	}
-	if (!f->slot[s])
-		f->slot[s] = (int32_t)(f->n + 1);
+	if (f->slot[s].gen != f->gen)
+		f->slot[s] = (struct jslot){f->gen, (uint32_t)f->n};
 	f->n++;
 	return 0;
 }
@@ -151,8 +152,11 @@ int jflat_parse(struct jflat *f, const char *p, const char *end, const char **wh
 {
 	if (!f->slot && !(f->slot = calloc(JFLAT_SLOTS, sizeof *f->slot)))
 		return -2;
-	else
+	/* A new generation empties the table without clearing it. */
+	if (++f->gen == 0) {
 		memset(f->slot, 0, JFLAT_SLOTS * sizeof *f->slot);
+		f->gen = 1;
+	}
 	f->n = 0;
 	buf_reset(&f->paths);
 	buf_reset(&f->cur);
@@ -175,8 +179,11 @@ const struct jent *jflat_get(const struct jflat *f, const char *path)
 {
 	size_t n = strlen(path);
 	uint32_t h = hash_bytes(path, n);
-	for (size_t s = h & (JFLAT_SLOTS - 1); f->slot[s]; s = (s + 1) & (JFLAT_SLOTS - 1)) {
-		const struct jent *e = &f->e[f->slot[s] - 1];
+	if (!f->slot)
+		return NULL;
+	for (size_t s = h & (JFLAT_SLOTS - 1); f->slot[s].gen == f->gen;
+	     s = (s + 1) & (JFLAT_SLOTS - 1)) {
+		const struct jent *e = &f->e[f->slot[s].idx];
 		if (e->hash == h && e->path_len == n &&
 		    memcmp(f->paths.p + e->path_off, path, n) == 0)
 			return e;
@@ -220,6 +227,7 @@ void recw_free(struct recw *w)
 	buf_free(&w->fields);
 	buf_free(&w->keys);
 	buf_free(&w->scratch);
+	buf_free(&w->derived);
 }
 
 /* 1 when key was there already, else 0 with key taken; -1 when full. */
@@ -306,12 +314,34 @@ int recw_field_str(struct recw *w, const char *key, const char *s, size_t n)
 	return done(w, json_add_str(&w->fields, s, n));
 }
 
+/* json_add_double's text, without its printf for the integers that most
+ * numbers here are (below 1e15 %.15g writes their digits, then ".0"). */
+static int add_num(struct buf *b, double v)
+{
+	if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v && !(v == 0 && signbit(v)))
+		return buf_add_i64(b, (int64_t)v) | buf_add(b, ".0", 2);
+	return json_add_double(b, v);
+}
+
+/* A JSON integer token of up to 15 digits: as a float, its digits and
+ * ".0" (what add_num would write); else 0. */
+static int int_token(const char *t, size_t n)
+{
+	size_t i = t[0] == '-';
+	if (n - i == 0 || n - i > 15 || (i && n == 2 && t[1] == '0'))
+		return 0;
+	for (; i < n; i++)
+		if (t[i] < '0' || t[i] > '9')
+			return 0;
+	return 1;
+}
+
 int recw_field_num(struct recw *w, const char *key, double v)
 {
 	int m = member(w, &w->fields, &w->nfields, key, strlen(key));
 	if (m <= 0)
 		return m;
-	return done(w, json_add_double(&w->fields, v));
+	return done(w, add_num(&w->fields, v));
 }
 
 int recw_field_int(struct recw *w, const char *key, int64_t v)
@@ -357,6 +387,11 @@ int recw_field_ent(struct recw *w, const char *key, size_t klen, const struct je
 			return done(w, -1);
 		if (!n)
 			return w->failed ? -1 : 0;
+	} else if (e->kind == JK_NUMBER && int_token(e->val, e->vlen)) {
+		int m = member(w, &w->fields, &w->nfields, key, klen);
+		if (m <= 0)
+			return m;
+		return done(w, buf_add(&w->fields, e->val, e->vlen) | buf_add(&w->fields, ".0", 2));
 	} else if (e->kind == JK_NUMBER && jent_num(e, &v) < 0) {
 		return done(w, -1);
 	} else if ((e->kind == JK_OBJECT || e->kind == JK_ARRAY) &&
@@ -370,7 +405,7 @@ int recw_field_ent(struct recw *w, const char *key, size_t klen, const struct je
 	case JK_STRING:
 		return done(w, json_add_str(&w->fields, s, n));
 	case JK_NUMBER:
-		return done(w, json_add_double(&w->fields, v));
+		return done(w, add_num(&w->fields, v));
 	case JK_TRUE:
 	case JK_FALSE:
 		return done(w, buf_adds(&w->fields, e->kind == JK_TRUE ? "true" : "false"));
@@ -498,18 +533,17 @@ static int query_json(struct buf *b, const char *q, size_t n)
 static int add_query_and_group(struct recw *w, const char *qkey, const struct url_parts *u,
 			       const char *gkey, const char *path, size_t path_len, int group_tag)
 {
-	struct buf b = BUF_INIT;
+	struct buf *b = &w->derived;
 	int rc = 0;
 	if (u->query_len) {
-		rc |= query_json(&b, u->query, u->query_len);
+		rc |= query_json(b, u->query, u->query_len);
 		if (rc == 0)
-			rc |= recw_field_str(w, qkey, b.p, b.len);
+			rc |= recw_field_str(w, qkey, b->p, b->len);
 	}
-	rc |= path_group(&b, path, path_len);
+	rc |= path_group(b, path, path_len);
 	if (rc == 0)
-		rc |=
-		    group_tag ? recw_tag(w, gkey, b.p, b.len) : recw_field_str(w, gkey, b.p, b.len);
-	buf_free(&b);
+		rc |= group_tag ? recw_tag(w, gkey, b->p, b->len)
+				: recw_field_str(w, gkey, b->p, b->len);
 	return done(w, rc);
 }
 
@@ -679,32 +713,48 @@ static const char *windows_name(const char *v)
 	return v;
 }
 
-/* key and key_major (the part before the first dot). */
-static void version_tags(struct recw *w, const char *key, const char *major_key, const char *v)
+/* The tags of one User-Agent: worked out once, as every event of a
+ * request (and most requests of a client) has the same. */
+struct ua_tags {
+	char ua[512];
+	size_t n;
+	const char *key[7];
+	char val[7][40];
+};
+
+static void ua_add(struct ua_tags *u, const char *key, const char *v, size_t n)
 {
-	size_t n = strlen(v);
-	if (!n)
+	if (!n || u->n >= 7 || n >= sizeof u->val[0])
 		return;
-	recw_tag(w, key, v, n);
-	recw_tag(w, major_key, v, strcspn(v, "."));
+	u->key[u->n] = key;
+	memcpy(u->val[u->n], v, n);
+	u->val[u->n][n] = '\0';
+	u->n++;
 }
 
-int web_user_agent(struct recw *w, const char *ua)
+/* key and key_major (the part before the first dot). */
+static void version_tags(struct ua_tags *u, const char *key, const char *major_key, const char *v)
 {
-	if (!ua || !*ua)
-		return w->failed ? -1 : 0;
+	size_t n = strlen(v);
+	ua_add(u, key, v, n);
+	ua_add(u, major_key, v, strcspn(v, "."));
+}
+
+static void ua_parse(const char *ua, struct ua_tags *u)
+{
+	u->n = 0;
 	char v[32];
 	const char *vp;
 	const char *b = browser_of(ua, &vp);
 	if (b) {
-		recw_tag(w, "browser", b, strlen(b));
+		ua_add(u, "browser", b, strlen(b));
 		if (vp && version_after(ua, vp, v, sizeof v))
-			version_tags(w, "browser_version", "browser_version_major", v);
+			version_tags(u, "browser_version", "browser_version_major", v);
 	}
 	const char *o = os_of(ua, &vp);
-	recw_tag(w, "os", o ? o : "Unknown", strlen(o ? o : "Unknown"));
+	ua_add(u, "os", o ? o : "Unknown", strlen(o ? o : "Unknown"));
 	if (o && vp && version_after(ua, vp, v, sizeof v))
-		version_tags(w, "os_version", "os_version_major",
+		version_tags(u, "os_version", "os_version_major",
 			     strcmp(o, "Windows") == 0 ? windows_name(v) : v);
 	const char *d = "PC";
 	if ((has(ua, "Mobi") || has(ua, "iPh") || has(ua, "480")) && !has(ua, "iPad"))
@@ -713,5 +763,24 @@ int web_user_agent(struct recw *w, const char *ua)
 		d = "Tablet";
 	if (has(ua, "iPad"))
 		d = "iPad";
-	return recw_tag(w, "device", d, strlen(d));
+	ua_add(u, "device", d, strlen(d));
+}
+
+int web_user_agent(struct recw *w, const char *ua)
+{
+	static _Thread_local struct ua_tags memo;
+	if (!ua || !*ua)
+		return w->failed ? -1 : 0;
+	size_t n = strlen(ua);
+	if (n >= sizeof memo.ua || strcmp(memo.ua, ua) != 0) {
+		ua_parse(ua, &memo);
+		/* A User-Agent too long to keep is parsed every time. */
+		if (n < sizeof memo.ua)
+			memcpy(memo.ua, ua, n + 1);
+		else
+			memo.ua[0] = '\0';
+	}
+	for (size_t i = 0; i < memo.n; i++)
+		recw_tag(w, memo.key[i], memo.val[i], strlen(memo.val[i]));
+	return w->failed ? -1 : 0;
 }

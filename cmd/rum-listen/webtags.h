@@ -27,7 +27,7 @@ struct jent {
 };
 
 #define JFLAT_MAX_ENTRIES 2048
-#define JFLAT_MAX_DEPTH 8 /* objects deeper than this are kept whole */
+#define JFLAT_MAX_DEPTH 4 /* objects deeper than this are kept whole */
 #define JFLAT_SLOTS 4096  /* the lookup table, twice the entries */
 
 struct jflat {
@@ -35,7 +35,10 @@ struct jflat {
 	size_t n, cap;
 	struct buf paths;
 	struct buf cur; /* the path being read */
-	int32_t *slot;	/* index + 1 of an entry, 0 free */
+	struct jslot {
+		uint32_t gen, idx; /* an entry of this parse when gen is f->gen */
+	} *slot;
+	uint32_t gen;
 	const char *src, *end;
 };
 
@@ -63,7 +66,7 @@ static inline const char *jent_path(const struct jflat *f, const struct jent *e)
 /* Tags and fields are gathered apart, then written as one record line. A
  * key is written once: later writes of a key already there are ignored. */
 struct recw {
-	struct buf tags, fields, keys, scratch;
+	struct buf tags, fields, keys, scratch, derived;
 	size_t ntags, nfields;
 	uint32_t gen;
 	uint32_t slot_gen[RECW_SLOTS];
