@@ -10,12 +10,19 @@
 
 #define JSON_FLAGS (JSON_UTF8 | JSON_NUM_RANGE)
 
-static uint32_t hash_bytes(const char *s, size_t n)
+#define HASH_START 2166136261u
+
+/* FNV-1a, continued from h (a path's hash is its parent's continued). */
+static uint32_t hash_more(uint32_t h, const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)s[i]) * 16777619u;
 	return h;
+}
+
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+	return hash_more(HASH_START, s, n);
 }
 
 /* ---- jflat ---- */
@@ -29,8 +36,8 @@ void jflat_free(struct jflat *f)
 	memset(f, 0, sizeof *f);
 }
 
-static int jflat_add(struct jflat *f, size_t path_off, size_t path_len, int depth, enum jkind kind,
-		     const char *val, size_t vlen)
+static int jflat_add(struct jflat *f, size_t path_off, size_t path_len, uint32_t h, int depth,
+		     enum jkind kind, const char *val, size_t vlen)
 {
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 128;
@@ -40,7 +47,6 @@ static int jflat_add(struct jflat *f, size_t path_off, size_t path_len, int dept
 		f->e = e;
 		f->cap = cap;
 	}
-	uint32_t h = hash_bytes(f->paths.p + path_off, path_len);
 	f->e[f->n] =
 	    (struct jent){(uint32_t)path_off, (uint32_t)path_len, h, depth, kind, val, vlen};
 	/* The first of duplicate keys is the one found, as no JSON parser
@@ -85,10 +91,11 @@ static int flat_fail(const char **why, const char **at, const char *msg, const c
 	return -1;
 }
 
-/* The members of the object whose '{' is at q, their paths under the
- * curlen bytes of f->key's path; *next gets the position past its '}'. */
-static int flat_object(struct jflat *f, const char *q, size_t curlen, int depth, const char **next,
-		       const char **why, const char **at)
+/* The members of the object whose '{' is at q, their paths under its own
+ * (poff, plen_parent in f->paths, hash ph; length 0 for the event itself);
+ * *next gets the position past its '}'. */
+static int flat_object(struct jflat *f, const char *q, size_t poff, size_t plen_parent, uint32_t ph,
+		       int depth, const char **next, const char **why, const char **at)
 {
 	const char *end = f->end;
 	struct json_fail jf;
@@ -105,14 +112,31 @@ static int flat_object(struct jflat *f, const char *q, size_t curlen, int depth,
 		const char *k = q;
 		if (!(q = json_scan_string(q, end, JSON_FLAGS, &esc, &jf)))
 			return flat_fail(why, at, json_strerror(jf.code), jf.at);
-		f->cur.len = curlen;
-		if (curlen && buf_addc(&f->cur, '.') < 0)
+		/* The path: the parent's, '.', the key (decoded when it has
+		 * escapes), written at the end of paths. */
+		const char *key = k + 1;
+		size_t kl = (size_t)(q - k) - 2;
+		if (esc) {
+			buf_reset(&f->cur);
+			if (json_decode_append(k, (size_t)(q - k), JSON_FLAGS, &f->cur) < 0)
+				return -2;
+			key = f->cur.p ? f->cur.p : "";
+			kl = f->cur.len;
+		}
+		size_t off = f->paths.len, plen = plen_parent + (plen_parent ? 1 : 0) + kl;
+		if (buf_reserve(&f->paths, plen + 1) < 0)
 			return -2;
-		if (json_decode_append(k, (size_t)(q - k), JSON_FLAGS, &f->cur) < 0)
-			return -2;
-		size_t plen = f->cur.len, off = f->paths.len;
-		if (buf_add(&f->paths, f->cur.p, plen) < 0 || buf_addc(&f->paths, '\0') < 0)
-			return -2;
+		char *dst = f->paths.p + off;
+		uint32_t h = ph;
+		if (plen_parent) {
+			memcpy(dst, f->paths.p + poff, plen_parent);
+			dst[plen_parent] = '.';
+			h = hash_more(h, ".", 1);
+		}
+		memcpy(dst + plen - kl, key, kl);
+		dst[plen] = '\0';
+		f->paths.len += plen + 1;
+		h = hash_more(h, key, kl);
 		q = json_skip_ws(q, end);
 		if (q >= end || *q != ':')
 			return flat_fail(why, at, "expected ':'", q);
@@ -124,10 +148,10 @@ static int flat_object(struct jflat *f, const char *q, size_t curlen, int depth,
 		const char *v = q;
 		enum jkind kind = kind_of(*v);
 		size_t idx = f->n;
-		if (jflat_add(f, off, plen, depth, kind, v, 0) < 0)
+		if (jflat_add(f, off, plen, h, depth, kind, v, 0) < 0)
 			return -2;
 		if (kind == JK_OBJECT && depth + 1 < JFLAT_MAX_DEPTH) {
-			int rc = flat_object(f, v, plen, depth + 1, &q, why, at);
+			int rc = flat_object(f, v, off, plen, h, depth + 1, &q, why, at);
 			if (rc < 0)
 				return rc;
 		} else if (!(q = json_skip_value(v, end, depth + 1, JFLAT_MAX_DEPTH + 56,
@@ -166,7 +190,7 @@ int jflat_parse(struct jflat *f, const char *p, const char *end, const char **wh
 	if (p >= end || *p != '{')
 		return flat_fail(why, at, p >= end ? "empty event" : "an event is a JSON object",
 				 p);
-	int rc = flat_object(f, p, 0, 0, &p, why, at);
+	int rc = flat_object(f, p, 0, 0, HASH_START, 0, &p, why, at);
 	if (rc < 0)
 		return rc;
 	p = json_skip_ws(p, end);
@@ -242,12 +266,13 @@ static int key_take(struct recw *w, const char *key, size_t klen)
 			w->slot_gen[s] = w->gen;
 			w->slot_hash[s] = h;
 			w->slot_off[s] = (uint32_t)w->keys.len;
+			w->slot_len[s] = (uint32_t)klen;
 			if (buf_add(&w->keys, key, klen) < 0 || buf_addc(&w->keys, '\0') < 0)
 				return -1;
 			return 0;
 		}
-		const char *k = w->keys.p + w->slot_off[s];
-		if (w->slot_hash[s] == h && strlen(k) == klen && memcmp(k, key, klen) == 0)
+		if (w->slot_hash[s] == h && w->slot_len[s] == klen &&
+		    memcmp(w->keys.p + w->slot_off[s], key, klen) == 0)
 			return 1;
 	}
 	return -1;
@@ -259,8 +284,8 @@ int recw_has(struct recw *w, const char *key, size_t klen)
 	size_t s = h & (RECW_SLOTS - 1);
 	for (size_t probes = 0; probes < RECW_SLOTS && w->slot_gen[s] == w->gen;
 	     probes++, s = (s + 1) & (RECW_SLOTS - 1)) {
-		const char *k = w->keys.p + w->slot_off[s];
-		if (w->slot_hash[s] == h && strlen(k) == klen && memcmp(k, key, klen) == 0)
+		if (w->slot_hash[s] == h && w->slot_len[s] == klen &&
+		    memcmp(w->keys.p + w->slot_off[s], key, klen) == 0)
 			return 1;
 	}
 	return 0;

@@ -37,7 +37,7 @@ struct jflat {
 	struct buf cur; /* the path being read */
 	struct jslot {
 		uint32_t gen, idx; /* an entry of this parse when gen is f->gen */
-	} *slot;
+	} * slot;
 	uint32_t gen;
 	const char *src, *end;
 };
@@ -72,7 +72,8 @@ struct recw {
 	uint32_t slot_gen[RECW_SLOTS];
 	uint32_t slot_hash[RECW_SLOTS];
 	uint32_t slot_off[RECW_SLOTS]; /* in keys */
-	int failed;		       /* out of memory, or past the limits */
+	uint32_t slot_len[RECW_SLOTS];
+	int failed; /* out of memory, or past the limits */
 };
 
 void recw_begin(struct recw *w);
