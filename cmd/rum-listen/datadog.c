@@ -34,6 +34,9 @@ struct dd_tls {
 	struct buf s1, s2;
 	struct view_slot views[MAX_VIEWS];
 	size_t nviews;
+	/* The common tags of the last event, and what they came from. */
+	struct recw_snap common;
+	struct buf common_key, key;
 };
 
 static void tls_destroy(void *p)
@@ -43,6 +46,9 @@ static void tls_destroy(void *p)
 	recw_free(&t->w);
 	buf_free(&t->s1);
 	buf_free(&t->s2);
+	recw_snap_free(&t->common);
+	buf_free(&t->common_key);
+	buf_free(&t->key);
 	free(t);
 }
 
@@ -209,6 +215,53 @@ static void map_common(struct dd_tls *t, const struct sdk_in *in, const char *ap
 	else if (path[0])
 		recw_tag(w, "view_name", path, strlen(path));
 	recw_field_str(w, "sdk_origin", "datadog", 7);
+}
+
+/* Every entry map_common reads: events with the same raw tokens of them
+ * (most of one request) get the same common tags. */
+static const char *const common_paths[] = {"ddtags",
+					   "service",
+					   "version",
+					   "source",
+					   "session.id",
+					   "session.type",
+					   "usr.id",
+					   "usr.anonymous_id",
+					   "usr.email",
+					   "usr.name",
+					   "connectivity.interfaces",
+					   "connectivity.effective_type",
+					   "device.time_zone",
+					   "view.id",
+					   "view.referrer",
+					   "view.url",
+					   "view.name",
+					   NULL};
+
+/* map_common, or its result for the last event when it read the same. */
+static int common_tags(struct dd_tls *t, const struct sdk_in *in, const char *app, size_t appn)
+{
+	struct buf *k = &t->key;
+	buf_reset(k);
+	int rc = buf_add(k, app, appn);
+	for (const char *const *p = common_paths; *p; p++) {
+		const struct jent *e = jflat_get(&t->f, *p);
+		/* Tokens are separated by a byte no JSON token holds. */
+		rc |= buf_addc(k, '\x01');
+		if (e)
+			rc |= buf_add(k, e->val, e->vlen);
+	}
+	if (rc < 0)
+		return -1;
+	if (t->common.valid && k->len == t->common_key.len &&
+	    memcmp(k->p, t->common_key.p, k->len) == 0)
+		return recw_restore(&t->w, &t->common);
+	recw_begin(&t->w);
+	map_common(t, in, app, appn);
+	buf_reset(&t->common_key);
+	if (buf_add(&t->common_key, k->p, k->len) < 0 || recw_save(&t->w, &t->common) < 0)
+		t->common.valid = 0;
+	return t->w.failed ? -1 : 0;
 }
 
 /* action.id on an error, resource or long task: a string or an array. */
@@ -488,7 +541,6 @@ static int dd_event(struct dd_tls *t, const struct sdk_in *in, const char *line,
 			return 0;
 		}
 	}
-	recw_begin(&t->w);
 	/* application.id again: s1 was reused meanwhile. */
 	app = str_of(t, "application.id", &appn, &t->s2);
 	char appbuf[256];
@@ -498,7 +550,8 @@ static int dd_event(struct dd_tls *t, const struct sdk_in *in, const char *line,
 				   "longer than 255 bytes",
 				   index, what);
 	memcpy(appbuf, app, appn);
-	map_common(t, in, appbuf, appn);
+	if (common_tags(t, in, appbuf, appn) < 0)
+		return intake_fail(err, 500, "rum.internal", "out of memory");
 	switch (st) {
 	case ST_VIEW:
 		map_view(t);
@@ -544,6 +597,8 @@ int datadog_parse(const struct sdk_in *in, struct buf *out, uint64_t *per_meas,
 	if (!t)
 		return intake_fail(err, 500, "rum.internal", "out of memory");
 	t->nviews = 0;
+	/* The User-Agent and the SDK version are the request's. */
+	t->common.valid = 0;
 	size_t index = 0, nonblank = 0;
 	for (const char *p = in->body, *end = in->body + in->len; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));

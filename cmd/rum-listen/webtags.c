@@ -440,6 +440,48 @@ int recw_field_ent(struct recw *w, const char *key, size_t klen, const struct je
 	}
 }
 
+int recw_save(const struct recw *w, struct recw_snap *s)
+{
+	buf_reset(&s->tags);
+	buf_reset(&s->fields);
+	buf_reset(&s->keys);
+	s->valid = 0;
+	if (w->failed)
+		return -1;
+	int rc = buf_add(&s->tags, w->tags.p ? w->tags.p : "", w->tags.len);
+	rc |= buf_add(&s->fields, w->fields.p ? w->fields.p : "", w->fields.len);
+	rc |= buf_add(&s->keys, w->keys.p ? w->keys.p : "", w->keys.len);
+	s->ntags = w->ntags;
+	s->nfields = w->nfields;
+	s->valid = rc == 0;
+	return rc < 0 ? -1 : 0;
+}
+
+int recw_restore(struct recw *w, const struct recw_snap *s)
+{
+	recw_begin(w);
+	for (size_t off = 0; off < s->keys.len;) {
+		const char *k = s->keys.p + off;
+		size_t n = strlen(k);
+		if (key_take(w, k, n) != 0)
+			return done(w, -1);
+		off += n + 1;
+	}
+	int rc = buf_add(&w->tags, s->tags.p ? s->tags.p : "", s->tags.len);
+	rc |= buf_add(&w->fields, s->fields.p ? s->fields.p : "", s->fields.len);
+	w->ntags = s->ntags;
+	w->nfields = s->nfields;
+	return done(w, rc);
+}
+
+void recw_snap_free(struct recw_snap *s)
+{
+	buf_free(&s->tags);
+	buf_free(&s->fields);
+	buf_free(&s->keys);
+	s->valid = 0;
+}
+
 int recw_finish(struct recw *w, const char *meas, int64_t time_ns, struct buf *out)
 {
 	if (w->failed)

@@ -92,6 +92,17 @@ int recw_field_bool(struct recw *w, const char *key, int v);
  * end there (custom keys point into the event). */
 int recw_tag_ent(struct recw *w, const char *key, const struct jent *e);
 int recw_field_ent(struct recw *w, const char *key, size_t klen, const struct jent *e);
+/* What a record holds so far, kept to start later records alike (the
+ * tags every event of a request shares are worked out once). */
+struct recw_snap {
+	struct buf tags, fields, keys; /* keys: NUL-terminated, one after another */
+	size_t ntags, nfields;
+	int valid;
+};
+int recw_save(const struct recw *w, struct recw_snap *s);
+/* recw_begin, then what s holds. */
+int recw_restore(struct recw *w, const struct recw_snap *s);
+void recw_snap_free(struct recw_snap *s);
 /* The line {"measurement":..,"tags":{..},"fields":{..},"time":..}\n. */
 int recw_finish(struct recw *w, const char *meas, int64_t time_ns, struct buf *out);
 
