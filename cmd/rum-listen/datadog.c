@@ -499,12 +499,19 @@ static void drop_dead_views(struct dd_tls *t, struct buf *out, uint64_t *per_mea
 	}
 }
 
+/* What the mapping never looks into (SDK-MAPPING.md drops them): kept
+ * whole, which saves a third of the reading of a view. */
+static const char *const dd_whole[] = {
+    "_dd.configuration", "display", "tab", "view.performance", "resource.response", NULL,
+};
+
 /* One event line into a record; 0 (mapped or dropped), -1 with err. */
 static int dd_event(struct dd_tls *t, const struct sdk_in *in, const char *line, size_t n,
 		    size_t index, struct buf *out, uint64_t *per_meas, struct sdk_tally *tally,
 		    struct intake_err *err)
 {
 	const char *why, *at;
+	t->f.whole = dd_whole;
 	int rc = jflat_parse(&t->f, line, line + n, &why, &at);
 	if (rc == -2)
 		return intake_fail(err, 500, "rum.internal", "out of memory");

@@ -91,6 +91,14 @@ static int flat_fail(const char **why, const char **at, const char *msg, const c
 	return -1;
 }
 
+static int kept_whole(const struct jflat *f, const char *path)
+{
+	for (const char *const *w = f->whole; w && *w; w++)
+		if (strcmp(*w, path) == 0)
+			return 1;
+	return 0;
+}
+
 /* The members of the object whose '{' is at q, their paths under its own
  * (poff, plen_parent in f->paths, hash ph; length 0 for the event itself);
  * *next gets the position past its '}'. */
@@ -150,7 +158,8 @@ static int flat_object(struct jflat *f, const char *q, size_t poff, size_t plen_
 		size_t idx = f->n;
 		if (jflat_add(f, off, plen, h, depth, kind, v, 0) < 0)
 			return -2;
-		if (kind == JK_OBJECT && depth + 1 < JFLAT_MAX_DEPTH) {
+		if (kind == JK_OBJECT && depth + 1 < JFLAT_MAX_DEPTH &&
+		    !kept_whole(f, f->paths.p + off)) {
 			int rc = flat_object(f, v, off, plen, h, depth + 1, &q, why, at);
 			if (rc < 0)
 				return rc;

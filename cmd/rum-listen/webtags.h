@@ -39,6 +39,9 @@ struct jflat {
 		uint32_t gen, idx; /* an entry of this parse when gen is f->gen */
 	} * slot;
 	uint32_t gen;
+	/* Objects kept whole, not read into paths (set by the caller: what
+	 * a mapper never looks into). NULL-terminated, or NULL. */
+	const char *const *whole;
 	const char *src, *end;
 };
 
