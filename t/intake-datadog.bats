@@ -79,7 +79,7 @@ golden() {
 @test "POST /api/v2/rum with the parameters in its own query; derived view tags" {
 	start_listen
 	q="ddsource=browser&dd-api-key=x&dd-evp-origin-version=7.16.2&dd-evp-origin=browser&dd-request-id=r-1"
-	dd_event action '.action = {type: "click", id: "a-1", target: {name: "Buy"}, loading_time: 5000000}' >"$D/b"
+	dd_event action '.action = {type: "click", id: "a-1", target: {name: "Buy"}, loading_time: 5000000} | .context = {"": 1, "service": "taken", "k": "v"}' >"$D/b"
 	req POST "/api/v2/rum?$q" --data-binary @"$D/b" -H "User-Agent: $DD_UA"
 	[ "$CODE" = 202 ]
 	wait_for 5 test -s "$OUT"
@@ -88,7 +88,8 @@ golden() {
 		.fields.action_id == "a-1" and .tags.env == "prod" and .tags.service == "web" and
 		.tags.view_host == "shop.example:8080" and .tags.view_path == "/items/42#/cart" and
 		.tags.view_path_group == "/items/?#/cart" and .tags.view_name == "/items/42#/cart" and
-		.fields.view_url_query == "{\"x\":\"1\"}" and .tags.sdk_version == "7.16.2"' "$OUT"
+		.fields.view_url_query == "{\"x\":\"1\"}" and .tags.sdk_version == "7.16.2" and
+		.fields.k == "v" and .fields.custom_keys == "[\"k\"]" and (.fields | has("")  | not)' "$OUT"
 }
 
 @test "a view sent twice in one request: only the highest _dd.document_version, whatever the order" {

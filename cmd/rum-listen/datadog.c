@@ -440,7 +440,7 @@ static void map_custom(struct dd_tls *t, const char *prefix)
 			continue;
 		const char *key = path + pl + 1;
 		size_t kl = e->path_len - pl - 1;
-		if (recw_has(&t->w, key, kl))
+		if (kl == 0 || recw_has(&t->w, key, kl))
 			continue;
 		recw_field_ent(&t->w, key, kl, e);
 		rc |= count++ ? buf_addc(keys, ',') : 0;

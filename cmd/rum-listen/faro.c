@@ -181,7 +181,7 @@ static int custom_under(struct faro_tls *t, const char *prefix, struct buf *keys
 			continue;
 		const char *key = path + pl + 1;
 		size_t kl = e->path_len - pl - 1;
-		if (recw_has(&t->w, key, kl))
+		if (kl == 0 || recw_has(&t->w, key, kl))
 			continue;
 		recw_field_ent(&t->w, key, kl, e);
 		rc |= (*count)++ ? buf_addc(keys, ',') : 0;

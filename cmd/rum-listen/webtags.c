@@ -306,6 +306,9 @@ static int member(struct recw *w, struct buf *b, size_t *count, const char *key,
 {
 	if (w->failed)
 		return -1;
+	/* A record has no empty keys (a custom attribute may be named ""). */
+	if (klen == 0)
+		return 0;
 	int t = key_take(w, key, klen);
 	if (t != 0) {
 		if (t < 0)
