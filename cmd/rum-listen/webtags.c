@@ -159,7 +159,7 @@ static int flat_object(struct jflat *f, const char *q, size_t poff, size_t plen_
 		if (jflat_add(f, off, plen, h, depth, kind, v, 0) < 0)
 			return -2;
 		if (kind == JK_OBJECT && depth + 1 < JFLAT_MAX_DEPTH &&
-		    !kept_whole(f, f->paths.p + off)) {
+		    !(f->whole && kept_whole(f, f->paths.p + off))) {
 			int rc = flat_object(f, v, off, plen, h, depth + 1, &q, why, at);
 			if (rc < 0)
 				return rc;
@@ -208,10 +208,40 @@ int jflat_parse(struct jflat *f, const char *p, const char *end, const char **wh
 	return 0;
 }
 
+/* The length and hash of a path looked up before: the mappers ask for the
+ * same few dozen paths (most of them literals) for every event, and the
+ * hash costs more than a comparison. Keyed by address, checked by
+ * content (a path built in a buffer may differ at the same address). */
+struct path_memo {
+	const char *p;
+	uint32_t n, h;
+	char copy[48];
+};
+
+static void path_hash(const char *path, size_t *n, uint32_t *h)
+{
+	static _Thread_local struct path_memo memo[256];
+	struct path_memo *m = &memo[((uintptr_t)path >> 3) & 255];
+	if (m->p == path && strcmp(m->copy, path) == 0) {
+		*n = m->n;
+		*h = m->h;
+		return;
+	}
+	*n = strlen(path);
+	*h = hash_bytes(path, *n);
+	if (*n < sizeof m->copy) {
+		m->p = path;
+		m->n = (uint32_t)*n;
+		m->h = *h;
+		memcpy(m->copy, path, *n + 1);
+	}
+}
+
 const struct jent *jflat_get(const struct jflat *f, const char *path)
 {
-	size_t n = strlen(path);
-	uint32_t h = hash_bytes(path, n);
+	size_t n;
+	uint32_t h;
+	path_hash(path, &n, &h);
 	if (!f->slot)
 		return NULL;
 	for (size_t s = h & (JFLAT_SLOTS - 1); f->slot[s].gen == f->gen;
