@@ -86,6 +86,8 @@ static void add_cors(struct MHD_Response *r, struct MHD_Connection *c)
 		MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
 	}
 	MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+	/* Faro reads the Retry-After of a 429. */
+	MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After");
 }
 
 enum MHD_Result send_resp(struct MHD_Connection *c, size_t ep, unsigned status,

@@ -16,9 +16,9 @@
 
 enum MHD_Result body_begin(struct MHD_Connection *c, size_t ep, enum req_kind kind, void **con_cls)
 {
-	size_t limit = kind == REQ_WRITE    ? cfg.max_body
-		       : kind == REQ_REPLAY ? REPLAY_MAX_BODY
-					    : SOURCEMAP_MAX_BODY;
+	size_t limit = kind == REQ_WRITE || kind >= REQ_DATADOG ? cfg.max_body
+		       : kind == REQ_REPLAY			? REPLAY_MAX_BODY
+								: SOURCEMAP_MAX_BODY;
 	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end;

@@ -19,7 +19,7 @@
 #include "buf.h"
 #include "listen.h"
 
-enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP, REQ_CHECK, REQ_ENV };
+enum req_kind { REQ_WRITE, REQ_REPLAY, REQ_SOURCEMAP, REQ_CHECK, REQ_ENV, REQ_DATADOG, REQ_FARO };
 struct check_job;
 
 /* One request with a body in progress (or a sourcemap check). Kept on a
@@ -150,6 +150,14 @@ void envvar_stopping(void);
  * (then env_variable_end answers). */
 enum MHD_Result env_variable_req(struct MHD_Connection *c, size_t ep, void **con_cls);
 enum MHD_Result env_variable_end(struct MHD_Connection *c, struct req *r);
+
+/* ---- sdkhttp.c: other browser SDKs ---- */
+/* A request of Datadog's SDK (through its proxy option, or to its path)? */
+int sdk_is_datadog(struct MHD_Connection *c, const char *url);
+/* A path of --faro-endpoint (PATH, or PATH/<app_id>)? */
+int sdk_is_faro(const char *url);
+/* The body of either is in: the answer. */
+enum MHD_Result sdk_body_end(struct MHD_Connection *c, struct req *r, const char *url);
 
 /* ---- pages.c ---- */
 void pages_init(void); /* the uptime starts */

@@ -62,6 +62,9 @@ struct listen_cfg {
 	size_t nglobal_tags;
 	int64_t time_correction_ns;
 	/* GET /v1/env_variable, answered from Dataway (envvar.c). */
+	/* Other browser SDKs (sdkhttp.c): Faro's paths and its key. */
+	struct strlist faro_endpoints;
+	const char *faro_api_key;	   /* NULL: none needed */
 	const char *dataway;		   /* NULL: 404 */
 	unsigned env_ttl, dataway_timeout; /* seconds */
 	struct capture_cfg capture; /* --capture-dir... (capture.c) */
@@ -82,6 +85,8 @@ size_t stats_ep_replay(size_t i); /* i-th --replay-endpoint */
 size_t stats_ep_sourcemap(void);
 size_t stats_ep_sourcemap_check(void);
 size_t stats_ep_env_variable(void);
+size_t stats_ep_datadog(void); /* Datadog requests, whatever their path */
+size_t stats_ep_faro(void);
 void stats_replay(uint64_t bytes);
 enum env_source { ENV_FROM_CACHE, ENV_FROM_DATAWAY, ENV_FROM_STALE };
 void stats_env_answer(enum env_source src);

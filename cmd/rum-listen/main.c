@@ -50,6 +50,7 @@ enum {
 	O_DATAWAY,
 	O_CAPTURE_KEEP_HEADER,
 	O_FSYNC_WHEN,
+	O_FARO_ENDPOINT,
 };
 
 static struct dq_sync spool_sync; /* --fsync */
@@ -138,6 +139,12 @@ static const struct opt options[] = {
      .def_note = "; DataKit's auto_timestamp_correction is 7200",
      .help = "a point further than this from our clock takes the current time, its own kept in "
              "the field __orig_time (ns)"},
+    {.name = "faro-endpoint", .type = OPT_CALL, .key = O_FARO_ENDPOINT, .arg_name = "PATH",
+     .def = "/collect",
+     .help = "Grafana Faro Web SDK intake, PATH and PATH/<app_id>; repeatable or a comma list"},
+    {.name = "faro-api-key", .type = OPT_STRING, .arg_name = "KEY", CFG(faro_api_key),
+     .empty_why = "an empty key",
+     .help = "the x-api-key Faro requests must carry, else 401 (default: none needed)"},
     {.name = "dataway", .type = OPT_CALL, .key = O_DATAWAY, .arg_name = "URL?token=TOKEN",
      .help = "Dataway that answers GET /v1/env_variable (without it: 404)"},
     {.name = "env-variable-ttl", .type = OPT_UINT, .arg_name = "SECONDS", CFG(env_ttl),
@@ -446,6 +453,8 @@ static const char *handle(int key, const char *val, void *ctx)
 		return parse_global_tags(c, val);
 	case O_TIME_CORRECTION:
 		return parse_time_correction(c, val);
+	case O_FARO_ENDPOINT:
+		return opt_list(val, add_path, &c->faro_endpoints);
 	case O_DATAWAY:
 		c->dataway = val;
 		return envvar_check_url(val);
@@ -693,6 +702,7 @@ static void free_config(void)
 {
 	strlist_free(&cfg.endpoints);
 	strlist_free(&cfg.replay_endpoints);
+	strlist_free(&cfg.faro_endpoints);
 	strlist_free(&cfg.measurements);
 	strlist_free(&cfg.app_allow);
 	strlist_free(&cfg.public_apis);

@@ -12,8 +12,16 @@ static char other_marker; /* con_cls of a request without a body we keep */
 
 /* The counters' index of a path; *kind the kind of body it takes by
  * POST/PUT, or -1. */
-static size_t endpoint_of(const char *url, int *kind)
+static size_t endpoint_of(struct MHD_Connection *c, const char *url, int *kind)
 {
+	if (sdk_is_datadog(c, url)) {
+		*kind = REQ_DATADOG;
+		return stats_ep_datadog();
+	}
+	if (sdk_is_faro(url)) {
+		*kind = REQ_FARO;
+		return stats_ep_faro();
+	}
 	size_t n = strlen(url);
 	long i = strlist_find(&cfg.endpoints, url, n);
 	*kind = -1;
@@ -42,7 +50,8 @@ static int is_sdk_path(const char *url)
 {
 	size_t n = strlen(url);
 	return strlist_has(&cfg.endpoints, url, n) || strlist_has(&cfg.replay_endpoints, url, n) ||
-	       strcmp(url, "/v1/ping") == 0 || strcmp(url, "/v1/env_variable") == 0;
+	       sdk_is_faro(url) || strcmp(url, "/v1/ping") == 0 ||
+	       strcmp(url, "/v1/env_variable") == 0;
 }
 
 /* Every path but a write: answered once the request (and any body, which is
@@ -53,7 +62,7 @@ static enum MHD_Result other_request(struct MHD_Connection *c, const char *url, 
 {
 	size_t urllen = strlen(url);
 	int sdk = is_sdk_path(url);
-	if (!is_public(c, url, urllen))
+	if (!is_public(c, url, urllen) && ep != stats_ep_faro() && ep != stats_ep_datadog())
 		return send_error(c, ep, 403, "rum.forbidden", sdk, "%s is not a public API", url);
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	if (sdk && strcmp(method, "OPTIONS") == 0)
@@ -99,21 +108,23 @@ static enum MHD_Result request_begin(struct MHD_Connection *c, const char *url, 
 				     void **con_cls)
 {
 	int kind;
-	size_t ep = endpoint_of(url, &kind);
+	size_t ep = endpoint_of(c, url, &kind);
 	if (conn_headers_done(conn_of(c), ep) < 0)
 		return MHD_NO;
 	enum MHD_Result early;
 	if (refuse_early(c, ep, kind != REQ_SOURCEMAP, &early))
 		return early;
+	/* Datadog's requests come to whatever path its proxy option names:
+	 * public as the write endpoints are. */
 	if (kind >= 0 && strcmp(method, kind == REQ_SOURCEMAP ? "PUT" : "POST") == 0 &&
-	    is_public(c, url, strlen(url)))
+	    (kind == REQ_DATADOG || kind == REQ_FARO || is_public(c, url, strlen(url))))
 		return body_begin(c, ep, (enum req_kind)kind, con_cls);
 	*con_cls = &other_marker;
 	return MHD_YES;
 }
 
 /* The last call of a request with a struct req: its answer. */
-static enum MHD_Result request_end(struct MHD_Connection *c, struct req *r)
+static enum MHD_Result request_end(struct MHD_Connection *c, struct req *r, const char *url)
 {
 	if (r->answered)
 		return MHD_YES;
@@ -124,6 +135,9 @@ static enum MHD_Result request_end(struct MHD_Connection *c, struct req *r)
 		return check_end(c, r);
 	case REQ_ENV:
 		return env_variable_end(c, r);
+	case REQ_DATADOG:
+	case REQ_FARO:
+		return sdk_body_end(c, r, url);
 	default:
 		return body_end(c, r);
 	}
@@ -148,12 +162,13 @@ enum MHD_Result route_request(void *cls, struct MHD_Connection *c, const char *u
 		if (n)
 			return MHD_YES;
 		int kind;
-		size_t ep = endpoint_of(url, &kind);
-		return other_request(c, url, method, ep, kind == REQ_WRITE || kind == REQ_REPLAY,
+		size_t ep = endpoint_of(c, url, &kind);
+		return other_request(c, url, method, ep,
+				     kind == REQ_WRITE || kind == REQ_REPLAY || kind >= REQ_DATADOG,
 				     con_cls);
 	}
 	struct req *r = *con_cls;
-	return n ? body_chunk(c, r, upload, n) : request_end(c, r);
+	return n ? body_chunk(c, r, upload, n) : request_end(c, r, url);
 }
 
 void route_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -8,8 +8,8 @@
 #include "listen.h"
 #include "metrics.h"
 
-static const unsigned codes[] = {200, 204, 400, 403, 404, 405, 408,
-				 413, 415, 429, 431, 500, 502, 503};
+static const unsigned codes[] = {200, 202, 204, 401, 400, 403, 404, 405,
+				 408, 413, 415, 429, 431, 500, 502, 503};
 #define NCODES (sizeof codes / sizeof codes[0])
 
 static uint64_t **requests; /* [endpoint * NCODES + code index] */
@@ -60,6 +60,9 @@ static const char *const reasons[] = {
     "rum.bodyTimeout",
     "rum.tooManyConnections",
     "rum.tooManyConnectionsPerIp",
+    /* other browser SDKs */
+    "rum.badEvent",
+    "rum.unauthorized",
 };
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 static uint64_t *rejected[NREASONS];
@@ -94,6 +97,16 @@ size_t stats_ep_env_variable(void)
 	return cfg.endpoints.n + 5 + cfg.replay_endpoints.n;
 }
 
+size_t stats_ep_datadog(void)
+{
+	return stats_ep_env_variable() + 1;
+}
+
+size_t stats_ep_faro(void)
+{
+	return stats_ep_env_variable() + 2;
+}
+
 static const char *ep_name(size_t e)
 {
 	if (e < cfg.endpoints.n)
@@ -106,6 +119,10 @@ static const char *ep_name(size_t e)
 		return "other";
 	if (e < stats_ep_sourcemap())
 		return cfg.replay_endpoints.v[e - stats_ep_replay(0)];
+	if (e == stats_ep_datadog())
+		return "/api/v2/rum";
+	if (e == stats_ep_faro())
+		return "/collect";
 	if (e == stats_ep_env_variable())
 		return "/v1/env_variable";
 	return e == stats_ep_sourcemap() ? "/v1/sourcemap" : "/v1/sourcemap/check";
@@ -124,7 +141,7 @@ static void esc_label(char *out, size_t outlen, const char *s)
 
 int stats_init(void)
 {
-	nendpoints = stats_ep_env_variable() + 1;
+	nendpoints = stats_ep_faro() + 1;
 	requests = calloc(nendpoints * NCODES, sizeof *requests);
 	points = calloc(cfg.measurements.n ? cfg.measurements.n : 1, sizeof *points);
 	if (!requests || !points)
