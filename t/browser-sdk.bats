@@ -14,6 +14,7 @@ load lib/listen
 NPM_PKGS="@datadog/browser-rum@7.16.2 @grafana/faro-web-sdk@2.12.1 esbuild@0.24.2"
 
 setup_file() {
+	not_under_sanitizers "a browser driving the intake for half a minute"
 	local cache=${XDG_CACHE_HOME:-$HOME/.cache}/rumpipe-npm/browser-sdk-1
 	mkdir -p "$cache"
 	(

@@ -229,8 +229,8 @@ CONF
 	wait_for 10 count_at_least 1 lines "$OUT"
 	# Every stage of the chain, the last first (rum-listen last: it gets a
 	# new port); rum-consume runs only on a processing node, rum-jq only
-	# with a [jq] section.
-	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector | grep -vx listen | grep -vx consume | grep -vx jq) listen; do
+	# with a [jq] section; rum-replay is a client, not a stage.
+	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector | grep -vx listen | grep -vx consume | grep -vx jq | grep -vx replay) listen; do
 		pid=$(stage_pid $stage)
 		[ -n "$pid" ]
 		kill -KILL "$pid"
@@ -242,7 +242,7 @@ CONF
 	wait_for 10 count_at_least 3 lines "$OUT"
 	run jq -r '.fields.n' "$OUT"
 	[[ $output == *2*3* ]]
-	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector | grep -vx consume | grep -vx jq); do
+	for stage in $(cd "$BIN" && ls rum-* | sed 's/^rum-//' | grep -vx collector | grep -vx consume | grep -vx jq | grep -vx replay); do
 		grep -q "rum-$stage exited" "$DIR/stderr"
 	done
 }
