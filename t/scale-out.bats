@@ -60,6 +60,7 @@ seqs_at_dataway() {
 all_arrived() { [ -z "$(comm -23 "$T/ok.sorted" <(seqs_at_dataway | sort -u))" ]; }
 
 @test "haproxy → 2 edge nodes → Kafka → 2 processing nodes → Dataway: kill -9 an edge rum-listen and a rum-consume mid-stream, every 2xx point arrives" {
+	not_under_sanitizers "tens of seconds of outage or a whole cluster"
 	start_mock_kafka 3
 	kafka_cmd topic rum 6 3
 	kafka_cmd topic rum-replay 2 3

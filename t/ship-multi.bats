@@ -83,6 +83,7 @@ accepted() { jq -s 'map(select(.status == 200)) | length' "$1"; }
 }
 
 @test "one Dataway answers 503 for 20 s while 2000 records flow: the other gets each at once, the first all after" {
+	not_under_sanitizers "tens of seconds of outage or a whole cluster"
 	start_fake_dataway
 	start_fake2
 	echo 503 >"$FAKE_FAIL"
@@ -124,6 +125,7 @@ accepted() { jq -s 'map(select(.status == 200)) | length' "$1"; }
 }
 
 @test "spool: one Dataway stopped for 20 s (points and replays): the other at once, the first all after; each its own queue" {
+	not_under_sanitizers "tens of seconds of outage or a whole cluster"
 	start_fake_dataway
 	start_fake2
 	port=$FAKE_PORT

@@ -285,6 +285,7 @@ metric_is() { [ -f "$M" ] && [ "$(metric "$1")" = "$2" ]; }
 }
 
 @test "the sink refuses for 30 s under load: every point arrives once, in order, after it recovers" {
+	not_under_sanitizers "tens of seconds of outage or a whole cluster"
 	start_fake_dataway
 	echo 503 >"$FAKE_FAIL"
 	mkfifo "$T/pipe"
