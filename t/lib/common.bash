@@ -9,7 +9,8 @@ FIXTURES=${SHARED:+$SHARED/fixtures}
 # SANITIZE=1). For the tests that install, package or drive whole systems
 # for long (a browser, a .deb, minutes of faults): they check integration,
 # which the normal pass does, and CI cannot afford them twice. The code
-# they reach is covered under the sanitizers by the shorter tests.
+# they reach is covered under the sanitizers by the shorter tests. Call it
+# from a test or setup(): bats 1.8 counts a skip in setup_file as a failure.
 not_under_sanitizers() {
 	[ "${RUMPIPE_SANITIZE:-}" != 1 ] || skip "${1:-integration test}: run in the normal pass only"
 }
