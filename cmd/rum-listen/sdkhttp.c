@@ -58,6 +58,34 @@ static void count_error(int sdk)
 	metric_inc(map_errors[sdk]);
 }
 
+/* Decodes *body (enc, named what in the error) into dec and points *body
+ * there. -1 when it cannot, with the answer sent (413 too large, 500, 400
+ * a bad stream, counted as a mapping error of sdk) in *answer. */
+static int inflate(struct MHD_Connection *c, size_t ep, enum body_enc enc, const char *what,
+		   int sdk, struct buf *dec, const char **body, size_t *len,
+		   enum MHD_Result *answer)
+{
+	const char *why;
+	int rc = decode_body(enc, *body, *len, cfg.max_body, dec, &why);
+	if (rc == DEC_TOOBIG) {
+		*answer = send_error(c, ep, 413, "rum.bodyTooLarge", 1,
+				     "decompressed body larger than %zu bytes", cfg.max_body);
+		return -1;
+	}
+	if (rc == DEC_NOMEM) {
+		*answer = send_error(c, ep, 500, "rum.internal", 1, "out of memory");
+		return -1;
+	}
+	if (rc != DEC_OK) {
+		count_error(sdk);
+		*answer = send_error(c, ep, 400, "rum.badEncoding", 1, "%s body: %s", what, why);
+		return -1;
+	}
+	*body = dec->p ? dec->p : "";
+	*len = dec->len;
+	return 0;
+}
+
 /* ---- Datadog ---- */
 
 /* The value of name= in a query string q (not decoded), or NULL. */
@@ -184,22 +212,10 @@ static enum MHD_Result dd_end(struct MHD_Connection *c, struct req *r, struct ht
 	size_t len = r->body.len;
 	if (len == 0)
 		return send_error(c, ep, 400, "rum.emptyBody", 1, "empty body");
-	if (p.deflate) {
-		const char *why;
-		int dec = decode_body(ENC_DEFLATE, body, len, cfg.max_body, &t->dec, &why);
-		if (dec == DEC_TOOBIG)
-			return send_error(c, ep, 413, "rum.bodyTooLarge", 1,
-					  "decompressed body larger than %zu bytes", cfg.max_body);
-		if (dec == DEC_NOMEM)
-			return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
-		if (dec != DEC_OK) {
-			count_error(SDK_DATADOG);
-			return send_error(c, ep, 400, "rum.badEncoding", 1,
-					  "dd-evp-encoding=deflate body: %s", why);
-		}
-		body = t->dec.p ? t->dec.p : "";
-		len = t->dec.len;
-	}
+	enum MHD_Result answer;
+	if (p.deflate && inflate(c, ep, ENC_DEFLATE, "dd-evp-encoding=deflate", SDK_DATADOG,
+				 &t->dec, &body, &len, &answer) < 0)
+		return answer;
 	stats_bytes_in(r->body.len, len);
 	char ip[256];
 	struct sdk_in in = {
@@ -268,21 +284,10 @@ static enum MHD_Result faro_end(struct MHD_Connection *c, struct req *r, struct 
 		return send_error(
 		    c, ep, 415, "rum.unsupportedEncoding", 1,
 		    "unsupported encoding '%.32s' (gzip, deflate, zstd, br or identity)", ce);
-	if (enc != ENC_IDENTITY) {
-		const char *why;
-		int dec = decode_body(enc, body, len, cfg.max_body, &t->dec, &why);
-		if (dec == DEC_TOOBIG)
-			return send_error(c, ep, 413, "rum.bodyTooLarge", 1,
-					  "decompressed body larger than %zu bytes", cfg.max_body);
-		if (dec == DEC_NOMEM)
-			return send_error(c, ep, 500, "rum.internal", 1, "out of memory");
-		if (dec != DEC_OK) {
-			count_error(SDK_FARO);
-			return send_error(c, ep, 400, "rum.badEncoding", 1, "%s body: %s", ce, why);
-		}
-		body = t->dec.p ? t->dec.p : "";
-		len = t->dec.len;
-	}
+	enum MHD_Result answer;
+	if (enc != ENC_IDENTITY &&
+	    inflate(c, ep, enc, ce, SDK_FARO, &t->dec, &body, &len, &answer) < 0)
+		return answer;
 	stats_bytes_in(r->body.len, len);
 	const char *app = faro_app(url);
 	char ip[256];
