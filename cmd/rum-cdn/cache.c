@@ -4,14 +4,13 @@
 #include <string.h>
 
 #include "cache.h"
+#include "fnv.h"
 
 #define NIL UINT32_MAX
 
 uint32_t cache_hash(const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	uint32_t h = fnv1a(s, n);
 	return h ^ (h >> 15);
 }
 

@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "cdnmap.h"
+#include "fnv.h"
 #include "json.h"
 
 #define MAX_DEPTH 64
@@ -110,7 +111,8 @@ static int string_val(struct jp *j, const char **s, size_t *n)
 	if (string_tok(j, &tok, &tn) < 0)
 		return -1;
 	if (json_unescape(tok, tn, 0, &j->scratch, s, n) < 0)
-		return map_fail(j, tok, j->scratch.err ? "out of memory" : "bad escape in a string");
+		return map_fail(j, tok,
+				j->scratch.err ? "out of memory" : "bad escape in a string");
 	return 0;
 }
 
@@ -197,8 +199,8 @@ static int parse_entry(struct jp *j, struct buf *arena, struct pending *pe)
 			size_t vn;
 			if (j->p >= j->end || *j->p != '"')
 				return map_fail(j, j->p,
-					    which == 1 ? "\"domain\" is not a string"
-						       : "\"name\" is not a string");
+						which == 1 ? "\"domain\" is not a string"
+							   : "\"name\" is not a string");
 			if (string_val(j, &v, &vn) < 0)
 				return -1;
 			if (which == 1) {
@@ -238,9 +240,7 @@ static int parse_entry(struct jp *j, struct buf *arena, struct pending *pe)
 
 static uint32_t hash_name(const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	uint32_t h = fnv1a(s, n);
 	return h ^ (h >> 16);
 }
 
@@ -309,8 +309,8 @@ static int parse_entries(struct jp *j, struct buf *arena, struct pending **pend,
 		j->p += 3;
 	map_skip_ws(j);
 	if (j->p >= j->end || *j->p != '[')
-		return map_fail(j, j->p,
-			    "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
+		return map_fail(
+		    j, j->p, "expected '[' (a map is an array of {\"domain\",\"name\"} objects)");
 	j->p++;
 	map_skip_ws(j);
 	if (j->p < j->end && *j->p == ']') {
@@ -319,8 +319,8 @@ static int parse_entries(struct jp *j, struct buf *arena, struct pending **pend,
 		for (;;) {
 			map_skip_ws(j);
 			if (j->p >= j->end || *j->p != '{')
-				return map_fail(j, j->p,
-					    "expected an entry ({\"domain\":...,\"name\":...})");
+				return map_fail(
+				    j, j->p, "expected an entry ({\"domain\":...,\"name\":...})");
 			if (*npend == cap) {
 				size_t ncap = cap ? cap * 2 : 256;
 				struct pending *np = realloc(*pend, ncap * sizeof *np);

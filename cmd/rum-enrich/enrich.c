@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "enrich.h"
+#include "fnv.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -210,9 +211,7 @@ static enum addr_kind parse_addr(const char *s, size_t n, struct sockaddr_storag
 
 static uint32_t hash_ip(const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	uint32_t h = fnv1a(s, n);
 	return h ^ (h >> 15);
 }
 

@@ -8,17 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fnv.h"
 #include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
-
-static uint32_t hash_more(uint32_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-#define HASH_INIT 2166136261u
 
 /* The name without ".jq". */
 static size_t stem_len(const struct program *p)
@@ -55,7 +48,7 @@ static int build_table(struct progdir *d)
 			continue;
 		if (strcmp(p->name, "default.jq") == 0)
 			d->def = p;
-		size_t k = hash_more(HASH_INIT, p->name, stem_len(p)) & (slots - 1);
+		size_t k = fnv1a_more(FNV1A_INIT, p->name, stem_len(p)) & (slots - 1);
 		while (t[k])
 			k = (k + 1) & (slots - 1);
 		t[k] = p;
@@ -70,11 +63,11 @@ static int build_table(struct progdir *d)
 static struct program *lookup(const struct progdir *d, const char *a, size_t alen, char sep,
 			      const char *b, size_t blen)
 {
-	uint32_t h = hash_more(HASH_INIT, a, alen);
+	uint32_t h = fnv1a_more(FNV1A_INIT, a, alen);
 	size_t n = alen;
 	if (sep) {
-		h = hash_more(h, &sep, 1);
-		h = hash_more(h, b, blen);
+		h = fnv1a_more(h, &sep, 1);
+		h = fnv1a_more(h, b, blen);
 		n += 1 + blen;
 	}
 	for (size_t k = h & d->mask; d->table[k]; k = (k + 1) & d->mask) {

@@ -5,25 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "record.h"
 #include "webtags.h"
 
 #define JSON_FLAGS (JSON_UTF8 | JSON_NUM_RANGE)
-
-#define HASH_START 2166136261u
-
-/* FNV-1a, continued from h (a path's hash is its parent's continued). */
-static uint32_t hash_more(uint32_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
-static uint32_t hash_bytes(const char *s, size_t n)
-{
-	return hash_more(HASH_START, s, n);
-}
 
 /* ---- jflat ---- */
 
@@ -139,12 +125,12 @@ static int flat_object(struct jflat *f, const char *q, size_t poff, size_t plen_
 		if (plen_parent) {
 			memcpy(dst, f->paths.p + poff, plen_parent);
 			dst[plen_parent] = '.';
-			h = hash_more(h, ".", 1);
+			h = fnv1a_more(h, ".", 1);
 		}
 		memcpy(dst + plen - kl, key, kl);
 		dst[plen] = '\0';
 		f->paths.len += plen + 1;
-		h = hash_more(h, key, kl);
+		h = fnv1a_more(h, key, kl);
 		q = json_skip_ws(q, end);
 		if (q >= end || *q != ':')
 			return flat_fail(why, at, "expected ':'", q);
@@ -199,7 +185,7 @@ int jflat_parse(struct jflat *f, const char *p, const char *end, const char **wh
 	if (p >= end || *p != '{')
 		return flat_fail(why, at, p >= end ? "empty event" : "an event is a JSON object",
 				 p);
-	int rc = flat_object(f, p, 0, 0, HASH_START, 0, &p, why, at);
+	int rc = flat_object(f, p, 0, 0, FNV1A_INIT, 0, &p, why, at);
 	if (rc < 0)
 		return rc;
 	p = json_skip_ws(p, end);
@@ -228,7 +214,7 @@ static void path_hash(const char *path, size_t *n, uint32_t *h)
 		return;
 	}
 	*n = strlen(path);
-	*h = hash_bytes(path, *n);
+	*h = fnv1a(path, *n);
 	if (*n < sizeof m->copy) {
 		m->p = path;
 		m->n = (uint32_t)*n;
@@ -296,7 +282,7 @@ void recw_free(struct recw *w)
 /* 1 when key was there already, else 0 with key taken; -1 when full. */
 static int key_take(struct recw *w, const char *key, size_t klen)
 {
-	uint32_t h = hash_bytes(key, klen);
+	uint32_t h = fnv1a(key, klen);
 	size_t s = h & (RECW_SLOTS - 1);
 	for (size_t probes = 0; probes < RECW_SLOTS; probes++, s = (s + 1) & (RECW_SLOTS - 1)) {
 		if (w->slot_gen[s] != w->gen) {
@@ -319,7 +305,7 @@ static int key_take(struct recw *w, const char *key, size_t klen)
 
 int recw_has(struct recw *w, const char *key, size_t klen)
 {
-	uint32_t h = hash_bytes(key, klen);
+	uint32_t h = fnv1a(key, klen);
 	size_t s = h & (RECW_SLOTS - 1);
 	for (size_t probes = 0; probes < RECW_SLOTS && w->slot_gen[s] == w->gen;
 	     probes++, s = (s + 1) & (RECW_SLOTS - 1)) {

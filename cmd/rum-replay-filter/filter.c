@@ -5,6 +5,7 @@
 
 #include "base64.h"
 #include "filter.h"
+#include "fnv.h"
 #include "metrics.h"
 #include "utf8.h"
 
@@ -16,14 +17,6 @@ struct rf_app {
 	uint32_t hash;
 	uint64_t *dropped, *bytes, *body_bytes;
 };
-
-static uint32_t fnv1a(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
 
 /* app_id="VALUE" with the text format's escapes; control bytes and
  * invalid UTF-8 become '?', and long values are cut at a character
